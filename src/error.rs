@@ -1,0 +1,63 @@
+//! The one error type of the core. `ffi::error` maps it to `lk_status`.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// A bad argument: NULL where one is needed, size overflow, dead handle, bad option.
+    Invalid(String),
+    /// A user callback returned non-zero. `failed` counts every failing item seen.
+    Callback { index: usize, code: i32, failed: usize },
+    /// A worker or child process died before finishing.
+    WorkerDied(String),
+    /// A time limit passed; the child was killed.
+    Timeout(String),
+    /// The operation was cancelled.
+    Cancelled,
+    /// An OS call failed.
+    System(String),
+    /// A bug in lkparallel (a caught panic).
+    Internal(String),
+    /// Not available on this platform or in this context.
+    Unsupported(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::Invalid(msg.into())
+    }
+
+    /// An OS call failed: the message names the call and the `errno` text.
+    pub fn last_os(what: &str) -> Self {
+        Error::System(format!("{what}: {}", std::io::Error::last_os_error()))
+    }
+
+    pub fn os(what: &str, err: std::io::Error) -> Self {
+        Error::System(format!("{what}: {err}"))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Invalid(m) => write!(f, "invalid argument: {m}"),
+            Error::Callback { index, code, failed } => {
+                write!(f, "callback failed at index {index} with code {code}")?;
+                if *failed > 1 {
+                    write!(f, " ({failed} items failed)")?;
+                }
+                Ok(())
+            }
+            Error::WorkerDied(m) => write!(f, "worker died: {m}"),
+            Error::Timeout(m) => write!(f, "timed out: {m}"),
+            Error::Cancelled => write!(f, "cancelled"),
+            Error::System(m) => write!(f, "system error: {m}"),
+            Error::Internal(m) => write!(f, "internal error (a bug in lkparallel): {m}"),
+            Error::Unsupported(m) => write!(f, "unsupported: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

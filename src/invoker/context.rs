@@ -1,0 +1,72 @@
+//! What the current thread is doing for which invoker.
+//!
+//! A stack of frames, one per callback loop this thread is in (nested maps
+//! push more). Used to reuse a held worker slot for a nested map on the same
+//! invoker, to answer `lk_is_worker`, to refuse shutting an invoker down from
+//! its own callback, and to tell a callback its inner thread budget.
+
+use std::cell::RefCell;
+
+#[derive(Clone, Copy)]
+struct Frame {
+    invoker: u64,
+    worker: u32,
+    pool: bool,
+    inner_threads: i32,
+}
+
+thread_local! {
+    static FRAMES: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks the current thread as running callbacks for an invoker until dropped.
+pub struct Enter(());
+
+impl Enter {
+    pub fn new(invoker: u64, worker: u32, pool: bool, inner_threads: i32) -> Enter {
+        FRAMES.with(|f| f.borrow_mut().push(Frame { invoker, worker, pool, inner_threads }));
+        Enter(())
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        FRAMES.with(|f| f.borrow_mut().pop());
+    }
+}
+
+/// The worker slot this thread holds for `invoker`, if it is inside one of its callbacks.
+pub fn held_worker(invoker: u64) -> Option<u32> {
+    FRAMES.with(|f| f.borrow().iter().rev().find(|fr| fr.invoker == invoker).map(|fr| fr.worker))
+}
+
+pub fn inside(invoker: u64) -> bool {
+    held_worker(invoker).is_some()
+}
+
+/// Inside a callback of a pool (n_jobs >= 2) invoker, on whatever thread?
+pub fn in_pool_callback() -> bool {
+    FRAMES.with(|f| f.borrow().iter().any(|fr| fr.pool))
+}
+
+/// The thread budget of the innermost callback this thread is in (see
+/// `inner_threads_for`); outside any callback, every usable CPU.
+pub fn current_inner_threads() -> i32 {
+    FRAMES
+        .with(|f| f.borrow().last().map(|fr| fr.inner_threads))
+        .unwrap_or_else(|| i32::try_from(crate::cpus::cpu_count().count).unwrap_or(i32::MAX))
+}
+
+/// The thread budget for work nested inside a callback of an invoker with
+/// `n_jobs` workers: `LK_NUM_PROCS`'s level-1 entry when it is set (1 past
+/// its end, as `lk_proc_count(.., 1)`), else the usable CPUs divided among the
+/// workers, at least 1, so nested BLAS or OpenMP does not oversubscribe.
+pub fn inner_threads_for(n_jobs: usize) -> i32 {
+    if let Ok(env) = std::env::var("LK_NUM_PROCS") {
+        if crate::cpus::parse_num_procs(&env).is_ok() {
+            return crate::cpus::proc_count(2, 0, 1);
+        }
+    }
+    let cpus = crate::cpus::cpu_count().count;
+    i32::try_from((cpus / n_jobs.max(1)).max(1)).unwrap_or(i32::MAX)
+}

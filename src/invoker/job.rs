@@ -1,0 +1,276 @@
+//! One map call: the items, the claim counter and the outcome.
+//!
+//! Workers claim chunks with a guided schedule (big chunks first, single
+//! items at the end), so dispatch costs a few atomics per worker while a
+//! skewed workload still balances. Every item is claimed exactly once and
+//! counted in `done` exactly once, run or skipped, and the map's caller waits
+//! for `done == n`: after that no worker touches the caller's arrays again.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::context::Enter;
+use super::{Core, ErrorMode, MapOptions, Task};
+use crate::error::{Error, Result};
+use crate::seed;
+use crate::util::SendPtr;
+
+/// Written to a per-item status slot for an item that never ran.
+pub(crate) const ITEM_SKIPPED: i32 = i32::MIN;
+
+/// How often progress is reported at most.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The caller's arrays: `n` arguments of `arg_size` bytes and `n` result slots.
+/// A size of 0 means NULL is passed for that pointer.
+#[derive(Clone, Copy)]
+pub struct Items {
+    pub args: SendPtr<u8>,
+    pub arg_size: usize,
+    pub results: SendPtr<u8>,
+    pub result_size: usize,
+    pub n: usize,
+}
+
+impl Items {
+    #[inline]
+    fn arg(&self, i: usize) -> *const u8 {
+        if self.arg_size == 0 { std::ptr::null() } else { self.args.0.wrapping_add(i * self.arg_size) }
+    }
+    #[inline]
+    fn result(&self, i: usize) -> *mut u8 {
+        if self.result_size == 0 { std::ptr::null_mut() } else { self.results.0.wrapping_add(i * self.result_size) }
+    }
+}
+
+pub struct Job {
+    core: Arc<Core>,
+    items: Items,
+    index_base: usize,
+    item_status: SendPtr<i32>,
+    seed_base: u64,
+    epoch: u64,
+    next: AtomicUsize,
+    done: AtomicUsize,
+    stop: AtomicBool,
+    cancelled: AtomicBool,
+    failure: Mutex<Option<(usize, i32)>>,
+    failed: AtomicUsize,
+    waiter: Thread,
+    /// With a progress callback `done` moves per item, so reports are exact.
+    per_item_done: bool,
+    pool: bool,
+}
+
+/// Reports progress on the calling thread, at most every PROGRESS_INTERVAL.
+pub struct Reporter {
+    last: Instant,
+}
+
+impl Job {
+    pub fn new(core: Arc<Core>, items: Items, mopts: &MapOptions, seed_base: u64) -> Arc<Job> {
+        let per_item_done = core.opts.progress.is_some();
+        let pool = core.opts.n_jobs > 1;
+        Arc::new(Job {
+            epoch: core.cancel_epoch(),
+            core,
+            items,
+            index_base: mopts.index_base,
+            item_status: mopts.item_status,
+            seed_base,
+            next: AtomicUsize::new(0),
+            done: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+            cancelled: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            failed: AtomicUsize::new(0),
+            waiter: std::thread::current(),
+            per_item_done,
+            pool,
+        })
+    }
+
+    pub fn n(&self) -> usize {
+        self.items.n
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// No items are left to claim.
+    pub fn all_claimed(&self) -> bool {
+        self.next.load(Ordering::Acquire) >= self.items.n
+    }
+
+    /// Claim the next chunk: guided, `remaining / (2 * n_jobs)`, at least 1.
+    fn claim(&self) -> Option<Range<usize>> {
+        let n = self.items.n;
+        let spread = 2 * self.core.opts.n_jobs;
+        let mut cur = self.next.load(Ordering::Relaxed);
+        loop {
+            if cur >= n {
+                return None;
+            }
+            let size = ((n - cur) / spread).max(1);
+            match self.next.compare_exchange_weak(cur, cur + size, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return Some(cur..cur + size),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    #[inline]
+    fn should_stop(&self) -> bool {
+        if self.stop.load(Ordering::Relaxed) {
+            return true;
+        }
+        if self.core.cancelled_since(self.epoch) {
+            self.cancelled.store(true, Ordering::Relaxed);
+            self.stop.store(true, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
+    #[inline]
+    fn finish(&self, count: usize) {
+        if count > 0 && self.done.fetch_add(count, Ordering::AcqRel) + count == self.items.n {
+            self.waiter.unpark();
+        }
+    }
+
+    fn skip(&self, range: Range<usize>) {
+        if !self.item_status.is_null() {
+            for i in range.clone() {
+                unsafe { *self.item_status.0.add(i) = ITEM_SKIPPED };
+            }
+        }
+        self.finish(range.len());
+    }
+
+    fn record_failure(&self, i: usize, code: i32) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        let mut f = self.failure.lock();
+        if f.map_or(true, |(lowest, _)| i < lowest) {
+            *f = Some((i, code));
+        }
+        drop(f);
+        if self.core.opts.error_mode == ErrorMode::FailFast {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    fn run_item(&self, i: usize, worker: u32) {
+        let index = self.index_base.wrapping_add(i);
+        let task = Task { index, seed: seed::derive(self.seed_base, index as u64), worker };
+        let code = unsafe { self.core.op.call(self.items.arg(i), self.items.result(i), &task) };
+        if !self.item_status.is_null() {
+            unsafe { *self.item_status.0.add(i) = code };
+        }
+        if code != 0 {
+            self.record_failure(i, code);
+        }
+    }
+
+    /// Claim and run chunks as worker `worker` until none are left.
+    /// The caller of the map passes its reporter so progress flows while it works.
+    pub fn work(&self, worker: u32, mut reporter: Option<&mut Reporter>) {
+        let _frame = Enter::new(self.core.id, worker, self.pool, self.core.inner_threads);
+        self.core.ensure_worker_init(worker);
+        while let Some(range) = self.claim() {
+            let mut pending = 0;
+            let mut stopped_at = range.end;
+            for i in range.clone() {
+                if self.should_stop() {
+                    stopped_at = i;
+                    break;
+                }
+                self.run_item(i, worker);
+                if self.per_item_done {
+                    self.finish(1);
+                    if let Some(r) = reporter.as_deref_mut() {
+                        r.maybe_report(self);
+                    }
+                } else {
+                    pending += 1;
+                }
+            }
+            self.finish(pending);
+            if stopped_at < range.end {
+                self.skip(stopped_at..range.end);
+                let rest = self.next.swap(self.items.n, Ordering::AcqRel);
+                if rest < self.items.n {
+                    self.skip(rest..self.items.n);
+                }
+                return;
+            }
+        }
+    }
+
+    /// Block the map's calling thread until every item is run or skipped.
+    pub fn wait(&self, mut reporter: Option<&mut Reporter>) {
+        loop {
+            if self.done.load(Ordering::Acquire) >= self.items.n {
+                break;
+            }
+            match reporter.as_deref_mut() {
+                Some(r) => {
+                    r.maybe_report(self);
+                    std::thread::park_timeout(PROGRESS_INTERVAL);
+                }
+                None => std::thread::park(),
+            }
+        }
+        if let Some(r) = reporter {
+            r.report(self);
+        }
+    }
+
+    pub fn reporter(&self) -> Option<Reporter> {
+        self.core.opts.progress.map(|_| Reporter { last: Instant::now() })
+    }
+
+    pub fn outcome(&self) -> Result<()> {
+        if let Some((i, code)) = *self.failure.lock() {
+            return Err(Error::Callback {
+                index: self.index_base.wrapping_add(i),
+                code,
+                failed: self.failed.load(Ordering::Relaxed),
+            });
+        }
+        if self.cancelled.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
+    }
+}
+
+impl Reporter {
+    fn maybe_report(&mut self, job: &Job) {
+        if self.last.elapsed() >= PROGRESS_INTERVAL {
+            self.report(job);
+        }
+    }
+
+    fn report(&mut self, job: &Job) {
+        if let Some((progress, user)) = job.core.opts.progress {
+            let done = job.done.load(Ordering::Acquire).min(job.items.n);
+            unsafe { progress(done, job.items.n, user.0) };
+        }
+        self.last = Instant::now();
+    }
+}
+
+/// n_jobs 1: every item in order on the calling thread.
+pub fn run_inline(job: &Job) {
+    let mut reporter = job.reporter();
+    job.work(0, reporter.as_mut());
+    job.wait(reporter.as_mut());
+}

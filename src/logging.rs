@@ -1,0 +1,240 @@
+//! Logging: the library's `log` records and `lk_log` messages go to the host's
+//! callback, or to stderr when `LK_LOG` asks for it, or nowhere.
+//!
+//! In a child process (run_sp or a process-backend worker) records are framed
+//! onto a pipe instead and the parent replays them through `deliver`, so they
+//! reach the parent's callback exactly once.
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+use once_cell::sync::Lazy;
+use parking_lot::RwLock;
+
+use crate::util::SendPtr;
+
+/// The C callback: `(level 1..5, target, message, user)`.
+pub type LogFn = unsafe extern "C" fn(level: i32, target: *const c_char, message: *const c_char, user: *mut c_void);
+
+/// Target used for messages passed to `lk_log`.
+pub const USER_TARGET: &str = "app";
+
+struct Sink {
+    func: LogFn,
+    user: SendPtr<c_void>,
+    max: Level,
+}
+
+static SINK: RwLock<Option<Arc<Sink>>> = RwLock::new(None);
+/// In a child process: the pipe that carries records to the parent; else -1.
+static FORWARD_FD: AtomicI32 = AtomicI32::new(-1);
+/// In a child: the parent's max level, as a number 0..5.
+static FORWARD_MAX: AtomicUsize = AtomicUsize::new(0);
+static STDERR_MAX: Lazy<Option<Level>> = Lazy::new(|| std::env::var("LK_LOG").ok().and_then(|v| parse_level(&v)));
+
+struct Logger;
+static LOGGER: Logger = Logger;
+
+pub fn parse_level(text: &str) -> Option<Level> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "error" => Some(Level::Error),
+        "warn" | "warning" => Some(Level::Warn),
+        "info" => Some(Level::Info),
+        "debug" => Some(Level::Debug),
+        "trace" => Some(Level::Trace),
+        _ => None,
+    }
+}
+
+/// A C level number clamped to 1..5.
+pub fn level_from_c(level: i32) -> Level {
+    match level.clamp(1, 5) {
+        1 => Level::Error,
+        2 => Level::Warn,
+        3 => Level::Info,
+        4 => Level::Debug,
+        _ => Level::Trace,
+    }
+}
+
+pub fn level_to_c(level: Level) -> i32 {
+    level as usize as i32
+}
+
+/// Install our logger for the `log` crate (once; a Rust host may already have its own).
+pub fn install() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(|| {
+        let _ = log::set_logger(&LOGGER);
+        Lazy::force(&STDERR_MAX);
+        update_max_level();
+    });
+}
+
+fn current_max() -> LevelFilter {
+    if FORWARD_FD.load(Ordering::Acquire) >= 0 {
+        return filter_from_usize(FORWARD_MAX.load(Ordering::Acquire));
+    }
+    let sink = SINK.read().as_ref().map(|s| s.max);
+    match sink {
+        Some(level) => level.to_level_filter(),
+        None => STDERR_MAX.map_or(LevelFilter::Off, |l| l.to_level_filter()),
+    }
+}
+
+fn filter_from_usize(n: usize) -> LevelFilter {
+    match n {
+        0 => LevelFilter::Off,
+        1 => LevelFilter::Error,
+        2 => LevelFilter::Warn,
+        3 => LevelFilter::Info,
+        4 => LevelFilter::Debug,
+        _ => LevelFilter::Trace,
+    }
+}
+
+fn update_max_level() {
+    log::set_max_level(current_max());
+}
+
+/// Set (or with `None`, clear) the host's callback.
+pub fn set_callback(func: Option<LogFn>, user: *mut c_void, max: Level) {
+    install();
+    *SINK.write() = func.map(|func| Arc::new(Sink { func, user: SendPtr(user), max }));
+    update_max_level();
+}
+
+/// Send one record wherever records go in this process.
+pub fn deliver(level: Level, target: &str, message: &str) {
+    let fd = FORWARD_FD.load(Ordering::Acquire);
+    if fd >= 0 {
+        if level as usize <= FORWARD_MAX.load(Ordering::Acquire) {
+            forward(fd, level, target, message);
+        }
+        return;
+    }
+    // Clone the sink out of the lock so a callback may itself log or replace the sink.
+    let sink = SINK.read().clone();
+    match sink {
+        Some(sink) => {
+            if level <= sink.max {
+                let target = c_string(target);
+                let message = c_string(message);
+                unsafe { (sink.func)(level_to_c(level), target.as_ptr(), message.as_ptr(), sink.user.0) };
+            }
+        }
+        None => {
+            if STDERR_MAX.is_some_and(|max| level <= max) {
+                // One write per record so lines from threads do not interleave; no
+                // std lock, so this is safe in a forked child too.
+                let line = format!("[lkparallel {level:<5} {target}] {message}\n");
+                write_all(2, line.as_bytes());
+            }
+        }
+    }
+}
+
+fn c_string(s: &str) -> CString {
+    CString::new(s.replace('\0', "\\0")).unwrap_or_default()
+}
+
+/// Is a record of `level` wanted by anyone?
+pub fn enabled(level: Level) -> bool {
+    level <= current_max()
+}
+
+impl Log for Logger {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        enabled(metadata.level())
+    }
+    fn log(&self, record: &Record) {
+        if enabled(record.level()) {
+            deliver(record.level(), record.target(), &record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+// ---- forwarding between a child and its parent ----
+
+/// Frame kinds on a child's control pipe.
+pub(crate) const FRAME_LOG: u8 = 1;
+/// Largest frame: writes up to PIPE_BUF are atomic, so frames from several
+/// threads of one child never interleave.
+pub(crate) const MAX_FRAME: usize = 4096;
+
+/// In a freshly forked child: send records to `fd`, filtered as the parent's were.
+/// Touches no lock (the parent's sink lock may have been held at fork time).
+pub fn become_child(fd: i32, parent_max: LevelFilter) {
+    FORWARD_MAX.store(parent_max as usize, Ordering::Release);
+    FORWARD_FD.store(fd, Ordering::Release);
+    log::set_max_level(parent_max);
+}
+
+/// The max level the parent wants, to hand to a child before forking.
+pub fn max_for_child() -> LevelFilter {
+    current_max()
+}
+
+fn forward(fd: i32, level: Level, target: &str, message: &str) {
+    let target = &target.as_bytes()[..target.len().min(255)];
+    let room = MAX_FRAME - 4 - 1 - 1 - 1 - target.len();
+    let mut msg = message.as_bytes();
+    if msg.len() > room {
+        msg = &msg[..room];
+    }
+    let mut frame = Vec::with_capacity(7 + target.len() + msg.len());
+    let body_len = (3 + target.len() + msg.len()) as u32;
+    frame.extend_from_slice(&body_len.to_le_bytes());
+    frame.push(FRAME_LOG);
+    frame.push(level as usize as u8);
+    frame.push(target.len() as u8);
+    frame.extend_from_slice(target);
+    frame.extend_from_slice(msg);
+    write_all(fd, &frame);
+}
+
+/// Decode a FRAME_LOG body (after the kind byte) and deliver it here.
+pub fn deliver_frame(body: &[u8]) {
+    if body.len() < 2 {
+        return;
+    }
+    let level = level_from_c(body[0] as i32);
+    let tlen = body[1] as usize;
+    if body.len() < 2 + tlen {
+        return;
+    }
+    let target = String::from_utf8_lossy(&body[2..2 + tlen]);
+    let message = String::from_utf8_lossy(&body[2 + tlen..]);
+    deliver(level, &target, &message);
+}
+
+/// write(2) until done, retrying EINTR; errors (a closed pipe) drop the bytes.
+pub fn write_all(fd: i32, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+        if n < 0 {
+            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return;
+        }
+        bytes = &bytes[n as usize..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels() {
+        assert_eq!(level_from_c(0), Level::Error);
+        assert_eq!(level_from_c(99), Level::Trace);
+        assert_eq!(level_to_c(Level::Warn), 2);
+        assert_eq!(parse_level("DEBUG"), Some(Level::Debug));
+        assert_eq!(parse_level("loud"), None);
+    }
+}
