@@ -214,6 +214,16 @@ typedef struct lk_invoker_options {
      * Passed to `worker_init` as `user`.
      */
     void *worker_init_user;
+    /**
+     * `LK_BACKEND_PROCESSES`: replace a worker process after it has run this
+     * many items, between items (0: never). Bounds leaks in long batches.
+     */
+    uint64_t recycle_after_items;
+    /**
+     * `LK_BACKEND_PROCESSES`: replace a worker process, between items, once
+     * its resident memory exceeds this many bytes (0: never).
+     */
+    uint64_t recycle_above_rss;
 } lk_invoker_options;
 
 /**

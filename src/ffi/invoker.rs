@@ -87,6 +87,12 @@ pub struct lk_invoker_options {
     pub worker_init: lk_worker_init_fn,
     /// Passed to `worker_init` as `user`.
     pub worker_init_user: *mut c_void,
+    /// `LK_BACKEND_PROCESSES`: replace a worker process after it has run this
+    /// many items, between items (0: never). Bounds leaks in long batches.
+    pub recycle_after_items: u64,
+    /// `LK_BACKEND_PROCESSES`: replace a worker process, between items, once
+    /// its resident memory exceeds this many bytes (0: never).
+    pub recycle_above_rss: u64,
 }
 
 /// The fields API.md fixes: a struct this short is still accepted.
@@ -204,6 +210,8 @@ pub unsafe extern "C" fn lk_invoker_options_init(opts: *mut lk_invoker_options, 
                 progress_user: std::ptr::null_mut(),
                 worker_init: None,
                 worker_init_user: std::ptr::null_mut(),
+                recycle_after_items: 0,
+                recycle_above_rss: 0,
             },
         )
     })
@@ -223,6 +231,8 @@ fn options_from_c(o: &lk_invoker_options) -> Result<Options> {
     };
     opts.progress = o.progress.map(|f| (f as ProgressFn, SendPtr(o.progress_user)));
     opts.worker_init = o.worker_init.map(|f| (f as WorkerInitFn, SendPtr(o.worker_init_user)));
+    opts.recycle_after_items = o.recycle_after_items;
+    opts.recycle_above_rss = o.recycle_above_rss;
     Ok(opts)
 }
 

@@ -67,11 +67,23 @@ pub struct Options {
     pub error_mode: ErrorMode,
     pub progress: Option<(ProgressFn, SendPtr<c_void>)>,
     pub worker_init: Option<(WorkerInitFn, SendPtr<c_void>)>,
+    /// Process backend: replace a worker after it ran this many items (0: never).
+    pub recycle_after_items: u64,
+    /// Process backend: replace a worker whose resident memory passes this many bytes (0: never).
+    pub recycle_above_rss: u64,
 }
 
 impl Options {
     pub fn new(n_jobs: usize) -> Self {
-        Options { n_jobs, backend: Backend::Threads, error_mode: ErrorMode::FailFast, progress: None, worker_init: None }
+        Options {
+            n_jobs,
+            backend: Backend::Threads,
+            error_mode: ErrorMode::FailFast,
+            progress: None,
+            worker_init: None,
+            recycle_after_items: 0,
+            recycle_above_rss: 0,
+        }
     }
 }
 
@@ -114,7 +126,7 @@ pub struct Core {
     pub op: Op,
     pub opts: Options,
     pub seed_base: u64,
-    maps: AtomicU64,
+    pub(crate) maps: AtomicU64,
     /// Bumped by `cancel`; a map started under an older value stops.
     cancel_epoch: AtomicU64,
     /// Unique per invoker within the process, used by the thread-local context.
@@ -162,7 +174,7 @@ enum Workers {
 
 /// An invoker: an operation, a model and its workers.
 pub struct Invoker {
-    core: Arc<Core>,
+    pub(crate) core: Arc<Core>,
     workers: Workers,
 }
 
