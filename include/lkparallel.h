@@ -30,6 +30,11 @@
 
 
 /**
+ * Frame kinds on the control pipe (logging uses `logging::FRAME_LOG`).
+ */
+#define FRAME_DONE 2
+
+/**
  * Written to `lk_map_options.item_status[i]` for an item that never ran
  * (skipped after a failure in fail-fast mode, or after cancellation).
  */
@@ -283,6 +288,62 @@ typedef void (*lk_log_fn)(lk_log_level level,
                           const char *target,
                           const char *message,
                           void *user);
+
+/**
+ * Options for `lk_run_sp_with`. Initialise with
+ * `lk_sp_options_init(&opts, sizeof opts)`. Zero is the default for every field.
+ */
+typedef struct lk_sp_options {
+    /**
+     * Set by `lk_sp_options_init`; lets the struct grow.
+     */
+    uint32_t struct_size;
+    /**
+     * Milliseconds between SIGTERM and SIGKILL after a time-out (0: 500).
+     */
+    uint32_t grace_ms;
+    /**
+     * Time limit in milliseconds (0: none). Past it the child gets SIGTERM,
+     * then SIGKILL after `grace_ms`, and the call returns `LK_ERR_TIMEOUT`.
+     */
+    uint64_t timeout_ms;
+    /**
+     * Address-space limit for the child in bytes (RLIMIT_AS; 0: none).
+     * Allocations past it fail in the child.
+     */
+    uint64_t memory_limit;
+} lk_sp_options;
+
+/**
+ * A byte buffer (C: `lk_buffer`). Start it zeroed; free it with `lk_buffer_free`.
+ */
+typedef struct lk_buffer {
+    /**
+     * The bytes; owned by the library until `lk_buffer_free`.
+     */
+    uint8_t *data;
+    /**
+     * How many bytes are in use.
+     */
+    size_t len;
+    /**
+     * How many bytes `data` can hold.
+     */
+    size_t cap;
+    /**
+     * The library's bookkeeping (where the bytes live); start it zeroed.
+     */
+    void *priv;
+} lk_buffer;
+
+/**
+ * The function `lk_run_sp` runs in a child process: read `arg` (a
+ * copy-on-write snapshot of the parent's memory), append the result bytes
+ * to `out` with `lk_buffer_append`, and return 0; a non-zero return fails
+ * the call with `LK_ERR_CALLBACK`. Called on the child's only thread.
+ */
+typedef int32_t (*lk_sp_fn)(const void *arg,
+                            struct lk_buffer *out);
 
 /**
  * Workers are threads; the model is shared in place.
@@ -554,6 +615,78 @@ uint64_t lk_root_seed(void);
  */
 uint64_t lk_derive_seed(uint64_t base,
                         uint64_t key);
+
+/**
+ * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
+ * record `size`. NULL `opts` or `size < 4`: does nothing. Thread-safe.
+ */
+void lk_sp_options_init(struct lk_sp_options *opts,
+                        size_t size);
+
+/**
+ * Run `func(arg, out)` in a forked child process, for isolation, and on
+ * success hand the bytes the child appended to `out` back in `result`.
+ *
+ * - `arg`: may point anywhere in the caller's memory; the child sees a
+ *   copy-on-write snapshot, and nothing it writes reaches the parent.
+ * - `result`: must point to a zeroed `lk_buffer`; on success it owns the
+ *   bytes (free them with `lk_buffer_free`); on failure it is untouched.
+ *
+ * In the child: `lk_is_worker()` is 1, `lk_root_seed()` is a seed derived
+ * from the parent's root seed and the order of `lk_run_sp` calls, log
+ * records reach the parent's log callback before this call returns,
+ * stdout and stderr are the parent's, and handles made by the parent are
+ * dead (a new invoker made in the child works). The child dies with the
+ * parent. Large results travel through shared memory, not a pipe.
+ *
+ * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `func` or `result`, or `result`
+ * not zeroed); `LK_ERR_CALLBACK` (`func` returned non-zero; the code is in
+ * the message); `LK_ERR_WORKER_DIED` (the child died or exited without
+ * answering; the signal or exit status is in the message);
+ * `LK_ERR_SYSTEM` (fork, pipe, memfd or mmap failed). The child is always
+ * reaped and no descriptor is left open. Linux only (it needs fork and
+ * memfd); elsewhere `LK_ERR_UNSUPPORTED`.
+ *
+ * Thread-safe: may be called from several threads at once, and from inside
+ * an invoker callback.
+ */
+enum lk_status lk_run_sp(lk_sp_fn func,
+                         const void *arg,
+                         struct lk_buffer *result);
+
+/**
+ * `lk_run_sp` with options (see `lk_sp_options`); `opts` NULL means every
+ * default. Also returns `LK_ERR_TIMEOUT` when the time limit passed (the
+ * child was sent SIGTERM, then SIGKILL after the grace period, and reaped),
+ * and `LK_ERR_INVALID` for a bad `struct_size`. Thread-safe.
+ */
+enum lk_status lk_run_sp_with(lk_sp_fn func,
+                              const void *arg,
+                              const struct lk_sp_options *opts,
+                              struct lk_buffer *result);
+
+/**
+ * Append `len` bytes from `data` to `buf`, growing it.
+ *
+ * `buf` must be zeroed or filled by lkparallel (an `lk_run_sp` result, the
+ * `out` of an `lk_sp_fn`, or earlier appends). `data` is read during the
+ * call; it may be NULL only when `len` is 0 (then nothing happens).
+ *
+ * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `buf`, NULL `data` with `len > 0`,
+ * a size that overflows, a buffer lkparallel did not make); `LK_ERR_SYSTEM`
+ * (the memory could not be had, e.g. 2^62 bytes). On failure `buf` is
+ * unchanged. Not thread-safe for one buffer; distinct buffers are independent.
+ */
+enum lk_status lk_buffer_append(struct lk_buffer *buf,
+                                const void *data,
+                                size_t len);
+
+/**
+ * Free the bytes of `buf` and zero the struct ("dispose": the struct itself
+ * stays the caller's). Safe to repeat; NULL is a no-op. A buffer lkparallel
+ * did not fill is only zeroed. Not thread-safe for one buffer.
+ */
+void lk_buffer_free(struct lk_buffer *buf);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,10 +1,21 @@
 //! Child processes: the one place that forks.
 //!
 //! run_sp and the process backend share it: fork, make the child forget the
-//! parent's handles and locks, carry results and log records back, notice
-//! death, kill on time-out and reap.
+//! parent's handles and locks, carry log records (and small control frames)
+//! back over a pipe, notice death, kill on time-out and reap.
+//!
+//! After `fork()` in a threaded parent only the forking thread exists in the
+//! child; any lock another thread held stays held forever. So the child side
+//! here touches no lock: handles are forgotten by swapping a pointer, logging
+//! switches to writing frames on a pipe, and the child ends with `_exit`.
 
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::logging;
+use crate::util::retry_eintr;
 
 /// What this process is to lkparallel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,4 +49,307 @@ pub fn watch_forks() {
     ONCE.call_once(|| unsafe {
         libc::pthread_atfork(None, None, Some(forget_parent_handles));
     });
+}
+
+/// Frame kinds on the control pipe (logging uses `logging::FRAME_LOG`).
+pub const FRAME_DONE: u8 = 2;
+
+/// How a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    fn from_wait_status(status: i32) -> Exit {
+        if libc::WIFSIGNALED(status) {
+            Exit::Signal(libc::WTERMSIG(status))
+        } else {
+            Exit::Code(libc::WEXITSTATUS(status))
+        }
+    }
+
+    /// "exit status 3", or "signal 11 (SIGSEGV)" with a word on SIGKILL.
+    pub fn describe(self) -> String {
+        match self {
+            Exit::Code(c) => format!("exit status {c}"),
+            Exit::Signal(s) => {
+                let name = signal_name(s);
+                if s == libc::SIGKILL {
+                    format!("signal {s} ({name}; this may be the kernel's OOM killer)")
+                } else {
+                    format!("signal {s} ({name})")
+                }
+            }
+        }
+    }
+}
+
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGSYS => "SIGSYS",
+        _ => "a signal",
+    }
+}
+
+/// The child's end of the control pipe.
+pub struct ChildSide {
+    pub ctrl: RawFd,
+}
+
+impl ChildSide {
+    /// Send one frame `[u32 len][kind][body]` to the parent.
+    pub fn send(&self, kind: u8, body: &[u8]) {
+        let mut frame = Vec::with_capacity(5 + body.len());
+        frame.extend_from_slice(&((1 + body.len()) as u32).to_le_bytes());
+        frame.push(kind);
+        frame.extend_from_slice(body);
+        logging::write_all(self.ctrl, &frame);
+    }
+}
+
+/// A forked child as the parent sees it. Dropping it kills and reaps the
+/// child if that has not happened, so no zombie outlives it.
+pub struct Child {
+    pid: libc::pid_t,
+    ctrl: OwnedFd,
+    pidfd: Option<OwnedFd>,
+    exit: Option<Exit>,
+    pending: Vec<u8>,
+}
+
+fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(Error::last_os("pipe2"));
+    }
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Everything process-wide that a child might otherwise initialise lazily
+/// (behind a lock) is made ready before forking.
+fn prepare_parent() {
+    logging::install();
+    crate::seed::ready_for_fork();
+    watch_forks();
+    // Buffered output of the parent must not be written twice (once by the child).
+    unsafe { libc::fflush(std::ptr::null_mut()) };
+}
+
+extern "C" {
+    static mut stdout: *mut libc::FILE;
+    static mut stderr: *mut libc::FILE;
+    fn ftrylockfile(f: *mut libc::FILE) -> libc::c_int;
+    fn funlockfile(f: *mut libc::FILE);
+    fn fflush_unlocked(f: *mut libc::FILE) -> libc::c_int;
+}
+
+/// In the child before `_exit`: flush what the callback printed, unless a
+/// parent thread held the stream's lock at fork time (then it is lost, not
+/// deadlocked on).
+fn flush_child_stdio() {
+    unsafe {
+        for f in [stdout, stderr] {
+            if !f.is_null() && ftrylockfile(f) == 0 {
+                fflush_unlocked(f);
+                funlockfile(f);
+            }
+        }
+    }
+}
+
+/// Fork a child that runs `body` and exits with its return value.
+///
+/// In the child: the process role is set, parent handles are dead, log
+/// records go to the parent, the child dies with its parent, and `body`
+/// gets the control pipe's write end.
+pub fn spawn(role: Role, body: impl FnOnce(&ChildSide) -> i32) -> Result<Child> {
+    prepare_parent();
+    let (rd, wr) = pipe_cloexec()?;
+    let parent = unsafe { libc::getpid() };
+    let parent_max = logging::max_for_child();
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(Error::last_os("fork"));
+    }
+    if pid == 0 {
+        // The child. No return from here: whatever happens ends in _exit.
+        drop(rd);
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+            }
+            ROLE.store(role as u8, Ordering::Release);
+            let side = ChildSide { ctrl: wr.as_raw_fd() };
+            logging::become_child(side.ctrl, parent_max);
+            body(&side)
+        }))
+        .unwrap_or(70);
+        flush_child_stdio();
+        unsafe { libc::_exit(code) };
+    }
+    drop(wr);
+    unsafe { libc::fcntl(rd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    Ok(Child { pid, ctrl: rd, pidfd: pidfd_open(pid), exit: None, pending: Vec::new() })
+}
+
+/// Why `Child::pump` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pumped {
+    Exited(Exit),
+    DeadlinePassed,
+}
+
+impl Child {
+    pub fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
+    /// Read whatever frames are in the pipe now; log frames are delivered
+    /// here, others go to `on_frame`. Returns false at end of file.
+    fn drain(&mut self, on_frame: &mut dyn FnMut(u8, &[u8])) -> bool {
+        let mut buf = [0u8; 16384];
+        let mut open = true;
+        loop {
+            let n = unsafe { libc::read(self.ctrl.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                self.pending.extend_from_slice(&buf[..n as usize]);
+                continue;
+            }
+            if n == 0 {
+                open = false;
+            } else {
+                let err = std::io::Error::last_os_error().raw_os_error();
+                if err == Some(libc::EINTR) {
+                    continue;
+                }
+            }
+            break;
+        }
+        let mut at = 0;
+        while self.pending.len() - at >= 4 {
+            let len = u32::from_le_bytes(self.pending[at..at + 4].try_into().unwrap()) as usize;
+            if self.pending.len() - at - 4 < len {
+                break;
+            }
+            let frame = &self.pending[at + 4..at + 4 + len];
+            if let Some((&kind, body)) = frame.split_first() {
+                if kind == logging::FRAME_LOG {
+                    logging::deliver_frame(body);
+                } else {
+                    on_frame(kind, body);
+                }
+            }
+            at += 4 + len;
+        }
+        self.pending.drain(..at);
+        open
+    }
+
+    fn try_reap(&mut self) -> Option<Exit> {
+        if self.exit.is_none() {
+            let mut status = 0;
+            let r = retry_eintr(|| unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) });
+            if r == self.pid {
+                self.exit = Some(Exit::from_wait_status(status));
+            }
+        }
+        self.exit
+    }
+
+    /// Deliver frames until the child exits (then reap it and drain the
+    /// pipe) or `deadline` passes. Never blocks past the deadline, and never
+    /// trusts the pipe's end of file alone: a child may close it and go on.
+    pub fn pump(&mut self, deadline: Option<Instant>, on_frame: &mut dyn FnMut(u8, &[u8])) -> Pumped {
+        let mut open = true;
+        let mut nap = Duration::from_micros(50);
+        loop {
+            if open {
+                open = self.drain(on_frame);
+            }
+            if let Some(exit) = self.try_reap() {
+                self.drain(on_frame);
+                return Pumped::Exited(exit);
+            }
+            let now = Instant::now();
+            let left = match deadline {
+                Some(d) if d <= now => return Pumped::DeadlinePassed,
+                Some(d) => d - now,
+                None => Duration::from_secs(3600),
+            };
+            let mut fds = Vec::with_capacity(2);
+            if open {
+                fds.push(libc::pollfd { fd: self.ctrl.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            }
+            if let Some(p) = &self.pidfd {
+                fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            }
+            // Without a pidfd, exit is noticed by polling waitpid, backing off to 10 ms.
+            let wait = if self.pidfd.is_some() { left } else { left.min(nap) };
+            nap = (nap * 2).min(Duration::from_millis(10));
+            let ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
+            let ms = if wait < Duration::from_millis(1) && self.pidfd.is_none() { 0 } else { ms };
+            if fds.is_empty() {
+                std::thread::sleep(wait);
+            } else {
+                unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            }
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        if self.exit.is_none() {
+            unsafe { libc::kill(self.pid, sig) };
+        }
+    }
+
+    /// SIGTERM, then SIGKILL once `grace` has passed; frames keep flowing
+    /// meanwhile. Returns how the child ended.
+    pub fn terminate(&mut self, grace: Duration, on_frame: &mut dyn FnMut(u8, &[u8])) -> Exit {
+        self.signal(libc::SIGTERM);
+        if let Pumped::Exited(exit) = self.pump(Some(Instant::now() + grace), on_frame) {
+            return exit;
+        }
+        self.signal(libc::SIGKILL);
+        match self.pump(None, on_frame) {
+            Pumped::Exited(exit) => exit,
+            Pumped::DeadlinePassed => unreachable!("no deadline"),
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if self.exit.is_none() {
+            self.signal(libc::SIGKILL);
+            let mut status = 0;
+            retry_eintr(|| unsafe { libc::waitpid(self.pid, &mut status, 0) });
+        }
+    }
 }

@@ -8,6 +8,8 @@ pub enum Error {
     Invalid(String),
     /// A user callback returned non-zero. `failed` counts every failing item seen.
     Callback { index: usize, code: i32, failed: usize },
+    /// The run_sp callback returned non-zero.
+    SpCallback(i32),
     /// A worker or child process died before finishing.
     WorkerDied(String),
     /// A time limit passed; the child was killed.
@@ -50,6 +52,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::SpCallback(code) => write!(f, "the run_sp callback returned code {code}"),
             Error::WorkerDied(m) => write!(f, "worker died: {m}"),
             Error::Timeout(m) => write!(f, "timed out: {m}"),
             Error::Cancelled => write!(f, "cancelled"),

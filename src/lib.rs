@@ -7,6 +7,7 @@
 //! its pointers and sizes, runs the core inside the one panic guard, and turns
 //! the result into an `lk_status` plus a thread-local message.
 
+pub mod buffer;
 pub mod child;
 pub mod cpus;
 pub mod error;
@@ -14,6 +15,7 @@ pub mod handles;
 pub mod invoker;
 pub mod logging;
 pub mod seed;
+pub mod sp;
 pub mod util;
 
 pub mod ffi;

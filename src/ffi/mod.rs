@@ -8,6 +8,7 @@ pub mod invoker;
 pub mod log;
 pub mod proc;
 pub mod seed;
+pub mod sp;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
