@@ -41,6 +41,12 @@
 #define LK_ITEM_SKIPPED INT32_MIN
 
 /**
+ * Written to `lk_map_options.item_status[i]` for an item whose worker
+ * process died while running it (`LK_BACKEND_PROCESSES`).
+ */
+#define LK_ITEM_WORKER_DIED (INT32_MIN + 1)
+
+/**
  * Distributed schedule: contiguous ranges per rank.
  */
 #define LK_SCHEDULE_BLOCK 0
@@ -265,7 +271,8 @@ typedef struct lk_map_options {
     int32_t reserved0;
     /**
      * Optional array of `n_args` `int32_t`: after the map, entry `i` holds
-     * item i's callback return value (0 for success), or `LK_ITEM_SKIPPED`.
+     * item i's callback return value (0 for success), `LK_ITEM_SKIPPED`, or
+     * `LK_ITEM_WORKER_DIED`.
      * Written also when the map fails; that is its purpose.
      */
     int32_t *item_status;
@@ -352,7 +359,13 @@ typedef int32_t (*lk_sp_fn)(const void *arg,
 
 /**
  * Workers are forked processes; the model is shared copy-on-write as it was
- * when the invoker was made.
+ * when the invoker was made (replacement workers too). For callbacks that
+ * are not thread-safe or may crash: a worker that dies fails only its item
+ * (`LK_ERR_WORKER_DIED`) and is replaced. Arguments and results must be
+ * plain data (or pointers into memory that existed, unchanged, when the
+ * invoker was made); what a callback writes outside its result slot stays
+ * in the worker. Each map copies the arguments into shared memory and the
+ * results back. Maps on one process invoker take turns. Linux only.
  */
 #define LK_BACKEND_PROCESSES 1
 
@@ -439,7 +452,10 @@ void lk_invoker_options_init(struct lk_invoker_options *opts,
  * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `func` or `out`; `struct_size`
  * below 12 or describing unknown non-zero fields; bad `n_jobs`, `backend` or
  * `error_mode`); `LK_ERR_UNSUPPORTED` (a backend this build or platform
- * lacks); `LK_ERR_SYSTEM` (workers could not be started). `*out` is written
+ * lacks); `LK_ERR_SYSTEM` (threads, processes or shared memory could not
+ * be had). With `LK_BACKEND_PROCESSES`, `n_jobs` 1 means one worker
+ * process (the isolation is kept), and the worker processes are forked
+ * here, from a snapshot of the process as it is now. `*out` is written
  * only on success. Thread-safe.
  */
 enum lk_status lk_invoker_new_with(const void *model,

@@ -10,7 +10,7 @@
 //! switches to writing frames on a pipe, and the child ends with `_exit`.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -136,7 +136,7 @@ pub struct Child {
     pending: Vec<u8>,
 }
 
-fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd)> {
+pub fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(Error::last_os("pipe2"));
@@ -144,7 +144,7 @@ fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+pub fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
@@ -181,42 +181,100 @@ fn flush_child_stdio() {
     }
 }
 
-/// Fork a child that runs `body` and exits with its return value.
+/// How a child notices that its parent died.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeathWatch {
+    /// PR_SET_PDEATHSIG: SIGKILL when the forking thread exits. Right for a
+    /// child the calling thread waits for (run_sp) and for children of a
+    /// single-threaded process (process-backend workers of their zygote).
+    ForkingThread,
+    /// The child watches a lifeline pipe itself (the zygote of a process
+    /// pool, which must outlive the thread that made the invoker).
+    Lifeline,
+}
+
+/// Descriptors only this process may hold (the write ends of lifelines):
+/// every child lkparallel forks closes them, so a lifeline ends exactly
+/// when its owner does. A fixed table of atomics: lock-free after fork.
+static PARENT_ONLY: [AtomicI32; 256] = [const { AtomicI32::new(-1) }; 256];
+
+/// Keep `fd` out of every child lkparallel forks from now on.
+pub fn keep_from_children(fd: RawFd) {
+    for slot in &PARENT_ONLY {
+        if slot.compare_exchange(-1, fd, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            return;
+        }
+    }
+    log::warn!(target: "lkparallel", "more than 256 process pools: children may keep pool {fd} alive");
+}
+
+/// Forget `fd` (it is being closed).
+pub fn release_from_children(fd: RawFd) {
+    for slot in &PARENT_ONLY {
+        if slot.compare_exchange(fd, -1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            return;
+        }
+    }
+}
+
+fn close_parent_only_fds() {
+    for slot in &PARENT_ONLY {
+        let fd = slot.swap(-1, Ordering::AcqRel);
+        if fd >= 0 {
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Fork a child that runs `body` and `_exit`s with its return value; returns
+/// the child's pid in the parent.
 ///
 /// In the child: the process role is set, parent handles are dead, log
-/// records go to the parent, the child dies with its parent, and `body`
-/// gets the control pipe's write end.
-pub fn spawn(role: Role, body: impl FnOnce(&ChildSide) -> i32) -> Result<Child> {
+/// records go to `log_fd` (framed for the parent), and the child dies with
+/// its parent as `watch` says.
+pub fn fork_child(role: Role, watch: DeathWatch, log_fd: RawFd, body: impl FnOnce() -> i32) -> Result<libc::pid_t> {
     prepare_parent();
-    let (rd, wr) = pipe_cloexec()?;
     let parent = unsafe { libc::getpid() };
     let parent_max = logging::max_for_child();
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(Error::last_os("fork"));
     }
-    if pid == 0 {
-        // The child. No return from here: whatever happens ends in _exit.
-        drop(rd);
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    if pid > 0 {
+        return Ok(pid);
+    }
+    // The child. No return from here: whatever happens ends in _exit.
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if watch == DeathWatch::ForkingThread {
             unsafe {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 if libc::getppid() != parent {
                     libc::_exit(1);
                 }
             }
-            ROLE.store(role as u8, Ordering::Release);
-            let side = ChildSide { ctrl: wr.as_raw_fd() };
-            logging::become_child(side.ctrl, parent_max);
-            body(&side)
-        }))
-        .unwrap_or(70);
-        flush_child_stdio();
-        unsafe { libc::_exit(code) };
-    }
+        }
+        close_parent_only_fds();
+        ROLE.store(role as u8, Ordering::Release);
+        logging::become_child(log_fd, parent_max);
+        body()
+    }))
+    .unwrap_or(70);
+    flush_child_stdio();
+    unsafe { libc::_exit(code) };
+}
+
+/// Fork a child that runs `body` with a control pipe back to the parent
+/// (log records and frames), dying with the calling thread.
+pub fn spawn(role: Role, body: impl FnOnce(&ChildSide) -> i32) -> Result<Child> {
+    let (rd, wr) = pipe_cloexec()?;
+    let wr_fd = wr.as_raw_fd();
+    let rd_fd = rd.as_raw_fd();
+    let pid = fork_child(role, DeathWatch::ForkingThread, wr_fd, || {
+        unsafe { libc::close(rd_fd) };
+        body(&ChildSide { ctrl: wr_fd })
+    })?;
     drop(wr);
-    unsafe { libc::fcntl(rd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-    Ok(Child { pid, ctrl: rd, pidfd: pidfd_open(pid), exit: None, pending: Vec::new() })
+    Ok(Child::adopt(pid, rd))
 }
 
 /// Why `Child::pump` returned.
@@ -227,6 +285,12 @@ pub enum Pumped {
 }
 
 impl Child {
+    /// Take charge of a forked child: `ctrl` is the read end of its control pipe.
+    pub fn adopt(pid: libc::pid_t, ctrl: OwnedFd) -> Child {
+        unsafe { libc::fcntl(ctrl.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+        Child { pid, ctrl, pidfd: pidfd_open(pid), exit: None, pending: Vec::new() }
+    }
+
     pub fn pid(&self) -> libc::pid_t {
         self.pid
     }
@@ -321,6 +385,25 @@ impl Child {
                 unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
             }
         }
+    }
+
+    /// Wait up to `timeout` for a frame, the child's exit, or `extra` to
+    /// become readable; deliver what arrived. Returns the child's exit if it
+    /// has ended.
+    pub fn wait_event(&mut self, extra: Option<RawFd>, timeout: Duration, on_frame: &mut dyn FnMut(u8, &[u8])) -> Option<Exit> {
+        let mut fds = vec![libc::pollfd { fd: self.ctrl.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        if let Some(fd) = extra {
+            fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+        }
+        if let Some(p) = &self.pidfd {
+            fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        self.drain(on_frame);
+        self.try_reap().inspect(|_| {
+            self.drain(on_frame);
+        })
     }
 
     pub fn signal(&self, sig: i32) {

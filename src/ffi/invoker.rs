@@ -47,7 +47,13 @@ pub type lk_backend = i32;
 /// Workers are threads; the model is shared in place.
 pub const LK_BACKEND_THREADS: lk_backend = 0;
 /// Workers are forked processes; the model is shared copy-on-write as it was
-/// when the invoker was made.
+/// when the invoker was made (replacement workers too). For callbacks that
+/// are not thread-safe or may crash: a worker that dies fails only its item
+/// (`LK_ERR_WORKER_DIED`) and is replaced. Arguments and results must be
+/// plain data (or pointers into memory that existed, unchanged, when the
+/// invoker was made); what a callback writes outside its result slot stays
+/// in the worker. Each map copies the arguments into shared memory and the
+/// results back. Maps on one process invoker take turns. Linux only.
 pub const LK_BACKEND_PROCESSES: lk_backend = 1;
 
 /// What a map does when a callback fails (an `int32_t`).
@@ -63,6 +69,9 @@ pub const LK_ERRORS_KEEP_GOING: lk_error_mode = 1;
 /// Written to `lk_map_options.item_status[i]` for an item that never ran
 /// (skipped after a failure in fail-fast mode, or after cancellation).
 pub const LK_ITEM_SKIPPED: i32 = i32::MIN;
+/// Written to `lk_map_options.item_status[i]` for an item whose worker
+/// process died while running it (`LK_BACKEND_PROCESSES`).
+pub const LK_ITEM_WORKER_DIED: i32 = i32::MIN + 1;
 
 /// Options for `lk_invoker_new_with`. Initialise with
 /// `lk_invoker_options_init(&opts, sizeof opts)`, then set fields. Zero is
@@ -120,7 +129,8 @@ pub struct lk_map_options {
     /// Must be 0.
     pub reserved0: i32,
     /// Optional array of `n_args` `int32_t`: after the map, entry `i` holds
-    /// item i's callback return value (0 for success), or `LK_ITEM_SKIPPED`.
+    /// item i's callback return value (0 for success), `LK_ITEM_SKIPPED`, or
+    /// `LK_ITEM_WORKER_DIED`.
     /// Written also when the map fails; that is its purpose.
     pub item_status: *mut i32,
 }
@@ -242,7 +252,10 @@ fn options_from_c(o: &lk_invoker_options) -> Result<Options> {
 /// Returns `LK_OK`; `LK_ERR_INVALID` (NULL `func` or `out`; `struct_size`
 /// below 12 or describing unknown non-zero fields; bad `n_jobs`, `backend` or
 /// `error_mode`); `LK_ERR_UNSUPPORTED` (a backend this build or platform
-/// lacks); `LK_ERR_SYSTEM` (workers could not be started). `*out` is written
+/// lacks); `LK_ERR_SYSTEM` (threads, processes or shared memory could not
+/// be had). With `LK_BACKEND_PROCESSES`, `n_jobs` 1 means one worker
+/// process (the isolation is kept), and the worker processes are forked
+/// here, from a snapshot of the process as it is now. `*out` is written
 /// only on success. Thread-safe.
 #[no_mangle]
 pub unsafe extern "C" fn lk_invoker_new_with(

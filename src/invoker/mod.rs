@@ -7,6 +7,7 @@
 
 mod context;
 mod job;
+mod procs;
 mod threads;
 
 use std::ffi::c_void;
@@ -170,6 +171,7 @@ impl Core {
 enum Workers {
     Inline,
     Threads(threads::Pool),
+    Processes(procs::ProcPool),
 }
 
 /// An invoker: an operation, a model and its workers.
@@ -189,14 +191,11 @@ pub struct MapOptions {
 
 impl Invoker {
     pub fn new(op: Op, opts: Options) -> Result<Invoker> {
-        if opts.backend == Backend::Processes {
-            return Err(Error::Unsupported("the process backend is not available in this build".into()));
-        }
         let core = Arc::new(Core::new(op, opts));
-        let workers = if opts.n_jobs == 1 {
-            Workers::Inline
-        } else {
-            Workers::Threads(threads::Pool::new(opts.n_jobs)?)
+        let workers = match opts.backend {
+            Backend::Processes => Workers::Processes(procs::ProcPool::new(&core)?),
+            Backend::Threads if opts.n_jobs == 1 => Workers::Inline,
+            Backend::Threads => Workers::Threads(threads::Pool::new(opts.n_jobs)?),
         };
         log::debug!(target: "lkparallel", "invoker {} made with {} workers", core.id, opts.n_jobs);
         Ok(Invoker { core, workers })
@@ -213,10 +212,14 @@ impl Invoker {
         }
         let map_ordinal = self.core.maps.fetch_add(1, Ordering::AcqRel);
         let seed_base = seed::derive(self.core.seed_base, map_ordinal);
+        if let Workers::Processes(pool) = &self.workers {
+            return pool.map(&self.core, items, mopts, seed_base, self.core.cancel_epoch());
+        }
         let job = job::Job::new(self.core.clone(), items, mopts, seed_base);
         match &self.workers {
             Workers::Inline => job::run_inline(&job),
             Workers::Threads(pool) => pool.run(&job),
+            Workers::Processes(_) => unreachable!("handled above"),
         }
         job.outcome()
     }
@@ -237,5 +240,14 @@ impl Drop for Invoker {
         if let Workers::Threads(pool) = &mut self.workers {
             pool.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn item_status_constants_match_the_header() {
+        assert_eq!(super::job::ITEM_SKIPPED, crate::ffi::invoker::LK_ITEM_SKIPPED);
+        assert_eq!(super::procs::ITEM_WORKER_DIED, crate::ffi::invoker::LK_ITEM_WORKER_DIED);
     }
 }
