@@ -7,12 +7,16 @@
 
 use std::cell::RefCell;
 
+use super::Core;
+
 #[derive(Clone, Copy)]
 struct Frame {
     invoker: u64,
     worker: u32,
     pool: bool,
     inner_threads: i32,
+    /// Valid while the frame exists: the job being worked holds an Arc of it.
+    core: *const Core,
 }
 
 thread_local! {
@@ -23,8 +27,15 @@ thread_local! {
 pub struct Enter(());
 
 impl Enter {
-    pub fn new(invoker: u64, worker: u32, pool: bool, inner_threads: i32) -> Enter {
-        FRAMES.with(|f| f.borrow_mut().push(Frame { invoker, worker, pool, inner_threads }));
+    pub fn new(core: &Core, worker: u32) -> Enter {
+        let frame = Frame {
+            invoker: core.id,
+            worker,
+            pool: core.opts.n_jobs > 1,
+            inner_threads: core.inner_threads,
+            core,
+        };
+        FRAMES.with(|f| f.borrow_mut().push(frame));
         Enter(())
     }
 }
@@ -69,4 +80,27 @@ pub fn inner_threads_for(n_jobs: usize) -> i32 {
     }
     let cpus = crate::cpus::cpu_count().count;
     i32::try_from((cpus / n_jobs.max(1)).max(1)).unwrap_or(i32::MAX)
+}
+
+/// Does this thread hold a worker slot of some pool (it is inside a callback)?
+pub fn holds_slots() -> bool {
+    in_pool_callback()
+}
+
+/// While this thread waits inside a callback, it may be the only one able to
+/// run items of an invoker whose slot it holds (a callback of A maps on B
+/// whose callbacks map on A, all of A's slots held by such waiters). So a
+/// waiter runs items of maps on those invokers that have no worker of their
+/// own. Returns whether it did any work.
+pub fn help_starving_maps() -> bool {
+    let frames: Vec<Frame> = FRAMES.with(|f| f.borrow().iter().filter(|fr| fr.pool).copied().collect());
+    for frame in frames.iter().rev() {
+        // The frame's job keeps its Core alive for as long as the frame exists.
+        let core = unsafe { &*frame.core };
+        if let Some(job) = core.starving_job() {
+            job.work(frame.worker, None);
+            return true;
+        }
+    }
+    false
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::context::Enter;
+use super::context::{self, Enter};
 use super::{Core, ErrorMode, MapOptions, Task};
 use crate::error::{Error, Result};
 use crate::seed;
@@ -64,7 +64,6 @@ pub struct Job {
     waiter: Thread,
     /// With a progress callback `done` moves per item, so reports are exact.
     per_item_done: bool,
-    pool: bool,
 }
 
 /// Reports progress on the calling thread, at most every PROGRESS_INTERVAL.
@@ -75,7 +74,6 @@ pub struct Reporter {
 impl Job {
     pub fn new(core: Arc<Core>, items: Items, mopts: &MapOptions, seed_base: u64) -> Arc<Job> {
         let per_item_done = core.opts.progress.is_some();
-        let pool = core.opts.n_jobs > 1;
         Arc::new(Job {
             epoch: core.cancel_epoch(),
             core,
@@ -91,7 +89,6 @@ impl Job {
             failed: AtomicUsize::new(0),
             waiter: std::thread::current(),
             per_item_done,
-            pool,
         })
     }
 
@@ -182,7 +179,7 @@ impl Job {
     /// Claim and run chunks as worker `worker` until none are left.
     /// The caller of the map passes its reporter so progress flows while it works.
     pub fn work(&self, worker: u32, mut reporter: Option<&mut Reporter>) {
-        let _frame = Enter::new(self.core.id, worker, self.pool, self.core.inner_threads);
+        let _frame = Enter::new(&self.core, worker);
         self.core.ensure_worker_init(worker);
         while let Some(range) = self.claim() {
             let mut pending = 0;
@@ -224,6 +221,13 @@ impl Job {
                 Some(r) => {
                     r.maybe_report(self);
                     std::thread::park_timeout(PROGRESS_INTERVAL);
+                }
+                // A waiter inside a callback may hold the only slot some
+                // other map can use: look for such work now and then.
+                None if context::holds_slots() => {
+                    if !context::help_starving_maps() {
+                        std::thread::park_timeout(Duration::from_millis(1));
+                    }
                 }
                 None => std::thread::park(),
             }

@@ -135,6 +135,8 @@ pub struct Core {
     inits: Vec<parking_lot::Once>,
     /// What `lk_inner_threads` answers inside this invoker's callbacks.
     pub inner_threads: i32,
+    /// Maps whose caller has no worker slot: waiting threads that hold one help them.
+    starving: parking_lot::Mutex<Vec<Arc<job::Job>>>,
 }
 
 impl Core {
@@ -149,6 +151,7 @@ impl Core {
             id: IDS.fetch_add(1, Ordering::Relaxed),
             inits: (0..opts.n_jobs).map(|_| Default::default()).collect(),
             inner_threads: context::inner_threads_for(opts.n_jobs),
+            starving: parking_lot::Mutex::new(Vec::new()),
         }
     }
 
@@ -158,6 +161,18 @@ impl Core {
 
     pub fn cancelled_since(&self, epoch: u64) -> bool {
         self.cancel_epoch.load(Ordering::Relaxed) != epoch
+    }
+
+    fn starving_job(&self) -> Option<Arc<job::Job>> {
+        self.starving.lock().iter().find(|j| !j.all_claimed()).cloned()
+    }
+
+    fn add_starving(&self, job: &Arc<job::Job>) {
+        self.starving.lock().push(job.clone());
+    }
+
+    fn remove_starving(&self, job: &Arc<job::Job>) {
+        self.starving.lock().retain(|j| !Arc::ptr_eq(j, job));
     }
 
     /// Run the worker initializer for `worker` if this is its first item.

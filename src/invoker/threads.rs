@@ -30,17 +30,23 @@ impl Slots {
 
     /// Wait for a slot, giving up (None) once `give_up` says so.
     fn take_unless(&self, give_up: impl Fn() -> bool) -> Option<u32> {
-        let mut free = self.free.lock();
         loop {
-            if let Some(k) = free.pop() {
-                return Some(k);
+            {
+                let mut free = self.free.lock();
+                if let Some(k) = free.pop() {
+                    return Some(k);
+                }
+                if give_up() {
+                    return None;
+                }
+                // Claims do not signal this condvar (that would tax every
+                // chunk), so poll `give_up` now and then.
+                self.freed.wait_for(&mut free, Duration::from_millis(1));
+                if let Some(k) = free.pop() {
+                    return Some(k);
+                }
             }
-            if give_up() {
-                return None;
-            }
-            // Claims do not signal this condvar (that would tax every chunk),
-            // so poll `give_up` now and then.
-            self.freed.wait_for(&mut free, Duration::from_millis(1));
+            context::help_starving_maps();
         }
     }
 
@@ -102,10 +108,12 @@ impl Pool {
                 }
             }
             None => {
+                job.core().add_starving(job);
                 if let Some(k) = self.slots.take_unless(|| job.all_claimed()) {
                     job.work(k, reporter.as_mut());
                     self.slots.put(k);
                 }
+                job.core().remove_starving(job);
             }
         }
         job.wait(reporter.as_mut());
