@@ -453,6 +453,11 @@ impl ParentState {
         loop {
             awaited.retain(|&(k, pid)| !(slots[k].ack_seq.load(Ordering::Acquire) == seq && slots[k].cmd_pid.load(Ordering::Relaxed) == pid));
             if awaited.is_empty() {
+                // Records logged before the acknowledgements are in the pipe:
+                // deliver them before the map returns.
+                if let Some(z) = self.zygote.as_mut() {
+                    z.wait_event(None, Duration::ZERO, &mut |_, _| {});
+                }
                 break;
             }
             let zygote = self.zygote.as_mut().expect("zygote");
