@@ -38,13 +38,16 @@ pub struct Items {
 }
 
 impl Items {
-    #[inline]
-    fn arg(&self, i: usize) -> *const u8 {
-        if self.arg_size == 0 { std::ptr::null() } else { self.args.0.wrapping_add(i * self.arg_size) }
-    }
-    #[inline]
-    fn result(&self, i: usize) -> *mut u8 {
-        if self.result_size == 0 { std::ptr::null_mut() } else { self.results.0.wrapping_add(i * self.result_size) }
+    /// Element pointers are `base + i * size`; a zero size must pass NULL, so
+    /// its base is NULL (and stays NULL whatever `i` is).
+    fn normalised(mut self) -> Items {
+        if self.arg_size == 0 {
+            self.args = SendPtr::null();
+        }
+        if self.result_size == 0 {
+            self.results = SendPtr::null();
+        }
+        self
     }
 }
 
@@ -77,7 +80,7 @@ impl Job {
         Arc::new(Job {
             epoch: core.cancel_epoch(),
             core,
-            items,
+            items: items.normalised(),
             index_base: mopts.index_base,
             item_status: mopts.item_status,
             seed_base,
@@ -151,6 +154,7 @@ impl Job {
         self.finish(range.len());
     }
 
+    #[cold]
     fn record_failure(&self, i: usize, code: i32) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         let mut f = self.failure.lock();
@@ -163,24 +167,14 @@ impl Job {
         }
     }
 
-    #[inline]
-    fn run_item(&self, i: usize, worker: u32) {
-        let index = self.index_base.wrapping_add(i);
-        let task = Task { index, seed: seed::derive(self.seed_base, index as u64), worker };
-        let code = unsafe { self.core.op.call(self.items.arg(i), self.items.result(i), &task) };
-        if !self.item_status.is_null() {
-            unsafe { *self.item_status.0.add(i) = code };
-        }
-        if code != 0 {
-            self.record_failure(i, code);
-        }
-    }
-
     /// Claim and run chunks as worker `worker` until none are left.
     /// The caller of the map passes its reporter so progress flows while it works.
     pub fn work(&self, worker: u32, mut reporter: Option<&mut Reporter>) {
         let _frame = Enter::new(&self.core, worker);
         self.core.ensure_worker_init(worker);
+        // The per-item path: everything loop-invariant in locals.
+        let Items { args, arg_size, results, result_size, .. } = self.items;
+        let (op, status, index_base, seed_base) = (self.core.op, self.item_status.0, self.index_base, self.seed_base);
         while let Some(range) = self.claim() {
             let mut pending = 0;
             let mut stopped_at = range.end;
@@ -189,7 +183,17 @@ impl Job {
                     stopped_at = i;
                     break;
                 }
-                self.run_item(i, worker);
+                let index = index_base.wrapping_add(i);
+                let task = Task { index, seed: seed::derive(seed_base, index as u64), worker };
+                let arg = args.0.wrapping_add(i * arg_size);
+                let result = results.0.wrapping_add(i * result_size);
+                let code = unsafe { op.call(arg, result, &task) };
+                if !status.is_null() {
+                    unsafe { *status.add(i) = code };
+                }
+                if code != 0 {
+                    self.record_failure(i, code);
+                }
                 if self.per_item_done {
                     self.finish(1);
                     if let Some(r) = reporter.as_deref_mut() {
