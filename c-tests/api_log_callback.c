@@ -1,0 +1,149 @@
+/* Logging through lk_set_log_callback: lk_log reaches the callback with its
+ * level, target "app", the message and the user pointer; records are
+ * filtered by max_level; out-of-range levels are clamped to 1..5 (both for
+ * lk_log and for max_level); a NULL message is ignored; NULL stops the
+ * callback; the library's own records arrive too; records logged from
+ * callbacks on pool threads all arrive, once each. */
+#include "lktest.h"
+
+static int user_token;
+
+static void expect_one(int level, const char *target, const char *message) {
+    CHECK(lkt_log_count() == 1);
+    const lkt_record *r = &lkt_records[0];
+    if (r->level != level || strcmp(r->target, target) != 0 || strcmp(r->message, message) != 0 ||
+        r->user != &user_token) {
+        fprintf(stderr, "got level %d target \"%s\" message \"%s\", want %d \"%s\" \"%s\"\n", r->level,
+                r->target, r->message, level, target, message);
+        exit(1);
+    }
+    CHECK(pthread_equal(r->thread, pthread_self()));
+    lkt_log_clear();
+}
+
+static void expect_none(void) {
+    CHECK(lkt_log_count() == 0);
+}
+
+static int32_t logging_op(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model;
+    (void)arg;
+    (void)result;
+    char msg[64];
+    snprintf(msg, sizeof msg, "item %zu", task->index);
+    lk_log(LK_LOG_INFO, msg);
+    return 0;
+}
+
+int main(void) {
+    lkt_watchdog(30);
+    unsetenv("LK_NUM_PROCS");
+    lk_set_log_callback(lkt_log_capture, &user_token, LK_LOG_TRACE);
+    lkt_log_clear();
+
+    /* every level, with its number, target "app" and the message */
+    lk_log(LK_LOG_ERROR, "an error");
+    expect_one(1, "app", "an error");
+    lk_log(LK_LOG_WARN, "a warning");
+    expect_one(2, "app", "a warning");
+    lk_log(LK_LOG_INFO, "some info");
+    expect_one(3, "app", "some info");
+    lk_log(LK_LOG_DEBUG, "debugging");
+    expect_one(4, "app", "debugging");
+    lk_log(LK_LOG_TRACE, "tracing");
+    expect_one(5, "app", "tracing");
+    lk_log(LK_LOG_INFO, "");
+    expect_one(3, "app", "");
+    lk_log(LK_LOG_INFO, NULL); /* ignored */
+    expect_none();
+
+    /* out-of-range levels are clamped */
+    lk_log(99, "too high");
+    expect_one(5, "app", "too high");
+    lk_log(6, "six");
+    expect_one(5, "app", "six");
+    lk_log(INT32_MAX, "max");
+    expect_one(5, "app", "max");
+    lk_log(0, "zero");
+    expect_one(1, "app", "zero");
+    lk_log(-4, "negative");
+    expect_one(1, "app", "negative");
+    lk_log(INT32_MIN, "min");
+    expect_one(1, "app", "min");
+
+    /* filtered by max_level */
+    lk_set_log_callback(lkt_log_capture, &user_token, LK_LOG_WARN);
+    lk_log(LK_LOG_INFO, "dropped");
+    lk_log(LK_LOG_DEBUG, "dropped");
+    lk_log(LK_LOG_TRACE, "dropped");
+    lk_log(99, "dropped");
+    expect_none();
+    lk_log(LK_LOG_WARN, "kept warning");
+    expect_one(2, "app", "kept warning");
+    lk_log(LK_LOG_ERROR, "kept error");
+    expect_one(1, "app", "kept error");
+    lk_log(-4, "kept clamped");
+    expect_one(1, "app", "kept clamped");
+
+    /* max_level clamped too: 99 keeps everything, -3 only errors */
+    lk_set_log_callback(lkt_log_capture, &user_token, 99);
+    lk_log(LK_LOG_TRACE, "trace kept");
+    expect_one(5, "app", "trace kept");
+    lk_set_log_callback(lkt_log_capture, &user_token, -3);
+    lk_log(LK_LOG_WARN, "dropped");
+    expect_none();
+    lk_log(LK_LOG_ERROR, "error kept");
+    expect_one(1, "app", "error kept");
+    lk_set_log_callback(lkt_log_capture, &user_token, 0);
+    lk_log(LK_LOG_ERROR, "error kept at 0");
+    expect_one(1, "app", "error kept at 0");
+
+    /* the library's own records: a malformed LK_NUM_PROCS is a warning */
+    lk_set_log_callback(lkt_log_capture, &user_token, LK_LOG_TRACE);
+    lkt_log_clear();
+    CHECK(setenv("LK_NUM_PROCS", "abc", 1) == 0);
+    CHECK(lk_proc_count(2, 4, 0) >= 1);
+    unsetenv("LK_NUM_PROCS");
+    CHECK(lkt_log_count() >= 1);
+    int found = 0;
+    for (size_t i = 0; i < lkt_log_count() && i < LKT_MAX_RECORDS; i++) {
+        const lkt_record *r = &lkt_records[i];
+        if (r->level == LK_LOG_WARN && strcmp(r->target, "app") != 0 && r->message[0] != '\0' &&
+            r->user == &user_token)
+            found = 1;
+    }
+    CHECK(found);
+    lkt_log_clear();
+
+    /* records from callbacks on pool threads: each arrives exactly once */
+    enum { N = 1000 };
+    lk_invoker *inv = NULL;
+    CHECK_OK(lk_invoker_new(NULL, logging_op, 4, &inv));
+    lk_set_log_callback(lkt_log_capture, &user_token, LK_LOG_INFO);
+    lkt_log_clear();
+    CHECK_OK(lk_invoker_map(inv, NULL, N, 0, NULL, 0));
+    lk_set_log_callback(NULL, NULL, LK_LOG_TRACE);
+    int seen[N];
+    memset(seen, 0, sizeof seen);
+    int app = 0;
+    for (size_t i = 0; i < lkt_log_count() && i < LKT_MAX_RECORDS; i++) {
+        const lkt_record *r = &lkt_records[i];
+        if (strcmp(r->target, "app") != 0) continue; /* the library may add its own */
+        unsigned idx = 0;
+        CHECK(r->level == LK_LOG_INFO);
+        CHECK(sscanf(r->message, "item %u", &idx) == 1 && idx < N);
+        seen[idx]++;
+        app++;
+    }
+    CHECK(app == N);
+    for (int i = 0; i < N; i++) CHECK(seen[i] == 1);
+    CHECK_OK(lk_invoker_shutdown(inv));
+
+    /* NULL stops the callback */
+    lkt_log_clear();
+    lk_log(LK_LOG_ERROR, "nobody hears this");
+    expect_none();
+
+    printf("api_log_callback: ok\n");
+    return 0;
+}
