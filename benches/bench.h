@@ -1,0 +1,70 @@
+/*
+ * bench.h: what the benchmark's workloads and tools share.
+ *
+ * A workload is one callback (an lk_op_fn), its model and its argument
+ * array. A tool runs a workload's callback over a range of its arguments:
+ * a sequential loop, lkparallel (threads and processes backends), OpenMP,
+ * oneTBB or a hand-written pthread pool. Every tool calls the same function
+ * pointer with the same (model, arg, result, task), so the only difference
+ * measured is how the items are dispatched.
+ */
+#ifndef LK_BENCH_H
+#define LK_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lkparallel.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bench_work {
+    const char *name;
+    lk_op_fn op;        /* the callback every tool calls, through this pointer */
+    const void *model;  /* passed as `model`; shared, read-only */
+    const void *args;   /* n_items arguments of arg_size bytes */
+    size_t n_items;
+    size_t arg_size;
+    size_t result_size;
+    size_t chunk;       /* chunk for OpenMP schedule(dynamic) and the pthread pool */
+} bench_work;
+
+/* Tool status codes (setup). */
+#define BENCH_OK 0
+#define BENCH_NA 1      /* not available (yet): the column shows n/a */
+#define BENCH_ERROR (-1)
+
+typedef struct bench_tool {
+    const char *name;
+    /* Prepare to run `w` with `n_jobs` workers (threads, pools, invokers are
+       made here, outside the timed region). On BENCH_NA or BENCH_ERROR,
+       `why` says why. */
+    int (*setup)(const bench_work *w, int n_jobs, char *why, size_t why_len);
+    /* Run the callback for items [0, n) of `w` (args from w->args), writing
+       `results` (n slots of w->result_size). 0 on success; non-zero when a
+       callback or the tool failed (then `why` says why). */
+    int (*run)(const bench_work *w, size_t n, void *results, char *why, size_t why_len);
+    void (*teardown)(void);
+} bench_tool;
+
+extern const bench_tool bench_tool_seq;
+extern const bench_tool bench_tool_lk_threads;
+extern const bench_tool bench_tool_lk_processes;
+extern const bench_tool bench_tool_omp_static;
+extern const bench_tool bench_tool_omp_dynamic;
+extern const bench_tool bench_tool_tbb;
+extern const bench_tool bench_tool_pthread_pool;
+
+/* The process workloads (sp.c): measure `workload` with `tool` once and
+   put the value (us per call or seconds) in *value. BENCH_OK, BENCH_NA or
+   BENCH_ERROR (then `why` says why); wrong results are BENCH_ERROR. */
+int bench_sp_measure(const char *workload, const char *tool, int n_jobs, size_t calls,
+                     double *value, char *why, size_t why_len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LK_BENCH_H */

@@ -1,0 +1,432 @@
+/*
+ * lkbench: one measurement of one workload with one tool, in a fresh process.
+ *
+ *   lkbench calibrate
+ *       print the spin iterations that take ~50 us here (done once per run
+ *       of benches/run, and passed to every measurement with --iters)
+ *   lkbench list
+ *       one line per workload: name, unit, kind, the tools that run it
+ *   lkbench run WORKLOAD TOOL --jobs N --iters N --ref FILE [--write-ref]
+ *               [--items N] [--calls N]
+ *       prints one line: "RESULT <value> <unit>" or "NA <why>" (the tool is
+ *       not available, e.g. a backend this build lacks); exits non-zero when
+ *       anything fails, wrong results included.
+ *
+ * Map workloads (value: seconds for the whole batch): the tool is set up
+ * (threads, arena, invoker made) outside the timed region, runs once on the
+ * first 1/16 of the items to warm up, then once on all of them, timed.
+ * Both outputs are compared with the sequential loop's output, stored in
+ * the --ref file by the `seq` tool with --write-ref: a wrong run fails the
+ * benchmark instead of looking fast.
+ *
+ * Latency workloads (value: median microseconds per map call): maps of 1
+ * or 8 trivial items, back to back, each call timed on its own and its
+ * results checked against the sequential loop's.
+ *
+ * Process workloads (lk_run_sp, process-backend creation) live in sp.c.
+ *
+ * benches/run drives it: one process per (workload, tool, repetition), tools
+ * interleaved, so no tool's idle threads (OpenMP and oneTBB spin after a
+ * parallel region) can steal a core from another tool's measurement.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+#include "mf_model.h"
+
+/* -------------------------------------------------------------- utils */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void die(const char *fmt, const char *a, const char *b) {
+    fprintf(stderr, "lkbench: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n");
+    exit(1);
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        die("out of memory%s%s", "", "");
+    return p;
+}
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+/* ---------------------------------------------------------- callbacks */
+
+/* trivial: result = arg * 2 + 1 on u64 (dispatch overhead only) */
+static int32_t trivial_op(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model, (void)task;
+    *(uint64_t *)result = *(const uint64_t *)arg * 2 + 1;
+    return 0;
+}
+
+/* uniform and skewed: `iters` rounds of integer arithmetic on `x`, a
+   dependent chain (multiply, shift, rotate) that no compiler can shorten. */
+typedef struct spin_arg {
+    uint64_t x;
+    uint64_t iters;
+} spin_arg;
+
+static uint64_t spin(uint64_t x, uint64_t iters) {
+    uint64_t a = x | 1, b = x ^ UINT64_C(0x6a09e667f3bcc909);
+    for (uint64_t i = 0; i < iters; i++) {
+        a = a * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+        b ^= a >> 29;
+        b = ((b << 7) | (b >> 57)) + a;
+    }
+    return a ^ b;
+}
+
+static int32_t spin_op(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model, (void)task;
+    const spin_arg *s = arg;
+    *(uint64_t *)result = spin(s->x, s->iters);
+    return 0;
+}
+
+/* Spin iterations for ~50 us: the best of several timings of a long spin. */
+static uint64_t calibrate_50us(void) {
+    const uint64_t probe = 1u << 22;
+    double best = 1e9;
+    volatile uint64_t sink = 0;
+    for (int r = 0; r < 7; r++) {
+        double t0 = now_s();
+        sink += spin((uint64_t)r, probe);
+        double t = now_s() - t0;
+        if (t < best)
+            best = t;
+    }
+    (void)sink;
+    uint64_t iters = (uint64_t)(50e-6 / (best / (double)probe) + 0.5);
+    return iters ? iters : 1;
+}
+
+/* ---------------------------------------------------------- workloads */
+
+enum { KIND_MAP, KIND_LATENCY, KIND_PROC };
+
+#define MAP_TOOLS "seq lk_threads lk_processes omp_static omp_dynamic tbb pthread_pool"
+
+typedef struct workload {
+    const char *name;
+    const char *unit;   /* "s" per batch, or "us" per call */
+    size_t default_items;
+    int kind;
+    const char *tools;  /* the tools that run it (`lkbench list` tells benches/run) */
+} workload;
+
+static const workload WORKLOADS[] = {
+    {"trivial", "s", 10000000, KIND_MAP, MAP_TOOLS},
+    {"uniform", "s", 20000, KIND_MAP, MAP_TOOLS},
+    {"skewed", "s", 20000, KIND_MAP, MAP_TOOLS},
+    {"recommend", "s", MF_N_USERS, KIND_MAP, MAP_TOOLS},
+    {"latency1", "us", 1, KIND_LATENCY, MAP_TOOLS},
+    {"latency8", "us", 8, KIND_LATENCY, MAP_TOOLS},
+    /* sp.c */
+    {"sp_roundtrip", "us", 0, KIND_PROC, "lk_run_sp fork_pipe"},
+    {"sp_result_1gib", "s", 0, KIND_PROC, "lk_run_sp fork_memfd_write fork_memfd_mmap memcpy"},
+    {"proc_create_1gib", "s", 0, KIND_PROC, "lk_processes fork_ready"},
+};
+
+static const bench_tool *const TOOLS[] = {
+    &bench_tool_seq,         &bench_tool_lk_threads, &bench_tool_lk_processes, &bench_tool_omp_static,
+    &bench_tool_omp_dynamic, &bench_tool_tbb,        &bench_tool_pthread_pool,
+};
+
+/* Is `tool` one of the space-separated `tools`? */
+static int has_tool(const char *tools, const char *tool) {
+    size_t n = strlen(tool);
+    for (const char *p = tools; (p = strstr(p, tool)) != NULL; p += n)
+        if ((p == tools || p[-1] == ' ') && (p[n] == ' ' || p[n] == 0))
+            return 1;
+    return 0;
+}
+
+/* Build `w` for workload `name`; the model and arrays live until exit. */
+static void build_work(const workload *wl, size_t n, uint64_t iters, bench_work *w) {
+    memset(w, 0, sizeof *w);
+    w->name = wl->name;
+    w->n_items = n;
+    if (!strcmp(wl->name, "trivial") || wl->kind == KIND_LATENCY) {
+        uint64_t *args = xmalloc(n * sizeof *args);
+        for (size_t i = 0; i < n; i++)
+            args[i] = i;
+        w->op = trivial_op;
+        w->args = args;
+        w->arg_size = w->result_size = sizeof(uint64_t);
+        w->chunk = wl->kind == KIND_LATENCY ? 1 : 16384; /* ~20-40 us of trivial items per claim */
+    } else if (!strcmp(wl->name, "uniform") || !strcmp(wl->name, "skewed")) {
+        int skewed = wl->name[0] == 's';
+        spin_arg *args = xmalloc(n * sizeof *args);
+        uint64_t state = skewed ? UINT64_C(0x5ce5ed) : UINT64_C(0x0f1f0);
+        /* skewed: Pareto(alpha 1.3) weights with mean 1 (heavy-tailed, like
+           users' profile lengths), capped at 500x the mean, shuffled as drawn */
+        const double alpha = 1.3, xm = (alpha - 1.0) / alpha;
+        for (size_t i = 0; i < n; i++) {
+            args[i].x = splitmix64(&state);
+            double weight = 1.0;
+            if (skewed) {
+                double u = ((double)(splitmix64(&state) >> 11) + 1.0) / 9007199254740992.0; /* (0, 1] */
+                weight = xm * pow(u, -1.0 / alpha);
+                if (weight > 500.0)
+                    weight = 500.0;
+            }
+            uint64_t it = (uint64_t)(weight * (double)iters + 0.5);
+            args[i].iters = it ? it : 1;
+        }
+        w->op = spin_op;
+        w->args = args;
+        w->arg_size = sizeof(spin_arg);
+        w->result_size = sizeof(uint64_t);
+        w->chunk = 1; /* items of 50 us and more: claiming one costs ~0.1 us */
+    } else if (!strcmp(wl->name, "recommend")) {
+        static mf_model model;
+        if (mf_model_init(&model, MF_N_USERS, MF_N_ITEMS, MF_N_FACTORS, MF_SEED) != 0)
+            die("out of memory building the model%s%s", "", "");
+        int32_t *users = xmalloc(n * sizeof *users);
+        for (size_t i = 0; i < n; i++)
+            users[i] = (int32_t)(i % MF_N_USERS);
+        w->op = mf_recommend_op;
+        w->model = &model;
+        w->args = users;
+        w->arg_size = sizeof(int32_t);
+        w->result_size = sizeof(mf_top);
+        w->chunk = 1; /* ~80 us per user */
+    } else {
+        die("unknown workload %s%s", wl->name, "");
+    }
+}
+
+/* ------------------------------------------------------- measurements */
+
+static void *read_file(const char *path, size_t expect) {
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        die("cannot open the reference %s: %s (run the seq tool with --write-ref first)", path,
+            strerror(errno));
+    void *buf = xmalloc(expect);
+    size_t got = fread(buf, 1, expect, f);
+    int extra = fgetc(f) != EOF;
+    fclose(f);
+    if (got != expect || extra)
+        die("the reference %s has the wrong size%s", path, "");
+    return buf;
+}
+
+static void write_file(const char *path, const void *data, size_t len) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0)
+        die("cannot write %s: %s", tmp, strerror(errno));
+    if (rename(tmp, path) != 0)
+        die("cannot rename to %s: %s", path, strerror(errno));
+}
+
+static void check_same(const bench_work *w, const char *tool, const char *what, const void *got,
+                       const void *ref, size_t n) {
+    if (memcmp(got, ref, n * w->result_size) == 0)
+        return;
+    size_t i = 0;
+    while (i < n && memcmp((const uint8_t *)got + i * w->result_size,
+                           (const uint8_t *)ref + i * w->result_size, w->result_size) == 0)
+        i++;
+    fprintf(stderr, "lkbench: %s/%s: %s: result %zu of %zu differs from the sequential output\n",
+            w->name, tool, what, i, n);
+    exit(1);
+}
+
+static double throughput(const bench_tool *tool, const bench_work *w, const char *ref_path,
+                         int write_ref) {
+    char why[1024] = "";
+    size_t n = w->n_items, rs = w->result_size;
+    size_t n_warm = n / 16 ? n / 16 : 1;
+    uint8_t *warm = xmalloc(n_warm * rs);
+    uint8_t *res = xmalloc(n * rs);
+    memset(warm, 0xa5, n_warm * rs);
+    memset(res, 0xa5, n * rs); /* also faults the pages in, outside the timing */
+    if (tool->run(w, n_warm, warm, why, sizeof why) != 0)
+        die("warm-up run failed: %s%s", why, "");
+    double t0 = now_s();
+    int rc = tool->run(w, n, res, why, sizeof why);
+    double t = now_s() - t0;
+    if (rc != 0)
+        die("run failed: %s%s", why, "");
+    const void *ref;
+    if (write_ref) {
+        write_file(ref_path, res, n * rs);
+        ref = res;
+    } else {
+        ref = read_file(ref_path, n * rs);
+        check_same(w, tool->name, "timed run", res, ref, n);
+    }
+    check_same(w, tool->name, "warm-up run", warm, ref, n_warm);
+    return t;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double latency(const bench_tool *tool, const bench_work *w, size_t calls) {
+    char why[1024] = "";
+    size_t n = w->n_items;
+    uint64_t expect[8], res[8];
+    for (size_t i = 0; i < n; i++) {
+        lk_task task = {i, 0, 0};
+        w->op(w->model, (const uint64_t *)w->args + i, &expect[i], &task);
+    }
+    size_t warm = calls / 10 + 100;
+    double *us = xmalloc(calls * sizeof *us);
+    for (size_t c = 0; c < warm + calls; c++) {
+        memset(res, 0, sizeof res);
+        double t0 = now_s();
+        int rc = tool->run(w, n, res, why, sizeof why);
+        double t = now_s() - t0;
+        if (rc != 0)
+            die("call failed: %s%s", why, "");
+        if (memcmp(res, expect, n * sizeof *res) != 0) {
+            fprintf(stderr, "lkbench: %s/%s: call %zu: results differ from the sequential output\n",
+                    w->name, tool->name, c);
+            exit(1);
+        }
+        if (c >= warm)
+            us[c - warm] = t * 1e6;
+    }
+    qsort(us, calls, sizeof *us, cmp_double);
+    double median = calls % 2 ? us[calls / 2] : 0.5 * (us[calls / 2 - 1] + us[calls / 2]);
+    free(us);
+    return median;
+}
+
+/* --------------------------------------------------------------- main */
+
+static long parse_long(const char *s, const char *flag) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < 0)
+        die("bad value for %s: %s", flag, s);
+    return v;
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: lkbench calibrate\n"
+            "       lkbench list      (workload unit kind tools...)\n"
+            "       lkbench run WORKLOAD TOOL --jobs N --iters N --ref FILE [--write-ref]\n"
+            "                   [--items N] [--calls N]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2)
+        usage();
+    if (!strcmp(argv[1], "calibrate")) {
+        printf("%llu\n", (unsigned long long)calibrate_50us());
+        return 0;
+    }
+    if (!strcmp(argv[1], "list")) {
+        static const char *kinds[] = {"map", "latency", "process"};
+        for (size_t i = 0; i < sizeof WORKLOADS / sizeof *WORKLOADS; i++)
+            printf("%s %s %s %s\n", WORKLOADS[i].name, WORKLOADS[i].unit, kinds[WORKLOADS[i].kind],
+                   WORKLOADS[i].tools);
+        return 0;
+    }
+    if (strcmp(argv[1], "run") != 0 || argc < 4)
+        usage();
+    const workload *wl = NULL;
+    for (size_t i = 0; i < sizeof WORKLOADS / sizeof *WORKLOADS; i++)
+        if (!strcmp(WORKLOADS[i].name, argv[2]))
+            wl = &WORKLOADS[i];
+    if (!wl)
+        die("unknown workload %s%s", argv[2], "");
+    if (!has_tool(wl->tools, argv[3]))
+        die("%s is not a tool for %s", argv[3], wl->name);
+    const bench_tool *tool = NULL;
+    for (size_t i = 0; i < sizeof TOOLS / sizeof *TOOLS; i++)
+        if (!strcmp(TOOLS[i]->name, argv[3]))
+            tool = TOOLS[i];
+
+    long jobs = 2, iters = 0, items = 0, calls = 20000;
+    const char *ref = NULL;
+    int write_ref = 0;
+    for (int a = 4; a < argc; a++) {
+        if (!strcmp(argv[a], "--write-ref")) {
+            write_ref = 1;
+        } else if (a + 1 < argc) {
+            const char *v = argv[++a];
+            if (!strcmp(argv[a - 1], "--jobs"))
+                jobs = parse_long(v, "--jobs");
+            else if (!strcmp(argv[a - 1], "--iters"))
+                iters = parse_long(v, "--iters");
+            else if (!strcmp(argv[a - 1], "--items"))
+                items = parse_long(v, "--items");
+            else if (!strcmp(argv[a - 1], "--calls"))
+                calls = parse_long(v, "--calls");
+            else if (!strcmp(argv[a - 1], "--ref"))
+                ref = v;
+            else
+                usage();
+        } else {
+            usage();
+        }
+    }
+
+    if (jobs < 1 || calls < 1)
+        die("--jobs and --calls must be at least 1%s%s", "", "");
+    char why[1024] = "";
+    if (wl->kind == KIND_PROC) {
+        double value = 0;
+        int st = bench_sp_measure(wl->name, argv[3], (int)jobs, (size_t)calls, &value, why, sizeof why);
+        if (st == BENCH_NA) {
+            printf("NA %s\n", why);
+            return 0;
+        }
+        if (st != BENCH_OK)
+            die("%s/%s failed: %s", wl->name, why);
+        printf("RESULT %.9g %s\n", value, wl->unit);
+        return 0;
+    }
+    if (write_ref && strcmp(tool->name, "seq") != 0)
+        die("only the seq tool writes the reference%s%s", "", "");
+    if (wl->kind == KIND_MAP && !ref)
+        die("--ref is needed for %s%s", wl->name, "");
+    if (!iters)
+        iters = (long)calibrate_50us();
+
+    size_t n = wl->kind == KIND_LATENCY ? wl->default_items : (items ? (size_t)items : wl->default_items);
+    bench_work w;
+    build_work(wl, n, (uint64_t)iters, &w);
+
+    int st = tool->setup(&w, (int)jobs, why, sizeof why);
+    if (st == BENCH_NA) {
+        printf("NA %s\n", why);
+        return 0;
+    }
+    if (st != BENCH_OK)
+        die("%s: setup failed: %s", tool->name, why);
+    double value = wl->kind == KIND_LATENCY ? latency(tool, &w, (size_t)calls) : throughput(tool, &w, ref, write_ref);
+    tool->teardown();
+    printf("RESULT %.9g %s\n", value, wl->unit);
+    return 0;
+}
