@@ -1,0 +1,80 @@
+/* A SIGALRM timer firing every millisecond, its handler installed with
+ * sigaction and no SA_RESTART, changes no lk_run_sp result: successes,
+ * failures, a 1 MiB result, a time-out, and log delivery all come out as
+ * without the signals (EINTR is retried). */
+#include "sptest.h"
+
+#include <sys/time.h>
+
+static atomic_long ticks;
+static void on_alarm(int sig) {
+    (void)sig;
+    atomic_fetch_add(&ticks, 1);
+}
+
+static int32_t work(const void *arg, lk_buffer *out) {
+    int kind = *(const int *)arg;
+    char msg[32];
+    for (int i = 0; i < 50; i++) {
+        snprintf(msg, sizeof msg, "alrm-%d", i);
+        lk_log(LK_LOG_INFO, msg);
+    }
+    if (kind == 1) return 33;
+    if (kind == 2) _exit(3);
+    if (kind == 3) for (;;) pause();
+    static unsigned char big[1 << 20];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (unsigned char)(i * 7);
+    spt_sleep_ms(3); /* let a few alarms land in the parent's wait */
+    SPT_APPEND(out, big, sizeof big);
+    return 0;
+}
+
+int main(void) {
+    /* SIGALRM is taken: a watchdog thread instead of lkt_watchdog's alarm. */
+    spt_watchdog_thread(20);
+    lk_set_log_callback(spt_log_capture, NULL, LK_LOG_INFO);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART */
+    CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+    struct itimerval it = {{0, 1000}, {0, 1000}};
+    CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+
+    lk_sp_options opts;
+    lk_sp_options_init(&opts, sizeof opts);
+    opts.timeout_ms = 100;
+    opts.grace_ms = 100;
+    for (int round = 0; round < 40; round++) {
+        int kind = round % 4;
+        lk_buffer res = spt_empty();
+        spt_log_clear();
+        if (kind == 0) {
+            CHECK_OK(lk_run_sp(work, &kind, &res));
+            CHECK(res.len == 1 << 20);
+            for (size_t i = 0; i < res.len; i += 4093) CHECK(res.data[i] == (unsigned char)(i * 7));
+            lk_buffer_free(&res);
+        } else if (kind == 1) {
+            SPT_FAIL(lk_run_sp(work, &kind, &res), LK_ERR_CALLBACK);
+            SPT_MSG_HAS_NUMBER(33);
+        } else if (kind == 2) {
+            SPT_FAIL(lk_run_sp(work, &kind, &res), LK_ERR_WORKER_DIED);
+            SPT_MSG_HAS_NUMBER(3);
+        } else {
+            double t0 = spt_now();
+            SPT_FAIL(lk_run_sp_with(work, &kind, &opts, &res), LK_ERR_TIMEOUT);
+            CHECK(spt_now() - t0 >= 0.099);
+        }
+        CHECK(kind == 0 || spt_is_zero(&res));
+        spt_check_sequence("alrm-", 50, LK_LOG_INFO);
+        spt_check_no_children();
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    CHECK(setitimer(ITIMER_REAL, &off, NULL) == 0);
+    lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
+    CHECK(atomic_load(&ticks) > 100);
+    printf("fault_sp_sigalrm: ok (%ld alarms)\n", (long)atomic_load(&ticks));
+    return 0;
+}

@@ -1,0 +1,80 @@
+/* lk_run_sp whatever the host did with SIGCHLD: a counting handler installed
+ * without SA_RESTART changes nothing; with SIGCHLD ignored (SIG_IGN, or
+ * SA_NOCLDWAIT) the kernel reaps the child itself and its exit status is
+ * gone, but the call must still return (API: "it never hangs"): the result
+ * of a child that answered, LK_ERR_CALLBACK for one that failed, and
+ * LK_ERR_WORKER_DIED for one that died. */
+#include "sptest.h"
+
+static atomic_long chld;
+static void on_chld(int sig) {
+    (void)sig;
+    atomic_fetch_add(&chld, 1);
+}
+
+static int32_t ok(const void *arg, lk_buffer *out) {
+    (void)arg;
+    SPT_APPEND(out, "ok", 2);
+    return 0;
+}
+static int32_t fails(const void *arg, lk_buffer *out) {
+    (void)arg;
+    (void)out;
+    return 4;
+}
+static int32_t dies(const void *arg, lk_buffer *out) {
+    (void)arg;
+    (void)out;
+    raise(SIGKILL);
+    return 0;
+}
+
+static void all_three(const char *setting) {
+    fprintf(stderr, "SIGCHLD %s ...\n", setting);
+    for (int i = 0; i < 5; i++) {
+        lk_buffer res = spt_empty();
+        double t0 = spt_now();
+        CHECK_OK(lk_run_sp(ok, NULL, &res));
+        CHECK(res.len == 2 && memcmp(res.data, "ok", 2) == 0);
+        lk_buffer_free(&res);
+        SPT_FAIL(lk_run_sp(fails, NULL, &res), LK_ERR_CALLBACK);
+        SPT_MSG_HAS_NUMBER(4);
+        SPT_FAIL(lk_run_sp(dies, NULL, &res), LK_ERR_WORKER_DIED);
+        CHECK(spt_is_zero(&res));
+        CHECK(spt_now() - t0 < 3.0);
+    }
+    fprintf(stderr, "SIGCHLD %s: ok\n", setting);
+}
+
+int main(void) {
+    lkt_watchdog(10);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+
+    /* A handler that only counts, no SA_RESTART. */
+    sa.sa_handler = on_chld;
+    sa.sa_flags = 0;
+    CHECK(sigaction(SIGCHLD, &sa, NULL) == 0);
+    all_three("counted by a handler without SA_RESTART");
+    CHECK(atomic_load(&chld) > 0);
+    spt_check_no_children();
+
+    /* SIGCHLD ignored: children are reaped by the kernel. */
+    sa.sa_handler = SIG_IGN;
+    CHECK(sigaction(SIGCHLD, &sa, NULL) == 0);
+    all_three("ignored (SIG_IGN)");
+
+    /* SA_NOCLDWAIT with the default action: the same. */
+    sa.sa_handler = SIG_DFL;
+    sa.sa_flags = SA_NOCLDWAIT;
+    CHECK(sigaction(SIGCHLD, &sa, NULL) == 0);
+    all_three("with SA_NOCLDWAIT");
+
+    sa.sa_handler = SIG_DFL;
+    sa.sa_flags = 0;
+    CHECK(sigaction(SIGCHLD, &sa, NULL) == 0);
+    spt_check_no_children();
+    printf("fault_sp_sigchld: ok\n");
+    return 0;
+}
