@@ -239,7 +239,9 @@ pub fn proc_count_with(
 /// `proc_count` reading `LK_NUM_PROCS` and the CPU count now.
 pub fn proc_count(core_div: i32, max_default: i32, level: i32) -> i32 {
     let env = std::env::var("LK_NUM_PROCS").ok();
-    let cpus = if env.is_some() { 1 } else { cpu_count().count };
+    // The CPU count is only needed when the variable does not decide.
+    let env_decides = env.as_deref().is_some_and(|v| parse_num_procs(v).is_ok());
+    let cpus = if env_decides { 1 } else { cpu_count().count };
     proc_count_with(core_div, max_default, level, env.as_deref(), cpus, |why| {
         log::warn!(target: "lkparallel", "ignoring LK_NUM_PROCS: {why}");
     })

@@ -2,7 +2,9 @@
 
 use std::ffi::c_void;
 
+use super::comm::lk_comm;
 use super::{guard, guard_quiet, guard_value, init_sized, lk_status, out, read_sized};
+use crate::dist::{CommSpec, ResultsAt, Schedule};
 use crate::error::{Error, Result};
 use crate::handles::Registry;
 use crate::invoker::{
@@ -102,6 +104,13 @@ pub struct lk_invoker_options {
     /// `LK_BACKEND_PROCESSES`: replace a worker process, between items, once
     /// its resident memory exceeds this many bytes (0: never).
     pub recycle_above_rss: u64,
+    /// A communicator (`lk_comm_new`, `lk_mpi_comm_new`), or NULL (default):
+    /// local, as before. With one, `lk_invoker_new_with` and every map on the
+    /// invoker are collective calls, `n_jobs` counts threads per rank (0: the
+    /// usable CPUs divided among the ranks that share them), and the process
+    /// backend is `LK_ERR_UNSUPPORTED`. Borrowed: the invoker keeps the
+    /// communicator alive until it is shut down.
+    pub comm: *mut lk_comm,
 }
 
 /// The fields API.md fixes: a struct this short is still accepted.
@@ -222,6 +231,7 @@ pub unsafe extern "C" fn lk_invoker_options_init(opts: *mut lk_invoker_options, 
                 worker_init_user: std::ptr::null_mut(),
                 recycle_after_items: 0,
                 recycle_above_rss: 0,
+                comm: std::ptr::null_mut(),
             },
         )
     })
@@ -243,6 +253,10 @@ fn options_from_c(o: &lk_invoker_options) -> Result<Options> {
     opts.worker_init = o.worker_init.map(|f| (f as WorkerInitFn, SendPtr(o.worker_init_user)));
     opts.recycle_after_items = o.recycle_after_items;
     opts.recycle_above_rss = o.recycle_above_rss;
+    if !o.comm.is_null() {
+        super::comm::lookup(o.comm)?;
+        opts.comm = Some(CommSpec { handle: o.comm as usize, default_threads: o.n_jobs == 0 });
+    }
     Ok(opts)
 }
 
@@ -284,7 +298,7 @@ fn items(args: *const c_void, n_args: usize, arg_size: usize, results: *mut c_vo
             .checked_mul(size)
             .filter(|&t| t <= isize::MAX as usize)
             .ok_or_else(|| Error::invalid(format!("{what}: {n_args} items of {size} bytes overflow")))?;
-        if ptr.is_null() {
+        if ptr.is_null() && n_args > 0 {
             return Err(Error::invalid(format!("{what} is NULL with a non-zero element size")));
         }
         if (ptr as usize).checked_add(total).is_none() {
@@ -300,10 +314,21 @@ fn items(args: *const c_void, n_args: usize, arg_size: usize, results: *mut c_vo
     })
 }
 
-fn map(inv: *mut lk_invoker, items: Result<Items>, mopts: &MapOptions) -> Result<()> {
+fn map(
+    inv: *mut lk_invoker,
+    (args, n_args, arg_size): (*const c_void, usize, usize),
+    (results, result_size): (*mut c_void, usize),
+    mopts: Result<MapOptions>,
+) -> Result<()> {
     let invoker = lookup(inv)?;
-    let items = items?;
-    invoker.map(items, mopts)
+    // Distributed, with only rank 0's arguments read: the others need none.
+    let args_elsewhere = matches!(&mopts, Ok(m) if m.args_at_root) && invoker.comm_rank().is_some_and(|r| r > 0);
+    let items = if args_elsewhere {
+        items(std::ptr::null(), n_args, 0, results, result_size).map(|it| Items { arg_size, ..it })
+    } else {
+        items(args, n_args, arg_size, results, result_size)
+    };
+    invoker.map_checked(items, mopts)
 }
 
 /// Call `func(model, args + i*arg_size, results + i*result_size, task)` once
@@ -340,7 +365,7 @@ pub unsafe extern "C" fn lk_invoker_map(
     results: *mut c_void,
     result_size: usize,
 ) -> lk_status {
-    guard(|| map(inv, items(args, n_args, arg_size, results, result_size), &MapOptions::default()))
+    guard(|| map(inv, (args, n_args, arg_size), (results, result_size), Ok(MapOptions::default())))
 }
 
 /// Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
@@ -377,7 +402,22 @@ fn map_options_from_c(o: &lk_map_options) -> Result<MapOptions> {
     if o.reserved0 != 0 {
         return Err(Error::invalid("lk_map_options.reserved0 must be 0"));
     }
-    Ok(MapOptions { index_base: o.index_base, item_status: SendPtr(o.item_status) })
+    Ok(MapOptions {
+        index_base: o.index_base,
+        item_status: SendPtr(o.item_status),
+        schedule: match o.schedule {
+            LK_SCHEDULE_CYCLIC => Schedule::Cyclic,
+            LK_SCHEDULE_DYNAMIC => Schedule::Dynamic,
+            _ => Schedule::Block,
+        },
+        results_at: match o.results_at {
+            LK_RESULTS_ROOT => ResultsAt::Root,
+            LK_RESULTS_OWNED => ResultsAt::Owned,
+            _ => ResultsAt::All,
+        },
+        args_at_root: o.args_at_root == 1,
+        ..MapOptions::default()
+    })
 }
 
 /// `lk_invoker_map` with per-map options (see `lk_map_options`); `opts` NULL
@@ -396,12 +436,14 @@ pub unsafe extern "C" fn lk_invoker_map_with(
     opts: *const lk_map_options,
 ) -> lk_status {
     guard(|| {
+        // A bad options struct is still taken to a distributed map's check,
+        // so that every rank fails together.
         let mopts = if opts.is_null() {
-            MapOptions::default()
+            Ok(MapOptions::default())
         } else {
-            map_options_from_c(&read_sized(opts, MAP_OPTIONS_MIN, "lk_map_options")?)?
+            read_sized(opts, MAP_OPTIONS_MIN, "lk_map_options").and_then(|o| map_options_from_c(&o))
         };
-        map(inv, items(args, n_args, arg_size, results, result_size), &mopts)
+        map(inv, (args, n_args, arg_size), (results, result_size), mopts)
     })
 }
 
