@@ -59,6 +59,8 @@ pub const FRAME_DONE: u8 = 2;
 pub enum Exit {
     Code(i32),
     Signal(i32),
+    /// Reaped by the kernel: the host ignores SIGCHLD, so no status is kept.
+    Unknown,
 }
 
 impl Exit {
@@ -73,11 +75,12 @@ impl Exit {
     /// "exit status 3", or "signal 11 (SIGSEGV)" with a word on SIGKILL.
     pub fn describe(self) -> String {
         match self {
+            Exit::Unknown => "an unknown status (this process ignores SIGCHLD, so the kernel reaped it)".into(),
             Exit::Code(c) => format!("exit status {c}"),
             Exit::Signal(s) => {
                 let name = signal_name(s);
                 if s == libc::SIGKILL {
-                    format!("signal {s} ({name}; this may be the kernel's OOM killer)")
+                    format!("signal {s} ({name}; unless lkparallel sent it, this may be the kernel's OOM killer)")
                 } else {
                     format!("signal {s} ({name})")
                 }
@@ -342,6 +345,9 @@ impl Child {
             let r = retry_eintr(|| unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) });
             if r == self.pid {
                 self.exit = Some(Exit::from_wait_status(status));
+            } else if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
+                // SIGCHLD is ignored here: the child is gone and already reaped.
+                self.exit = Some(Exit::Unknown);
             }
         }
         self.exit

@@ -9,7 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use crate::buffer::{self, Buffer};
-use crate::child::{self, Pumped, Role, FRAME_DONE};
+use crate::child::{self, Exit, Pumped, Role, FRAME_DONE};
 use crate::error::{Error, Result};
 use crate::seed;
 use crate::util::SendPtr;
@@ -96,11 +96,14 @@ pub fn run_sp(func: SpFn, arg: SendPtr<c_void>, opts: &SpOptions) -> Result<Buff
         Pumped::DeadlinePassed => {
             let exit = child.terminate(opts.grace, &mut on_frame);
             let limit = opts.timeout.unwrap_or_default();
+            let how = match exit {
+                Exit::Signal(s) => child::signal_name(s).to_string(),
+                other => other.describe(),
+            };
             Err(Error::Timeout(format!(
-                "the run_sp child (pid {}) ran past its {} ms limit and was stopped ({})",
+                "the run_sp child (pid {}) ran past its {} ms limit and was stopped ({how})",
                 child.pid(),
                 limit.as_millis(),
-                exit.describe()
             )))
         }
     }

@@ -560,6 +560,8 @@ impl Drop for ProcPool {
 // ---------------- the zygote ----------------
 
 fn zygote_main(shared: &Shared, core: &Arc<Core>, spec: WorkerSpec, lifeline: RawFd, ctrl: RawFd) -> i32 {
+    // The zygote reaps its workers itself, even if the host ignores SIGCHLD.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
     let n = shared.n_jobs;
     let slots = shared.slots();
     let mut pidfds: Vec<Option<OwnedFd>> = (0..n).map(|_| None).collect();
