@@ -1,0 +1,835 @@
+/*
+ * lkparallel.hpp: a header-only C++17 layer over lkparallel.h.
+ *
+ *     #include <lkparallel.hpp>
+ *
+ *     std::vector<double> weights = load();
+ *     lk::invoker inv([&](const int &user) { return score(weights, user); },
+ *                     4);                                 // 4 worker threads
+ *     std::vector<double> scores = inv.map(users);        // scores[i] belongs to users[i]
+ *
+ * - lk::invoker<Arg, Result> owns one lk_invoker (move-only, like
+ *   std::unique_ptr) and shuts it down in its destructor. Arg and Result are
+ *   deduced from a callable with one signature (a lambda with captures, a
+ *   function pointer); give them explicitly for a generic lambda.
+ * - The callable takes `const Arg &` (or `const Model &, const Arg &` when the
+ *   invoker is made with a model), optionally followed by `const lk::task &`
+ *   (index, seed, worker), and returns Result (or void). It is called through
+ *   a const reference, from several threads at once: it must be safe for that.
+ * - An exception thrown by the callable never crosses into the library: it is
+ *   caught on the worker, and map() rethrows it as lk::item_error, which
+ *   carries the item's index and nests the original exception (the lowest
+ *   failing index when several threw).
+ * - Every failing status becomes lk::error, carrying the lk_status and the
+ *   library's message.
+ * - lk::run_sp(f) runs f in a forked child process and returns the bytes it
+ *   wrote, as std::vector<std::byte>; lk::sp_options adds a time and a
+ *   memory limit.
+ *
+ * Thread-safety is the C library's: an invoker may be used by several threads
+ * at once (map is const), and a callable may map on any invoker, its own
+ * included. Moving or destroying an invoker while another thread uses it is
+ * a data race, as for any C++ object.
+ */
+#ifndef LKPARALLEL_HPP
+#define LKPARALLEL_HPP
+
+#include "lkparallel.h"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <initializer_list>
+#include <iterator>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace lk {
+
+/** What a callable may learn about its item: index, seed, worker (lk_task). */
+using task = lk_task;
+
+/** The name of a status, e.g. "LK_ERR_INVALID" ("LK_ERR_UNKNOWN" for a number it does not know). */
+inline const char *status_name(lk_status status) noexcept {
+    switch (static_cast<int>(status)) {
+    case LK_OK: return "LK_OK";
+    case LK_ERR_INVALID: return "LK_ERR_INVALID";
+    case LK_ERR_CALLBACK: return "LK_ERR_CALLBACK";
+    case LK_ERR_WORKER_DIED: return "LK_ERR_WORKER_DIED";
+    case LK_ERR_TIMEOUT: return "LK_ERR_TIMEOUT";
+    case LK_ERR_CANCELLED: return "LK_ERR_CANCELLED";
+    case LK_ERR_SYSTEM: return "LK_ERR_SYSTEM";
+    case LK_ERR_INTERNAL: return "LK_ERR_INTERNAL";
+    case LK_ERR_UNSUPPORTED: return "LK_ERR_UNSUPPORTED";
+    default: return "LK_ERR_UNKNOWN";
+    }
+}
+
+/** A failed lkparallel call: the status, and the library's message as what(). */
+class error : public std::runtime_error {
+public:
+    error(lk_status status, const std::string &message)
+        : std::runtime_error(message.empty() ? std::string(status_name(status)) : message),
+          status_(status) {}
+    /** The lk_status the C library returned. */
+    lk_status status() const noexcept { return status_; }
+
+private:
+    lk_status status_;
+};
+
+/**
+ * The callable threw for the item at index(). status() is LK_ERR_CALLBACK;
+ * the original exception is nested: std::rethrow_if_nested(e), or
+ * e.rethrow_nested(), or e.nested_ptr().
+ */
+class item_error : public error, public std::nested_exception {
+public:
+    /** Made inside a handler of the original exception, which it nests. */
+    item_error(std::size_t index, const std::string &message)
+        : error(LK_ERR_CALLBACK, message), index_(index) {}
+    /** The index of the item whose callable threw. */
+    std::size_t index() const noexcept { return index_; }
+
+private:
+    std::size_t index_;
+};
+
+/** The callback code the library reports for an item whose callable threw. */
+inline constexpr std::int32_t exception_code = -1;
+
+namespace detail {
+
+inline std::string last_error_or(lk_status status) {
+    const char *message = lk_last_error();
+    return message != nullptr && *message != '\0' ? std::string(message) : std::string(status_name(status));
+}
+
+[[noreturn]] inline void throw_status(lk_status status) { throw error(status, last_error_or(status)); }
+
+} // namespace detail
+
+/** Throw lk::error (with lk_last_error()) unless `status` is LK_OK. */
+inline void check(lk_status status) {
+    if (status != LK_OK) detail::throw_status(status);
+}
+
+/** The library's version, e.g. "0.1.0". */
+inline const char *version() noexcept { return lk_version(); }
+
+/** LensKit's proc_count (see lk_proc_count): how many workers to use; 0 means "none". */
+inline int proc_count(int core_div = 2, int max_default = 0, int level = 0) noexcept {
+    return lk_proc_count(core_div, max_default, level);
+}
+
+/** The CPUs this process may run on (affinity and cgroup quota), at least 1. */
+inline int cpu_count() noexcept { return lk_cpu_count(); }
+
+/** The thread budget for parallel work nested inside the current callable (BLAS, OpenMP). */
+inline int inner_threads() noexcept { return lk_inner_threads(); }
+
+/** True inside a callable of a pool (n_jobs >= 2), in a worker process or in a run_sp child. */
+inline bool is_worker() noexcept { return lk_is_worker() != 0; }
+
+/** True only in a worker process of a process-backend invoker. */
+inline bool is_mp_worker() noexcept { return lk_is_mp_worker() != 0; }
+
+/** Set the root seed (and restart the seed counters); see lk_seed_init. */
+inline void seed_init(std::uint64_t seed) noexcept { lk_seed_init(seed); }
+
+/** The root seed; in a run_sp child, that child's derived seed. */
+inline std::uint64_t root_seed() noexcept { return lk_root_seed(); }
+
+/** Derive a seed from `base` and `key` (as task.seed is derived from the index). */
+inline std::uint64_t derive_seed(std::uint64_t base, std::uint64_t key) noexcept {
+    return lk_derive_seed(base, key);
+}
+
+/** Log `message` through the library's logging at `level` (LK_LOG_ERROR .. LK_LOG_TRACE). */
+inline void log(lk_log_level level, const std::string &message) noexcept { lk_log(level, message.c_str()); }
+
+/** Which kind of workers an invoker has. */
+enum class backend : lk_backend {
+    threads = LK_BACKEND_THREADS,     ///< worker threads; the model is shared in place
+    processes = LK_BACKEND_PROCESSES, ///< forked worker processes; Arg and Result must be trivially copyable
+};
+
+/** What a map does when an item fails. */
+enum class error_mode : lk_error_mode {
+    fail_fast = LK_ERRORS_FAIL_FAST,   ///< stop at the first failure; items not started are skipped
+    keep_going = LK_ERRORS_KEEP_GOING, ///< run every item; map still throws for the lowest failing index
+};
+
+/**
+ * Options for an invoker (lk_invoker_options). An int converts to options
+ * with that n_jobs: `lk::invoker inv(f, 4)`; set the other fields by name.
+ */
+struct options {
+    options() = default;
+    /** Options with `jobs` as n_jobs and every other field at its default. */
+    options(std::int32_t jobs) : n_jobs(jobs) {} // NOLINT(google-explicit-constructor): meant to convert
+
+    /** 0: the default (lk_proc_count(2, 4, 0)); -1: every usable CPU; 1: in order on the calling thread; n > 1: n workers. */
+    std::int32_t n_jobs = 0;
+    /** Threads (default) or forked processes. */
+    lk::backend backend = lk::backend::threads;
+    /** Fail fast (default) or keep going. */
+    lk::error_mode error_mode = lk::error_mode::fail_fast;
+    /**
+     * Called with (done, total) on the map's calling thread, a few times a
+     * second and once at the end of each map. If it throws, the invoker's
+     * maps in flight are cancelled and that map rethrows the exception.
+     */
+    std::function<void(std::size_t done, std::size_t total)> progress;
+};
+
+namespace detail {
+
+// ---- Deducing Arg and Result from a callable with one signature (for CTAD) ----
+
+template <class R, class... A>
+struct signature {
+    using result = R;
+    using args = std::tuple<A...>;
+    static constexpr std::size_t arity = sizeof...(A);
+};
+
+template <class M>
+struct member_signature {};
+template <class R, class C, class... A>
+struct member_signature<R (C::*)(A...)> : signature<R, A...> {};
+template <class R, class C, class... A>
+struct member_signature<R (C::*)(A...) const> : signature<R, A...> {};
+template <class R, class C, class... A>
+struct member_signature<R (C::*)(A...) &> : signature<R, A...> {};
+template <class R, class C, class... A>
+struct member_signature<R (C::*)(A...) const &> : signature<R, A...> {};
+template <class R, class C, class... A>
+struct member_signature<R (C::*)(A...) noexcept> : signature<R, A...> {};
+template <class R, class C, class... A>
+struct member_signature<R (C::*)(A...) const noexcept> : signature<R, A...> {};
+template <class R, class C, class... A>
+struct member_signature<R (C::*)(A...) & noexcept> : signature<R, A...> {};
+template <class R, class C, class... A>
+struct member_signature<R (C::*)(A...) const & noexcept> : signature<R, A...> {};
+
+template <class F, class = void>
+struct callable_signature {};
+template <class F>
+struct callable_signature<F, std::void_t<decltype(&F::operator())>> : member_signature<decltype(&F::operator())> {};
+template <class R, class... A>
+struct callable_signature<R (*)(A...), void> : signature<R, A...> {};
+template <class R, class... A>
+struct callable_signature<R (*)(A...) noexcept, void> : signature<R, A...> {};
+
+template <class F, std::size_t I, class = void>
+struct deduced_arg {};
+template <class F, std::size_t I>
+struct deduced_arg<F, I, std::enable_if_t<(I < callable_signature<F>::arity)>> {
+    using type = std::remove_cv_t<std::remove_reference_t<
+        std::tuple_element_t<I, typename callable_signature<F>::args>>>;
+};
+
+template <class F, class = void>
+struct deduced_result {};
+template <class F>
+struct deduced_result<F, std::void_t<typename callable_signature<F>::result>> {
+    using type = std::remove_cv_t<std::remove_reference_t<typename callable_signature<F>::result>>;
+};
+
+// ---- Which calls a callable accepts ----
+
+template <class F, class Result, class... A>
+inline constexpr bool returns_v = std::is_void_v<Result> ? std::is_invocable_v<const F &, A...>
+                                                         : std::is_invocable_r_v<Result, const F &, A...>;
+
+template <class F, class Arg, class Result>
+inline constexpr bool plain_callable_v =
+    returns_v<F, Result, const Arg &, const task &> || returns_v<F, Result, const Arg &>;
+
+template <class F, class Model, class Arg, class Result>
+inline constexpr bool model_callable_v = returns_v<F, Result, const Model &, const Arg &, const task &> ||
+                                         returns_v<F, Result, const Model &, const Arg &>;
+
+// A contiguous range (std::data, std::size) whose elements are exactly T.
+template <class R, class T, class = void>
+inline constexpr bool contiguous_of_v = false;
+template <class R, class T>
+inline constexpr bool contiguous_of_v<
+    R, T, std::void_t<decltype(std::data(std::declval<R &>())), decltype(std::size(std::declval<R &>()))>> =
+    std::is_pointer_v<decltype(std::data(std::declval<R &>()))> &&
+    std::is_same_v<std::remove_cv_t<std::remove_pointer_t<decltype(std::data(std::declval<R &>()))>>, T>;
+
+// ---- The context the C invoker gets as its model ----
+
+struct failure {
+    const void *slot;
+    std::size_t index;
+    std::exception_ptr error;
+};
+
+class context_base {
+public:
+    virtual ~context_base() = default;
+
+    // Runs the callable for one item, writes its result; may throw.
+    virtual void invoke(const void *arg, void *result, const task &item) const = 0;
+
+    // Keeps the exception of the item whose result slot is `slot`. Never throws.
+    void record(const void *slot, std::size_t index, std::exception_ptr e) const noexcept {
+        try {
+            std::lock_guard<std::mutex> lock(mutex_);
+            failures_.push_back(failure{slot, index, std::move(e)});
+        } catch (...) {
+            // Out of memory while failing: the map still fails, with the C status and message.
+        }
+    }
+
+    // Removes the failures whose slots lie in [begin, end) (this map's results);
+    // true, with the lowest index in `out`, if there were any.
+    bool take(const void *begin, const void *end, failure &out) const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        bool found = false;
+        auto in_range = [&](const failure &f) {
+            return !std::less<const void *>()(f.slot, begin) && std::less<const void *>()(f.slot, end);
+        };
+        for (auto it = failures_.begin(); it != failures_.end();) {
+            if (in_range(*it)) {
+                if (!found || it->index < out.index) out = std::move(*it);
+                found = true;
+                it = failures_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        return found;
+    }
+
+    std::function<void(std::size_t, std::size_t)> progress;
+    lk_invoker *handle = nullptr;
+
+private:
+    mutable std::mutex mutex_;
+    mutable std::vector<failure> failures_;
+};
+
+template <class Arg, class Result, class F>
+class context final : public context_base {
+public:
+    template <class G>
+    explicit context(G &&func) : func_(std::forward<G>(func)) {}
+
+    void invoke(const void *arg, void *result, const task &item) const override {
+        if constexpr (std::is_trivially_copyable_v<Arg>) {
+            // Process workers receive arguments as bytes, which may not be aligned for Arg.
+            if (reinterpret_cast<std::uintptr_t>(arg) % alignof(Arg) != 0) {
+                alignas(Arg) unsigned char copy[sizeof(Arg)];
+                std::memcpy(copy, arg, sizeof(Arg));
+                store(*std::launder(reinterpret_cast<const Arg *>(copy)), result, item);
+                return;
+            }
+        }
+        store(*static_cast<const Arg *>(arg), result, item);
+    }
+
+private:
+    decltype(auto) call(const Arg &arg, const task &item) const {
+        if constexpr (std::is_invocable_v<const F &, const Arg &, const task &>)
+            return std::invoke(func_, arg, item);
+        else
+            return std::invoke(func_, arg);
+    }
+
+    void store(const Arg &arg, void *result, const task &item) const {
+        if constexpr (std::is_void_v<Result>) {
+            call(arg, item);
+        } else if constexpr (std::is_trivially_copyable_v<Result>) {
+            const Result value = call(arg, item);
+            std::memcpy(result, &value, sizeof(Result));
+        } else {
+            *static_cast<Result *>(result) = call(arg, item);
+        }
+    }
+
+    F func_;
+};
+
+// The callable of an invoker made with a model: holds a pointer to the model.
+template <class Model, class F>
+struct with_model {
+    const Model *model;
+    F func;
+
+    template <class Arg>
+    decltype(auto) operator()(const Arg &arg, const task &item) const {
+        if constexpr (std::is_invocable_v<const F &, const Model &, const Arg &, const task &>)
+            return std::invoke(func, *model, arg, item);
+        else
+            return std::invoke(func, *model, arg);
+    }
+};
+
+// The type of one result slot: Result, or one byte for void.
+template <class Result>
+struct result_slot {
+    using type = Result;
+};
+template <>
+struct result_slot<void> {
+    using type = unsigned char;
+};
+template <class Result>
+using result_slot_t = typename result_slot<Result>::type;
+
+[[noreturn]] inline void throw_item_error(std::size_t index, const std::exception_ptr &cause) {
+    const std::string where = "item " + std::to_string(index);
+    try {
+        std::rethrow_exception(cause);
+    } catch (const std::exception &e) {
+        throw item_error(index, where + ": " + e.what()); // nests e
+    } catch (...) {
+        throw item_error(index, where + ": the callable threw a non-standard exception");
+    }
+}
+
+// The exception a progress callable threw on this thread, until its map rethrows it.
+inline std::exception_ptr &pending_progress_error() noexcept {
+    static thread_local std::exception_ptr pending;
+    return pending;
+}
+
+// The lk_op_fn of every C++ invoker: `model` is its context. Nothing escapes.
+inline std::int32_t op_trampoline(const void *model, const void *arg, void *result, const lk_task *item) noexcept {
+    const auto *ctx = static_cast<const context_base *>(model);
+    try {
+        ctx->invoke(arg, result, *item);
+        return 0;
+    } catch (...) {
+        if (lk_is_mp_worker() == 0) {
+            ctx->record(result, item->index, std::current_exception());
+        } else {
+            // In a worker process the parent cannot receive the object; log what it said.
+            try {
+                std::string message = "item " + std::to_string(item->index) + " threw";
+                try {
+                    throw;
+                } catch (const std::exception &e) {
+                    message += std::string(": ") + e.what();
+                } catch (...) {
+                }
+                lk_log(LK_LOG_ERROR, message.c_str());
+            } catch (...) {
+            }
+        }
+        return exception_code;
+    }
+}
+
+inline void progress_trampoline(std::size_t done, std::size_t total, void *user) noexcept {
+    auto *ctx = static_cast<const context_base *>(user);
+    try {
+        ctx->progress(done, total);
+    } catch (...) {
+        std::exception_ptr &pending = pending_progress_error();
+        if (!pending) pending = std::current_exception();
+        lk_invoker_cancel(ctx->handle);
+    }
+}
+
+} // namespace detail
+
+/**
+ * An invoker: a callable (and optionally a model) applied to the items of
+ * each map, by n_jobs workers. Owns its lk_invoker; move-only.
+ *
+ * Arg: the element type of the arguments. Result: what the callable returns
+ * (void: nothing is collected). Both are deduced from a non-generic callable:
+ *
+ *     lk::invoker inv([](const int &x) { return x * 0.5; });             // invoker<int, double>
+ *     lk::invoker inv2(model, [](const Model &m, const int &x, const lk::task &t) { ... });
+ *     lk::invoker<int, double> inv3([](const auto &x) { return x * 0.5; });
+ */
+template <class Arg, class Result>
+class invoker {
+    static_assert(std::is_object_v<Arg> && std::is_same_v<Arg, std::remove_cv_t<Arg>>,
+                  "lk::invoker: Arg must be a non-const object type");
+    static_assert(std::is_void_v<Result> ||
+                      (std::is_object_v<Result> && std::is_same_v<Result, std::remove_cv_t<Result>> &&
+                       !std::is_array_v<Result> && std::is_default_constructible_v<Result> &&
+                       std::is_move_assignable_v<Result>),
+                  "lk::invoker: Result must be void or a default-constructible, move-assignable object type");
+
+public:
+    using argument_type = Arg;
+    using result_type = Result;
+
+    /** An empty invoker (as after a move): every map throws lk::error(LK_ERR_INVALID). */
+    invoker() noexcept = default;
+
+    /**
+     * Make an invoker of `func`, called as func(arg) or func(arg, task).
+     * The invoker keeps a copy (or the moved) `func`. Throws lk::error.
+     */
+    template <class F, std::enable_if_t<detail::plain_callable_v<std::decay_t<F>, Arg, Result>, int> = 0>
+    explicit invoker(F &&func, options opts = {}) {
+        start<std::decay_t<F>>(std::forward<F>(func), std::move(opts));
+    }
+
+    /**
+     * Make an invoker of `func`, called as func(model, arg) or func(model,
+     * arg, task). `model` is used in place, not copied: keep it alive, and
+     * unchanged while maps run, until the invoker is shut down. (To hand the
+     * model over, capture it by move in `func` instead.) Throws lk::error.
+     */
+    template <class Model, class F,
+              std::enable_if_t<detail::model_callable_v<std::decay_t<F>, Model, Arg, Result>, int> = 0>
+    invoker(const Model &model, F &&func, options opts = {}) {
+        using W = detail::with_model<Model, std::decay_t<F>>;
+        start<W>(W{std::addressof(model), std::forward<F>(func)}, std::move(opts));
+    }
+
+    /** A temporary model would dangle: pass an lvalue, or capture the model in the callable. */
+    template <class Model, class F,
+              std::enable_if_t<detail::model_callable_v<std::decay_t<F>, Model, Arg, Result>, int> = 0>
+    invoker(const Model &&model, F &&func, options opts = {}) = delete;
+
+    invoker(const invoker &) = delete;
+    invoker &operator=(const invoker &) = delete;
+
+    /** Takes over `other`'s lk_invoker; `other` becomes empty. */
+    invoker(invoker &&other) noexcept
+        : ctx_(std::move(other.ctx_)), handle_(std::exchange(other.handle_, nullptr)) {}
+
+    /** Shuts down this invoker's lk_invoker, then takes over `other`'s. */
+    invoker &operator=(invoker &&other) noexcept {
+        if (this != &other) {
+            close();
+            ctx_ = std::move(other.ctx_);
+            handle_ = std::exchange(other.handle_, nullptr);
+        }
+        return *this;
+    }
+
+    /** Shuts the invoker down (waits for maps in flight); errors are ignored. */
+    ~invoker() { close(); }
+
+    void swap(invoker &other) noexcept {
+        std::swap(ctx_, other.ctx_);
+        std::swap(handle_, other.handle_);
+    }
+    friend void swap(invoker &a, invoker &b) noexcept { a.swap(b); }
+
+    /** The C handle (NULL when empty), for the C functions this class does not wrap. Still owned here. */
+    lk_invoker *get() const noexcept { return handle_; }
+
+    /** True unless empty. */
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+
+    /**
+     * Wait for maps in flight and free the workers; the invoker is empty
+     * afterwards. A no-op when empty. Throws lk::error (for example when
+     * called from one of this invoker's own callables), leaving it as it was.
+     */
+    void shutdown() {
+        if (handle_ == nullptr) return;
+        check(lk_invoker_shutdown(handle_));
+        handle_ = nullptr;
+        ctx_.reset();
+    }
+
+    /**
+     * Make the maps in flight on this invoker stop promptly: they throw
+     * lk::error(LK_ERR_CANCELLED). Async-signal-safe; returns the C status
+     * (LK_ERR_INVALID when empty) instead of throwing.
+     */
+    lk_status cancel() const noexcept { return lk_invoker_cancel(handle_); }
+
+    /**
+     * Apply the callable to every element of `args` (a std::vector, std::array,
+     * C array, std::span or any contiguous range of Arg); returns the results
+     * in order (void when Result is void). Throws lk::item_error when the
+     * callable threw, lk::error for a failing status.
+     */
+    template <class Range, std::enable_if_t<detail::contiguous_of_v<const Range, Arg>, int> = 0>
+    auto map(const Range &args) const {
+        return map(std::data(args), static_cast<std::size_t>(std::size(args)));
+    }
+
+    /** map over a braced list: inv.map({1, 2, 3}). */
+    auto map(std::initializer_list<Arg> args) const { return map(args.begin(), args.size()); }
+
+    /** map over `n` elements at `args` (which may be NULL when n is 0). */
+    auto map(const Arg *args, std::size_t n) const {
+        if constexpr (std::is_void_v<Result>) {
+            run(args, n, nullptr);
+        } else if constexpr (std::is_same_v<Result, bool>) {
+            std::unique_ptr<bool[]> results(new bool[n == 0 ? 1 : n]());
+            run(args, n, results.get());
+            return std::vector<bool>(results.get(), results.get() + n);
+        } else {
+            std::vector<Result> results(n);
+            run(args, n, results.data());
+            return results;
+        }
+    }
+
+    /**
+     * map into caller storage: results[i] receives the result of args[i].
+     * Slots of items that did not run keep their values. `results` must have
+     * room for `n` elements (and not overlap another map's results in flight).
+     */
+    template <class R = Result, std::enable_if_t<!std::is_void_v<R>, int> = 0>
+    void map_into(const Arg *args, std::size_t n, R *results) const {
+        run(args, n, results);
+    }
+
+    /** map_into over ranges; both must have the same size (else lk::error(LK_ERR_INVALID)). */
+    template <class In, class Out, class R = Result,
+              std::enable_if_t<!std::is_void_v<R> && detail::contiguous_of_v<const In, Arg> &&
+                                   detail::contiguous_of_v<Out, R> &&
+                                   !std::is_const_v<std::remove_pointer_t<decltype(std::data(std::declval<Out &>()))>>,
+                               int> = 0>
+    void map_into(const In &args, Out &&results) const {
+        const auto n = static_cast<std::size_t>(std::size(args));
+        if (static_cast<std::size_t>(std::size(results)) != n)
+            throw error(LK_ERR_INVALID, "lk::invoker::map_into: " + std::to_string(n) + " arguments but " +
+                                            std::to_string(std::size(results)) + " result slots");
+        run(std::data(args), n, std::data(results));
+    }
+
+private:
+    template <class F, class G>
+    void start(G &&func, options opts) {
+        if (opts.backend == backend::processes &&
+            !(std::is_trivially_copyable_v<Arg> && (std::is_void_v<Result> || std::is_trivially_copyable_v<Result>)))
+            throw error(LK_ERR_INVALID, "lk::invoker: the process backend moves arguments and results as bytes, "
+                                        "so Arg and Result must be trivially copyable");
+        auto ctx = std::make_unique<detail::context<Arg, Result, F>>(std::forward<G>(func));
+        lk_invoker_options copts{};
+        lk_invoker_options_init(&copts, sizeof copts);
+        copts.n_jobs = opts.n_jobs;
+        copts.backend = static_cast<lk_backend>(opts.backend);
+        copts.error_mode = static_cast<lk_error_mode>(opts.error_mode);
+        if (opts.progress) {
+            ctx->progress = std::move(opts.progress);
+            copts.progress = &detail::progress_trampoline;
+            copts.progress_user = static_cast<detail::context_base *>(ctx.get());
+        }
+        lk_invoker *handle = nullptr;
+        const void *model = static_cast<const detail::context_base *>(ctx.get());
+        check(lk_invoker_new_with(model, &detail::op_trampoline, &copts, &handle));
+        ctx->handle = handle;
+        ctx_ = std::move(ctx);
+        handle_ = handle;
+    }
+
+    void run(const Arg *args, std::size_t n, void *results) const {
+        if (handle_ == nullptr)
+            throw error(LK_ERR_INVALID, "lk::invoker: empty (default-constructed, moved from or shut down)");
+        // Exceptions are found again by their result slot, so even a Result of
+        // void gets one distinct byte per item.
+        std::unique_ptr<unsigned char[]> scratch;
+        std::size_t result_size = sizeof(detail::result_slot_t<Result>);
+        if constexpr (std::is_void_v<Result>) {
+            scratch.reset(new unsigned char[n == 0 ? 1 : n]);
+            results = scratch.get();
+        }
+        // An empty map may have NULL arrays; pass valid ones anyway (0.1.0 refuses NULL there).
+        unsigned char none[1] = {0};
+        if (n == 0) {
+            args = reinterpret_cast<const Arg *>(none);
+            results = none;
+        }
+        const lk_status status = lk_invoker_map(handle_, args, n, sizeof(Arg), results, result_size);
+        const std::string message = status == LK_OK ? std::string() : detail::last_error_or(status);
+        std::exception_ptr progress_error = std::exchange(detail::pending_progress_error(), nullptr);
+        detail::failure first{};
+        if (status != LK_OK &&
+            ctx_->take(results, static_cast<unsigned char *>(results) + n * result_size, first))
+            detail::throw_item_error(first.index, first.error);
+        if (progress_error) std::rethrow_exception(progress_error);
+        if (status != LK_OK) throw error(status, message);
+    }
+
+    // Destroy order matters: the lk_invoker must be shut down before its context goes.
+    void close() noexcept {
+        if (handle_ != nullptr) {
+            // If shutdown fails (say, from the invoker's own callable), callbacks may
+            // still run: leak the context rather than free it under them.
+            if (lk_invoker_shutdown(handle_) != LK_OK) (void)ctx_.release();
+            handle_ = nullptr;
+        }
+        ctx_.reset();
+    }
+
+    std::unique_ptr<detail::context_base> ctx_;
+    lk_invoker *handle_ = nullptr;
+};
+
+template <class F>
+invoker(F) -> invoker<typename detail::deduced_arg<F, 0>::type, typename detail::deduced_result<F>::type>;
+template <class F>
+invoker(F, options) -> invoker<typename detail::deduced_arg<F, 0>::type, typename detail::deduced_result<F>::type>;
+template <class Model, class F>
+invoker(const Model &, F)
+    -> invoker<typename detail::deduced_arg<F, 1>::type, typename detail::deduced_result<F>::type>;
+template <class Model, class F>
+invoker(const Model &, F, options)
+    -> invoker<typename detail::deduced_arg<F, 1>::type, typename detail::deduced_result<F>::type>;
+
+// ---- Subprocess isolation -----------------------------------------------------
+
+/** Where a run_sp function writes its answer (an lk_buffer in the child). */
+class sp_output {
+public:
+    explicit sp_output(lk_buffer *buffer) noexcept : buffer_(buffer) {}
+
+    /** Append `len` bytes at `data`. Throws lk::error (say, out of memory). */
+    void append(const void *data, std::size_t len) { check(lk_buffer_append(buffer_, data, len)); }
+
+    /** Append the bytes of a string. */
+    void append(std::string_view text) { append(text.data(), text.size()); }
+
+    /** Append the bytes of a trivially copyable value. */
+    template <class T>
+    void append_value(const T &value) {
+        static_assert(std::is_trivially_copyable_v<T>, "lk::sp_output::append_value needs a trivially copyable T");
+        append(std::addressof(value), sizeof(T));
+    }
+
+    /** Append the elements of a contiguous range of trivially copyable values. */
+    template <class Range>
+    void append_range(const Range &range) {
+        using T = std::remove_cv_t<std::remove_pointer_t<decltype(std::data(range))>>;
+        static_assert(std::is_trivially_copyable_v<T>, "lk::sp_output::append_range needs trivially copyable elements");
+        append(std::data(range), static_cast<std::size_t>(std::size(range)) * sizeof(T));
+    }
+
+    /** The C buffer, for lk_buffer_append. */
+    lk_buffer *get() const noexcept { return buffer_; }
+
+private:
+    lk_buffer *buffer_;
+};
+
+namespace detail {
+
+// The child ends its answer with a tag byte: 0 = success; 1 = the function
+// threw, preceded by the message and its length (a native uint64_t).
+inline constexpr unsigned char sp_ok = 0;
+inline constexpr unsigned char sp_threw = 1;
+
+inline std::int32_t sp_fail(lk_buffer *out, const char *message) noexcept {
+    const std::uint64_t len = std::strlen(message);
+    if (lk_buffer_append(out, message, static_cast<std::size_t>(len)) != LK_OK ||
+        lk_buffer_append(out, &len, sizeof len) != LK_OK || lk_buffer_append(out, &sp_threw, 1) != LK_OK)
+        return exception_code;
+    return 0;
+}
+
+template <class F>
+std::int32_t sp_trampoline(const void *arg, lk_buffer *out) noexcept {
+    // The child has its own copy-on-write copy of the function: calling it non-const is safe.
+    F &func = *const_cast<F *>(static_cast<const F *>(arg));
+    try {
+        sp_output output(out);
+        if constexpr (std::is_invocable_v<F &, sp_output &>) {
+            std::invoke(func, output);
+        } else {
+            output.append_range(std::invoke(func));
+        }
+    } catch (const std::exception &e) {
+        return sp_fail(out, e.what());
+    } catch (...) {
+        return sp_fail(out, "a non-standard exception");
+    }
+    return lk_buffer_append(out, &sp_ok, 1) == LK_OK ? 0 : exception_code;
+}
+
+struct buffer_guard {
+    lk_buffer *buffer;
+    ~buffer_guard() { lk_buffer_free(buffer); }
+};
+
+inline std::vector<std::byte> sp_decode(const lk_buffer &answer) {
+    if (answer.len == 0 || answer.data == nullptr)
+        throw error(LK_ERR_INTERNAL, "lk::run_sp: the child's answer has no status byte");
+    const std::size_t body = answer.len - 1;
+    const unsigned char tag = answer.data[body];
+    if (tag == sp_ok) {
+        std::vector<std::byte> bytes(body);
+        if (body != 0) std::memcpy(bytes.data(), answer.data, body);
+        return bytes;
+    }
+    std::uint64_t len = 0;
+    if (tag == sp_threw && body >= sizeof len) {
+        std::memcpy(&len, answer.data + body - sizeof len, sizeof len);
+        if (len <= body - sizeof len) {
+            const char *text = reinterpret_cast<const char *>(answer.data) + body - sizeof len - len;
+            throw error(LK_ERR_CALLBACK,
+                        "lk::run_sp: the function threw in the child process: " + std::string(text, len));
+        }
+    }
+    throw error(LK_ERR_INTERNAL, "lk::run_sp: the child's answer is malformed");
+}
+
+} // namespace detail
+
+/** Limits for lk::run_sp (lk_sp_options). */
+struct sp_options {
+    /** Time limit (0: none). Past it the child is killed and run_sp throws lk::error(LK_ERR_TIMEOUT). */
+    std::chrono::milliseconds timeout{0};
+    /** Time between SIGTERM and SIGKILL after a time-out (0: the library's default, 500 ms). */
+    std::chrono::milliseconds grace{0};
+    /** Address-space limit for the child in bytes (0: none); allocations past it fail in the child. */
+    std::uint64_t memory_limit = 0;
+};
+
+/**
+ * Run `func` in a forked child process (lk_run_sp_with) and return the bytes
+ * it produced. `func` is either `void(lk::sp_output &)`, appending its
+ * answer, or `R()` returning a contiguous range of trivially copyable values
+ * (std::vector<std::byte>, std::string, std::vector<double>, ...), whose
+ * bytes are the answer. It sees a copy-on-write snapshot of this process;
+ * what it changes stays in the child.
+ *
+ * Throws lk::error: LK_ERR_CALLBACK when `func` threw in the child (what()
+ * carries the child's message), LK_ERR_WORKER_DIED when the child died or
+ * exited without answering, LK_ERR_TIMEOUT past `opts.timeout`,
+ * LK_ERR_SYSTEM when it could not be started, LK_ERR_INVALID for a limit
+ * out of range.
+ */
+template <class F>
+std::vector<std::byte> run_sp(F &&func, const sp_options &opts = {}) {
+    using Fn = std::remove_reference_t<F>;
+    static_assert(std::is_invocable_v<Fn &, sp_output &> || std::is_invocable_v<Fn &>,
+                  "lk::run_sp: func must be callable as func(lk::sp_output &) or func()");
+    if (opts.timeout.count() < 0 || opts.grace.count() < 0 ||
+        opts.grace.count() > static_cast<std::int64_t>(UINT32_MAX))
+        throw error(LK_ERR_INVALID, "lk::run_sp: timeout and grace must be >= 0 (grace below 2^32 ms)");
+    lk_sp_options copts{};
+    lk_sp_options_init(&copts, sizeof copts);
+    copts.timeout_ms = static_cast<std::uint64_t>(opts.timeout.count());
+    copts.grace_ms = static_cast<std::uint32_t>(opts.grace.count());
+    copts.memory_limit = opts.memory_limit;
+    lk_buffer answer{};
+    detail::buffer_guard guard{&answer};
+    check(lk_run_sp_with(&detail::sp_trampoline<Fn>, static_cast<const void *>(std::addressof(func)), &copts,
+                         &answer));
+    return detail::sp_decode(answer);
+}
+
+} // namespace lk
+
+#endif /* LKPARALLEL_HPP */
