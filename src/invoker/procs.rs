@@ -349,8 +349,9 @@ impl ProcPool {
         if !mopts.item_status.is_null() {
             unsafe { std::ptr::copy_nonoverlapping(status.as_ptr(), mopts.item_status.0, n) };
         }
+        // As with threads: at the end every item is finished (run or skipped).
         if let Some(((progress, user), _)) = reporter {
-            unsafe { progress(h.items_done.load(Ordering::Acquire).min(n as u64) as usize, n, user.0) };
+            unsafe { progress(n, n, user.0) };
         }
         outcome(status, &departures, cancelled, mopts.index_base)
     }
