@@ -72,6 +72,7 @@ inline const char *status_name(lk_status status) noexcept {
     case LK_ERR_SYSTEM: return "LK_ERR_SYSTEM";
     case LK_ERR_INTERNAL: return "LK_ERR_INTERNAL";
     case LK_ERR_UNSUPPORTED: return "LK_ERR_UNSUPPORTED";
+    case 9: return "LK_ERR_COMM"; // by number: headers before the MPI work lack the name
     default: return "LK_ERR_UNKNOWN";
     }
 }

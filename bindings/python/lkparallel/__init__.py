@@ -73,6 +73,7 @@ class Status(enum.IntEnum):
     ERR_SYSTEM = 6
     ERR_INTERNAL = 7
     ERR_UNSUPPORTED = 8
+    ERR_COMM = 9
 
 
 class LkError(Exception):
