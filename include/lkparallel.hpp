@@ -646,12 +646,6 @@ private:
             scratch.reset(new unsigned char[n == 0 ? 1 : n]);
             results = scratch.get();
         }
-        // An empty map may have NULL arrays; pass valid ones anyway (0.1.0 refuses NULL there).
-        unsigned char none[1] = {0};
-        if (n == 0) {
-            args = reinterpret_cast<const Arg *>(none);
-            results = none;
-        }
         const lk_status status = lk_invoker_map(handle_, args, n, sizeof(Arg), results, result_size);
         const std::string message = status == LK_OK ? std::string() : detail::last_error_or(status);
         std::exception_ptr progress_error = std::exchange(detail::pending_progress_error(), nullptr);

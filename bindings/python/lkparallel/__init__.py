@@ -201,11 +201,6 @@ def _function(func, fntype, what):
     )
 
 
-_EMPTY = ctypes.c_char * 1
-_empty = _EMPTY()
-_EMPTY_ADDRESS = ctypes.addressof(_empty)
-
-
 # ---- Invoker ------------------------------------------------------------------------
 
 
@@ -338,9 +333,6 @@ class Invoker:
             else:
                 raise TypeError("result must be an array typecode or a size in bytes, not %r" % (result,))
             results_address, _, results_keep = _address(returned, writable=True, what="result")
-        # An empty map may have NULL arrays; pass valid ones anyway (0.1.0 refuses NULL there).
-        if n == 0:
-            args_address = results_address = _EMPTY_ADDRESS
         self._progress_errors.error = None
         status = _lib.lk_invoker_map(self._handle, args_address, n, arg_size, results_address, result_size)
         error = self._progress_errors.error
