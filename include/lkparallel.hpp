@@ -19,7 +19,9 @@
  * - An exception thrown by the callable never crosses into the library: it is
  *   caught on the worker, and map() rethrows it as lk::item_error, which
  *   carries the item's index and nests the original exception (the lowest
- *   failing index when several threw).
+ *   failing index when several threw). A worker process cannot send the
+ *   object back: there map throws lk::error(LK_ERR_CALLBACK) naming the item,
+ *   and the exception's text is logged (lk_log, LK_LOG_ERROR).
  * - Every failing status becomes lk::error, carrying the lk_status and the
  *   library's message.
  * - lk::run_sp(f) runs f in a forked child process and returns the bytes it
