@@ -19,9 +19,13 @@ fn main() {
 
     let mut config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
     config.after_includes = Some(format!(
-        "\n#define LKPARALLEL_VERSION \"{version}\"\n\
+        "\n/** The version this header belongs to, from Cargo.toml; lk_version() gives the library's. */\n\
+         #define LKPARALLEL_VERSION \"{version}\"\n\
+         /** Major version: a change means an incompatible ABI (from 1.0 on). */\n\
          #define LKPARALLEL_VERSION_MAJOR {major}\n\
+         /** Minor version: while the major version is 0, a change may break the ABI. */\n\
          #define LKPARALLEL_VERSION_MINOR {minor}\n\
+         /** Patch version: fixes only. */\n\
          #define LKPARALLEL_VERSION_PATCH {patch}\n"
     ));
     config.header = Some(HEADER.to_string());

@@ -23,9 +23,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/** The version this header belongs to, from Cargo.toml; lk_version() gives the library's. */
 #define LKPARALLEL_VERSION "0.1.0"
+/** Major version: a change means an incompatible ABI (from 1.0 on). */
 #define LKPARALLEL_VERSION_MAJOR 0
+/** Minor version: while the major version is 0, a change may break the ABI. */
 #define LKPARALLEL_VERSION_MINOR 1
+/** Patch version: fixes only. */
 #define LKPARALLEL_VERSION_PATCH 0
 
 
@@ -118,13 +122,138 @@ typedef enum lk_status {
      * Not available on this platform or in this context.
      */
     LK_ERR_UNSUPPORTED = 8,
+    /**
+     * A communicator operation failed (a distributed map's collective); the
+     * invoker is broken, as the ranks may be out of step.
+     */
+    LK_ERR_COMM = 9,
 } lk_status;
+
+/**
+ * A communicator: `size` ranks that call the same collective operations in
+ * the same order. Opaque; the pointer is a handle, looked up on every call.
+ */
+typedef struct lk_comm lk_comm;
 
 /**
  * An invoker: a model, an operation and the workers that apply it.
  * Opaque; the pointer is a handle, looked up on every call.
  */
 typedef struct lk_invoker lk_invoker;
+
+/**
+ * The collective operations a distributed map needs, as C function pointers.
+ *
+ * The library calls them only on the thread that called it (the thread
+ * that calls `lk_invoker_map`, `lk_invoker_new_with`, `lk_comm_free` ...),
+ * never on a worker thread, so MPI's `MPI_THREAD_FUNNELED` suffices, and
+ * one call at a time per communicator. Every rank calls the same operations
+ * in the same order with the same `len`, `counts`, `displs`, `elem_size` and
+ * `root` (those arrays hold one entry per rank). Each operation returns 0 on
+ * success; any other value makes the map fail with `LK_ERR_COMM` (the
+ * invoker is then broken: the ranks may be out of step).
+ *
+ * Counts and displacements are in elements of `elem_size` bytes. "In place":
+ * rank `r`'s part of the full array `buf` is the `counts[r]` elements at
+ * element `displs[r]`.
+ *
+ * Fill it in, set `struct_size = sizeof(lk_comm_ops)`, and pass it to
+ * `lk_comm_new`. `lkparallel_mpi.h` does all of this for an `MPI_Comm`.
+ */
+typedef struct lk_comm_ops {
+    /**
+     * `sizeof(lk_comm_ops)` as the caller compiled it; lets the table grow.
+     */
+    uint32_t struct_size;
+    /**
+     * This process's rank, `0 .. size-1`.
+     */
+    int32_t rank;
+    /**
+     * The number of ranks, >= 1.
+     */
+    int32_t size;
+    /**
+     * The number of ranks on this machine (this one included); 0 if unknown.
+     * Used to divide the CPUs among ranks that share them.
+     */
+    int32_t local_size;
+    /**
+     * Passed to every operation; owned by the table (freed by `release`).
+     */
+    void *ctx;
+    /**
+     * Required. Copy `len` bytes of `buf` on rank `root` to `buf` on every rank.
+     * At the root `buf` is only read.
+     */
+    int32_t (*bcast)(void *ctx,
+                     void *buf,
+                     size_t len,
+                     int32_t root);
+    /**
+     * Required. Every rank sends `len` bytes; `recv` (`size * len` bytes)
+     * receives rank `r`'s bytes at offset `r * len`, on every rank.
+     */
+    int32_t (*allgather)(void *ctx,
+                         const void *send,
+                         void *recv,
+                         size_t len);
+    /**
+     * Required. In place: `buf` is the full array on every rank; each rank's
+     * part is sent to every other rank's `buf`, at the same place
+     * (`MPI_Allgatherv` with `MPI_IN_PLACE`).
+     */
+    int32_t (*allgatherv)(void *ctx,
+                          void *buf,
+                          const size_t *counts,
+                          const size_t *displs,
+                          size_t elem_size);
+    /**
+     * Required. At `root`, `buf` is the full array and receives every other
+     * rank's part in place; on another rank `buf` points to that rank's own
+     * part (its `counts[rank]` elements), which it sends
+     * (`MPI_Gatherv` with `MPI_IN_PLACE` at the root).
+     */
+    int32_t (*gatherv)(void *ctx,
+                       void *buf,
+                       const size_t *counts,
+                       const size_t *displs,
+                       size_t elem_size,
+                       int32_t root);
+    /**
+     * Required. At `root`, `buf` is the full array and is only read; each
+     * other rank receives its part into `buf`, which points to room for its
+     * own `counts[rank]` elements (`MPI_Scatterv` with `MPI_IN_PLACE` at the root).
+     */
+    int32_t (*scatterv)(void *ctx,
+                        void *buf,
+                        const size_t *counts,
+                        const size_t *displs,
+                        size_t elem_size,
+                        int32_t root);
+    /**
+     * Optional (NULL: `LK_SCHEDULE_DYNAMIC` is unsupported and cancellation
+     * reaches other ranks only when the map ends). One 64-bit counter that
+     * lives on rank 0 and starts at 0: add `add` to it atomically and store
+     * its previous value in `*old`. Not collective: any rank calls it at any
+     * time, and it must complete without rank 0 taking part (an MPI window
+     * with passive-target `MPI_Fetch_and_op` + `MPI_Win_flush`).
+     */
+    int32_t (*fetch_add)(void *ctx,
+                         uint64_t add,
+                         uint64_t *old);
+    /**
+     * Optional. End every rank of the job with exit status `code`
+     * (`MPI_Abort`); called only by `lk_comm_abort`.
+     */
+    void (*abort)(void *ctx,
+                  int32_t code);
+    /**
+     * Optional. Collective: free `ctx` and what it holds. Called once, when
+     * the communicator is freed (see `lk_comm_free`).
+     */
+    void (*release)(void *ctx);
+} lk_comm_ops;
 
 /**
  * What one callback learns about its item.
@@ -235,6 +364,15 @@ typedef struct lk_invoker_options {
      * its resident memory exceeds this many bytes (0: never).
      */
     uint64_t recycle_above_rss;
+    /**
+     * A communicator (`lk_comm_new`, `lk_mpi_comm_new`), or NULL (default):
+     * local, as before. With one, `lk_invoker_new_with` and every map on the
+     * invoker are collective calls, `n_jobs` counts threads per rank (0: the
+     * usable CPUs divided among the ranks that share them), and the process
+     * backend is `LK_ERR_UNSUPPORTED`. Borrowed: the invoker keeps the
+     * communicator alive until it is shut down.
+     */
+    struct lk_comm *comm;
 } lk_invoker_options;
 
 /**
@@ -381,19 +519,100 @@ typedef int32_t (*lk_sp_fn)(const void *arg,
  */
 #define LK_ERRORS_KEEP_GOING 1
 
+/**
+ * Errors: something failed.
+ */
 #define LK_LOG_ERROR 1
 
+/**
+ * Warnings: something was ignored or replaced (a malformed LK_NUM_PROCS, a dead worker).
+ */
 #define LK_LOG_WARN 2
 
+/**
+ * Information worth a line in a batch job's log.
+ */
 #define LK_LOG_INFO 3
 
+/**
+ * Decisions: worker counts, which CPU limit applied, workers started.
+ */
 #define LK_LOG_DEBUG 4
 
+/**
+ * Everything.
+ */
 #define LK_LOG_TRACE 5
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Make a communicator from a table of collective operations (see
+ * `lk_comm_ops`); `lk_mpi_comm_new` in `lkparallel_mpi.h` calls it for an
+ * `MPI_Comm`. Not collective: it only checks and copies the table.
+ *
+ * - `ops`: read during the call, not kept (the caller's struct may go
+ *   away). On success the communicator owns `ops->ctx` and calls
+ *   `ops->release(ctx)` when it is freed; on failure the caller keeps it.
+ * - `out`: receives the handle, only on success.
+ *
+ * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `ops` or `out`; `struct_size` too
+ * small, or describing fields this library does not know set; a required
+ * operation NULL; `size` < 1 or above 4194304; `rank` outside `0 .. size-1`;
+ * `local_size` negative or above `size`). Thread-safe.
+ */
+enum lk_status lk_comm_new(const struct lk_comm_ops *ops,
+                           struct lk_comm **out);
+
+/**
+ * Free a communicator. Collective: every rank calls it, in the same order
+ * relative to the maps and invokers that use it.
+ *
+ * The handle is dead afterwards (every call with it gives `LK_ERR_INVALID`).
+ * Invokers made with it keep it alive: then `release` runs when the last of
+ * them is shut down (and that `lk_invoker_shutdown` is the collective call);
+ * otherwise it runs now. With MPI, free it before `MPI_Finalize`.
+ *
+ * `comm` NULL: a no-op returning `LK_OK`. Returns `LK_ERR_INVALID` for an
+ * unknown or already freed handle. Thread-safe, but on a given rank no
+ * other call may be using the communicator in a collective at the same time.
+ */
+enum lk_status lk_comm_free(struct lk_comm *comm);
+
+/**
+ * This process's rank in `comm` (`0 .. size-1`), or -1 for a NULL, unknown
+ * or freed handle (then `lk_last_error()` says so). Thread-safe.
+ */
+int32_t lk_comm_rank(const struct lk_comm *comm);
+
+/**
+ * The number of ranks in `comm`, or -1 for a NULL, unknown or freed handle
+ * (then `lk_last_error()` says so). Thread-safe.
+ */
+int32_t lk_comm_size(const struct lk_comm *comm);
+
+/**
+ * End every rank of the job with exit status `code`, through the table's
+ * `abort` (`MPI_Abort` for `lkparallel_mpi.h`): for a program that got
+ * `LK_ERR_COMM`, after which the ranks are out of step and a collective
+ * would wait forever. Not collective. Does not return when `abort` works.
+ *
+ * Returns `LK_ERR_INVALID` for a NULL, unknown or freed handle;
+ * `LK_ERR_UNSUPPORTED` when the table has no `abort`. Thread-safe.
+ */
+enum lk_status lk_comm_abort(struct lk_comm *comm,
+                             int32_t code);
+
+/**
+ * Set this thread's `lk_last_error()` to `message` (NUL-terminated, read
+ * during the call; NULL: a generic text) and return `LK_ERR_COMM`. For
+ * adapters such as `lkparallel_mpi.h` whose own calls (MPI's) fail before a
+ * communicator exists, so that their failures read like the library's.
+ * Thread-safe.
+ */
+enum lk_status lk_comm_report_failure(const char *message);
 
 /**
  * The message of this thread's last failed lkparallel call, or "" if none.

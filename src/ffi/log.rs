@@ -8,10 +8,15 @@ use crate::logging;
 /// A log level (an `int32_t`): `LK_LOG_ERROR` 1 .. `LK_LOG_TRACE` 5.
 #[allow(non_camel_case_types)]
 pub type lk_log_level = i32;
+/// Errors: something failed.
 pub const LK_LOG_ERROR: lk_log_level = 1;
+/// Warnings: something was ignored or replaced (a malformed LK_NUM_PROCS, a dead worker).
 pub const LK_LOG_WARN: lk_log_level = 2;
+/// Information worth a line in a batch job's log.
 pub const LK_LOG_INFO: lk_log_level = 3;
+/// Decisions: worker counts, which CPU limit applied, workers started.
 pub const LK_LOG_DEBUG: lk_log_level = 4;
+/// Everything.
 pub const LK_LOG_TRACE: lk_log_level = 5;
 
 /// Receives log records: `level` 1..5, `target` (the library module, or
