@@ -1,0 +1,92 @@
+/* Worker recycling: with recycle_after_items = 10, maps of 100 items make
+ * workers retire and be replaced — over five maps more distinct worker
+ * processes run items than n_jobs, and no map runs on exactly the processes
+ * of the map before — while every map returns LK_OK with every result right
+ * (retiring is not a failure). n_jobs 1 and 2. */
+#include "procstest.h"
+
+enum { N = 100, MAPS = 5 };
+
+typedef struct {
+    uint64_t value;
+    int32_t pid;
+    int32_t pad;
+} out_t;
+
+static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model;
+    (void)task;
+    uint64_t a = *(const uint64_t *)arg;
+    pt_sleep_us(200);
+    out_t *r = (out_t *)result;
+    r->value = pt_mix(a);
+    r->pid = (int32_t)getpid();
+    r->pad = 0;
+    return 0;
+}
+
+static int same_set(const int *a, int na, const int *b, int nb) {
+    for (int i = 0; i < na; i++) {
+        int found = 0;
+        for (int j = 0; j < nb; j++) found |= a[i] == b[j];
+        if (!found) return 0;
+    }
+    for (int j = 0; j < nb; j++) {
+        int found = 0;
+        for (int i = 0; i < na; i++) found |= a[i] == b[j];
+        if (!found) return 0;
+    }
+    return 1;
+}
+
+static int pids_of(const out_t *r, int *pids) {
+    int n = 0;
+    for (int i = 0; i < N; i++) {
+        int found = 0;
+        for (int k = 0; k < n; k++) found |= pids[k] == r[i].pid;
+        if (!found) pids[n++] = r[i].pid;
+    }
+    return n;
+}
+
+static void run(int n_jobs) {
+    lk_invoker_options o = pt_options(n_jobs);
+    o.recycle_after_items = 10;
+    lk_invoker *inv = pt_new_with(NULL, op, &o);
+    static uint64_t args[N];
+    static out_t results[N];
+    int prev[N], cur[N], n_prev = 0, all[MAPS * N], n_all = 0;
+    for (int m = 0; m < MAPS; m++) {
+        for (int i = 0; i < N; i++) args[i] = (uint64_t)(m * N + i);
+        memset(results, 0, sizeof results);
+        lk_status s = lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]);
+        PT_CHECK_MSG(s == LK_OK, "n_jobs %d, map %d with recycling returned %d: %s", n_jobs, m, (int)s,
+                     lk_last_error());
+        for (int i = 0; i < N; i++) {
+            CHECK(results[i].value == pt_mix(args[i]));
+            CHECK(results[i].pid > 0 && results[i].pid != (int32_t)getpid());
+        }
+        int n_cur = pids_of(results, cur);
+        if (m > 0)
+            PT_CHECK_MSG(!same_set(prev, n_prev, cur, n_cur),
+                         "n_jobs %d: map %d ran on the same %d processes as map %d", n_jobs, m, n_cur, m - 1);
+        for (int k = 0; k < n_cur; k++) {
+            int found = 0;
+            for (int j = 0; j < n_all; j++) found |= all[j] == cur[k];
+            if (!found) all[n_all++] = cur[k];
+        }
+        memcpy(prev, cur, sizeof cur);
+        n_prev = n_cur;
+    }
+    printf("n_jobs %d: %d distinct worker processes over %d maps of %d items\n", n_jobs, n_all, MAPS, N);
+    CHECK(n_all > n_jobs);
+    CHECK_OK(lk_invoker_shutdown(inv));
+}
+
+int main(void) {
+    lkt_watchdog(60);
+    run(1);
+    run(2);
+    printf("api_procs_recycle: ok\n");
+    return 0;
+}

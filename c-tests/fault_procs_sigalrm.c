@@ -1,0 +1,100 @@
+/* A SIGALRM timer firing every millisecond in the parent (a handler installed
+ * with sigaction without SA_RESTART, so blocking calls see EINTR) changes no
+ * result of the process backend: invokers are made, maps of many sizes run
+ * with every result right and LK_OK, a failing map still reports its exact
+ * index and code, a worker death is still LK_ERR_WORKER_DIED with the next
+ * map fine, and shutdown returns LK_OK — for n_jobs 1, 2 and 4. The watchdog
+ * is a thread (SIGALRM is taken). */
+#include "procstest.h"
+
+enum { MAX_N = 2000 };
+
+typedef struct {
+    atomic_int fail_at, die_at;
+} ctl_t;
+
+static ctl_t *ctl;
+static atomic_long ticks;
+
+static void on_alarm(int sig) {
+    (void)sig;
+    atomic_fetch_add(&ticks, 1);
+}
+
+static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model;
+    uint64_t a = *(const uint64_t *)arg;
+    int e = (int)task->index;
+    if (atomic_load(&ctl->die_at) == e && atomic_compare_exchange_strong(&ctl->die_at, &e, -1)) raise(SIGKILL);
+    if ((int)task->index == atomic_load(&ctl->fail_at)) return 33;
+    if (task->index % 16 == 0) pt_sleep_us(300);
+    *(uint64_t *)result = pt_mix(a) ^ task->index;
+    return 0;
+}
+
+static void good_map(lk_invoker *inv, size_t n, uint64_t salt) {
+    static uint64_t args[MAX_N], results[MAX_N];
+    for (size_t i = 0; i < n; i++) {
+        args[i] = pt_mix(i + salt);
+        results[i] = 0;
+    }
+    lk_status s = lk_invoker_map(inv, args, n, sizeof args[0], results, sizeof results[0]);
+    PT_CHECK_MSG(s == LK_OK, "a map of %zu under SIGALRM returned %d: %s", n, (int)s, lk_last_error());
+    for (size_t i = 0; i < n; i++) CHECK(results[i] == (pt_mix(args[i]) ^ i));
+}
+
+int main(void) {
+    pt_watchdog_thread(60);
+    pt_no_core_dumps();
+    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    atomic_store(&ctl->fail_at, -1);
+    atomic_store(&ctl->die_at, -1);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART */
+    CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+    struct itimerval it = {{0, 1000}, {0, 1000}};
+    CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+
+    static uint64_t args[MAX_N], results[MAX_N];
+    int32_t jobs[] = {1, 2, 4};
+    for (int j = 0; j < 3; j++) {
+        long t_before = atomic_load(&ticks);
+        double t0 = pt_now();
+        for (int rep = 0; rep < 3; rep++) {
+            lk_invoker *inv = pt_new(NULL, op, jobs[j]);
+            const size_t sizes[] = {1, 7, 100, 1000, MAX_N, 3};
+            for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) good_map(inv, sizes[k], k + (size_t)rep * 10);
+
+            /* a callback failure: exact index and code */
+            for (int i = 0; i < MAX_N; i++) args[i] = (uint64_t)i;
+            atomic_store(&ctl->fail_at, 777);
+            PT_FAIL(lk_invoker_map(inv, args, MAX_N, sizeof args[0], results, sizeof results[0]), LK_ERR_CALLBACK);
+            unsigned long long index = 0;
+            long long code = 0;
+            CHECK(pt_parse_failure(lk_last_error(), &index, &code));
+            PT_CHECK_MSG(code == 33 && (jobs[j] > 1 || index == 777), "\"%s\"", lk_last_error());
+            atomic_store(&ctl->fail_at, -1);
+            good_map(inv, 500, 5);
+
+            /* a worker death */
+            atomic_store(&ctl->die_at, 321);
+            PT_FAIL(lk_invoker_map(inv, args, MAX_N, sizeof args[0], results, sizeof results[0]), LK_ERR_WORKER_DIED);
+            PT_MSG_HAS_NUMBER(321);
+            good_map(inv, MAX_N, 6);
+            CHECK_OK(lk_invoker_shutdown(inv));
+        }
+        long fired = atomic_load(&ticks) - t_before;
+        printf("n_jobs %d: every result right over %.2f s while SIGALRM fired %ld times\n", jobs[j], pt_now() - t0,
+               fired);
+        CHECK(fired > 20);
+    }
+    struct itimerval off = {{0, 0}, {0, 0}};
+    CHECK(setitimer(ITIMER_REAL, &off, NULL) == 0);
+    pt_check_no_children();
+    printf("fault_procs_sigalrm: ok\n");
+    return 0;
+}
