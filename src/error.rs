@@ -22,6 +22,11 @@ pub enum Error {
     Internal(String),
     /// Not available on this platform or in this context.
     Unsupported(String),
+    /// A communicator operation failed (distributed maps).
+    Comm(String),
+    /// A distributed map failed on another rank (or on this one): every rank
+    /// returns the same error, naming the rank.
+    OnRank { rank: usize, error: Box<Error> },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -59,6 +64,8 @@ impl fmt::Display for Error {
             Error::System(m) => write!(f, "system error: {m}"),
             Error::Internal(m) => write!(f, "internal error (a bug in lkparallel): {m}"),
             Error::Unsupported(m) => write!(f, "unsupported: {m}"),
+            Error::Comm(m) => write!(f, "communicator error: {m}"),
+            Error::OnRank { rank, error } => write!(f, "rank {rank}: {error}"),
         }
     }
 }

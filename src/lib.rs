@@ -10,6 +10,7 @@
 pub mod buffer;
 pub mod child;
 pub mod cpus;
+pub mod dist;
 pub mod error;
 pub mod handles;
 pub mod invoker;

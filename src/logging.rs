@@ -78,10 +78,11 @@ fn current_max() -> LevelFilter {
         return filter_from_usize(FORWARD_MAX.load(Ordering::Acquire));
     }
     let sink = SINK.read().as_ref().map(|s| s.max);
-    match sink {
+    let own = match sink {
         Some(level) => level.to_level_filter(),
         None => STDERR_MAX.map_or(LevelFilter::Off, |l| l.to_level_filter()),
-    }
+    };
+    own.max(filter_from_usize(TAP_MAX.load(Ordering::Acquire)))
 }
 
 fn filter_from_usize(n: usize) -> LevelFilter {
@@ -113,6 +114,9 @@ pub fn deliver(level: Level, target: &str, message: &str) {
         if level as usize <= FORWARD_MAX.load(Ordering::Acquire) {
             forward(fd, level, target, message);
         }
+        return;
+    }
+    if tapped(level, target, message) {
         return;
     }
     // Clone the sink out of the lock so a callback may itself log or replace the sink.
@@ -155,6 +159,43 @@ impl Log for Logger {
         }
     }
     fn flush(&self) {}
+}
+
+// ---- taps: records taken on their way (a distributed map sends them to rank 0) ----
+
+/// Takes a record (returns true) or lets it through to this process's sink (false).
+pub type Tap = dyn Fn(Level, &str, &str) -> bool + Send + Sync;
+
+static TAPS: RwLock<Vec<(u64, Level, Arc<Tap>)>> = RwLock::new(Vec::new());
+/// The most verbose level any tap wants, as a number 0..5 (0: no tap).
+static TAP_MAX: AtomicUsize = AtomicUsize::new(0);
+
+/// Offer records up to `max` to `tap` until `remove_tap`; returns its id.
+pub fn add_tap(max: Level, tap: Arc<Tap>) -> u64 {
+    static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    install();
+    let id = IDS.fetch_add(1, Ordering::Relaxed);
+    let mut taps = TAPS.write();
+    taps.push((id, max, tap));
+    TAP_MAX.store(taps.iter().map(|t| t.1 as usize).max().unwrap_or(0), Ordering::Release);
+    drop(taps);
+    update_max_level();
+    id
+}
+
+pub fn remove_tap(id: u64) {
+    let mut taps = TAPS.write();
+    taps.retain(|t| t.0 != id);
+    TAP_MAX.store(taps.iter().map(|t| t.1 as usize).max().unwrap_or(0), Ordering::Release);
+    drop(taps);
+    update_max_level();
+}
+
+fn tapped(level: Level, target: &str, message: &str) -> bool {
+    if TAP_MAX.load(Ordering::Acquire) == 0 {
+        return false;
+    }
+    TAPS.read().iter().any(|(_, max, tap)| level <= *max && tap(level, target, message))
 }
 
 // ---- forwarding between a child and its parent ----

@@ -128,6 +128,19 @@ pub(crate) fn lookup(comm: *const lk_comm) -> Result<Arc<Comm>> {
         .ok_or_else(|| Error::invalid("unknown or dead communicator handle (freed, or made by another process)"))
 }
 
+/// In a forked child the parent's communicators are dead: a child must never
+/// run the parent's collectives (nor `release` them). Lock-free.
+extern "C" fn forget_parent_comms() {
+    COMMS.forget_all_after_fork();
+}
+
+fn watch_forks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(forget_parent_comms));
+    });
+}
+
 fn table(ops: &lk_comm_ops) -> Result<Fns> {
     let need = |f: bool, what: &str| if f { Ok(()) } else { Err(Error::invalid(format!("lk_comm_ops.{what} is NULL"))) };
     need(ops.bcast.is_some(), "bcast")?;
@@ -170,6 +183,7 @@ pub unsafe extern "C" fn lk_comm_new(ops: *const lk_comm_ops, out: *mut *mut lk_
         let ops = read_sized(ops, OPS_MIN, "lk_comm_ops")?;
         let fns = table(&ops)?;
         let comm = Comm::new(ops.rank, ops.size, ops.local_size, ops.ctx, fns)?;
+        watch_forks();
         let handle = COMMS
             .insert(Box::new(Arc::new(comm)))
             .ok_or_else(|| Error::invalid("too many live communicators (over a million)"))?;
@@ -237,6 +251,23 @@ pub unsafe extern "C" fn lk_comm_size(comm: *const lk_comm) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn lk_comm_abort(comm: *mut lk_comm, code: i32) -> lk_status {
     guard(|| lookup(comm)?.abort(code))
+}
+
+/// Set this thread's `lk_last_error()` to `message` (NUL-terminated, read
+/// during the call; NULL: a generic text) and return `LK_ERR_COMM`. For
+/// adapters such as `lkparallel_mpi.h` whose own calls (MPI's) fail before a
+/// communicator exists, so that their failures read like the library's.
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn lk_comm_report_failure(message: *const std::ffi::c_char) -> lk_status {
+    guard(|| {
+        let text = if message.is_null() {
+            "a communicator adapter failed".to_string()
+        } else {
+            std::ffi::CStr::from_ptr(message).to_string_lossy().into_owned()
+        };
+        Err(Error::Comm(text))
+    })
 }
 
 #[cfg(test)]

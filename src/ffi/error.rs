@@ -31,6 +31,9 @@ pub enum lk_status {
     LK_ERR_INTERNAL = 7,
     /// Not available on this platform or in this context.
     LK_ERR_UNSUPPORTED = 8,
+    /// A communicator operation failed (a distributed map's collective); the
+    /// invoker is broken, as the ranks may be out of step.
+    LK_ERR_COMM = 9,
 }
 
 impl From<&Error> for lk_status {
@@ -44,6 +47,8 @@ impl From<&Error> for lk_status {
             Error::System(_) => lk_status::LK_ERR_SYSTEM,
             Error::Internal(_) => lk_status::LK_ERR_INTERNAL,
             Error::Unsupported(_) => lk_status::LK_ERR_UNSUPPORTED,
+            Error::Comm(_) => lk_status::LK_ERR_COMM,
+            Error::OnRank { error, .. } => lk_status::from(&**error),
         }
     }
 }

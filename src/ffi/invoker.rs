@@ -271,6 +271,13 @@ fn options_from_c(o: &lk_invoker_options) -> Result<Options> {
 /// process (the isolation is kept), and the worker processes are forked
 /// here, from a snapshot of the process as it is now. `*out` is written
 /// only on success. Thread-safe.
+///
+/// With `opts->comm` (a distributed invoker) the call is collective: every
+/// rank makes its invoker together, and all take rank 0's seeds. Then also
+/// `LK_ERR_UNSUPPORTED` on every rank when any rank asks for the process
+/// backend, or on a rank that calls from inside a callback;
+/// `LK_ERR_INVALID` on every rank when the ranks' `error_mode`s differ;
+/// `LK_ERR_COMM` when a communicator operation fails.
 #[no_mangle]
 pub unsafe extern "C" fn lk_invoker_new_with(
     model: *const c_void,
@@ -356,6 +363,19 @@ fn map(
 ///
 /// Thread-safety: several threads may map on one invoker at once; a
 /// callback may map on any invoker, its own included, without deadlock.
+///
+/// A distributed invoker (made with a communicator): the call is collective
+/// and means the same: every rank gets every result, and every task the
+/// seed, of the single-process map (see `lk_map_options` for other
+/// placements). Ranks that pass different counts, sizes or options all
+/// return `LK_ERR_INVALID` before any result is written; a failure on any
+/// rank gives every rank the same status and message (naming the rank);
+/// `lk_invoker_cancel` on any rank cancels the map on all. Also
+/// `LK_ERR_COMM` (a communicator operation failed; the invoker is broken
+/// from then on) and `LK_ERR_UNSUPPORTED` (a distributed map from inside a
+/// callback, or from a second thread while one is in flight on the same
+/// communicator). Call it from one thread per rank, in the same order on
+/// every rank.
 #[no_mangle]
 pub unsafe extern "C" fn lk_invoker_map(
     inv: *mut lk_invoker,

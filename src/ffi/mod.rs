@@ -3,6 +3,7 @@
 //! panics, maps the core's `Error` to `lk_status` and sets the thread's last
 //! error message. A test checks that no exported function skips it.
 
+pub mod comm;
 pub mod error;
 pub mod invoker;
 pub mod log;

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::seed;
 use crate::util::SendPtr;
 
-pub use context::{current_inner_threads, in_pool_callback};
+pub use context::{current_inner_threads, in_pool_callback, inside as inside_invoker};
 pub use job::Items;
 
 /// The operation a map applies: `func(model, arg, result, task) -> 0 | code`.
@@ -72,6 +72,8 @@ pub struct Options {
     pub recycle_after_items: u64,
     /// Process backend: replace a worker whose resident memory passes this many bytes (0: never).
     pub recycle_above_rss: u64,
+    /// A communicator: every map is distributed over its ranks (see `crate::dist`).
+    pub comm: Option<crate::dist::CommSpec>,
 }
 
 impl Options {
@@ -84,6 +86,7 @@ impl Options {
             worker_init: None,
             recycle_after_items: 0,
             recycle_above_rss: 0,
+            comm: None,
         }
     }
 }
@@ -193,6 +196,8 @@ enum Workers {
 pub struct Invoker {
     pub(crate) core: Arc<Core>,
     workers: Workers,
+    /// With a communicator: maps are distributed (and collective).
+    dist: Option<crate::dist::Dist>,
 }
 
 /// Per-map settings beyond the arrays.
@@ -202,10 +207,22 @@ pub struct MapOptions {
     pub index_base: usize,
     /// Per-item status out-array (`n` entries), or null.
     pub item_status: SendPtr<i32>,
+    /// Distributed maps: how items are split among ranks.
+    pub schedule: crate::dist::Schedule,
+    /// Distributed maps: where the results end up.
+    pub results_at: crate::dist::ResultsAt,
+    /// Distributed maps: only rank 0's arguments are read.
+    pub args_at_root: bool,
+    /// Run as part of the distributed map with this ordinal (seeds follow
+    /// it) instead of taking the invoker's next one.
+    pub(crate) ordinal: Option<u64>,
 }
 
 impl Invoker {
     pub fn new(op: Op, opts: Options) -> Result<Invoker> {
+        if let Some(spec) = opts.comm {
+            return Self::new_distributed(op, opts, spec);
+        }
         let core = Arc::new(Core::new(op, opts));
         let workers = match opts.backend {
             Backend::Processes => Workers::Processes(procs::ProcPool::new(&core)?),
@@ -213,7 +230,35 @@ impl Invoker {
             Backend::Threads => Workers::Threads(threads::Pool::new(opts.n_jobs)?),
         };
         log::debug!(target: "lkparallel", "invoker {} made with {} workers", core.id, opts.n_jobs);
-        Ok(Invoker { core, workers })
+        Ok(Invoker { core, workers, dist: None })
+    }
+
+    /// Collective: every rank makes its invoker together, and all adopt rank
+    /// 0's seed base (see `crate::dist::Setup`).
+    fn new_distributed(op: Op, mut opts: Options, spec: crate::dist::CommSpec) -> Result<Invoker> {
+        let setup = crate::dist::Setup::join(spec, &opts)?;
+        opts.n_jobs = setup.n_jobs();
+        let mut core = Core::new(op, opts);
+        let started = if opts.n_jobs == 1 { Ok(Workers::Inline) } else { threads::Pool::new(opts.n_jobs).map(Workers::Threads) };
+        let dist = setup.finish(&mut core.seed_base, started.as_ref().err())?;
+        Ok(Invoker { core: Arc::new(core), workers: started?, dist: Some(dist) })
+    }
+
+    /// This process's rank when the invoker is distributed.
+    pub fn comm_rank(&self) -> Option<usize> {
+        self.dist.as_ref().map(|d| d.rank())
+    }
+
+    /// For the C boundary: a distributed map takes part in the collective
+    /// argument check even when this rank's arguments failed the local checks.
+    pub fn map_checked(&self, items: Result<Items>, mopts: Result<MapOptions>) -> Result<()> {
+        match &self.dist {
+            Some(dist) => dist.map(self, items, mopts.as_ref().map_err(Clone::clone)),
+            None => {
+                let mopts = mopts?;
+                self.map_local(items?, &mopts)
+            }
+        }
     }
 
     pub fn n_jobs(&self) -> usize {
@@ -221,11 +266,20 @@ impl Invoker {
     }
 
     /// Apply the operation to every item; returns when all are done.
+    /// Distributed (collective) when the invoker has a communicator.
     pub fn map(&self, items: Items, mopts: &MapOptions) -> Result<()> {
+        match &self.dist {
+            Some(dist) => dist.map(self, Ok(items), Ok(mopts)),
+            None => self.map_local(items, mopts),
+        }
+    }
+
+    /// The map on this process's workers.
+    pub(crate) fn map_local(&self, items: Items, mopts: &MapOptions) -> Result<()> {
         if items.n == 0 {
             return Ok(());
         }
-        let map_ordinal = self.core.maps.fetch_add(1, Ordering::AcqRel);
+        let map_ordinal = mopts.ordinal.unwrap_or_else(|| self.core.maps.fetch_add(1, Ordering::AcqRel));
         let seed_base = seed::derive(self.core.seed_base, map_ordinal);
         if let Workers::Processes(pool) = &self.workers {
             return pool.map(&self.core, items, mopts, seed_base, self.core.cancel_epoch());
@@ -295,7 +349,7 @@ mod tests {
             n: args.len(),
         };
         let item_status = status.map_or(SendPtr::null(), |s| SendPtr(s.as_mut_ptr()));
-        inv.map(items, &MapOptions { index_base: 0, item_status })
+        inv.map(items, &MapOptions { index_base: 0, item_status, ..Default::default() })
     }
 
     #[test]
