@@ -38,9 +38,11 @@ pub fn role() -> Role {
 }
 
 /// In any forked child (ours or the host's), right after fork: inherited
-/// invoker handles die. Lock-free, as a `pthread_atfork` child handler must be.
+/// invoker handles die, and process pools' lifelines are not kept alive by
+/// the child. Lock-free, as a `pthread_atfork` child handler must be.
 extern "C" fn forget_parent_handles() {
     crate::ffi::invoker::INVOKERS.forget_all_after_fork();
+    close_parent_only_fds();
 }
 
 /// Register the atfork handler once; called before the first handle exists.

@@ -77,6 +77,15 @@ struct Slot {
     /// The item being run, or NONE.
     running: AtomicU64,
     items_run: AtomicU64,
+    /// Set by a worker about to retire; cleared by the zygote's replacement.
+    retiring: AtomicU32,
+}
+
+impl Slot {
+    /// Has a worker that will take commands (not gone, not retiring)?
+    fn available(&self) -> bool {
+        self.pid.load(Ordering::Acquire) > 0 && self.retiring.load(Ordering::Acquire) == 0
+    }
 }
 
 /// The header and slots, shared by parent, zygote and workers.
@@ -442,7 +451,7 @@ impl ParentState {
         let mut awaited: Vec<(usize, i32)> = Vec::new();
         for (k, s) in slots.iter().enumerate() {
             let pid = s.pid.load(Ordering::Acquire);
-            if pid > 0 {
+            if s.available() {
                 s.cmd_pid.store(pid, Ordering::Relaxed);
                 s.cmd_seq.store(seq, Ordering::Release);
                 futex_wake(&s.cmd_seq);
@@ -524,7 +533,7 @@ impl ParentState {
     fn await_workers(&mut self, slots: &[Slot]) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let live = slots.iter().filter(|s| s.pid.load(Ordering::Acquire) > 0).count();
+            let live = slots.iter().filter(|s| s.available()).count();
             if live == slots.len() || (live > 0 && Instant::now() >= deadline) {
                 return Ok(());
             }
@@ -570,6 +579,9 @@ fn zygote_main(shared: &Shared, core: &Arc<Core>, spec: WorkerSpec, lifeline: Ra
     let mut backoff: Vec<Duration> = vec![Duration::ZERO; n];
     let spawn = |k: usize, pidfds: &mut Vec<Option<OwnedFd>>, started: &mut Vec<Instant>| {
         let c = core.clone();
+        // A fresh worker: its predecessor's counters are not its own.
+        slots[k].items_run.store(0, Ordering::Relaxed);
+        slots[k].retiring.store(0, Ordering::Release);
         match child::fork_child(Role::PoolWorker, DeathWatch::ForkingThread, ctrl, move || worker_main(shared, &c, k, spec)) {
             Ok(pid) => {
                 slots[k].pid.store(pid, Ordering::Release);
@@ -587,13 +599,21 @@ fn zygote_main(shared: &Shared, core: &Arc<Core>, spec: WorkerSpec, lifeline: Ra
         spawn(k, &mut pidfds, &mut started);
     }
     let side = child::ChildSide { ctrl };
+    // Besides the lifeline, watch the parent process itself: a lifeline can
+    // outlive it in a child the host forked without lkparallel seeing.
+    let parent_pid = unsafe { libc::getppid() };
+    let parent = child::pidfd_open(parent_pid);
     loop {
         let mut fds = vec![libc::pollfd { fd: lifeline, events: libc::POLLIN, revents: 0 }];
+        if let Some(p) = &parent {
+            fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
+        let watched = fds.len();
         fds.extend(pidfds.iter().flatten().map(|p| libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 }));
         let have_all_pidfds = pidfds.iter().all(|p| p.is_some());
         let timeout = if have_all_pidfds { -1 } else { 50 };
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
-        if fds[0].revents != 0 {
+        if fds[..watched].iter().any(|f| f.revents != 0) || unsafe { libc::getppid() } != parent_pid {
             break;
         }
         loop {
@@ -682,14 +702,17 @@ fn worker_main(shared: &Shared, core: &Core, k: usize, spec: WorkerSpec) -> i32 
                     return 71;
                 }
             }
-            run_round(h, slot, core, k as u32, &arena);
+            let retire = run_round(h, slot, core, k as u32, &arena, &spec);
+            if retire {
+                // Announce it before the acknowledgement, so the parent sends
+                // the next round to the replacement, not to this process.
+                slot.retiring.store(1, Ordering::Release);
+            }
             slot.ack_seq.store(seq, Ordering::Release);
             let one: u64 = 1;
             unsafe { libc::write(spec.events, (&one as *const u64).cast(), 8) };
-            let items = slot.items_run.load(Ordering::Relaxed);
-            if (spec.recycle_after_items > 0 && items >= spec.recycle_after_items)
-                || (spec.recycle_above_rss > 0 && rss_bytes() > spec.recycle_above_rss)
-            {
+            if retire {
+                let items = slot.items_run.load(Ordering::Relaxed);
                 log::debug!(target: "lkparallel", "worker {k} retires after {items} items");
                 return RETIRED;
             }
@@ -699,7 +722,16 @@ fn worker_main(shared: &Shared, core: &Core, k: usize, spec: WorkerSpec) -> i32 
     }
 }
 
-fn run_round(h: &Header, slot: &Slot, core: &Core, worker: u32, arena: &ArenaMap) {
+/// Has this worker reached a recycling limit?
+fn should_retire(slot: &Slot, spec: &WorkerSpec) -> bool {
+    (spec.recycle_after_items > 0 && slot.items_run.load(Ordering::Relaxed) >= spec.recycle_after_items)
+        || (spec.recycle_above_rss > 0 && rss_bytes() > spec.recycle_above_rss)
+}
+
+/// Run this worker's share of a round. Returns true when the worker must
+/// retire: it stops between items, and what it claimed but did not run stays
+/// pending for the next round.
+fn run_round(h: &Header, slot: &Slot, core: &Core, worker: u32, arena: &ArenaMap, spec: &WorkerSpec) -> bool {
     let m = h.round_items.load(Ordering::Relaxed);
     let use_list = h.use_list.load(Ordering::Relaxed) != 0;
     let arg_size = h.arg_size.load(Ordering::Relaxed) as usize;
@@ -728,7 +760,7 @@ fn run_round(h: &Header, slot: &Slot, core: &Core, worker: u32, arena: &ArenaMap
         for p in range {
             if h.stop.load(Ordering::Relaxed) != 0 {
                 h.items_done.fetch_add(ran, Ordering::Relaxed);
-                break 'claims;
+                return should_retire(slot, spec);
             }
             let i = if use_list { unsafe { *list.add(p as usize) } } else { p } as usize;
             slot.running.store(i as u64, Ordering::Release);
@@ -744,7 +776,12 @@ fn run_round(h: &Header, slot: &Slot, core: &Core, worker: u32, arena: &ArenaMap
             if code != 0 && !keep_going {
                 h.stop.store(1, Ordering::Release);
             }
+            if should_retire(slot, spec) {
+                h.items_done.fetch_add(ran, Ordering::Relaxed);
+                return true;
+            }
         }
         h.items_done.fetch_add(ran, Ordering::Relaxed);
     }
+    should_retire(slot, spec)
 }
