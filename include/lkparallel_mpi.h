@@ -174,7 +174,8 @@ static inline int32_t lk_mpi_gatherv_(void *ctx, void *buf, const size_t *counts
         if (c->rank == root)
             rc = MPI_Gatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, ints, ints + c->size, t, root, c->comm);
         else
-            rc = MPI_Gatherv(buf, ints[c->rank], t, NULL, NULL, NULL, t, root, c->comm);
+            rc = MPI_Gatherv((char *)buf + displs[c->rank] * elem_size, ints[c->rank], t, NULL, NULL, NULL, t,
+                             root, c->comm);
     }
     if (ints != stack)
         free(ints);
@@ -196,7 +197,8 @@ static inline int32_t lk_mpi_scatterv_(void *ctx, void *buf, const size_t *count
         if (c->rank == root)
             rc = MPI_Scatterv(buf, ints, ints + c->size, t, MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, root, c->comm);
         else
-            rc = MPI_Scatterv(NULL, NULL, NULL, t, buf, ints[c->rank], t, root, c->comm);
+            rc = MPI_Scatterv(NULL, NULL, NULL, t, (char *)buf + displs[c->rank] * elem_size, ints[c->rank], t,
+                              root, c->comm);
     }
     if (ints != stack)
         free(ints);

@@ -16,6 +16,9 @@ shift 2
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_oob_tcp_if_include=lo
+# Copy-in/copy-out shared memory: the single-copy path (CMA) is very slow,
+# or refused, in many containers.
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 # No UCX probing for one-sided operations: shared memory is all we use.
 export OMPI_MCA_osc=sm,rdma,pt2pt
 # Keep Open MPI from waiting on a terminal or asking for help files' approval.

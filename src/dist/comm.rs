@@ -162,40 +162,64 @@ impl Comm {
             .collect())
     }
 
-    /// In place: every rank's part of `buf` to every rank.
+    /// In place: every rank's part of `buf` to every rank. Nothing at all
+    /// (on every rank alike) when every part is empty.
     ///
     /// # Safety
     /// `buf` must be valid for `max(displs[r] + counts[r]) * elem` bytes.
     pub unsafe fn allgatherv(&self, buf: *mut u8, counts: &[usize], displs: &[usize], elem: usize) -> Result<()> {
         self.check_parts(counts, displs);
+        if counts.iter().all(|&c| c == 0) {
+            return Ok(());
+        }
         let mut spare = [0u64; 2];
         let rc = (self.fns.allgatherv)(self.ctx.0, real(buf, &mut spare), counts.as_ptr(), displs.as_ptr(), elem);
         self.check("allgatherv", rc)
     }
 
-    /// To `root`: at the root `buf` is the full array, elsewhere this rank's part.
+    /// In place, to `root`: every rank's part of `buf` (the full array's
+    /// start, on every rank). Nothing at all when every part is empty.
     ///
     /// # Safety
-    /// As `allgatherv` at the root; elsewhere valid for `counts[rank] * elem` bytes.
+    /// As `allgatherv` at the root; elsewhere `buf + displs[rank] * elem` must
+    /// be valid for `counts[rank] * elem` bytes (`buf` itself may point
+    /// before memory this rank owns: only its own part is touched).
     pub unsafe fn gatherv(&self, buf: *mut u8, counts: &[usize], displs: &[usize], elem: usize, root: usize) -> Result<()> {
         self.check_parts(counts, displs);
+        if counts.iter().all(|&c| c == 0) {
+            return Ok(());
+        }
         let mut spare = [0u64; 2];
-        let buf = real(buf, &mut spare);
+        let buf = self.own_part_base(buf, counts, displs, elem, root, &mut spare);
         let rc = (self.fns.gatherv)(self.ctx.0, buf, counts.as_ptr(), displs.as_ptr(), elem, root as i32);
         self.check("gatherv", rc)
     }
 
-    /// From `root`: at the root `buf` is the full array (only read), elsewhere
-    /// room for this rank's part.
+    /// In place, from `root` (whose `buf` is only read): each rank's part.
+    /// Nothing at all when every part is empty.
     ///
     /// # Safety
     /// As `gatherv`.
     pub unsafe fn scatterv(&self, buf: *mut u8, counts: &[usize], displs: &[usize], elem: usize, root: usize) -> Result<()> {
         self.check_parts(counts, displs);
+        if counts.iter().all(|&c| c == 0) {
+            return Ok(());
+        }
         let mut spare = [0u64; 2];
-        let buf = real(buf, &mut spare);
+        let buf = self.own_part_base(buf, counts, displs, elem, root, &mut spare);
         let rc = (self.fns.scatterv)(self.ctx.0, buf, counts.as_ptr(), displs.as_ptr(), elem, root as i32);
         self.check("scatterv", rc)
+    }
+
+    /// A rank other than the root with nothing to send or receive: a base
+    /// whose own (empty) part is a real buffer, never NULL or `0x1`
+    /// (`MPI_IN_PLACE` in Open MPI).
+    fn own_part_base(&self, buf: *mut u8, counts: &[usize], displs: &[usize], elem: usize, root: usize, spare: &mut [u64; 2]) -> *mut c_void {
+        if self.rank != root && counts[self.rank] == 0 {
+            let at = displs[self.rank].wrapping_mul(elem);
+            return spare.as_mut_ptr().cast::<u8>().wrapping_sub(at).cast();
+        }
+        buf.cast()
     }
 
     /// Add to the shared counter on rank 0; its previous value.

@@ -38,7 +38,7 @@ pub struct Hub {
     counter: Mutex<u64>,
     /// Rule breaks seen (a test asserts this stays empty).
     pub violations: Mutex<Vec<String>>,
-    /// Make every rank's operation number `k` (counted per rank) fail.
+    /// Make every rank's collective number `k` (counted per rank) fail.
     pub fail_op: Mutex<Option<usize>>,
     /// Offer `fetch_add` in the tables made from now on.
     pub with_fetch_add: bool,
@@ -150,6 +150,9 @@ unsafe fn enter<'a>(ctx: *mut c_void, op: &str, bufs: &[*const c_void]) -> Resul
     if std::thread::current().id() != me.owner {
         return Err(me.hub.violation(format!("rank {}: {op} called off the rank's own thread", me.rank)));
     }
+    if op == "fetch_add" {
+        return Ok(me); // not collective: ranks call it different numbers of times
+    }
     let k = {
         let mut done = me.hub.ops_done.lock();
         done[me.rank] += 1;
@@ -159,6 +162,15 @@ unsafe fn enter<'a>(ctx: *mut c_void, op: &str, bufs: &[*const c_void]) -> Resul
         return Err(RC_FAIL);
     }
     Ok(me)
+}
+
+/// Where a rank reads or writes its own part: never NULL, nor `0x1`
+/// (`MPI_IN_PLACE` in Open MPI), whatever its `buf`.
+fn check_ptr(me: &Rank, op: &str, p: *const u8) -> Result<(), i32> {
+    if (p as usize) < 4096 {
+        return Err(me.hub.violation(format!("rank {}: {op} would use its part at {p:?}", me.rank)));
+    }
+    Ok(())
 }
 
 fn rc(r: Result<(), i32>) -> i32 {
@@ -223,12 +235,14 @@ unsafe extern "C" fn gatherv(
     root: i32,
 ) -> i32 {
     rc((|| {
-        let me = enter(ctx, "gatherv", &[buf])?;
+        let me = enter(ctx, "gatherv", &[])?;
         let (s, counts, displs) = shape(me.hub.n, counts, displs, elem);
         let buf = buf as *mut u8;
         let is_root = me.rank == root as usize;
-        // Not the root: `buf` is this rank's own part.
-        let data = if is_root { Vec::new() } else { std::slice::from_raw_parts(buf, counts[me.rank] * elem).to_vec() };
+        // In place on every rank: a rank's part is at displs[rank].
+        let own = buf.wrapping_add(displs[me.rank] * elem);
+        check_ptr(me, "gatherv", own)?;
+        let data = if is_root { Vec::new() } else { std::slice::from_raw_parts(own, counts[me.rank] * elem).to_vec() };
         let all = me.hub.exchange(me.rank, Deposit { op: "gatherv", root, shape: s, data })?;
         if is_root {
             for (r, d) in all.iter().enumerate() {
@@ -250,7 +264,7 @@ unsafe extern "C" fn scatterv(
     root: i32,
 ) -> i32 {
     rc((|| {
-        let me = enter(ctx, "scatterv", &[buf])?;
+        let me = enter(ctx, "scatterv", &[])?;
         let (s, counts, displs) = shape(me.hub.n, counts, displs, elem);
         let buf = buf as *mut u8;
         let is_root = me.rank == root as usize;
@@ -262,8 +276,10 @@ unsafe extern "C" fn scatterv(
         };
         let all = me.hub.exchange(me.rank, Deposit { op: "scatterv", root, shape: s, data })?;
         if !is_root {
+            let own = buf.wrapping_add(displs[me.rank] * elem);
+            check_ptr(me, "scatterv", own)?;
             let src = &all[root as usize].data[displs[me.rank] * elem..(displs[me.rank] + counts[me.rank]) * elem];
-            std::ptr::copy_nonoverlapping(src.as_ptr(), buf, src.len());
+            std::ptr::copy_nonoverlapping(src.as_ptr(), own, src.len());
         }
         Ok(())
     })())

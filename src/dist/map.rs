@@ -13,7 +13,7 @@ use crate::util::SendPtr;
 /// The per-item status of an item that never ran (as `invoker::job::ITEM_SKIPPED`).
 const ITEM_SKIPPED: i32 = i32::MIN;
 /// What one stop signal adds to the shared counter; claims stay below it.
-const STOP_UNIT: u64 = 1 << 40;
+pub(super) const STOP_UNIT: u64 = 1 << 40;
 /// DYNAMIC maps at most this many items (claims plus overshoot stay below `STOP_UNIT`).
 const DYNAMIC_MAX_ITEMS: usize = 1 << 39;
 /// CYCLIC and DYNAMIC aim at this many chunks per rank: enough to balance a
@@ -224,7 +224,8 @@ pub(super) fn run(dist: &Dist, inv: &Invoker, items: Result<Items>, mopts: Resul
             arg_room.resize(bytes.unwrap(), 0);
         }
     }
-    let needs_counter = matches!(mopts.schedule, Schedule::Cyclic | Schedule::Dynamic) && dist.all_fetch_add;
+    // The shared counter: claims (DYNAMIC) and stop signals (every schedule).
+    let counter = dist.all_fetch_add;
     let mut record = [0u64; CHECK_LEN];
     record[C_MAGIC] = CHECK_MAGIC;
     record[C_N] = items.n as u64;
@@ -239,7 +240,7 @@ pub(super) fn run(dist: &Dist, inv: &Invoker, items: Result<Items>, mopts: Resul
     record[C_PROBLEM] = problem.as_ref().map_or(0, |p| p.0);
     if rank == 0 {
         record[C_LOG_MAX] = crate::logging::max_for_child() as u64;
-        if needs_counter && problem.is_none() {
+        if counter && problem.is_none() {
             record[C_COUNTER] = comm.fetch_add(0)?;
         }
     }
@@ -323,9 +324,13 @@ pub(super) fn run(dist: &Dist, inv: &Invoker, items: Result<Items>, mopts: Resul
             local.stopped = true;
         }
     };
-    // Tell the other ranks to stop (CYCLIC, DYNAMIC): one add to the counter.
+    // Tell the other ranks to stop: one add to the counter (not when the
+    // stop came from another rank through the watched op).
     let signal = |local: &mut Local| -> Result<()> {
-        if local.stopped && !local.signalled && needs_counter {
+        if dist.watch.stopped() {
+            local.signalled = true;
+        }
+        if local.stopped && !local.signalled && counter {
             local.signalled = true;
             comm.fetch_add(STOP_UNIT)?;
         }
@@ -338,58 +343,71 @@ pub(super) fn run(dist: &Dist, inv: &Invoker, items: Result<Items>, mopts: Resul
             }
         }
     };
-    match plan.schedule {
-        Schedule::Block => {
-            let mine = plan.block(rank);
-            cancelled_here(&mut local);
-            if local.stopped {
-                status_skip(mine);
-            } else if !mine.is_empty() {
-                let args = arg_ptr(mine.start, 0);
-                piece(&mut local, mine, args);
-            }
-        }
-        Schedule::Cyclic => {
-            let mut last_poll = Instant::now();
-            let mut own_offset = 0;
-            for j in plan.my_cyclic_chunks() {
-                let range = plan.chunk_range(j);
-                cancelled_here(&mut local);
-                if !local.stopped && needs_counter && last_poll.elapsed() >= POLL_INTERVAL {
-                    last_poll = Instant::now();
-                    if comm.fetch_add(0)?.wrapping_sub(base) >= STOP_UNIT {
-                        local.stopped = true;
-                        local.signalled = true;
-                    }
-                }
+    let compute = |local: &mut Local| -> Result<()> {
+        match plan.schedule {
+            Schedule::Block => {
+                let mine = plan.block(rank);
+                cancelled_here(local);
                 if local.stopped {
-                    signal(&mut local)?;
-                    status_skip(range.clone());
-                } else {
-                    let args = arg_ptr(range.start, own_offset);
-                    piece(&mut local, range.clone(), args);
-                    signal(&mut local)?;
+                    status_skip(mine);
+                } else if !mine.is_empty() {
+                    let args = arg_ptr(mine.start, 0);
+                    piece(local, mine, args);
+                    signal(local)?;
                 }
-                own_offset += range.len();
             }
+            Schedule::Cyclic => {
+                let mut last_poll = Instant::now();
+                let mut own_offset = 0;
+                for j in plan.my_cyclic_chunks() {
+                    let range = plan.chunk_range(j);
+                    cancelled_here(local);
+                    if !local.stopped && counter && last_poll.elapsed() >= POLL_INTERVAL {
+                        last_poll = Instant::now();
+                        if comm.fetch_add(0)?.wrapping_sub(base) >= STOP_UNIT {
+                            local.stopped = true;
+                            local.signalled = true;
+                        }
+                    }
+                    if local.stopped {
+                        signal(local)?;
+                        status_skip(range.clone());
+                    } else {
+                        let args = arg_ptr(range.start, own_offset);
+                        piece(local, range.clone(), args);
+                        signal(local)?;
+                    }
+                    own_offset += range.len();
+                }
+            }
+            Schedule::Dynamic => loop {
+                cancelled_here(local);
+                signal(local)?;
+                if local.stopped {
+                    break;
+                }
+                let rel = comm.fetch_add(plan.chunk as u64)?.wrapping_sub(base);
+                if rel >= STOP_UNIT || rel >= plan.n as u64 {
+                    break;
+                }
+                let start = rel as usize;
+                let j = start / plan.chunk;
+                local.claimed.push(j as u64);
+                let range = plan.chunk_range(j);
+                let args = arg_ptr(range.start, 0);
+                piece(local, range, args);
+            },
         }
-        Schedule::Dynamic => loop {
-            cancelled_here(&mut local);
-            signal(&mut local)?;
-            if local.stopped {
-                break;
-            }
-            let rel = comm.fetch_add(plan.chunk as u64)?.wrapping_sub(base);
-            if rel >= STOP_UNIT || rel >= plan.n as u64 {
-                break;
-            }
-            let start = rel as usize;
-            let j = start / plan.chunk;
-            local.claimed.push(j as u64);
-            let range = plan.chunk_range(j);
-            let args = arg_ptr(range.start, 0);
-            piece(&mut local, range, args);
-        },
+        Ok(())
+    };
+    if counter {
+        dist.watch.arm(base);
+    }
+    let computed = compute(&mut local);
+    let watched = dist.watch.disarm();
+    computed?;
+    if let Some(e) = watched {
+        return Err(e);
     }
 
     // 4. The outcome, agreed by all.
@@ -514,7 +532,12 @@ fn scatter_args(comm: &super::Comm, plan: &Plan, items: &Items, room: &mut [u8])
                     continue;
                 }
                 let mine = parts.counts[comm.rank()];
-                let buf = if root { items.args.0 } else { room.as_mut_ptr().wrapping_add(own_offset * asz) };
+                // In place: this rank's room stands where its part is in rank 0's array.
+                let buf = if root {
+                    items.args.0
+                } else {
+                    room.as_mut_ptr().wrapping_add(own_offset * asz).wrapping_sub(parts.displs[comm.rank()] * asz)
+                };
                 unsafe { comm.scatterv(buf, &parts.counts, &parts.displs, asz, 0)? };
                 own_offset += mine;
             }
@@ -539,7 +562,8 @@ fn gather_logs(comm: &super::Comm, counts: &[usize], mine: &[u8]) -> Result<()> 
         }
     } else {
         let mut own = mine.to_vec();
-        unsafe { comm.gatherv(own.as_mut_ptr(), counts, &displs, 1, 0)? };
+        let base = own.as_mut_ptr().wrapping_sub(displs[comm.rank()]);
+        unsafe { comm.gatherv(base, counts, &displs, 1, 0)? };
     }
     Ok(())
 }
@@ -624,7 +648,6 @@ fn chunk_owners(comm: &super::Comm, plan: &Plan, outs: &[Vec<u64>], mine: &[u64]
 
 /// Results (or statuses) in place, round by round.
 fn exchange(comm: &super::Comm, rounds: &[Parts], buf: *mut u8, elem: usize, at: ResultsAt) -> Result<()> {
-    let rank = comm.rank();
     for parts in rounds {
         if parts.is_empty() {
             continue;
@@ -632,10 +655,7 @@ fn exchange(comm: &super::Comm, rounds: &[Parts], buf: *mut u8, elem: usize, at:
         unsafe {
             match at {
                 ResultsAt::All => comm.allgatherv(buf, &parts.counts, &parts.displs, elem)?,
-                ResultsAt::Root => {
-                    let b = if rank == 0 { buf } else { buf.wrapping_add(parts.displs[rank] * elem) };
-                    comm.gatherv(b, &parts.counts, &parts.displs, elem, 0)?
-                }
+                ResultsAt::Root => comm.gatherv(buf, &parts.counts, &parts.displs, elem, 0)?,
                 ResultsAt::Owned => {}
             }
         }

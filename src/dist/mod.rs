@@ -35,6 +35,7 @@ mod map;
 mod setup;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -91,11 +92,19 @@ pub struct Dist {
     max_threads: usize,
     /// Every rank's table has `fetch_add`.
     all_fetch_add: bool,
+    /// The invoker's operation, watched for stops from other ranks.
+    watch: Arc<watch::Watch>,
 }
 
 thread_local! {
     /// This thread is inside a distributed collective sequence.
     static IN_COLLECTIVE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Is this thread the one running a distributed map's collectives?
+#[inline]
+pub(crate) fn on_collective_thread() -> bool {
+    IN_COLLECTIVE.with(|c| c.get())
 }
 
 /// Marks the calling thread as running a collective sequence on a
@@ -143,6 +152,11 @@ impl Dist {
 
     pub fn rank(&self) -> usize {
         self.comm.rank()
+    }
+
+    /// Give the watched operation its invoker, to cancel on a remote stop.
+    pub fn attach(&self, core: &Arc<crate::invoker::Core>) {
+        self.watch.attach(core);
     }
 
     fn check_usable(&self) -> Result<()> {

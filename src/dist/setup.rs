@@ -10,9 +10,10 @@ use std::fmt::Write as _;
 use std::sync::atomic::AtomicBool;
 
 use super::comm::COMMS;
+use super::watch::Watch;
 use super::{Collective, CommSpec, Dist};
 use crate::error::{Error, Result};
-use crate::invoker::{Backend, ErrorMode, Options};
+use crate::invoker::{Backend, ErrorMode, Op, Options};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"lkdinv01");
 
@@ -35,6 +36,7 @@ pub struct Setup {
     all: Vec<Vec<u64>>,
     n_jobs: usize,
     why: String,
+    watch: Option<std::sync::Arc<Watch>>,
 }
 
 impl Setup {
@@ -82,12 +84,21 @@ impl Setup {
             return Err(Error::invalid(format!("rank {r} passed a different error_mode from rank 0")));
         }
         let (n_jobs, why) = threads_for(&all, comm.rank(), comm.local_size());
-        Ok(Setup { collective, all, n_jobs, why })
+        Ok(Setup { collective, all, n_jobs, why, watch: None })
     }
 
     /// Threads for this rank's workers.
     pub fn n_jobs(&self) -> usize {
         self.n_jobs
+    }
+
+    /// The operation the invoker is to run: `op`, watched for stops
+    /// signalled by other ranks (see `dist::watch`).
+    pub fn watch(&mut self, op: Op) -> Op {
+        let watch = Watch::new(op, self.collective.comm().clone(), super::map::STOP_UNIT);
+        let wrapped = watch.op();
+        self.watch = Some(watch);
+        wrapped
     }
 
     /// Second collective: every rank started its workers (`started` is this
@@ -115,6 +126,7 @@ impl Setup {
             max_threads: threads.iter().copied().max().unwrap_or(1).max(1),
             all_fetch_add: self.all.iter().all(|rec| rec[F_FETCH_ADD] != 0),
             broken: AtomicBool::new(false),
+            watch: self.watch.expect("Setup::watch gave the invoker its op"),
             comm,
         })
     }

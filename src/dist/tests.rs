@@ -392,10 +392,12 @@ fn cancelling_on_one_rank_cancels_the_map_on_all() {
             .map(|r| {
                 let mut m = Model::plain();
                 if r == 1 {
-                    // Rank 1 cancels from an item of its share (BLOCK), or any item past 20.
+                    // Rank 1 is quick and cancels from an item of its share
+                    // (BLOCK), or from any item past 20.
                     m.cancel_value = if schedule == LK_SCHEDULE_BLOCK { 700 } else { 20 };
+                } else {
+                    m.slow_us = 1000; // the others would take 0.3 s for their share
                 }
-                m.slow_us = 100;
                 m
             })
             .collect();
@@ -404,15 +406,21 @@ fn cancelling_on_one_rank_cancels_the_map_on_all() {
             let (_, inv) = new_invoker(model, comm, 2, LK_ERRORS_FAIL_FAST);
             model.cancel_inv.store(inv as usize, Ordering::SeqCst);
             let mut out = vec![SENTINEL; n];
-            let st = map(inv, Some(&args), n, &mut out, &map_opts(schedule, LK_RESULTS_ALL, false, 0));
+            let mut status = vec![7i32; n];
+            let mut o = map_opts(schedule, LK_RESULTS_ALL, false, 0);
+            o.item_status = status.as_mut_ptr();
+            let st = map(inv, Some(&args), n, &mut out, &o);
             let msg = last_error();
             let st2 = map(inv, Some(&args[..10]), 10, &mut out, &map_opts(schedule, LK_RESULTS_ALL, false, 0));
             unsafe { lk_invoker_shutdown(inv) };
-            (st, msg, st2)
+            let skipped = status.iter().filter(|&&s| s == LK_ITEM_SKIPPED).count();
+            (st, msg, st2, skipped)
         });
-        for (st, msg, st2) in &got {
+        for (st, msg, st2, skipped) in &got {
             assert_eq!(*st, lk_status::LK_ERR_CANCELLED, "schedule {schedule}: {msg}");
             assert_eq!(*st2, lk_status::LK_OK, "not sticky");
+            // Rank 1 alone could skip at most its share: the others stopped early too.
+            assert!(*skipped > n / 2, "schedule {schedule}: only {skipped} items skipped");
         }
     }
 }

@@ -27,9 +27,12 @@ pub struct lk_comm {
 /// success; any other value makes the map fail with `LK_ERR_COMM` (the
 /// invoker is then broken: the ranks may be out of step).
 ///
-/// Counts and displacements are in elements of `elem_size` bytes. "In place":
-/// rank `r`'s part of the full array `buf` is the `counts[r]` elements at
-/// element `displs[r]`.
+/// Counts and displacements are in elements of `elem_size` bytes. "In place",
+/// on every rank: `buf` is the start of the full array, and rank `r`'s part
+/// is the `counts[r]` elements at element `displs[r]`. An operation reads
+/// only the parts a rank sends and writes only the parts it receives; on a
+/// rank other than the root, `gatherv` and `scatterv` touch only that rank's
+/// own part, so the rest of its `buf` need not be memory it owns.
 ///
 /// Fill it in, set `struct_size = sizeof(lk_comm_ops)`, and pass it to
 /// `lk_comm_new`. `lkparallel_mpi.h` does all of this for an `MPI_Comm`.
@@ -67,10 +70,9 @@ pub struct lk_comm_ops {
             elem_size: usize,
         ) -> i32,
     >,
-    /// Required. At `root`, `buf` is the full array and receives every other
-    /// rank's part in place; on another rank `buf` points to that rank's own
-    /// part (its `counts[rank]` elements), which it sends
-    /// (`MPI_Gatherv` with `MPI_IN_PLACE` at the root).
+    /// Required. In place: every rank's part of `buf` to the same place in
+    /// `buf` at `root` (`MPI_Gatherv` with `MPI_IN_PLACE` at the root; another
+    /// rank sends from `buf + displs[rank] * elem_size`).
     pub gatherv: Option<
         unsafe extern "C" fn(
             ctx: *mut c_void,
@@ -81,9 +83,10 @@ pub struct lk_comm_ops {
             root: i32,
         ) -> i32,
     >,
-    /// Required. At `root`, `buf` is the full array and is only read; each
-    /// other rank receives its part into `buf`, which points to room for its
-    /// own `counts[rank]` elements (`MPI_Scatterv` with `MPI_IN_PLACE` at the root).
+    /// Required. In place: each rank's part of `buf` at `root` to the same
+    /// place in that rank's `buf`; at the root `buf` is only read
+    /// (`MPI_Scatterv` with `MPI_IN_PLACE` at the root; another rank receives
+    /// into `buf + displs[rank] * elem_size`).
     pub scatterv: Option<
         unsafe extern "C" fn(
             ctx: *mut c_void,

@@ -162,6 +162,11 @@ impl Core {
         self.cancel_epoch.load(Ordering::Acquire)
     }
 
+    /// Make this invoker's maps in flight stop (as `Invoker::cancel`).
+    pub(crate) fn cancel(&self) {
+        self.cancel_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
     pub fn cancelled_since(&self, epoch: u64) -> bool {
         self.cancel_epoch.load(Ordering::Relaxed) != epoch
     }
@@ -236,12 +241,15 @@ impl Invoker {
     /// Collective: every rank makes its invoker together, and all adopt rank
     /// 0's seed base (see `crate::dist::Setup`).
     fn new_distributed(op: Op, mut opts: Options, spec: crate::dist::CommSpec) -> Result<Invoker> {
-        let setup = crate::dist::Setup::join(spec, &opts)?;
+        let mut setup = crate::dist::Setup::join(spec, &opts)?;
         opts.n_jobs = setup.n_jobs();
-        let mut core = Core::new(op, opts);
+        // The op, watched: a stop signalled by another rank reaches this rank's items.
+        let mut core = Core::new(setup.watch(op), opts);
         let started = if opts.n_jobs == 1 { Ok(Workers::Inline) } else { threads::Pool::new(opts.n_jobs).map(Workers::Threads) };
         let dist = setup.finish(&mut core.seed_base, started.as_ref().err())?;
-        Ok(Invoker { core: Arc::new(core), workers: started?, dist: Some(dist) })
+        let core = Arc::new(core);
+        dist.attach(&core);
+        Ok(Invoker { core, workers: started?, dist: Some(dist) })
     }
 
     /// This process's rank when the invoker is distributed.
