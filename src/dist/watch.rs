@@ -6,13 +6,15 @@
 //! fail-fast mode), this rank's local map is cancelled, so its remaining
 //! items are skipped rather than run to the end of its share.
 //!
-//! Worker threads only pay a thread-local read per item; the calling thread
-//! reads the clock every `every` items, `every` adapting so that the clock
-//! is read about every 0.1-1 ms whatever an item costs.
+//! The calling thread runs as worker 0 (it takes the first free slot before
+//! any helper starts). Other workers pay one comparison per item; worker 0
+//! counts items down in a field only it touches, and every `every` items
+//! checks that it is indeed the collective thread and reads the clock,
+//! `every` adapting so that happens about every 0.1-1 ms whatever an item
+//! costs. (Thread-locals would cost a call per item in a shared library.)
 
-use std::cell::Cell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -25,12 +27,6 @@ use crate::util::SendPtr;
 
 /// How often the calling thread looks at the counter at most.
 const POLL_INTERVAL: Duration = Duration::from_millis(1);
-
-thread_local! {
-    /// Items left before the calling thread reads the clock again.
-    static COUNTDOWN: Cell<u32> = const { Cell::new(1) };
-    static EVERY: Cell<u32> = const { Cell::new(1) };
-}
 
 pub(crate) struct Watch {
     user: OpFn,
@@ -46,6 +42,9 @@ pub(crate) struct Watch {
     /// A stop from another rank was seen during this map.
     stopped: AtomicBool,
     last: Mutex<Instant>,
+    /// Worker 0's items left before it looks again, and how many it waits.
+    countdown: AtomicU32,
+    every: AtomicU32,
     /// A failed read of the counter (reported by the map after its compute).
     error: Mutex<Option<Error>>,
 }
@@ -62,6 +61,8 @@ impl Watch {
             unit,
             stopped: AtomicBool::new(false),
             last: Mutex::new(Instant::now()),
+            countdown: AtomicU32::new(1),
+            every: AtomicU32::new(1),
             error: Mutex::new(None),
         })
     }
@@ -80,8 +81,8 @@ impl Watch {
         self.base.store(base, Ordering::Relaxed);
         self.stopped.store(false, Ordering::Relaxed);
         *self.last.lock() = Instant::now();
-        COUNTDOWN.with(|c| c.set(1));
-        EVERY.with(|c| c.set(1));
+        self.countdown.store(1, Ordering::Relaxed);
+        self.every.store(1, Ordering::Relaxed);
         self.armed.store(true, Ordering::Release);
     }
 
@@ -95,25 +96,30 @@ impl Watch {
         self.stopped.load(Ordering::Relaxed)
     }
 
-    /// On the calling thread, every `EVERY` items.
+    /// On worker 0, every `every` items.
     #[cold]
     fn tick(&self) {
+        if !super::on_collective_thread() || !self.armed.load(Ordering::Acquire) {
+            // Worker 0 is another thread (or no map is watched): look less often.
+            let every = (self.every.load(Ordering::Relaxed) * 2).min(1 << 16);
+            self.every.store(every, Ordering::Relaxed);
+            self.countdown.store(every, Ordering::Relaxed);
+            return;
+        }
         let now = Instant::now();
         let mut last = self.last.lock();
         let since = now.duration_since(*last);
-        let every = EVERY.with(|e| {
-            let v = if since < POLL_INTERVAL / 10 {
-                (e.get() * 2).min(1 << 16)
-            } else if since > POLL_INTERVAL {
-                (e.get() / 2).max(1)
-            } else {
-                e.get()
-            };
-            e.set(v);
-            v
-        });
-        COUNTDOWN.with(|c| c.set(every));
-        if since < POLL_INTERVAL || !self.armed.load(Ordering::Acquire) {
+        let e = self.every.load(Ordering::Relaxed);
+        let every = if since < POLL_INTERVAL / 10 {
+            (e * 2).min(1 << 16)
+        } else if since > POLL_INTERVAL {
+            (e / 2).max(1)
+        } else {
+            e
+        };
+        self.every.store(every, Ordering::Relaxed);
+        self.countdown.store(every, Ordering::Relaxed);
+        if since < POLL_INTERVAL {
             return;
         }
         *last = now;
@@ -135,18 +141,17 @@ impl Watch {
     }
 }
 
-/// The watched operation: the user's, then, on the map's calling thread, a
-/// look at the counter when one is due. Never unwinds.
+/// The watched operation: the user's, then, on worker 0 when it is the
+/// map's calling thread, a look at the counter when one is due. Never unwinds.
 unsafe extern "C" fn watched(model: *const c_void, arg: *const c_void, result: *mut c_void, task: *const Task) -> i32 {
     let w = &*(model as *const Watch);
     let code = (w.user)(w.model.0, arg, result, task);
-    if super::on_collective_thread() {
-        let due = COUNTDOWN.with(|c| {
-            let left = c.get().saturating_sub(1);
-            c.set(left);
-            left == 0
-        });
-        if due && w.armed.load(Ordering::Relaxed) {
+    if (*task).worker == 0 {
+        // Only worker 0 touches the countdown: plain loads and stores.
+        let left = w.countdown.load(Ordering::Relaxed);
+        if left > 1 {
+            w.countdown.store(left - 1, Ordering::Relaxed);
+        } else {
             w.tick();
         }
     }
