@@ -19,10 +19,6 @@ export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1 OMPI_MCA_oob_tcp_if_include=lo
 # Copy-in/copy-out shared memory: the single-copy path (CMA) is very slow,
 # or refused, in many containers.
 export OMPI_MCA_btl_vader_single_copy_mechanism=none
-# No UCX probing for one-sided operations: shared memory is all we use.
-export OMPI_MCA_osc=sm,rdma,pt2pt
-# Keep Open MPI from waiting on a terminal or asking for help files' approval.
-export OMPI_MCA_orte_abort_on_non_zero_status=1
 
 name=$(basename "$1")
 
