@@ -172,38 +172,12 @@ impl Job {
     pub fn work(&self, worker: u32, mut reporter: Option<&mut Reporter>) {
         let _frame = Enter::new(&self.core, worker);
         self.core.ensure_worker_init(worker);
-        // The per-item path: everything loop-invariant in locals.
-        let Items { args, arg_size, results, result_size, .. } = self.items;
-        let (op, status, index_base, seed_base) = (self.core.op, self.item_status.0, self.index_base, self.seed_base);
         while let Some(range) = self.claim() {
-            let mut pending = 0;
-            let mut stopped_at = range.end;
-            for i in range.clone() {
-                if self.should_stop() {
-                    stopped_at = i;
-                    break;
-                }
-                let index = index_base.wrapping_add(i);
-                let task = Task { index, seed: seed::derive(seed_base, index as u64), worker };
-                let arg = args.0.wrapping_add(i * arg_size);
-                let result = results.0.wrapping_add(i * result_size);
-                let code = unsafe { op.call(arg, result, &task) };
-                if !status.is_null() {
-                    unsafe { *status.add(i) = code };
-                }
-                if code != 0 {
-                    self.record_failure(i, code);
-                }
-                if self.per_item_done {
-                    self.finish(1);
-                    if let Some(r) = reporter.as_deref_mut() {
-                        r.maybe_report(self);
-                    }
-                } else {
-                    pending += 1;
-                }
-            }
-            self.finish(pending);
+            let stopped_at = if self.per_item_done {
+                self.run_items::<true>(range.clone(), worker, reporter.as_deref_mut())
+            } else {
+                self.run_items::<false>(range.clone(), worker, None)
+            };
             if stopped_at < range.end {
                 self.skip(stopped_at..range.end);
                 let rest = self.next.swap(self.items.n, Ordering::AcqRel);
@@ -213,6 +187,45 @@ impl Job {
                 return;
             }
         }
+    }
+
+    /// The per-item path: run `range` until its end or a stop, count what ran
+    /// in `done`, and return where it stopped. Everything loop-invariant is
+    /// hoisted; with `PER_ITEM` (a progress callback) `done` moves per item.
+    #[inline(always)]
+    fn run_items<const PER_ITEM: bool>(&self, range: Range<usize>, worker: u32, mut reporter: Option<&mut Reporter>) -> usize {
+        let Items { args, arg_size, results, result_size, .. } = self.items;
+        let (op, status, index_base, seed_base) = (self.core.op, self.item_status.0, self.index_base, self.seed_base);
+        let mut task = Task { index: 0, seed: 0, worker };
+        for i in range.clone() {
+            if self.should_stop() {
+                if !PER_ITEM {
+                    self.finish(i - range.start);
+                }
+                return i;
+            }
+            task.index = index_base.wrapping_add(i);
+            task.seed = seed::derive(seed_base, task.index as u64);
+            let arg = args.0.wrapping_add(i * arg_size);
+            let result = results.0.wrapping_add(i * result_size);
+            let code = unsafe { op.call(arg, result, &task) };
+            if !status.is_null() {
+                unsafe { *status.add(i) = code };
+            }
+            if code != 0 {
+                self.record_failure(i, code);
+            }
+            if PER_ITEM {
+                self.finish(1);
+                if let Some(r) = reporter.as_deref_mut() {
+                    r.maybe_report(self);
+                }
+            }
+        }
+        if !PER_ITEM {
+            self.finish(range.len());
+        }
+        range.end
     }
 
     /// Block the map's calling thread until every item is run or skipped.
