@@ -46,6 +46,8 @@ def cells(rows):
     """(n_jobs, workload, tool) -> ('ok', median, unit, count) | ('na',) | ('failed',)."""
     by = {}
     for r in rows:
+        if r["status"] == "disturbed":  # tried again; not in the medians
+            continue
         by.setdefault((int(r["n_jobs"]), r["workload"], r["tool"]), []).append(r)
     out = {}
     for key, rs in by.items():
@@ -154,7 +156,7 @@ def print_rows(rows, tools, second_ratio):
             print("  ".join("-" * w for w in widths))
 
 
-def print_tables(table, machine):
+def print_tables(table, machine, rows):
     maps = [r for r in table if ORDER.index(r["workload"]) < ORDER.index("sp_roundtrip")]
     procs = [r for r in table if r not in maps]
     if maps:
@@ -167,6 +169,13 @@ def print_tables(table, machine):
         print("lk/best: lk_run_sp (lk_processes for proc_create_1gib) / the fastest bare baseline; "
               "memcpy is a floor, not a peer")
     print("medians over repetitions; s = seconds, us = median microseconds per call")
+    others = [int(r["others_pct"]) for r in rows
+              if r["status"] == "ok" and r.get("others_pct", "").isdigit()]
+    disturbed = sum(r["status"] == "disturbed" for r in rows)
+    if others:
+        print(f"other processes' share of the CPUs during the kept measurements: median "
+              f"{statistics.median(others):.0f}%, max {max(others)}%; {disturbed} disturbed "
+              "tries were repeated (samples.csv)")
     for m in machine:
         if m.startswith("n/a: "):
             print(m)
@@ -299,7 +308,7 @@ def main():
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "benches/results")
     rows, machine = load(out)
     table = summarise(rows)
-    print_tables(table, machine)
+    print_tables(table, machine, rows)
     write_csv(out / "results.csv", table)
     draw_svg(out / "ratios.svg", table, machine)
     print(f"wrote {out / 'results.csv'} and {out / 'ratios.svg'}")

@@ -140,18 +140,32 @@ static int roundtrip_once(const char *tool, uint64_t x, char *why, size_t why_le
 }
 
 static int sp_roundtrip(const char *tool, size_t calls, double *value, char *why, size_t why_len) {
-    size_t warm = calls / 10 + 5;
-    double *us = malloc(calls * sizeof *us);
-    for (size_t c = 0; c < warm + calls; c++) {
+    /* at least `calls` timed calls and at least 0.3 s of them */
+    size_t warm = calls / 10 + 5, cap = calls, got = 0;
+    double *us = malloc(cap * sizeof *us);
+    double start = now_s();
+    for (size_t c = 0; c < warm + calls || now_s() - start < 0.3; c++) {
         double t0 = now_s();
         if (roundtrip_once(tool, c, why, why_len) != 0) {
             free(us);
             return BENCH_ERROR;
         }
-        if (c >= warm)
-            us[c - warm] = (now_s() - t0) * 1e6;
+        double t = (now_s() - t0) * 1e6;
+        if (c < warm)
+            continue;
+        if (got == cap) {
+            cap *= 2;
+            double *more = realloc(us, cap * sizeof *us);
+            if (!more) {
+                free(us);
+                snprintf(why, why_len, "out of memory");
+                return BENCH_ERROR;
+            }
+            us = more;
+        }
+        us[got++] = t;
     }
-    *value = median(us, calls);
+    *value = median(us, got);
     free(us);
     return BENCH_OK;
 }
