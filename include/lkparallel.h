@@ -34,11 +34,6 @@
 
 
 /**
- * Frame kinds on the control pipe (logging uses `logging::FRAME_LOG`).
- */
-#define FRAME_DONE 2
-
-/**
  * Written to `lk_map_options.item_status[i]` for an item that never ran
  * (skipped after a failure in fail-fast mode, or after cancellation).
  */

@@ -54,7 +54,7 @@ pub fn watch_forks() {
 }
 
 /// Frame kinds on the control pipe (logging uses `logging::FRAME_LOG`).
-pub const FRAME_DONE: u8 = 2;
+pub(crate) const FRAME_DONE: u8 = 2;
 
 /// How a child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! reach the parent's callback exactly once.
 
 use std::ffi::{c_char, c_void, CString};
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -19,7 +19,7 @@ use crate::util::SendPtr;
 pub type LogFn = unsafe extern "C" fn(level: i32, target: *const c_char, message: *const c_char, user: *mut c_void);
 
 /// Target used for messages passed to `lk_log`.
-pub const USER_TARGET: &str = "app";
+pub(crate) const USER_TARGET: &str = "app";
 
 struct Sink {
     func: LogFn,
@@ -27,7 +27,27 @@ struct Sink {
     max: Level,
 }
 
-static SINK: RwLock<Option<Arc<Sink>>> = RwLock::new(None);
+type SinkLock = RwLock<Option<Arc<Sink>>>;
+
+/// The host's callback, behind a lock reached through a pointer: a forked
+/// child swaps in a fresh lock, since a parent thread may have held this one
+/// at fork time. (The parent's lock is left to the child's exit.)
+static SINK: AtomicPtr<SinkLock> = AtomicPtr::new(std::ptr::null_mut());
+
+fn sink() -> &'static SinkLock {
+    let p = SINK.load(Ordering::Acquire);
+    if !p.is_null() {
+        return unsafe { &*p };
+    }
+    let fresh = Box::into_raw(Box::new(RwLock::new(None)));
+    match SINK.compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => unsafe { &*fresh },
+        Err(existing) => {
+            drop(unsafe { Box::from_raw(fresh) });
+            unsafe { &*existing }
+        }
+    }
+}
 /// In a child process: the pipe that carries records to the parent; else -1.
 static FORWARD_FD: AtomicI32 = AtomicI32::new(-1);
 /// In a child: the parent's max level, as a number 0..5.
@@ -63,13 +83,49 @@ pub fn level_to_c(level: Level) -> i32 {
     level as usize as i32
 }
 
-/// Install our logger for the `log` crate (once; a Rust host may already have its own).
+thread_local! {
+    /// How deep this thread is in calls from C (no destructor: usable always).
+    static LIBRARY_CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the current thread as inside a call from C until dropped.
+pub(crate) struct LibraryCall(());
+
+impl LibraryCall {
+    pub(crate) fn enter() -> LibraryCall {
+        let _ = LIBRARY_CALLS.try_with(|c| c.set(c.get() + 1));
+        LibraryCall(())
+    }
+}
+
+impl Drop for LibraryCall {
+    fn drop(&mut self) {
+        let _ = LIBRARY_CALLS.try_with(|c| c.set(c.get().saturating_sub(1)));
+    }
+}
+
+fn in_library_call() -> bool {
+    LIBRARY_CALLS.try_with(|c| c.get() > 0).unwrap_or(true)
+}
+
+/// Install our logger for the `log` crate (once; a Rust host may already have
+/// its own), and a panic hook that sends a panic raised inside lkparallel to
+/// the log instead of stderr: the library is quiet unless asked, even when it
+/// has a bug. Panics raised elsewhere go to the hook that was there before.
 pub fn install() {
     static DONE: std::sync::Once = std::sync::Once::new();
     DONE.call_once(|| {
         let _ = log::set_logger(&LOGGER);
         Lazy::force(&STDERR_MAX);
         update_max_level();
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if in_library_call() {
+                log::error!(target: "lkparallel", "internal error: {info}");
+            } else {
+                previous(info);
+            }
+        }));
     });
 }
 
@@ -77,7 +133,7 @@ fn current_max() -> LevelFilter {
     if FORWARD_FD.load(Ordering::Acquire) >= 0 {
         return filter_from_usize(FORWARD_MAX.load(Ordering::Acquire));
     }
-    let sink = SINK.read().as_ref().map(|s| s.max);
+    let sink = sink().read().as_ref().map(|s| s.max);
     let own = match sink {
         Some(level) => level.to_level_filter(),
         None => STDERR_MAX.map_or(LevelFilter::Off, |l| l.to_level_filter()),
@@ -103,7 +159,7 @@ fn update_max_level() {
 /// Set (or with `None`, clear) the host's callback.
 pub fn set_callback(func: Option<LogFn>, user: *mut c_void, max: Level) {
     install();
-    *SINK.write() = func.map(|func| Arc::new(Sink { func, user: SendPtr(user), max }));
+    *sink().write() = func.map(|func| Arc::new(Sink { func, user: SendPtr(user), max }));
     update_max_level();
 }
 
@@ -120,7 +176,7 @@ pub fn deliver(level: Level, target: &str, message: &str) {
         return;
     }
     // Clone the sink out of the lock so a callback may itself log or replace the sink.
-    let sink = SINK.read().clone();
+    let sink = sink().read().clone();
     match sink {
         Some(sink) => {
             if level <= sink.max {
@@ -211,6 +267,8 @@ pub(crate) const MAX_FRAME: usize = 4096;
 pub fn become_child(fd: i32, parent_max: LevelFilter) {
     FORWARD_MAX.store(parent_max as usize, Ordering::Release);
     FORWARD_FD.store(fd, Ordering::Release);
+    // A callback set in the child is kept, but records still go to the parent.
+    SINK.store(Box::into_raw(Box::new(RwLock::new(None))), Ordering::Release);
     log::set_max_level(parent_max);
 }
 

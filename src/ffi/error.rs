@@ -57,10 +57,12 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
+/// Record this thread's message. On a thread whose thread-locals are already
+/// destroyed (a call from a thread-exit destructor) the message is dropped:
+/// the status still tells the failure.
 pub(crate) fn set_last_error(e: &Error) {
-    let text = e.to_string().replace('\0', " ");
-    let text = CString::new(text).unwrap_or_else(|_| CString::new("error").unwrap());
-    LAST_ERROR.with(|l| *l.borrow_mut() = text);
+    let text = CString::new(e.to_string().replace('\0', " ")).unwrap_or_default();
+    let _ = LAST_ERROR.try_with(|l| *l.borrow_mut() = text);
 }
 
 /// The message of this thread's last failed lkparallel call, or "" if none.
@@ -74,7 +76,7 @@ pub(crate) fn set_last_error(e: &Error) {
 /// Thread-safety: each thread has its own message.
 #[no_mangle]
 pub extern "C" fn lk_last_error() -> *const c_char {
-    guard_value(c"".as_ptr(), || LAST_ERROR.with(|l| l.borrow().as_ptr()))
+    guard_value(c"".as_ptr(), || LAST_ERROR.try_with(|l| l.borrow().as_ptr()).unwrap_or(c"".as_ptr()))
 }
 
 /// The library's version, e.g. "0.1.0" (the same as `LKPARALLEL_VERSION`).

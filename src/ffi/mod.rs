@@ -29,27 +29,37 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Run an exported function's body: panics become `LK_ERR_INTERNAL`, errors
-/// become their status with a message in `lk_last_error()`.
+/// become their status with a message in `lk_last_error()`. Nothing here
+/// runs outside `catch_unwind`, so nothing can unwind into C or abort.
 pub(crate) fn guard(body: impl FnOnce() -> Result<()>) -> lk_status {
-    crate::logging::install();
-    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|p| Err(Error::Internal(panic_message(p))));
-    match outcome {
-        Ok(()) => lk_status::LK_OK,
-        Err(e) => {
+    let run = || {
+        crate::logging::install();
+        let _call = crate::logging::LibraryCall::enter();
+        let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|p| Err(Error::Internal(panic_message(p))));
+        outcome.map_err(|e| {
             set_last_error(&e);
             lk_status::from(&e)
-        }
+        })
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Ok(())) => lk_status::LK_OK,
+        Ok(Err(status)) => status,
+        Err(_) => lk_status::LK_ERR_INTERNAL,
     }
 }
 
 /// For functions that return a value rather than a status: a panic gives
 /// `fallback` and sets the last error.
 pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
-    crate::logging::install();
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|p| {
-        set_last_error(&Error::Internal(panic_message(p)));
-        fallback
-    })
+    let run = || {
+        crate::logging::install();
+        let _call = crate::logging::LibraryCall::enter();
+        catch_unwind(AssertUnwindSafe(body)).map_err(|p| set_last_error(&Error::Internal(panic_message(p))))
+    };
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(Ok(value)) => value,
+        _ => fallback,
+    }
 }
 
 /// For async-signal-safe functions: no logger setup, no message, no allocation.
@@ -109,6 +119,20 @@ pub(crate) unsafe fn init_sized<T: Copy>(ptr: *mut T, size: usize, defaults: T) 
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// LK_ERR_INTERNAL: a panic inside an export becomes the status and a
+    /// message, never an unwind into C (C cannot provoke a panic on purpose).
+    #[test]
+    fn a_panic_becomes_internal() {
+        let status = guard(|| panic!("boom"));
+        assert_eq!(status, lk_status::LK_ERR_INTERNAL);
+        let msg = unsafe { std::ffi::CStr::from_ptr(error::lk_last_error()) }.to_string_lossy().into_owned();
+        assert!(msg.contains("internal error") && msg.contains("boom"), "{msg}");
+        assert_eq!(guard_value(7, || -> i32 { panic!("again") }), 7);
+        assert_eq!(guard_quiet(|| panic!("quiet")), lk_status::LK_ERR_INTERNAL);
+    }
+
     /// Every `extern "C"` function's body must start with one of the guards.
     #[test]
     fn every_export_is_guarded() {

@@ -24,7 +24,9 @@ thread_local! {
 }
 
 /// Marks the current thread as running callbacks for an invoker until dropped.
-pub struct Enter(());
+/// (Records nothing on a thread whose thread-locals are already destroyed:
+/// a map called from a thread-exit destructor.)
+pub struct Enter(bool);
 
 impl Enter {
     pub fn new(core: &Core, worker: u32) -> Enter {
@@ -35,20 +37,30 @@ impl Enter {
             inner_threads: core.inner_threads,
             core,
         };
-        FRAMES.with(|f| f.borrow_mut().push(frame));
-        Enter(())
+        Enter(FRAMES.try_with(|f| f.borrow_mut().push(frame)).is_ok())
     }
 }
 
 impl Drop for Enter {
     fn drop(&mut self) {
-        FRAMES.with(|f| f.borrow_mut().pop());
+        if self.0 {
+            let _ = FRAMES.try_with(|f| f.borrow_mut().pop());
+        }
+    }
+}
+
+/// The frames of this thread; none once its thread-locals are destroyed.
+fn frames<T>(f: impl FnOnce(&[Frame]) -> T) -> T {
+    let mut f = Some(f);
+    match FRAMES.try_with(|fr| (f.take().expect("called once"))(&fr.borrow())) {
+        Ok(value) => value,
+        Err(_) => (f.take().expect("not called yet"))(&[]),
     }
 }
 
 /// The worker slot this thread holds for `invoker`, if it is inside one of its callbacks.
 pub fn held_worker(invoker: u64) -> Option<u32> {
-    FRAMES.with(|f| f.borrow().iter().rev().find(|fr| fr.invoker == invoker).map(|fr| fr.worker))
+    frames(|f| f.iter().rev().find(|fr| fr.invoker == invoker).map(|fr| fr.worker))
 }
 
 pub fn inside(invoker: u64) -> bool {
@@ -57,14 +69,13 @@ pub fn inside(invoker: u64) -> bool {
 
 /// Inside a callback of a pool (n_jobs >= 2) invoker, on whatever thread?
 pub fn in_pool_callback() -> bool {
-    FRAMES.with(|f| f.borrow().iter().any(|fr| fr.pool))
+    frames(|f| f.iter().any(|fr| fr.pool))
 }
 
 /// The thread budget of the innermost callback this thread is in (see
 /// `inner_threads_for`); outside any callback, every usable CPU.
 pub fn current_inner_threads() -> i32 {
-    FRAMES
-        .with(|f| f.borrow().last().map(|fr| fr.inner_threads))
+    frames(|f| f.last().map(|fr| fr.inner_threads))
         .unwrap_or_else(|| i32::try_from(crate::cpus::cpu_count().count).unwrap_or(i32::MAX))
 }
 
@@ -93,8 +104,8 @@ pub fn holds_slots() -> bool {
 /// waiter runs items of maps on those invokers that have no worker of their
 /// own. Returns whether it did any work.
 pub fn help_starving_maps() -> bool {
-    let frames: Vec<Frame> = FRAMES.with(|f| f.borrow().iter().filter(|fr| fr.pool).copied().collect());
-    for frame in frames.iter().rev() {
+    let pool_frames: Vec<Frame> = frames(|f| f.iter().filter(|fr| fr.pool).copied().collect());
+    for frame in pool_frames.iter().rev() {
         // The frame's job keeps its Core alive for as long as the frame exists.
         let core = unsafe { &*frame.core };
         if let Some(job) = core.starving_job() {
