@@ -1,0 +1,34 @@
+/* LK_ERR_TIMEOUT: an lk_run_sp_with child that runs past timeout_ms, one
+ * that sleeps and one that also ignores SIGTERM (it then gets SIGKILL after
+ * grace_ms). The call returns promptly, the result is untouched, the child
+ * is reaped. */
+#include "reliability/rel.h"
+
+static int32_t sp_sleep(const void *arg, lk_buffer *out) {
+    if (*(const int *)arg) signal(SIGTERM, SIG_IGN);
+    if (lk_buffer_append(out, "never", 5) != LK_OK) return 1;
+    for (;;) rel_sleep_us(1000000);
+    return 0;
+}
+
+int main(void) {
+    lkt_watchdog(60);
+    for (int ignore_term = 0; ignore_term < 2; ignore_term++) {
+        lk_sp_options so;
+        lk_sp_options_init(&so, sizeof so);
+        so.timeout_ms = 100;
+        so.grace_ms = 100;
+        lk_buffer b;
+        memset(&b, 0, sizeof b);
+        double t0 = rel_now();
+        REL_FAIL(lk_run_sp_with(sp_sleep, &ignore_term, &so, &b), LK_ERR_TIMEOUT);
+        double took = rel_now() - t0;
+        REL_MSG_HAS("100 ms");
+        REL_MSG_HAS(ignore_term ? "SIGKILL" : "SIGTERM");
+        REL_CHECK_MSG(took >= 0.09 && took < 5.0, "took %.3f s", took);
+        CHECK(b.data == NULL && b.len == 0 && b.cap == 0 && b.priv == NULL);
+        CHECK(rel_no_children());
+    }
+    printf("fault_status_timeout: ok\n");
+    return 0;
+}

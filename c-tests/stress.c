@@ -1,0 +1,942 @@
+/* stress: lkparallel under a random mix of everything, for a bounded time.
+ *
+ *   stress [SECONDS]        (or LK_STRESS_SECONDS; default 30)
+ *   LK_STRESS_SEED=<u64>    replay a run: the seed is printed at the start
+ *   LK_STRESS_THREADS=<n>   threads issuing operations (default 4)
+ *
+ * Each thread draws operations from its own generator (seeded from the run's
+ * seed and the thread's number, so a seed replays every thread's sequence):
+ *  - maps of 0 to 100,000 items of random element sizes on invokers with a
+ *    random backend (threads or processes), n_jobs and error mode, with
+ *    callbacks failing at random indices, and, on the process backend,
+ *    workers crashing (SIGSEGV, SIGKILL, _exit) at random items;
+ *  - the same with lk_invoker_cancel from another thread at a random moment;
+ *  - maps on one invoker shared by all threads at once;
+ *  - nested maps (a callback mapping on its own invoker, on another thread
+ *    pool, or on a process-backend invoker), inner failures included;
+ *  - lk_run_sp calls that succeed (0 to 2 MiB results), fail with a code,
+ *    crash (SIGSEGV, abort, _exit), time out (lk_run_sp_with timeout_ms, the
+ *    child sleeping or also ignoring SIGTERM), exceed a memory limit, log
+ *    records, or make an invoker of their own;
+ *  - invoker create/shutdown churn, dead-handle calls included.
+ * Every result, status, item_status entry, reported index and code is
+ * checked against what the contract says. After a warm-up phase the process
+ * is measured (threads in /proc/self/task, descriptors in /proc/self/fd,
+ * child processes, RSS); at the end, with every invoker shut down, none of
+ * them may have grown (RSS within a tolerance). A summary follows: maps run,
+ * items checked, faults injected. Any failure prints the seed, the thread
+ * and the operation, and exits 1; a hang is ended by a watchdog (exit 124)
+ * that prints what each thread was doing. */
+#include "reliability/rel.h"
+
+#include <malloc.h>
+
+/* ------------------------------------------------------------------ setup */
+
+#define MAX_THREADS 16
+#define CACHE 3
+#define SENTINEL 0xA5
+#define MAX_N 100000
+
+static double g_seconds = 30;
+static uint64_t g_seed;
+static int g_threads = 4;
+
+static atomic_long st_maps, st_items, st_faults, st_sp, st_invokers, st_nested, st_cancels, st_crashes,
+    st_timeouts, st_failed_items, st_churn;
+
+static void fail_out(void);
+
+/* What each thread is doing, for failure reports and the watchdog. */
+static char g_doing[MAX_THREADS][256];
+static _Thread_local int tl_id = -1;
+
+static void doing(const char *fmt, ...) {
+    if (tl_id < 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_doing[tl_id], sizeof g_doing[tl_id], fmt, ap);
+    va_end(ap);
+}
+
+#define FAIL(...)                                                                      \
+    do {                                                                               \
+        fprintf(stderr, "stress: FAILED at %s:%d (thread %d, seed %" PRIu64 "): ", __FILE__, \
+                __LINE__, tl_id, g_seed);                                              \
+        fprintf(stderr, __VA_ARGS__);                                                  \
+        fprintf(stderr, "\n");                                                         \
+        fail_out();                                                                    \
+    } while (0)
+
+#define EXPECT(cond, ...)                                                              \
+    do {                                                                               \
+        if (!(cond)) FAIL("expected " #cond ": " __VA_ARGS__);                         \
+    } while (0)
+
+static void fail_out(void) {
+    for (int t = 0; t < g_threads; t++) fprintf(stderr, "  thread %d was: %s\n", t, g_doing[t]);
+    fprintf(stderr, "  replay with: LK_STRESS_SEED=%" PRIu64 " stress %g\n", g_seed, g_seconds);
+    fflush(stderr);
+    _exit(1);
+}
+
+static void *watchdog_main(void *arg) {
+    double limit = *(double *)arg;
+    rel_sleep_us((long)(limit * 1e6));
+    fprintf(stderr, "stress: WATCHDOG: no progress for %.0f s (seed %" PRIu64 ")\n", limit, g_seed);
+    for (int t = 0; t < g_threads; t++) fprintf(stderr, "  thread %d is: %s\n", t, g_doing[t]);
+    fflush(stderr);
+    _exit(124);
+    return NULL;
+}
+
+/* A thread's generator (splitmix64). */
+typedef struct {
+    uint64_t s;
+} rng;
+
+static inline uint64_t rnd(rng *r) {
+    r->s += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = r->s;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t below(rng *r, uint64_t n) { return n ? rnd(r) % n : 0; }
+
+/* ------------------------------------------- what every callback computes */
+
+/* A map's faults come from a 32-bit salt passed in the high half of
+ * task->index (lk_map_options.index_base = salt << 32); salt 0 means none.
+ *   bits 0-1   1: items fail with probability 2^-(k+2); 2: item t fails; 3: both
+ *   bits 2-5   k
+ *   bits 6-22  t
+ *   bits 23-24 process backend only: 1 SIGSEGV, 2 _exit(7), 3 SIGKILL ...
+ *   bits 25-30 ... at item c = 97 * that value */
+static inline int32_t fault_code(uint32_t salt, uint64_t i) {
+    int32_t code = (int32_t)(rel_mix(i ^ ((uint64_t)salt << 20)) % 2001) - 1000;
+    return code == 0 ? 1001 : code;
+}
+
+static inline int32_t expected_code(uint32_t salt, uint64_t i) {
+    if (salt == 0) return 0;
+    if (salt & 1) {
+        unsigned k = (salt >> 2) & 15;
+        if ((rel_mix(((uint64_t)salt << 32) ^ i) & ((1ULL << (k + 2)) - 1)) == 0) return fault_code(salt, i);
+    }
+    if ((salt & 2) && i == ((salt >> 6) & 0x1FFFF)) return fault_code(salt, i);
+    return 0;
+}
+
+static inline int crash_kind(uint32_t salt) { return (int)((salt >> 23) & 3); }
+static inline uint64_t crash_index(uint32_t salt) { return 97 * (uint64_t)((salt >> 25) & 63); }
+
+/* Codes a callback returns when the library broke a promise it can see. */
+#define BAD_WORKER 2000001 /* task->worker >= n_jobs */
+#define BAD_FLAG 2000002   /* lk_is_worker / lk_is_mp_worker wrong */
+#define BAD_NESTED 2000003 /* a nested map's result was wrong (see the message) */
+
+typedef struct inv_model {
+    int32_t n_jobs; /* resolved: the bound task->worker must respect */
+    int32_t backend;
+    int32_t error_mode;
+    size_t arg_size, result_size;
+} inv_model;
+
+static inline uint64_t arg_hash(const uint8_t *a, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t k = 0; k < n; k++) {
+        h ^= a[k];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static inline void fill_result(uint8_t *r, size_t rs, uint64_t h, uint64_t i) {
+    uint64_t x = rel_mix(h ^ (i * 0x9E3779B97F4A7C15ULL));
+    for (size_t j = 0; j < rs; j++) {
+        if (j && j % 8 == 0) x = rel_mix(x);
+        r[j] = (uint8_t)(x >> (8 * (j % 8)));
+    }
+}
+
+static int32_t stress_op(const void *model, const void *arg, void *result, const lk_task *task) {
+    const inv_model *m = (const inv_model *)model;
+    uint32_t salt = (uint32_t)(task->index >> 32);
+    uint64_t i = task->index & 0xFFFFFFFFu;
+    if (task->worker >= (uint32_t)m->n_jobs) return BAD_WORKER;
+    if (m->backend == LK_BACKEND_PROCESSES) {
+        if (lk_is_mp_worker() != 1 || lk_is_worker() != 1) return BAD_FLAG;
+        if (crash_kind(salt) && i == crash_index(salt)) {
+            if (crash_kind(salt) == 1) raise(SIGSEGV);
+            if (crash_kind(salt) == 2) _exit(7);
+            raise(SIGKILL);
+        }
+        if (i % 4999 == 17) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "child map item %" PRIu64, i);
+            lk_log(LK_LOG_INFO, msg);
+        }
+    } else if (m->n_jobs >= 2 && lk_is_worker() != 1) {
+        return BAD_FLAG;
+    }
+    int32_t code = expected_code(salt, i);
+    if (code) return code;
+    if ((rel_mix(i ^ 0x77) & 4095) == 0) {
+        double until = rel_now() + 50e-6; /* now and then a slower item */
+        while (rel_now() < until) {
+        }
+    }
+    fill_result((uint8_t *)result, m->result_size, arg_hash((const uint8_t *)arg, arg ? m->arg_size : 0), i);
+    return 0;
+}
+
+/* ---------------------------------------------------------- log counting */
+
+static pthread_mutex_t g_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local long tl_child_records; /* "child ..." records that reached this thread */
+static atomic_long g_records;
+
+static void log_cb(lk_log_level level, const char *target, const char *message, void *user) {
+    (void)level;
+    (void)target;
+    (void)user;
+    pthread_mutex_lock(&g_log_mu);
+    atomic_fetch_add(&g_records, 1);
+    pthread_mutex_unlock(&g_log_mu);
+    if (strncmp(message, "child ", 6) == 0) tl_child_records++;
+}
+
+/* ------------------------------------------------------- checking a map */
+
+typedef struct map_desc {
+    const inv_model *m;
+    size_t n;
+    uint32_t salt;
+    const uint8_t *args;    /* NULL when arg_size is 0 (or n is 0) */
+    const uint8_t *results; /* NULL when result_size is 0 (or n is 0) */
+    const int32_t *item_status; /* NULL: not asked for */
+    int cancel_requested;
+    int inline_order; /* n_jobs 1 threads: items run in order */
+} map_desc;
+
+/* Parse "index <i>" and "code <c>" from a failure message. */
+static int parse_failure(const char *msg, uint64_t *index, long long *code) {
+    const char *i = strstr(msg, "index ");
+    const char *c = strstr(msg, "code ");
+    if (!i || !c) return 0;
+    char *end;
+    *index = strtoull(i + 6, &end, 10);
+    if (end == i + 6) return 0;
+    *code = strtoll(c + 5, &end, 10);
+    return end != c + 5;
+}
+
+/* Check one map's outcome; returns NULL or what was wrong (in `why`). */
+static const char *check_map(const map_desc *d, lk_status s, const char *msg, char *why, size_t cap,
+                             long *checked) {
+    const inv_model *m = d->m;
+    size_t rs = m->result_size;
+    uint8_t expect[128];
+    uint64_t base = (uint64_t)d->salt << 32;
+    int can_crash = m->backend == LK_BACKEND_PROCESSES && crash_kind(d->salt) && crash_index(d->salt) < d->n;
+    uint64_t crash_at = crash_index(d->salt);
+    *checked = 0;
+#define BAD(...) (snprintf(why, cap, __VA_ARGS__), why)
+
+    if (d->item_status) {
+        const int32_t *st = d->item_status;
+        size_t lowest = SIZE_MAX, first_skip = SIZE_MAX;
+        int died = 0, skipped = 0;
+        for (size_t i = 0; i < d->n; i++) {
+            const uint8_t *r = d->results ? d->results + i * rs : NULL;
+            if (st[i] == LK_ITEM_WORKER_DIED) {
+                if (!can_crash || i != crash_at) return BAD("item %zu marked LK_ITEM_WORKER_DIED", i);
+                died = 1;
+                for (size_t j = 0; r && j < rs; j++)
+                    if (r[j] != SENTINEL) return BAD("dead item %zu's result slot was written", i);
+            } else if (st[i] == LK_ITEM_SKIPPED) {
+                skipped = 1;
+                if (first_skip == SIZE_MAX) first_skip = i;
+                for (size_t j = 0; r && j < rs; j++)
+                    if (r[j] != SENTINEL) return BAD("skipped item %zu's result slot was written", i);
+            } else {
+                if (can_crash && i == crash_at) return BAD("item %zu should have crashed, status %d", i, st[i]);
+                int32_t want = expected_code(d->salt, i);
+                if (st[i] == BAD_WORKER || st[i] == BAD_FLAG)
+                    return BAD("item %zu: the callback saw a broken promise (code %d)", i, st[i]);
+                if (st[i] != want) return BAD("item %zu: status %d, expected %d", i, st[i], want);
+                if (want) {
+                    if (lowest == SIZE_MAX) lowest = i;
+                } else if (r) {
+                    fill_result(expect, rs, arg_hash(d->args ? d->args + i * m->arg_size : NULL, d->args ? m->arg_size : 0), i);
+                    if (memcmp(r, expect, rs) != 0) return BAD("item %zu: wrong result", i);
+                }
+                if (d->inline_order && first_skip != SIZE_MAX)
+                    return BAD("n_jobs 1: item %zu ran after item %zu was skipped", i, first_skip);
+            }
+            (*checked)++;
+        }
+        if (died) {
+            if (s != LK_ERR_WORKER_DIED) return BAD("a worker died, but the map gave %d: %s", (int)s, msg);
+            if (!rel_has_number(msg, (long long)(base + crash_at))) return BAD("message lacks item %" PRIu64 ": %s", base + crash_at, msg);
+        } else if (lowest != SIZE_MAX) {
+            uint64_t idx;
+            long long code;
+            if (s != LK_ERR_CALLBACK) return BAD("item %zu failed, but the map gave %d: %s", lowest, (int)s, msg);
+            if (!parse_failure(msg, &idx, &code)) return BAD("unparsable failure message: %s", msg);
+            if (idx != base + lowest || code != expected_code(d->salt, lowest))
+                return BAD("reported index %" PRIu64 " code %lld; the lowest failing item that ran is %" PRIu64 " (code %d)",
+                           idx, code, base + lowest, expected_code(d->salt, lowest));
+        } else if (skipped) {
+            if (!d->cancel_requested) return BAD("items were skipped with no failure and no cancel (status %d: %s)", (int)s, msg);
+            if (s != LK_ERR_CANCELLED) return BAD("items were skipped after a cancel, but the map gave %d: %s", (int)s, msg);
+        } else if (!(s == LK_OK || (d->cancel_requested && s == LK_ERR_CANCELLED))) {
+            return BAD("every item ran and succeeded, but the map gave %d: %s", (int)s, msg);
+        }
+        if (skipped && !d->cancel_requested && m->error_mode == LK_ERRORS_KEEP_GOING)
+            return BAD("keep-going mode skipped items");
+        if (skipped && !d->cancel_requested && lowest == SIZE_MAX && !died) return BAD("skipped without cause");
+        if (d->inline_order && lowest != SIZE_MAX && first_skip != SIZE_MAX && first_skip != lowest + 1 && !d->cancel_requested)
+            return BAD("n_jobs 1 fail-fast: first failure %zu, first skip %zu", lowest, first_skip);
+        return NULL;
+    }
+
+    /* No item_status: what the status and the result slots allow. */
+    size_t first_fail = SIZE_MAX;
+    for (size_t i = 0; i < d->n && first_fail == SIZE_MAX; i++)
+        if (expected_code(d->salt, i)) first_fail = i;
+    int all_ran = s == LK_OK || (s == LK_ERR_CALLBACK && m->error_mode == LK_ERRORS_KEEP_GOING && !d->cancel_requested);
+    if (s == LK_OK && (first_fail != SIZE_MAX || can_crash)) return BAD("the map succeeded though items must fail");
+    if (s == LK_ERR_CALLBACK) {
+        uint64_t idx;
+        long long code;
+        if (!parse_failure(msg, &idx, &code)) return BAD("unparsable failure message: %s", msg);
+        if ((idx >> 32) != d->salt || (idx & 0xFFFFFFFFu) >= d->n) return BAD("reported index %" PRIu64 " is not in the map", idx);
+        uint64_t i = idx & 0xFFFFFFFFu;
+        if (expected_code(d->salt, i) == 0 || code != expected_code(d->salt, i))
+            return BAD("reported item %" PRIu64 " code %lld does not fail that way", i, code);
+        if (m->error_mode == LK_ERRORS_KEEP_GOING && !d->cancel_requested && !can_crash && i != first_fail)
+            return BAD("keep-going: reported %" PRIu64 ", lowest failing is %zu", i, first_fail);
+        if (d->inline_order && i != first_fail) return BAD("n_jobs 1: reported %" PRIu64 ", first failing is %zu", i, first_fail);
+    } else if (s == LK_ERR_WORKER_DIED) {
+        if (!can_crash) return BAD("LK_ERR_WORKER_DIED with no crash: %s", msg);
+        if (!rel_has_number(msg, (long long)(base + crash_at))) return BAD("message lacks item %" PRIu64 ": %s", base + crash_at, msg);
+    } else if (s == LK_ERR_CANCELLED) {
+        if (!d->cancel_requested) return BAD("cancelled without a cancel");
+    } else if (s != LK_OK) {
+        return BAD("unexpected status %d: %s", (int)s, msg);
+    }
+    if (!d->results) return NULL;
+    for (size_t i = 0; i < d->n; i++) {
+        const uint8_t *r = d->results + i * rs;
+        if (expected_code(d->salt, i) || (can_crash && i == crash_at)) continue;
+        fill_result(expect, rs, arg_hash(d->args ? d->args + i * m->arg_size : NULL, d->args ? m->arg_size : 0), i);
+        if (memcmp(r, expect, rs) == 0) {
+            (*checked)++;
+            continue;
+        }
+        if (all_ran) return BAD("item %zu: wrong result (status %d)", i, (int)s);
+        for (size_t j = 0; j < rs; j++)
+            if (r[j] != SENTINEL) return BAD("item %zu: neither its result nor untouched", i);
+        (*checked)++;
+    }
+    return NULL;
+#undef BAD
+}
+
+/* -------------------------------------------------------------- invokers */
+
+typedef struct cached {
+    lk_invoker *inv;
+    inv_model *m; /* owned; outlives the invoker */
+} cached;
+
+typedef struct tstate {
+    int id;
+    rng r;
+    long ops;
+    cached cache[CACHE];
+} tstate;
+
+static const size_t ARG_SIZES[] = {0, 1, 3, 5, 8, 12, 16, 33, 64, 100};
+static const size_t RESULT_SIZES[] = {0, 1, 2, 3, 7, 8, 16, 24, 64};
+
+static int32_t resolve_jobs(int32_t n_jobs) {
+    if (n_jobs == 0) return lk_proc_count(2, 4, 0);
+    if (n_jobs == -1) return lk_cpu_count();
+    return n_jobs;
+}
+
+static cached make_invoker(tstate *t, int allow_procs) {
+    cached c;
+    inv_model *m = (inv_model *)calloc(1, sizeof *m);
+    CHECK(m != NULL);
+    lk_invoker_options o;
+    lk_invoker_options_init(&o, sizeof o);
+    int procs = allow_procs && below(&t->r, 4) == 0;
+    static const int32_t thread_jobs[] = {1, 1, 2, 2, 3, 4, 8, 0, -1};
+    static const int32_t proc_jobs[] = {1, 2, 2, 3};
+    o.backend = procs ? LK_BACKEND_PROCESSES : LK_BACKEND_THREADS;
+    o.n_jobs = procs ? proc_jobs[below(&t->r, 4)] : thread_jobs[below(&t->r, 9)];
+    o.error_mode = below(&t->r, 2) ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
+    m->n_jobs = resolve_jobs(o.n_jobs);
+    m->backend = o.backend;
+    m->error_mode = o.error_mode;
+    m->arg_size = ARG_SIZES[below(&t->r, sizeof ARG_SIZES / sizeof ARG_SIZES[0])];
+    m->result_size = RESULT_SIZES[below(&t->r, sizeof RESULT_SIZES / sizeof RESULT_SIZES[0])];
+    doing("creating an invoker (backend %d, n_jobs %d)", o.backend, o.n_jobs);
+    lk_status s = lk_invoker_new_with(m, stress_op, &o, &c.inv);
+    EXPECT(s == LK_OK, "lk_invoker_new_with gave %d: %s", (int)s, lk_last_error());
+    c.m = m;
+    atomic_fetch_add(&st_invokers, 1);
+    return c;
+}
+
+static void drop_invoker(cached *c) {
+    if (!c->inv) return;
+    doing("shutting an invoker down");
+    lk_status s = lk_invoker_shutdown(c->inv);
+    EXPECT(s == LK_OK, "shutdown gave %d: %s", (int)s, lk_last_error());
+    /* A dead handle answers LK_ERR_INVALID from every call. */
+    EXPECT(lk_invoker_shutdown(c->inv) == LK_ERR_INVALID);
+    EXPECT(lk_invoker_map(c->inv, NULL, 1, 0, NULL, 0) == LK_ERR_INVALID);
+    EXPECT(lk_invoker_cancel(c->inv) == LK_ERR_INVALID);
+    free(c->m);
+    c->inv = NULL;
+    c->m = NULL;
+}
+
+/* ------------------------------------------------------------------ maps */
+
+static size_t random_n(rng *r) {
+    uint64_t p = below(r, 100);
+    if (p < 5) return 0;
+    if (p < 35) return 1 + below(r, 16);
+    if (p < 70) return 17 + below(r, 1984);
+    return 2001 + below(r, MAX_N - 2000);
+}
+
+static uint32_t random_salt(rng *r, int backend) {
+    if (below(r, 10) < 4) return 0;
+    uint32_t salt = (uint32_t)rnd(r) & 0x7FFFFFFFu;
+    if (backend != LK_BACKEND_PROCESSES || below(r, 3) != 0) salt &= ~(3u << 23); /* no crash */
+    if (salt == 0) salt = 2;
+    /* Make single-index failures land inside typical maps more often. */
+    if ((salt & 2) && below(r, 2)) salt = (salt & ~(0x1FFFFu << 6)) | ((uint32_t)below(r, 2000) << 6);
+    return salt;
+}
+
+typedef struct canceller {
+    lk_invoker *inv;
+    long delay_us;
+} canceller;
+
+static void *canceller_main(void *p) {
+    canceller *c = (canceller *)p;
+    rel_sleep_us(c->delay_us);
+    lk_status s = lk_invoker_cancel(c->inv);
+    if (s != LK_OK) FAIL("lk_invoker_cancel gave %d", (int)s);
+    return NULL;
+}
+
+/* One map on `c` (cancelled meanwhile when `cancel`), checked. */
+static void run_map(tstate *t, cached *c, int cancel) {
+    const inv_model *m = c->m;
+    size_t n = random_n(&t->r);
+    uint32_t salt = random_salt(&t->r, m->backend);
+    int use_status = salt == 0 ? below(&t->r, 2) : below(&t->r, 5) != 0;
+    int plain = salt == 0 && !use_status && below(&t->r, 2);
+    size_t as = m->arg_size, rs = m->result_size;
+    uint8_t *args = (n && as) ? (uint8_t *)malloc(n * as) : NULL;
+    uint8_t *results = (n && rs) ? (uint8_t *)malloc(n * rs) : NULL;
+    int32_t *status = (n && use_status) ? (int32_t *)malloc(n * sizeof(int32_t)) : NULL;
+    CHECK((!n || !as || args) && (!n || !rs || results) && (!n || !use_status || status));
+    for (size_t k = 0; args && k < n * as; k += 8) {
+        uint64_t x = rnd(&t->r);
+        memcpy(args + k, &x, n * as - k < 8 ? n * as - k : 8);
+    }
+    if (results) memset(results, SENTINEL, n * rs);
+    if (status) memset(status, 0x11, n * sizeof(int32_t));
+
+    doing("op %ld: map of %zu items (args %zu B, results %zu B) salt %#x backend %d n_jobs %d mode %d%s", t->ops,
+          n, as, rs, salt, m->backend, m->n_jobs, m->error_mode, cancel ? ", cancelled" : "");
+    pthread_t ct;
+    canceller cc = {c->inv, (long)below(&t->r, 3000)};
+    if (cancel) CHECK(pthread_create(&ct, NULL, canceller_main, &cc) == 0);
+    long records_before = tl_child_records;
+    lk_status s;
+    if (plain) {
+        s = lk_invoker_map(c->inv, args, n, as, results, rs);
+    } else {
+        lk_map_options mo;
+        lk_map_options_init(&mo, sizeof mo);
+        mo.index_base = (size_t)salt << 32;
+        mo.item_status = status;
+        s = lk_invoker_map_with(c->inv, args, n, as, results, rs, &mo);
+    }
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", s == LK_OK ? "" : lk_last_error());
+    if (s != LK_OK) EXPECT(msg[0] != '\0', "status %d with an empty message", (int)s);
+    if (cancel) {
+        CHECK(pthread_join(ct, NULL) == 0);
+        atomic_fetch_add(&st_cancels, 1);
+    }
+    map_desc d = {m, n, salt, args, results, status, cancel,
+                  m->backend == LK_BACKEND_THREADS && m->n_jobs == 1};
+    char why[2048];
+    long checked = 0;
+    if (check_map(&d, s, msg, why, sizeof why, &checked))
+        FAIL("map of %zu items (args %zu B, results %zu B), salt %#x, backend %d, n_jobs %d, mode %d%s: %s", n, as,
+             rs, salt, m->backend, m->n_jobs, m->error_mode, cancel ? ", cancelled" : "", why);
+    if (status && n && m->backend == LK_BACKEND_PROCESSES) {
+        /* Records logged by the items that ran reached this thread, once each. */
+        long want = 0;
+        for (size_t i = 0; i < n; i++)
+            if (status[i] != LK_ITEM_SKIPPED && status[i] != LK_ITEM_WORKER_DIED && i % 4999 == 17) want++;
+        long got = tl_child_records - records_before;
+        EXPECT(got == want, "%ld worker records arrived, %ld items logged", got, want);
+    }
+    atomic_fetch_add(&st_maps, 1);
+    atomic_fetch_add(&st_items, checked);
+    long faults = 0;
+    for (size_t i = 0; status && i < n; i++)
+        if (status[i] != 0 && status[i] != LK_ITEM_SKIPPED) faults++;
+    if (!status && s != LK_OK && s != LK_ERR_CANCELLED) faults = 1;
+    if (s == LK_ERR_WORKER_DIED) atomic_fetch_add(&st_crashes, 1);
+    atomic_fetch_add(&st_failed_items, faults);
+    atomic_fetch_add(&st_faults, faults + (cancel ? 1 : 0));
+    free(args);
+    free(results);
+    free(status);
+}
+
+static void op_map(tstate *t, int cancel) {
+    cached *c = &t->cache[below(&t->r, CACHE)];
+    if (!c->inv) *c = make_invoker(t, 1);
+    run_map(t, c, cancel);
+    if (below(&t->r, 20) == 0) drop_invoker(c);
+}
+
+/* One invoker that every thread maps on at once. */
+static cached g_shared;
+
+static void op_shared(tstate *t) { run_map(t, &g_shared, 0); }
+
+/* ------------------------------------------------------------ nested maps */
+
+typedef struct nest_model {
+    inv_model base;   /* for the leaf items (arg 8 B, result 8 B) */
+    lk_invoker *target; /* where the callbacks' inner maps go (may be itself) */
+    const inv_model *target_model;
+} nest_model;
+
+#define LEAF_BIT (1ULL << 62)
+
+/* Outer items (index without LEAF_BIT): map `arg` items on the target, with
+ * the inner map's own salt (second arg word), and check them like the
+ * parent would. Leaf items: result = index * 3 + 1, or fail with 31 at the
+ * item named in the index. */
+static int32_t nest_op(const void *model, const void *arg, void *result, const lk_task *task) {
+    const nest_model *nm = (const nest_model *)model;
+    if (task->index & LEAF_BIT) {
+        uint64_t fail_at = (task->index >> 32) & 0xFFFFF;
+        uint64_t i = task->index & 0xFFFFFFFFu;
+        if (fail_at && i == fail_at - 1) return 31;
+        *(uint64_t *)result = task->index * 3 + 1;
+        return 0;
+    }
+    const uint64_t *a = (const uint64_t *)arg;
+    size_t n = (size_t)a[0];
+    uint64_t fail_at = a[1];
+    uint64_t *r = (uint64_t *)malloc(n * 8 + 8);
+    if (!r) return 1;
+    for (size_t i = 0; i < n; i++) r[i] = 0;
+    lk_map_options mo;
+    lk_map_options_init(&mo, sizeof mo);
+    mo.index_base = (size_t)(LEAF_BIT | (fail_at << 32));
+    lk_status s = lk_invoker_map_with(nm->target, NULL, n, 0, r, 8, &mo);
+    int32_t ret = 0;
+    if (fail_at && fail_at - 1 < n) {
+        uint64_t idx;
+        long long code;
+        if (s != LK_ERR_CALLBACK || !parse_failure(lk_last_error(), &idx, &code) ||
+            idx != (LEAF_BIT | (fail_at << 32)) + fail_at - 1 || code != 31)
+            ret = BAD_NESTED;
+        for (size_t i = 0; i < n && !ret; i++)
+            if (i != fail_at - 1 && r[i] != 0 && r[i] != (LEAF_BIT | (fail_at << 32) | i) * 3 + 1) ret = BAD_NESTED;
+    } else {
+        if (s != LK_OK) ret = BAD_NESTED;
+        for (size_t i = 0; i < n && !ret; i++)
+            if (r[i] != (LEAF_BIT | (fail_at << 32) | i) * 3 + 1) ret = BAD_NESTED;
+    }
+    free(r);
+    if (ret) return ret;
+    *(uint64_t *)result = task->index + 1000;
+    return 0;
+}
+
+static void op_nested(tstate *t) {
+    int kind = (int)below(&t->r, 6); /* 0-2 itself, 3-4 another pool, 5 a process invoker */
+    nest_model *outer_m = (nest_model *)calloc(1, sizeof *outer_m);
+    nest_model *inner_m = (nest_model *)calloc(1, sizeof *inner_m);
+    CHECK(outer_m && inner_m);
+    int32_t outer_jobs = 2 + (int32_t)below(&t->r, 3);
+    outer_m->base = (inv_model){outer_jobs, LK_BACKEND_THREADS, LK_ERRORS_FAIL_FAST, 16, 8};
+    lk_invoker *outer = NULL, *inner = NULL;
+    doing("op %ld: nested maps (kind %d)", t->ops, kind);
+    EXPECT(lk_invoker_new(outer_m, nest_op, outer_jobs, &outer) == LK_OK, "%s", lk_last_error());
+    if (kind <= 2) {
+        outer_m->target = outer;
+    } else {
+        lk_invoker_options o;
+        lk_invoker_options_init(&o, sizeof o);
+        o.backend = kind == 5 ? LK_BACKEND_PROCESSES : LK_BACKEND_THREADS;
+        o.n_jobs = 1 + (int32_t)below(&t->r, 3);
+        inner_m->base = (inv_model){o.n_jobs, o.backend, LK_ERRORS_FAIL_FAST, 0, 8};
+        EXPECT(lk_invoker_new_with(inner_m, nest_op, &o, &inner) == LK_OK, "%s", lk_last_error());
+        outer_m->target = inner;
+        atomic_fetch_add(&st_invokers, 1);
+    }
+    atomic_fetch_add(&st_invokers, 1);
+    size_t n = 1 + below(&t->r, kind == 5 ? 16 : 64);
+    uint64_t *args = (uint64_t *)malloc(n * 16), *results = (uint64_t *)malloc(n * 8);
+    CHECK(args && results);
+    long inner_items = 0, inner_faults = 0;
+    for (size_t i = 0; i < n; i++) {
+        args[2 * i] = below(&t->r, kind == 5 ? 50 : 200);
+        args[2 * i + 1] = below(&t->r, 4) == 0 ? 1 + below(&t->r, args[2 * i] + 5) : 0;
+        inner_items += (long)args[2 * i];
+        if (args[2 * i + 1] && args[2 * i + 1] - 1 < args[2 * i]) inner_faults++;
+    }
+    lk_status s = lk_invoker_map(outer, args, n, 16, results, 8);
+    EXPECT(s == LK_OK, "nested maps (kind %d) gave %d: %s", kind, (int)s, lk_last_error());
+    for (size_t i = 0; i < n; i++) EXPECT(results[i] == i + 1000, "outer item %zu", i);
+    atomic_fetch_add(&st_nested, 1);
+    atomic_fetch_add(&st_maps, (long)n + 1);
+    atomic_fetch_add(&st_items, (long)n + inner_items);
+    atomic_fetch_add(&st_faults, inner_faults);
+    atomic_fetch_add(&st_failed_items, inner_faults);
+    EXPECT(lk_invoker_shutdown(outer) == LK_OK, "%s", lk_last_error());
+    if (inner) EXPECT(lk_invoker_shutdown(inner) == LK_OK, "%s", lk_last_error());
+    free(args);
+    free(results);
+    free(outer_m);
+    free(inner_m);
+}
+
+/* ---------------------------------------------------------------- run_sp */
+
+enum { SP_OK, SP_CODE, SP_SEGV, SP_ABORT, SP_EXIT, SP_SLEEP, SP_IGNORE_TERM, SP_LOG, SP_OOM, SP_INVOKER, SP_KINDS };
+
+typedef struct sp_job {
+    int kind;
+    size_t size;
+    uint64_t seed;
+    int records;
+} sp_job;
+
+static uint8_t sp_byte(uint64_t seed, size_t i) { return (uint8_t)(rel_mix(seed + i / 8) >> (8 * (i % 8))); }
+
+static int32_t sp_child(const void *arg, lk_buffer *out) {
+    const sp_job *j = (const sp_job *)arg;
+    switch (j->kind) {
+    case SP_OK:
+    case SP_LOG: {
+        char msg[96];
+        for (int k = 0; k < j->records; k++) {
+            snprintf(msg, sizeof msg, "child sp record %d of %d", k, j->records);
+            lk_log(LK_LOG_INFO, msg);
+        }
+        uint8_t chunk[4096];
+        for (size_t at = 0; at < j->size;) {
+            size_t take = j->size - at;
+            if (take > sizeof chunk) take = sizeof chunk;
+            take = 1 + (size_t)(rel_mix(j->seed ^ at) % take);
+            for (size_t k = 0; k < take; k++) chunk[k] = sp_byte(j->seed, at + k);
+            if (lk_buffer_append(out, chunk, take) != LK_OK) return 90;
+            at += take;
+        }
+        return 0;
+    }
+    case SP_CODE: return (int32_t)(j->seed % 1000) + 1;
+    case SP_SEGV: raise(SIGSEGV); return 91;
+    case SP_ABORT: abort();
+    case SP_EXIT: _exit(3);
+    case SP_IGNORE_TERM:
+    case SP_SLEEP:
+        if (j->kind == SP_IGNORE_TERM) signal(SIGTERM, SIG_IGN);
+        for (;;) rel_sleep_us(100000);
+    case SP_OOM: {
+        void *p = malloc((size_t)1 << 30);
+        if (p) memset(p, 1, (size_t)1 << 30);
+        return p ? 43 : 42;
+    }
+    case SP_INVOKER: {
+        static inv_model m = {2, LK_BACKEND_THREADS, LK_ERRORS_FAIL_FAST, 8, 8};
+        lk_invoker *inv = NULL;
+        if (lk_invoker_new(&m, stress_op, 2, &inv) != LK_OK) return 92;
+        uint64_t a[64];
+        uint8_t r[64 * 8], e[8];
+        for (int k = 0; k < 64; k++) a[k] = rel_mix(j->seed + (uint64_t)k);
+        if (lk_invoker_map(inv, a, 64, 8, r, 8) != LK_OK) return 93;
+        for (int k = 0; k < 64; k++) {
+            fill_result(e, 8, arg_hash((const uint8_t *)&a[k], 8), (uint64_t)k);
+            if (memcmp(e, r + k * 8, 8) != 0) return 94;
+        }
+        if (lk_invoker_shutdown(inv) != LK_OK) return 95;
+        return lk_buffer_append(out, r, sizeof r) == LK_OK ? 0 : 96;
+    }
+    }
+    return 97;
+}
+
+static void op_sp(tstate *t) {
+    sp_job j;
+    j.kind = (int)below(&t->r, SP_KINDS);
+    j.size = below(&t->r, 4) == 0 ? below(&t->r, 2 << 20) : below(&t->r, 5000);
+    j.seed = rnd(&t->r);
+    j.records = j.kind == SP_LOG ? (int)below(&t->r, 300) : (int)below(&t->r, 3);
+    lk_sp_options so;
+    lk_sp_options_init(&so, sizeof so);
+    int with_opts = j.kind == SP_SLEEP || j.kind == SP_IGNORE_TERM || j.kind == SP_OOM || below(&t->r, 2);
+    if (j.kind == SP_SLEEP || j.kind == SP_IGNORE_TERM) {
+        so.timeout_ms = 10 + below(&t->r, 50);
+        so.grace_ms = 10 + (uint32_t)below(&t->r, 30);
+    } else {
+        so.timeout_ms = below(&t->r, 2) ? 120000 : 0; /* a limit that must not fire */
+    }
+    if (j.kind == SP_OOM) {
+        /* Room for what the child has already mapped, plus 256 MiB. */
+        FILE *f = fopen("/proc/self/statm", "re");
+        unsigned long pages = 0;
+        CHECK(f && fscanf(f, "%lu", &pages) == 1);
+        fclose(f);
+        so.memory_limit = (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE) + ((uint64_t)256 << 20);
+    }
+    doing("op %ld: run_sp kind %d size %zu", t->ops, j.kind, j.size);
+    lk_buffer b;
+    memset(&b, 0, sizeof b);
+    long records_before = tl_child_records;
+    double t0 = rel_now();
+    lk_status s = with_opts ? lk_run_sp_with(sp_child, &j, &so, &b) : lk_run_sp(sp_child, &j, &b);
+    double took = rel_now() - t0;
+    const char *msg = lk_last_error();
+    long records = tl_child_records - records_before;
+    atomic_fetch_add(&st_sp, 1);
+    switch (j.kind) {
+    case SP_OK:
+    case SP_LOG:
+        EXPECT(s == LK_OK, "run_sp kind %d gave %d: %s", j.kind, (int)s, msg);
+        EXPECT(b.len == j.size, "%zu bytes, expected %zu", b.len, j.size);
+        for (size_t i = 0; i < b.len; i++) EXPECT(b.data[i] == sp_byte(j.seed, i), "byte %zu of %zu", i, b.len);
+        EXPECT(records == j.records, "%ld of %d child records arrived", records, j.records);
+        atomic_fetch_add(&st_items, 1);
+        break;
+    case SP_INVOKER:
+        EXPECT(s == LK_OK && b.len == 512, "run_sp making an invoker gave %d (%zu bytes): %s", (int)s, b.len, msg);
+        atomic_fetch_add(&st_items, 65);
+        break;
+    case SP_CODE:
+    case SP_OOM: {
+        long long code = j.kind == SP_OOM ? 42 : (long long)(j.seed % 1000) + 1;
+        EXPECT(s == LK_ERR_CALLBACK && rel_has_number(msg, code), "run_sp kind %d gave %d: %s", j.kind, (int)s, msg);
+        break;
+    }
+    case SP_SEGV:
+    case SP_ABORT:
+    case SP_EXIT: {
+        const char *word = j.kind == SP_SEGV ? "SIGSEGV" : j.kind == SP_ABORT ? "SIGABRT" : "exit status 3";
+        EXPECT(s == LK_ERR_WORKER_DIED && strstr(msg, word), "run_sp kind %d gave %d: %s", j.kind, (int)s, msg);
+        atomic_fetch_add(&st_crashes, 1);
+        break;
+    }
+    case SP_SLEEP:
+    case SP_IGNORE_TERM:
+        EXPECT(s == LK_ERR_TIMEOUT, "run_sp kind %d gave %d: %s", j.kind, (int)s, msg);
+        EXPECT(took >= so.timeout_ms / 1000.0 * 0.9 && took < 30, "timed out after %.3f s (limit %" PRIu64 " ms)",
+               took, so.timeout_ms);
+        atomic_fetch_add(&st_timeouts, 1);
+        break;
+    }
+    if (s != LK_OK) {
+        EXPECT(b.data == NULL && b.len == 0 && b.cap == 0 && b.priv == NULL, "a failed run_sp wrote its result");
+        EXPECT(msg[0] != '\0', "empty message");
+        atomic_fetch_add(&st_faults, 1);
+    }
+    lk_buffer_free(&b);
+    lk_buffer_free(&b);
+}
+
+/* ----------------------------------------------------------------- churn */
+
+static void op_churn(tstate *t) {
+    int k = 1 + (int)below(&t->r, 4);
+    for (int i = 0; i < k; i++) {
+        cached c = make_invoker(t, 1);
+        if (below(&t->r, 2)) {
+            doing("op %ld: churn map", t->ops);
+            uint8_t *args = (uint8_t *)calloc(8, c.m->arg_size + 1);
+            uint8_t *res = (uint8_t *)calloc(8, c.m->result_size + 1);
+            CHECK(args && res);
+            lk_status s = lk_invoker_map(c.inv, c.m->arg_size ? args : NULL, 8, c.m->arg_size, c.m->result_size ? res : NULL,
+                                         c.m->result_size);
+            EXPECT(s == LK_OK, "churn map gave %d: %s", (int)s, lk_last_error());
+            free(args);
+            free(res);
+            atomic_fetch_add(&st_maps, 1);
+            atomic_fetch_add(&st_items, 8);
+        }
+        drop_invoker(&c);
+        atomic_fetch_add(&st_churn, 1);
+    }
+}
+
+/* --------------------------------------------------------------- threads */
+
+static pthread_barrier_t g_barrier;
+static double g_warm_until, g_end;
+
+static void run_until(tstate *t, double until) {
+    while (rel_now() < until) {
+        uint64_t p = below(&t->r, 100);
+        t->ops++;
+        if (p < 40) op_map(t, 0);
+        else if (p < 50) op_map(t, 1);
+        else if (p < 55) op_shared(t);
+        else if (p < 63) op_nested(t);
+        else if (p < 90) op_sp(t);
+        else op_churn(t);
+    }
+    for (int k = 0; k < CACHE; k++) drop_invoker(&t->cache[k]);
+    doing("waiting (%ld ops done)", t->ops);
+}
+
+static void *thread_main(void *p) {
+    tstate *t = (tstate *)p;
+    tl_id = t->id;
+    run_until(t, g_warm_until);
+    pthread_barrier_wait(&g_barrier); /* main measures */
+    pthread_barrier_wait(&g_barrier);
+    run_until(t, g_end);
+    pthread_barrier_wait(&g_barrier); /* main measures again */
+    pthread_barrier_wait(&g_barrier);
+    return NULL;
+}
+
+typedef struct snapshot {
+    int threads, fds, children;
+    long rss_kib;
+    char fd_list[65536];
+} snapshot;
+
+static void measure(snapshot *s) {
+    malloc_trim(0);
+    s->threads = rel_thread_count();
+    rel_fd_list(s->fd_list, sizeof s->fd_list);
+    s->fds = rel_fd_count();
+    s->children = rel_child_count();
+    s->rss_kib = rel_rss_kib();
+}
+
+int main(int argc, char **argv) {
+    const char *env = getenv("LK_STRESS_SECONDS");
+    if (argc > 1) g_seconds = atof(argv[1]);
+    else if (env) g_seconds = atof(env);
+    CHECK(g_seconds > 0);
+    env = getenv("LK_STRESS_THREADS");
+    if (env) g_threads = atoi(env);
+    CHECK(g_threads >= 1 && g_threads <= MAX_THREADS);
+    env = getenv("LK_STRESS_SEED");
+    if (env && *env) {
+        g_seed = strtoull(env, NULL, 10);
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        g_seed = rel_mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid());
+    }
+    printf("stress: seed %" PRIu64 ", %g s, %d threads (replay: LK_STRESS_SEED=%" PRIu64 ")\n", g_seed, g_seconds,
+           g_threads, g_seed);
+    fflush(stdout);
+    rel_no_core_dumps();
+    lk_seed_init(g_seed);
+    lk_set_log_callback(log_cb, NULL, LK_LOG_INFO);
+
+    /* The watchdog: the whole run, plus time for slow machines. */
+    static double limit;
+    limit = g_seconds * 2 + 240;
+    pthread_t wd;
+    CHECK(pthread_create(&wd, NULL, watchdog_main, &limit) == 0);
+    CHECK(pthread_detach(wd) == 0);
+
+    static inv_model shared_m = {3, LK_BACKEND_THREADS, LK_ERRORS_KEEP_GOING, 8, 16};
+    lk_invoker_options o;
+    lk_invoker_options_init(&o, sizeof o);
+    o.n_jobs = 3;
+    o.error_mode = LK_ERRORS_KEEP_GOING;
+    CHECK_OK(lk_invoker_new_with(&shared_m, stress_op, &o, &g_shared.inv));
+    g_shared.m = &shared_m;
+
+    double start = rel_now();
+    double warm = g_seconds * 0.25 < 3 ? (g_seconds < 6 ? g_seconds / 2 : 3) : g_seconds * 0.25;
+    g_warm_until = start + warm;
+    g_end = start + g_seconds;
+    CHECK(pthread_barrier_init(&g_barrier, NULL, (unsigned)g_threads + 1) == 0);
+    static tstate states[MAX_THREADS];
+    pthread_t th[MAX_THREADS];
+    for (int i = 0; i < g_threads; i++) {
+        states[i].id = i;
+        states[i].r.s = rel_mix(g_seed ^ (0x1000193ULL * (uint64_t)(i + 1)));
+        CHECK(pthread_create(&th[i], NULL, thread_main, &states[i]) == 0);
+    }
+    static snapshot before, after;
+    pthread_barrier_wait(&g_barrier);
+    measure(&before);
+    long maps_warm = atomic_load(&st_maps);
+    pthread_barrier_wait(&g_barrier);
+    pthread_barrier_wait(&g_barrier);
+    measure(&after);
+    pthread_barrier_wait(&g_barrier);
+    for (int i = 0; i < g_threads; i++) CHECK(pthread_join(th[i], NULL) == 0);
+    CHECK_OK(lk_invoker_shutdown(g_shared.inv));
+    double took = rel_now() - start;
+
+    /* Nothing may have grown since the warm-up. */
+    int ok = 1;
+    if (after.threads != before.threads) {
+        fprintf(stderr, "stress: threads grew: %d after warm-up, %d at the end\n", before.threads, after.threads);
+        ok = 0;
+    }
+    if (strcmp(after.fd_list, before.fd_list) != 0) {
+        fprintf(stderr, "stress: descriptors changed:\n-- after warm-up:\n%s-- at the end:\n%s", before.fd_list,
+                after.fd_list);
+        ok = 0;
+    }
+    if (after.children != 0 || before.children != 0 || !rel_no_children()) {
+        fprintf(stderr, "stress: child processes left: %d after warm-up, %d at the end\n", before.children,
+                after.children);
+        ok = 0;
+    }
+    long tolerance = before.rss_kib / 5 > 32768 ? before.rss_kib / 5 : 32768;
+    if (after.rss_kib > before.rss_kib + tolerance) {
+        fprintf(stderr, "stress: RSS grew from %ld KiB to %ld KiB (tolerance %ld KiB)\n", before.rss_kib,
+                after.rss_kib, tolerance);
+        ok = 0;
+    }
+    lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
+    printf("stress: %s in %.1f s (seed %" PRIu64 ")\n", ok ? "ok" : "FAILED", took, g_seed);
+    printf("  maps run:          %ld (%ld during warm-up), %ld nested, %ld cancelled\n", atomic_load(&st_maps),
+           maps_warm, atomic_load(&st_nested), atomic_load(&st_cancels));
+    printf("  items checked:     %ld\n", atomic_load(&st_items));
+    printf("  faults injected:   %ld (failing items %ld, crashes %ld, timeouts %ld, cancels %ld)\n",
+           atomic_load(&st_faults), atomic_load(&st_failed_items), atomic_load(&st_crashes),
+           atomic_load(&st_timeouts), atomic_load(&st_cancels));
+    printf("  run_sp calls:      %ld\n", atomic_load(&st_sp));
+    printf("  invokers made:     %ld (%ld in churn)\n", atomic_load(&st_invokers), atomic_load(&st_churn));
+    printf("  log records:       %ld\n", atomic_load(&g_records));
+    printf("  threads %d -> %d, descriptors %d -> %d, children %d -> %d, RSS %ld -> %ld KiB\n", before.threads,
+           after.threads, before.fds, after.fds, before.children, after.children, before.rss_kib, after.rss_kib);
+    fflush(stdout);
+    return ok ? 0 : 1;
+}
