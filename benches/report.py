@@ -93,7 +93,7 @@ def summarise(rows):
         ratio = lambda t: val[t] / val[best] if best and t in val else None
         row["ratio"] = ratio(lk_tools[0])
         row["ratio_lk_processes"] = ratio("lk_processes") if "lk_processes" in lk_tools[1:] else None
-        row["target"] = target
+        row["target"] = target if best else None
         r = row["ratio"]
         row["met"] = None if r is None or target is None else r <= target
         # The foundation issue's own figures for the same rows.
