@@ -175,6 +175,17 @@ int main(int argc, char **argv) {
                "CPUs; set LK_NUM_PROCS to choose)\n",
                (int)dflt);
 
+    /* Speed-ups need idle CPUs: say so when other work was running. */
+    FILE *la = fopen("/proc/loadavg", "r");
+    double load = 0.0;
+    if (la) {
+        if (fscanf(la, "%lf", &load) == 1 && load > 0.5 * all)
+            printf("  (load average %.2f on %d CPUs: other work shared them, so the speed-ups "
+                   "above are lower than on an idle machine)\n",
+                   load, (int)all);
+        fclose(la);
+    }
+
     free(users);
     free(ref);
     free(out);
