@@ -1,7 +1,7 @@
 //! `lk_status`, the thread-local last error, and the version string.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, CString};
+use std::ffi::c_char;
 
 use super::guard_value;
 use crate::error::Error;
@@ -53,16 +53,28 @@ impl From<&Error> for lk_status {
     }
 }
 
+/// Longest message kept (longer ones are cut at a character boundary).
+const MAX_MESSAGE: usize = 512;
+
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// A fixed buffer with no destructor: it works on every thread at every
+    /// moment, a thread-exit destructor's call included, and never allocates.
+    static LAST_ERROR: RefCell<[u8; MAX_MESSAGE]> = const { RefCell::new([0; MAX_MESSAGE]) };
 }
 
-/// Record this thread's message. On a thread whose thread-locals are already
-/// destroyed (a call from a thread-exit destructor) the message is dropped:
-/// the status still tells the failure.
 pub(crate) fn set_last_error(e: &Error) {
-    let text = CString::new(e.to_string().replace('\0', " ")).unwrap_or_default();
-    let _ = LAST_ERROR.try_with(|l| *l.borrow_mut() = text);
+    let text = e.to_string();
+    let mut end = text.len().min(MAX_MESSAGE - 1);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let _ = LAST_ERROR.try_with(|buf| {
+        let mut buf = buf.borrow_mut();
+        for (dst, &b) in buf.iter_mut().zip(&text.as_bytes()[..end]) {
+            *dst = if b == 0 { b' ' } else { b };
+        }
+        buf[end] = 0;
+    });
 }
 
 /// The message of this thread's last failed lkparallel call, or "" if none.
@@ -76,7 +88,7 @@ pub(crate) fn set_last_error(e: &Error) {
 /// Thread-safety: each thread has its own message.
 #[no_mangle]
 pub extern "C" fn lk_last_error() -> *const c_char {
-    guard_value(c"".as_ptr(), || LAST_ERROR.try_with(|l| l.borrow().as_ptr()).unwrap_or(c"".as_ptr()))
+    guard_value(c"".as_ptr(), || LAST_ERROR.try_with(|l| l.borrow().as_ptr().cast()).unwrap_or(c"".as_ptr()))
 }
 
 /// The library's version, e.g. "0.1.0" (the same as `LKPARALLEL_VERSION`).
