@@ -1,25 +1,34 @@
-/* LK_ERR_INTERNAL: "a bug in lkparallel (a caught panic)". By its
- * definition only a bug produces it, and the one way found to provoke one
- * from C is such a bug (reported in docs/reliability.md):
- *
- *   a thread that has run a map exits; a pthread key destructor on that
- *   thread (glibc runs these after the thread's Rust thread-locals are
- *   destroyed) calls lk_invoker_map. The library's per-thread callback
- *   context is gone, the access panics, and the guard turns the panic into
- *   LK_ERR_INTERNAL with a message.
- *
- * What this test holds the library to is what API.md promises for that
- * case: the panic does not unwind into the caller and does not abort the
- * process, the status is LK_ERR_INTERNAL, lk_last_error() says so, and the
- * invoker is still usable (and can be shut down) from another thread.
- * When the library learns to run maps from thread-exit destructors, the map
- * below will succeed and this test must be changed: no other way to provoke
- * LK_ERR_INTERNAL from C will then be known. */
+/* LK_ERR_INTERNAL is "a bug in lkparallel (a caught panic)": no correct use
+ * of the API produces it. The one way found to provoke it from C was such a
+ * bug (docs/reliability.md, bug A): calls from a thread-exit destructor,
+ * after the thread's Rust thread-locals were destroyed, panicked inside the
+ * library (LK_ERR_INTERNAL); with an earlier failure on that thread the
+ * panic even aborted the process (bug B); and a C++ thread_local lk::invoker
+ * leaked its worker threads. Since the fix no way to provoke LK_ERR_INTERNAL
+ * from C is known, so this test holds that former path to the contract
+ * instead. From pthread key destructors of exiting threads (one that had a
+ * failed call before, one that had not):
+ *  - maps on an n_jobs 1 invoker and on a thread pool work (LK_OK, results
+ *    right, never LK_ERR_INTERNAL);
+ *  - on the thread with an earlier failure (bug B's case), a bad call gives
+ *    its own status, LK_ERR_INVALID, and the process lives on;
+ *  - lk_invoker_shutdown works and joins the pool's threads.
+ * Under valgrind and ASan it must also leak nothing.
+ * Not checked here, because the library does not do it yet (reported, with
+ * c-tests/reliability/repro/exit_destructor_error.c): that bad call's
+ * lk_last_error() is "" although API.md wants a message, and a thread whose
+ * first failed call is made from its exit destructor leaks 66 bytes. */
 #include "reliability/rel.h"
 
 static pthread_key_t key;
-static lk_status in_dtor = LK_OK;
-static char in_dtor_msg[512];
+
+typedef struct exit_work {
+    lk_invoker *inline_inv, *pool;
+    int fail_first;
+    /* Filled in by the destructor. */
+    lk_status map_inline, map_pool, bad_call, shutdown;
+    int results_ok;
+} exit_work;
 
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
     (void)model;
@@ -29,41 +38,62 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 }
 
 static void at_thread_exit(void *p) {
-    lk_invoker *inv = (lk_invoker *)p;
-    uint64_t r[4] = {0, 0, 0, 0};
-    in_dtor = lk_invoker_map(inv, NULL, 4, 0, r, sizeof r[0]);
-    snprintf(in_dtor_msg, sizeof in_dtor_msg, "%s", lk_last_error());
+    exit_work *w = (exit_work *)p;
+    uint64_t r[64];
+    w->results_ok = 1;
+    w->map_inline = lk_invoker_map(w->inline_inv, NULL, 64, 0, r, sizeof r[0]);
+    for (int i = 0; i < 64 && w->map_inline == LK_OK; i++) w->results_ok &= r[i] == (uint64_t)i + 10;
+    w->map_pool = lk_invoker_map(w->pool, NULL, 64, 0, r, sizeof r[0]);
+    for (int i = 0; i < 64 && w->map_pool == LK_OK; i++) w->results_ok &= r[i] == (uint64_t)i + 10;
+    if (w->fail_first) w->bad_call = lk_invoker_map(NULL, NULL, 4, 0, r, sizeof r[0]);
+    w->shutdown = lk_invoker_shutdown(w->pool);
 }
 
 static void *thread_main(void *p) {
-    lk_invoker *inv = (lk_invoker *)p;
-    uint64_t r[4];
-    /* A successful map: it sets up this thread's library state (and sets no
-     * error message). */
-    CHECK_OK(lk_invoker_map(inv, NULL, 4, 0, r, sizeof r[0]));
-    CHECK(r[3] == 13);
-    CHECK(pthread_setspecific(key, inv) == 0);
+    exit_work *w = (exit_work *)p;
+    uint64_t r[8];
+    /* Set up this thread's library state: maps (the callback context) and,
+     * for one of the threads, a failure (the last-error message). */
+    CHECK_OK(lk_invoker_map(w->inline_inv, NULL, 8, 0, r, sizeof r[0]));
+    CHECK_OK(lk_invoker_map(w->pool, NULL, 8, 0, r, sizeof r[0]));
+    if (w->fail_first) CHECK_STATUS(lk_invoker_map(NULL, NULL, 8, 0, r, sizeof r[0]), LK_ERR_INVALID);
+    CHECK(pthread_setspecific(key, w) == 0);
     return NULL;
 }
 
 int main(void) {
     lkt_watchdog(60);
     CHECK(pthread_key_create(&key, at_thread_exit) == 0);
-    lk_invoker *inv = NULL;
-    CHECK_OK(lk_invoker_new(NULL, op, 1, &inv));
-    pthread_t t;
-    CHECK(pthread_create(&t, NULL, thread_main, inv) == 0);
-    CHECK(pthread_join(t, NULL) == 0);
-
-    REL_CHECK_MSG(in_dtor == LK_ERR_INTERNAL, "the map in a thread-exit destructor gave %d: %s",
-                  (int)in_dtor, in_dtor_msg);
-    REL_CHECK_MSG(strncmp(in_dtor_msg, "internal error", 14) == 0, "message: \"%s\"", in_dtor_msg);
-
-    /* The invoker is intact. */
+    lk_invoker *inline_inv = NULL;
+    CHECK_OK(lk_invoker_new(NULL, op, 1, &inline_inv));
+    int threads_before = rel_thread_count();
+    for (int fail_first = 0; fail_first < 2; fail_first++) {
+        exit_work w;
+        memset(&w, 0, sizeof w);
+        w.inline_inv = inline_inv;
+        w.fail_first = fail_first;
+        CHECK_OK(lk_invoker_new(NULL, op, 2, &w.pool));
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, thread_main, &w) == 0);
+        CHECK(pthread_join(t, NULL) == 0);
+        REL_CHECK_MSG(w.map_inline == LK_OK && w.map_pool == LK_OK && w.results_ok,
+                      "maps from a thread-exit destructor (earlier failure: %d) gave %d and %d", fail_first,
+                      (int)w.map_inline, (int)w.map_pool);
+        if (fail_first)
+            REL_CHECK_MSG(w.bad_call == LK_ERR_INVALID, "a bad call from a thread-exit destructor gave %d",
+                          (int)w.bad_call);
+        REL_CHECK_MSG(w.shutdown == LK_OK, "shutdown from a thread-exit destructor gave %d", (int)w.shutdown);
+        /* The pool's threads were joined by that shutdown. */
+        int threads_after = rel_thread_count();
+        REL_CHECK_MSG(threads_after == threads_before, "threads: %d before, %d after", threads_before, threads_after);
+        CHECK_STATUS(lk_invoker_map(w.pool, NULL, 1, 0, NULL, 0), LK_ERR_INVALID); /* it is dead */
+    }
+    /* The inline invoker is intact. */
     uint64_t r[100];
-    CHECK_OK(lk_invoker_map(inv, NULL, 100, 0, r, sizeof r[0]));
+    CHECK_OK(lk_invoker_map(inline_inv, NULL, 100, 0, r, sizeof r[0]));
     for (int i = 0; i < 100; i++) CHECK(r[i] == (uint64_t)i + 10);
-    CHECK_OK(lk_invoker_shutdown(inv));
-    printf("fault_status_internal: ok (LK_ERR_INTERNAL: %s)\n", in_dtor_msg);
+    CHECK_OK(lk_invoker_shutdown(inline_inv));
+    printf("fault_status_internal: ok (no way to provoke LK_ERR_INTERNAL from C is known; "
+           "the former one, calls from thread-exit destructors, works)\n");
     return 0;
 }

@@ -5,8 +5,9 @@
 #                    run_sp crashes and time-outs, invoker churn, from 4
 #                    threads; then no growth of threads, descriptors,
 #                    children or RSS.
-#   asan_<test>      every api_/fault_/leak_ C and C++ test built again with
-#                    -fsanitize=address,undefined against the same library.
+#   asan_<test>      every api_/fault_/leak_ C and C++ test (but a few listed
+#                    below) built again with -fsanitize=address,undefined
+#                    against the same library, run by reliability/asan.sh.
 #   valgrind_<test>  memcheck over the C and C++ tests (all but the few listed
 #                    below; the slowest only with -DLK_RELIABILITY_LONG=ON)
 #                    and over 15 s of stress: 0 errors, 0 bytes definitely or
@@ -46,9 +47,11 @@ set_tests_properties(stress PROPERTIES TIMEOUT ${LK_STRESS_TIMEOUT} LABELS relia
 #   handle_segv=0, handle_sigbus=0  tests crash children on purpose (SIGSEGV)
 #       and check that the library reports the signal; ASan's handler would
 #       turn the crash into exit status 1;
-#   detect_leaks=1  LeakSanitizer at exit (the library's children end with
-#       _exit, so it runs in the test process, and in a child only when the
-#       child's callback calls exit() itself);
+#   detect_leaks=1  LeakSanitizer at exit. The tests run through
+#       c-tests/reliability/asan.sh, which counts leaks in the test's own
+#       process only: a forked child that calls exit() would report its copy
+#       of the parent's heap (memory only the parent's other threads point
+#       to) and end with status 23 instead of its own (the script says why);
 #   UBSan: halt_on_error=1 (with -fno-sanitize-recover), so any undefined
 #       behaviour fails the test.
 # -fno-sanitize=null: tests crash children on purpose by storing through a
@@ -65,7 +68,8 @@ set(LK_ASAN_ENV
 #   fault_sp_memory_limit: sets RLIMIT_AS in the child below what ASan's shadow
 #       memory reserves (terabytes of address space), so the child cannot
 #       run at all under ASan.
-#   fault_forksafety_run_sp, fault_forksafety_procs, fault_sp_fork_deadlock,
+#   fault_forksafety_run_sp, fault_forksafety_procs,
+#   fault_forksafety_child_log_callback, fault_sp_fork_deadlock,
 #   api_sp_handles_in_child, fault_fork_handle: they fork while other threads
 #       of the test allocate. GCC 12's libasan does not hold its allocator's
 #       locks across fork (glibc's malloc does), so a child forked while
@@ -77,13 +81,10 @@ set(LK_ASAN_ENV
 #       calls exit(), which under ASan runs LeakSanitizer's exit-time scan
 #       (it stops the process with ptrace), longer than 20 ms under load.
 set(LK_ASAN_SKIP fault_sp_memory_limit fault_forksafety_run_sp fault_forksafety_procs
-    fault_sp_fork_deadlock api_sp_handles_in_child fault_fork_handle leak_sp_fds)
-# Tests run without LeakSanitizer, each for a stated reason:
-#   fault_status_internal: provokes LK_ERR_INTERNAL through a library bug
-#       (a call from a thread-exit destructor, docs/reliability.md) whose
-#       side effect is a real 154-byte leak, reported there; ASan still
-#       checks every memory access on that path.
-set(LK_ASAN_NO_LEAK_CHECK fault_status_internal)
+    fault_forksafety_child_log_callback fault_sp_fork_deadlock api_sp_handles_in_child fault_fork_handle
+    leak_sp_fds)
+# Tests to run without LeakSanitizer (each with its reason): none at present.
+set(LK_ASAN_NO_LEAK_CHECK "")
 
 file(GLOB LK_ASAN_SOURCES CONFIGURE_DEPENDS
   "${CMAKE_CURRENT_SOURCE_DIR}/api_*.c" "${CMAKE_CURRENT_SOURCE_DIR}/fault_*.c"
@@ -99,7 +100,7 @@ foreach(src IN LISTS LK_ASAN_SOURCES)
   target_include_directories(asan_${name} PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}")
   target_compile_options(asan_${name} PRIVATE ${LK_WARNINGS} -UNDEBUG ${LK_ASAN_FLAGS})
   target_link_options(asan_${name} PRIVATE ${LK_ASAN_FLAGS})
-  add_test(NAME asan_${name} COMMAND asan_${name})
+  add_test(NAME asan_${name} COMMAND "${LK_REL_DIR}/asan.sh" $<TARGET_FILE:asan_${name}>)
   set(env ${LK_ASAN_ENV})
   if(name IN_LIST LK_ASAN_NO_LEAK_CHECK)
     string(REPLACE "detect_leaks=1" "detect_leaks=0" env "${env}")
@@ -125,10 +126,6 @@ endif()
 #      fault_status_system      lowers RLIMIT_NOFILE, which valgrind does not
 #                               let a program change (it keeps descriptors
 #                               of its own above the limit);
-#      fault_status_internal    provokes LK_ERR_INTERNAL through a library bug
-#                               that also leaks 154 bytes (a real leak,
-#                               reported in docs/reliability.md, not hidden
-#                               with a suppression);
 #      leak_sp_fds              gives children 20 ms time limits, shorter than
 #                               a child takes to start under valgrind;
 #      api_procs_recycle_rss    measures workers' resident memory, which
@@ -145,17 +142,18 @@ endif()
 #  - the slow ones (over about 5 s under valgrind here), which run only with
 #    -DLK_RELIABILITY_LONG=ON (c-tests/reliability/run-long.sh), so the test
 #    command's valgrind runs stay within a few minutes on two cores.
-set(LK_VALGRIND_SKIP fault_status_system fault_status_internal leak_sp_fds api_procs_recycle_rss
+set(LK_VALGRIND_SKIP fault_status_system leak_sp_fds api_procs_recycle_rss
     fault_sp_fork_deadlock fault_procs_parent_death_forked api_procs_skewed api_procs_create_time
     api_procs_hot_path)
 set(LK_VALGRIND_LONG_ONLY api_sp_in_callback api_sp_threads api_proc_count api_procs_cow_pss
     api_procs_progress api_procs_worker_index api_progress api_cancel_thread
     fault_signal_sigalrm_sp fault_signal_sigalrm_threads fault_signal_sigint_cancel fault_sp_sigalrm
     fault_sp_log_then_crash fault_procs_worker_death leak_procs_lifecycles leak_procs_shutdown
-    leak_sp_zombie fault_forksafety_procs fault_forksafety_run_sp)
+    leak_sp_zombie fault_forksafety_procs fault_forksafety_run_sp fault_forksafety_child_log_callback)
 # Iteration counts (argv[1]) for tests that take one, under valgrind.
 set(LK_VALGRIND_ARGS_fault_forksafety_run_sp 100)
 set(LK_VALGRIND_ARGS_fault_forksafety_procs 50)
+set(LK_VALGRIND_ARGS_fault_forksafety_child_log_callback 50 10)
 
 set(LK_VALGRIND_SELECTED "")
 foreach(src IN LISTS LK_ASAN_SOURCES)
