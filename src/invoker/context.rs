@@ -93,11 +93,6 @@ pub fn inner_threads_for(n_jobs: usize) -> i32 {
     i32::try_from((cpus / n_jobs.max(1)).max(1)).unwrap_or(i32::MAX)
 }
 
-/// Does this thread hold a worker slot of some pool (it is inside a callback)?
-pub fn holds_slots() -> bool {
-    in_pool_callback()
-}
-
 /// While this thread waits inside a callback, it may be the only one able to
 /// run items of an invoker whose slot it holds (a callback of A maps on B
 /// whose callbacks map on A, all of A's slots held by such waiters). So a

@@ -241,7 +241,7 @@ impl Job {
                 }
                 // A waiter inside a callback may hold the only slot some
                 // other map can use: look for such work now and then.
-                None if context::holds_slots() => {
+                None if context::in_pool_callback() => {
                     if !context::help_starving_maps() {
                         std::thread::park_timeout(Duration::from_millis(1));
                     }
