@@ -76,6 +76,13 @@ static void model_and_task() {
     // The model is used in place: a change between maps is seen.
     model.scale = 0;
     CHECK(inv.map({5})[0] == 1.0);
+
+    // seeds off: every t.seed is 0
+    lk::options o(2);
+    o.seeds = lk::seeds::off;
+    lk::invoker unseeded([](const int &x, const lk::task &t) { return t.seed + static_cast<std::uint64_t>(x); }, o);
+    std::vector<std::uint64_t> s = unseeded.map(std::vector<int>(100, 7));
+    for (std::uint64_t v : s) CHECK(v == 7);
 }
 
 static void result_kinds() {

@@ -65,6 +65,7 @@ int main(void) {
     CHECK(o.progress == NULL && o.progress_user == NULL);
     CHECK(o.worker_init == NULL && o.worker_init_user == NULL);
     CHECK(o.recycle_after_items == 0 && o.recycle_above_rss == 0);
+    CHECK(o.seeds == LK_SEEDS_PER_ITEM);
 
     /* init of an older, shorter struct touches only its bytes */
     unsigned char buf[sizeof(lk_invoker_options) + 16];
@@ -126,6 +127,15 @@ int main(void) {
         lk_invoker_options_init(&o, sizeof o);
         o.n_jobs = 2;
         o.error_mode = bad_modes[i];
+        check_refused(&o);
+    }
+
+    /* unknown seeds values */
+    int32_t bad_seeds[] = {2, -1, INT32_MIN, INT32_MAX};
+    for (size_t i = 0; i < sizeof bad_seeds / sizeof bad_seeds[0]; i++) {
+        lk_invoker_options_init(&o, sizeof o);
+        o.n_jobs = 2;
+        o.seeds = bad_seeds[i];
         check_refused(&o);
     }
 

@@ -315,6 +315,11 @@ typedef void (*lk_worker_init_fn)(uint32_t worker,
                                   void *user);
 
 /**
+ * What `task->seed` holds (an `int32_t`).
+ */
+typedef int32_t lk_seeds;
+
+/**
  * Options for `lk_invoker_new_with`. Initialise with
  * `lk_invoker_options_init(&opts, sizeof opts)`, then set fields. Zero is
  * the default for every field.
@@ -371,6 +376,10 @@ typedef struct lk_invoker_options {
      * communicator alive until it is shut down.
      */
     struct lk_comm *comm;
+    /**
+     * `LK_SEEDS_PER_ITEM` (default) or `LK_SEEDS_OFF`.
+     */
+    lk_seeds seeds;
 } lk_invoker_options;
 
 /**
@@ -516,6 +525,18 @@ typedef int32_t (*lk_sp_fn)(const void *arg,
  * `lk_map_options.item_status` to learn every item's outcome.
  */
 #define LK_ERRORS_KEEP_GOING 1
+
+/**
+ * Default: each item's reproducible seed (see `lk_derive_seed`).
+ */
+#define LK_SEEDS_PER_ITEM 0
+
+/**
+ * `task->seed` is 0: for callbacks that never read it, each item skips
+ * the seed's 64-bit mix (about 1 ns; it matters only for items that
+ * themselves take a few ns).
+ */
+#define LK_SEEDS_OFF 1
 
 /**
  * Errors: something failed.
@@ -667,8 +688,8 @@ void lk_invoker_options_init(struct lk_invoker_options *opts,
  * `lk_invoker_new`. `opts` NULL means every default; it is read, not kept.
  *
  * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `func` or `out`; `struct_size`
- * below 12 or describing unknown non-zero fields; bad `n_jobs`, `backend` or
- * `error_mode`); `LK_ERR_UNSUPPORTED` (a backend this build or platform
+ * below 12 or describing unknown non-zero fields; bad `n_jobs`, `backend`,
+ * `error_mode` or `seeds`); `LK_ERR_UNSUPPORTED` (a backend this build or platform
  * lacks); `LK_ERR_SYSTEM` (threads, processes or shared memory could not
  * be had). With `LK_BACKEND_PROCESSES`, `n_jobs` 1 means one worker
  * process (the isolation is kept), and the worker processes are forked
@@ -679,7 +700,7 @@ void lk_invoker_options_init(struct lk_invoker_options *opts,
  * rank makes its invoker together, and all take rank 0's seeds. Then also
  * `LK_ERR_UNSUPPORTED` on every rank when any rank asks for the process
  * backend, or on a rank that calls from inside a callback;
- * `LK_ERR_INVALID` on every rank when the ranks' `error_mode`s differ;
+ * `LK_ERR_INVALID` on every rank when the ranks' `error_mode`s or `seeds` differ;
  * `LK_ERR_COMM` when a communicator operation fails.
  */
 enum lk_status lk_invoker_new_with(const void *model,

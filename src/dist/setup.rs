@@ -15,7 +15,7 @@ use super::{Collective, CommSpec, Dist};
 use crate::error::{Error, Result};
 use crate::invoker::{Backend, ErrorMode, Op, Options};
 
-const MAGIC: u64 = u64::from_le_bytes(*b"lkdinv01");
+const MAGIC: u64 = u64::from_le_bytes(*b"lkdinv02");
 
 // Fields of the join record.
 const F_MAGIC: usize = 0;
@@ -28,7 +28,8 @@ const F_CPUS: usize = 6;
 const F_FETCH_ADD: usize = 7;
 const F_SIZE: usize = 8;
 const F_NUM_PROCS: usize = 9; // LK_NUM_PROCS's level-0 count, 0 when unset
-const JOIN_LEN: usize = 10;
+const F_SEEDS_OFF: usize = 10;
+const JOIN_LEN: usize = 11;
 
 /// Between the two collectives of an invoker's creation.
 pub struct Setup {
@@ -41,7 +42,7 @@ pub struct Setup {
 
 impl Setup {
     /// First collective: every rank's options and CPUs. Refuses the process
-    /// backend (`LK_ERR_UNSUPPORTED`) and differing error modes
+    /// backend (`LK_ERR_UNSUPPORTED`) and differing error or seed modes
     /// (`LK_ERR_INVALID`) on every rank alike.
     pub fn join(spec: CommSpec, opts: &Options) -> Result<Setup> {
         let comm = COMMS
@@ -65,6 +66,7 @@ impl Setup {
         record[F_FETCH_ADD] = u64::from(comm.has_fetch_add());
         record[F_SIZE] = comm.size() as u64;
         record[F_NUM_PROCS] = num_procs;
+        record[F_SEEDS_OFF] = u64::from(!opts.item_seeds);
         let all = comm.allgather_u64(&record)?;
 
         for (r, rec) in all.iter().enumerate() {
@@ -80,8 +82,11 @@ impl Setup {
                 "the process backend cannot be used with a communicator (rank {r} asked for it)"
             )));
         }
-        if let Some(r) = all.iter().position(|rec| rec[F_ERROR_MODE] != all[0][F_ERROR_MODE]) {
-            return Err(Error::invalid(format!("rank {r} passed a different error_mode from rank 0")));
+        // Options that must agree, or ranks' items would behave differently.
+        for (field, name) in [(F_ERROR_MODE, "error_mode"), (F_SEEDS_OFF, "seeds")] {
+            if let Some(r) = all.iter().position(|rec| rec[field] != all[0][field]) {
+                return Err(Error::invalid(format!("rank {r} passed a different {name} from rank 0")));
+            }
         }
         let (n_jobs, why) = threads_for(&all, comm.rank(), comm.local_size());
         Ok(Setup { collective, all, n_jobs, why, watch: None })

@@ -632,3 +632,54 @@ fn a_single_rank_communicator_is_a_local_map() {
         assert!(out == &local_reference(&model, &args, *base, *ordinal, 0));
     }
 }
+
+#[test]
+fn ranks_with_different_error_or_seed_modes_all_refuse_to_make_the_invoker() {
+    // (error_mode, seeds) of the last rank; rank 0 and 1 pass the defaults.
+    for (error_mode, seeds) in [(LK_ERRORS_KEEP_GOING, LK_SEEDS_PER_ITEM), (LK_ERRORS_FAIL_FAST, LK_SEEDS_OFF)] {
+        let hub = Hub::new(3);
+        let got = ranks(&hub, 3, |rank, comm| {
+            let mut o: lk_invoker_options = unsafe { std::mem::zeroed() };
+            unsafe { lk_invoker_options_init(&mut o, std::mem::size_of::<lk_invoker_options>()) };
+            o.n_jobs = 1;
+            o.comm = comm;
+            if rank == 2 {
+                o.error_mode = error_mode;
+                o.seeds = seeds;
+            }
+            let mut inv = std::ptr::null_mut();
+            let st = unsafe { lk_invoker_new_with(std::ptr::null(), Some(op), &o, &mut inv) };
+            (st, last_error(), inv.is_null())
+        });
+        for (st, msg, untouched) in &got {
+            assert_eq!(*st, lk_status::LK_ERR_INVALID, "{msg}");
+            assert!(msg.contains("rank 2 passed a different"), "{msg}");
+            assert!(untouched);
+        }
+    }
+}
+
+#[test]
+fn seeds_off_is_zero_on_every_rank() {
+    let n = 500usize;
+    let model = Model::plain();
+    let hub = Hub::new(2);
+    let got = ranks(&hub, 2, |_, comm| {
+        let mut o: lk_invoker_options = unsafe { std::mem::zeroed() };
+        unsafe { lk_invoker_options_init(&mut o, std::mem::size_of::<lk_invoker_options>()) };
+        o.n_jobs = 2;
+        o.comm = comm;
+        o.seeds = LK_SEEDS_OFF;
+        let mut inv = std::ptr::null_mut();
+        let st = unsafe { lk_invoker_new_with((&model as *const Model).cast(), Some(op), &o, &mut inv) };
+        assert_eq!(st, lk_status::LK_OK);
+        let mut out: Vec<Out> = (0..n).map(|_| SENTINEL).collect();
+        let st = map(inv, None, n, &mut out, &map_opts(LK_SCHEDULE_CYCLIC, LK_RESULTS_ALL, false, 0));
+        unsafe { lk_invoker_shutdown(inv) };
+        (st, out)
+    });
+    for (st, out) in &got {
+        assert_eq!(*st, lk_status::LK_OK);
+        assert!(out.iter().enumerate().all(|(i, o)| o.index == i as u64 && o.seed == 0), "every item ran, with seed 0");
+    }
+}

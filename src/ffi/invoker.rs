@@ -68,6 +68,16 @@ pub const LK_ERRORS_FAIL_FAST: lk_error_mode = 0;
 /// `lk_map_options.item_status` to learn every item's outcome.
 pub const LK_ERRORS_KEEP_GOING: lk_error_mode = 1;
 
+/// What `task->seed` holds (an `int32_t`).
+#[allow(non_camel_case_types)]
+pub type lk_seeds = i32;
+/// Default: each item's reproducible seed (see `lk_derive_seed`).
+pub const LK_SEEDS_PER_ITEM: lk_seeds = 0;
+/// `task->seed` is 0: for callbacks that never read it, each item skips
+/// the seed's 64-bit mix (about 1 ns; it matters only for items that
+/// themselves take a few ns).
+pub const LK_SEEDS_OFF: lk_seeds = 1;
+
 /// Written to `lk_map_options.item_status[i]` for an item that never ran
 /// (skipped after a failure in fail-fast mode, or after cancellation).
 pub const LK_ITEM_SKIPPED: i32 = i32::MIN;
@@ -111,6 +121,8 @@ pub struct lk_invoker_options {
     /// backend is `LK_ERR_UNSUPPORTED`. Borrowed: the invoker keeps the
     /// communicator alive until it is shut down.
     pub comm: *mut lk_comm,
+    /// `LK_SEEDS_PER_ITEM` (default) or `LK_SEEDS_OFF`.
+    pub seeds: lk_seeds,
 }
 
 /// The fields API.md fixes: a struct this short is still accepted.
@@ -232,6 +244,7 @@ pub unsafe extern "C" fn lk_invoker_options_init(opts: *mut lk_invoker_options, 
                 recycle_after_items: 0,
                 recycle_above_rss: 0,
                 comm: std::ptr::null_mut(),
+                seeds: LK_SEEDS_PER_ITEM,
             },
         )
     })
@@ -249,6 +262,11 @@ fn options_from_c(o: &lk_invoker_options) -> Result<Options> {
         LK_ERRORS_KEEP_GOING => ErrorMode::KeepGoing,
         m => return Err(Error::invalid(format!("unknown error_mode {m}"))),
     };
+    opts.item_seeds = match o.seeds {
+        LK_SEEDS_PER_ITEM => true,
+        LK_SEEDS_OFF => false,
+        m => return Err(Error::invalid(format!("unknown seeds mode {m}"))),
+    };
     opts.progress = o.progress.map(|f| (f as ProgressFn, SendPtr(o.progress_user)));
     opts.worker_init = o.worker_init.map(|f| (f as WorkerInitFn, SendPtr(o.worker_init_user)));
     opts.recycle_after_items = o.recycle_after_items;
@@ -264,8 +282,8 @@ fn options_from_c(o: &lk_invoker_options) -> Result<Options> {
 /// `lk_invoker_new`. `opts` NULL means every default; it is read, not kept.
 ///
 /// Returns `LK_OK`; `LK_ERR_INVALID` (NULL `func` or `out`; `struct_size`
-/// below 12 or describing unknown non-zero fields; bad `n_jobs`, `backend` or
-/// `error_mode`); `LK_ERR_UNSUPPORTED` (a backend this build or platform
+/// below 12 or describing unknown non-zero fields; bad `n_jobs`, `backend`,
+/// `error_mode` or `seeds`); `LK_ERR_UNSUPPORTED` (a backend this build or platform
 /// lacks); `LK_ERR_SYSTEM` (threads, processes or shared memory could not
 /// be had). With `LK_BACKEND_PROCESSES`, `n_jobs` 1 means one worker
 /// process (the isolation is kept), and the worker processes are forked
@@ -276,7 +294,7 @@ fn options_from_c(o: &lk_invoker_options) -> Result<Options> {
 /// rank makes its invoker together, and all take rank 0's seeds. Then also
 /// `LK_ERR_UNSUPPORTED` on every rank when any rank asks for the process
 /// backend, or on a rank that calls from inside a callback;
-/// `LK_ERR_INVALID` on every rank when the ranks' `error_mode`s differ;
+/// `LK_ERR_INVALID` on every rank when the ranks' `error_mode`s or `seeds` differ;
 /// `LK_ERR_COMM` when a communicator operation fails.
 #[no_mangle]
 pub unsafe extern "C" fn lk_invoker_new_with(

@@ -125,17 +125,14 @@ impl Job {
         }
     }
 
-    #[inline]
-    fn should_stop(&self) -> bool {
-        if self.stop.load(Ordering::Relaxed) {
-            return true;
-        }
+    /// The loop saw this map's stop flag or the invoker's cancel: when it
+    /// was a cancel, remember it for the outcome and stop the other workers.
+    #[cold]
+    fn note_stop(&self) {
         if self.core.cancelled_since(self.epoch) {
             self.cancelled.store(true, Ordering::Relaxed);
             self.stop.store(true, Ordering::Relaxed);
-            return true;
         }
-        false
     }
 
     #[inline]
@@ -173,10 +170,12 @@ impl Job {
         let _frame = Enter::new(&self.core, worker);
         self.core.ensure_worker_init(worker);
         while let Some(range) = self.claim() {
-            let stopped_at = if self.per_item_done {
-                self.run_items::<true>(range.clone(), worker, reporter.as_deref_mut())
-            } else {
-                self.run_items::<false>(range.clone(), worker, None)
+            // The common case gets a loop of its own, free of per-item
+            // branches on options that are off.
+            let stopped_at = match (self.per_item_done || !self.item_status.is_null(), self.core.opts.item_seeds) {
+                (false, true) => self.run_items::<false, true>(range.clone(), worker, None),
+                (false, false) => self.run_items::<false, false>(range.clone(), worker, None),
+                (true, seeds) => self.run_items_general(range.clone(), worker, reporter.as_deref_mut(), seeds),
             };
             if stopped_at < range.end {
                 self.skip(stopped_at..range.end);
@@ -190,42 +189,75 @@ impl Job {
     }
 
     /// The per-item path: run `range` until its end or a stop, count what ran
-    /// in `done`, and return where it stopped. Everything loop-invariant is
-    /// hoisted; with `PER_ITEM` (a progress callback) `done` moves per item.
-    #[inline(always)]
-    fn run_items<const PER_ITEM: bool>(&self, range: Range<usize>, worker: u32, mut reporter: Option<&mut Reporter>) -> usize {
+    /// in `done`, and return where it stopped. `GENERAL`: with a progress
+    /// callback (`done` moves per item) or an `item_status` array; `SEEDS`:
+    /// `task->seed` is the item's seed (else 0).
+    ///
+    /// This loop is the whole cost of a trivial item, so it is written for
+    /// the instruction count: invariants live in locals, the pointers, index
+    /// and seed key advance by addition, and options that are off cost no
+    /// branch. Not inlined: alone, each variant gets the registers to itself.
+    #[inline(never)]
+    fn run_items<const GENERAL: bool, const SEEDS: bool>(
+        &self,
+        range: Range<usize>,
+        worker: u32,
+        mut reporter: Option<&mut Reporter>,
+    ) -> usize {
         let Items { args, arg_size, results, result_size, .. } = self.items;
-        let (op, status, index_base, seed_base) = (self.core.op, self.item_status.0, self.index_base, self.seed_base);
-        let mut task = Task { index: 0, seed: 0, worker };
-        for i in range.clone() {
-            if self.should_stop() {
-                if !PER_ITEM {
+        let (op, status, seed_base, per_item) = (self.core.op, self.item_status.0, self.seed_base, self.per_item_done);
+        let (stop, cancel, epoch) = (&self.stop, self.core.cancel_word(), self.epoch);
+        let mut index = self.index_base.wrapping_add(range.start);
+        let mut keys = seed::Keys::from(index as u64);
+        let mut arg = args.0.wrapping_add(range.start * arg_size);
+        let mut result = results.0.wrapping_add(range.start * result_size);
+        // Counting down keeps one register for the position: item i is
+        // `range.end - left`.
+        let mut left = range.len();
+        while left != 0 {
+            let i = range.end - left;
+            if stop.load(Ordering::Relaxed) | (cancel.load(Ordering::Relaxed) != epoch) {
+                self.note_stop();
+                if !(GENERAL && per_item) {
                     self.finish(i - range.start);
                 }
                 return i;
             }
-            task.index = index_base.wrapping_add(i);
-            task.seed = seed::derive(seed_base, task.index as u64);
-            let arg = args.0.wrapping_add(i * arg_size);
-            let result = results.0.wrapping_add(i * result_size);
+            // A fresh task per item: stores only, so no item waits on the
+            // last one's (a read-modify-write would chain them through memory).
+            let seed = if SEEDS { keys.next_seed(seed_base) } else { 0 };
+            let task = Task { index, seed, worker };
             let code = unsafe { op.call(arg, result, &task) };
-            if !status.is_null() {
+            if GENERAL && !status.is_null() {
                 unsafe { *status.add(i) = code };
             }
             if code != 0 {
                 self.record_failure(i, code);
             }
-            if PER_ITEM {
+            if GENERAL && per_item {
                 self.finish(1);
                 if let Some(r) = reporter.as_deref_mut() {
                     r.maybe_report(self);
                 }
             }
+            index = index.wrapping_add(1);
+            arg = arg.wrapping_add(arg_size);
+            result = result.wrapping_add(result_size);
+            left -= 1;
         }
-        if !PER_ITEM {
+        if !(GENERAL && per_item) {
             self.finish(range.len());
         }
         range.end
+    }
+
+    #[inline(never)]
+    fn run_items_general(&self, range: Range<usize>, worker: u32, reporter: Option<&mut Reporter>, seeds: bool) -> usize {
+        if seeds {
+            self.run_items::<true, true>(range, worker, reporter)
+        } else {
+            self.run_items::<true, false>(range, worker, reporter)
+        }
     }
 
     /// Block the map's calling thread until every item is run or skipped.

@@ -72,6 +72,9 @@ pub struct Options {
     pub recycle_after_items: u64,
     /// Process backend: replace a worker whose resident memory passes this many bytes (0: never).
     pub recycle_above_rss: u64,
+    /// `task.seed` is each item's reproducible seed (default); off, it is 0
+    /// and the per-item loop skips the mix.
+    pub item_seeds: bool,
     /// A communicator: every map is distributed over its ranks (see `crate::dist`).
     pub comm: Option<crate::dist::CommSpec>,
 }
@@ -86,6 +89,7 @@ impl Options {
             worker_init: None,
             recycle_after_items: 0,
             recycle_above_rss: 0,
+            item_seeds: true,
             comm: None,
         }
     }
@@ -165,6 +169,12 @@ impl Core {
     /// Make this invoker's maps in flight stop (as `Invoker::cancel`).
     pub(crate) fn cancel(&self) {
         self.cancel_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The word `cancel` bumps: a map loads it per item and compares with
+    /// the epoch it started in.
+    pub fn cancel_word(&self) -> &AtomicU64 {
+        &self.cancel_epoch
     }
 
     pub fn cancelled_since(&self, epoch: u64) -> bool {
@@ -374,6 +384,24 @@ mod tests {
                     assert_eq!(r[1], seed::derive(base, i as u64), "n_jobs {n_jobs}, map {map}, item {i}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn seeds_off_gives_zero_on_every_path() {
+        let args: Vec<u64> = (0..5_000).collect();
+        for n_jobs in [1, 2, 3] {
+            let mut opts = Options::new(n_jobs);
+            opts.item_seeds = false;
+            let inv = Invoker::new(Op { func: double, model: SendPtr::null() }, opts).unwrap();
+            // The plain loop, then the general one (an item_status array).
+            let mut out = vec![[1u64; 2]; args.len()];
+            run(&inv, &args, &mut out, None).unwrap();
+            assert!(out.iter().enumerate().all(|(i, r)| r[0] == args[i] * 2 + 1 && r[1] == 0));
+            let mut status = vec![9i32; args.len()];
+            let mut out = vec![[1u64; 2]; args.len()];
+            run(&inv, &args, &mut out, Some(&mut status)).unwrap();
+            assert!(out.iter().all(|r| r[1] == 0) && status.iter().all(|&s| s == 0));
         }
     }
 

@@ -765,7 +765,8 @@ fn run_round(h: &Header, slot: &Slot, core: &Core, worker: u32, arena: &ArenaMap
             let i = if use_list { unsafe { *list.add(p as usize) } } else { p } as usize;
             slot.running.store(i as u64, Ordering::Release);
             let index = index_base.wrapping_add(i);
-            let task = Task { index, seed: seed::derive(seed_base, index as u64), worker };
+            let seed = if core.opts.item_seeds { seed::derive(seed_base, index as u64) } else { 0 };
+            let task = Task { index, seed, worker };
             let arg = if arg_size == 0 { std::ptr::null() } else { unsafe { args.add(i * arg_size) } };
             let result = if result_size == 0 { std::ptr::null_mut() } else { unsafe { results.add(i * result_size) } };
             let code = unsafe { core.op.call(arg, result, &task) };
