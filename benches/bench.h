@@ -52,6 +52,9 @@ typedef struct bench_tool {
 extern const bench_tool bench_tool_seq;
 extern const bench_tool bench_tool_lk_threads;
 extern const bench_tool bench_tool_lk_processes;
+extern const bench_tool bench_tool_lk_noseed;
+extern const bench_tool bench_tool_lk_static;        /* lkbench_static only */
+extern const bench_tool bench_tool_lk_static_noseed; /* lkbench_static only */
 extern const bench_tool bench_tool_omp_static;
 extern const bench_tool bench_tool_omp_dynamic;
 extern const bench_tool bench_tool_tbb;

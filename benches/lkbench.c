@@ -204,7 +204,7 @@ typedef struct workload {
 } workload;
 
 static const workload WORKLOADS[] = {
-    {"trivial", "s", 10000000, KIND_MAP, MAP_TOOLS},
+    {"trivial", "s", 10000000, KIND_MAP, MAP_TOOLS " lk_noseed lk_static lk_static_noseed"},
     {"uniform", "s", 20000, KIND_MAP, MAP_TOOLS},
     {"skewed", "s", 20000, KIND_MAP, MAP_TOOLS},
     {"recommend", "s", MF_N_USERS, KIND_MAP, MAP_TOOLS},
@@ -218,8 +218,21 @@ static const workload WORKLOADS[] = {
 
 static const bench_tool *const TOOLS[] = {
     &bench_tool_seq,         &bench_tool_lk_threads, &bench_tool_lk_processes, &bench_tool_omp_static,
-    &bench_tool_omp_dynamic, &bench_tool_tbb,        &bench_tool_pthread_pool,
+    &bench_tool_omp_dynamic, &bench_tool_tbb,        &bench_tool_pthread_pool, &bench_tool_lk_noseed,
+    &bench_tool_lk_static,   &bench_tool_lk_static_noseed,
 };
+
+/* lkbench links liblkparallel.so, lkbench_static (built with LKBENCH_STATIC)
+   liblkparallel.a; the lk_static tools belong to the second, and the
+   other lkparallel tools to the first, so no column mixes the two. */
+static int tool_fits_binary(const char *name) {
+    int is_static_tool = strncmp(name, "lk_static", 9) == 0;
+#ifdef LKBENCH_STATIC
+    return is_static_tool || strncmp(name, "lk_", 3) != 0;
+#else
+    return !is_static_tool;
+#endif
+}
 
 /* Is `tool` one of the space-separated `tools`? */
 static int has_tool(const char *tools, const char *tool) {
@@ -466,6 +479,8 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof TOOLS / sizeof *TOOLS; i++)
         if (!strcmp(TOOLS[i]->name, argv[3]))
             tool = TOOLS[i];
+    if (!tool_fits_binary(argv[3]))
+        die("%s is run by the other lkbench binary (lkbench / lkbench_static)%s", argv[3], "");
 
     long jobs = 2, iters = 0, items = 0, calls = 20000;
     const char *ref = NULL;

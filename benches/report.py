@@ -10,7 +10,7 @@ import statistics
 import sys
 from pathlib import Path
 
-MAP_TOOLS = ["seq", "lk_threads", "lk_processes", "omp_static", "omp_dynamic", "tbb", "pthread_pool"]
+MAP_TOOLS = ["seq", "lk_threads", "lk_noseed", "lk_static", "lk_static_noseed", "lk_processes", "omp_static", "omp_dynamic", "tbb", "pthread_pool"]
 PROC_TOOLS = ["lk_run_sp", "lk_processes", "fork_pipe", "fork_memfd_write", "fork_memfd_mmap",
               "fork_ready", "memcpy"]
 ALL_TOOLS = MAP_TOOLS + [t for t in PROC_TOOLS if t not in MAP_TOOLS]
@@ -102,6 +102,13 @@ def summarise(rows):
         if w == "trivial" and lk is not None and "omp_static" in val:
             q = lk / val["omp_static"]
             extra, extra_met = f"lk/omp_static {q:.2f} (<= 1.2)", q <= 1.2
+            # The same with task->seed 0, as the peers pass it.
+            if "lk_noseed" in val and best:
+                extra += (f"; seeds off: /best {val['lk_noseed'] / val[best]:.2f},"
+                          f" /omp_static {val['lk_noseed'] / val['omp_static']:.2f}")
+            if "lk_static_noseed" in val and best:
+                extra += (f"; static, seeds off: /best {val['lk_static_noseed'] / val[best]:.2f},"
+                          f" /omp_static {val['lk_static_noseed'] / val['omp_static']:.2f}")
         elif w == "latency1" and lk is not None:
             extra, extra_met = f"median {lk:.2f} us (<= 1 us)", lk <= 1.0
         elif w == "latency8" and lk is not None:

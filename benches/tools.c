@@ -5,6 +5,12 @@
  *   seq           a plain loop on the calling thread
  *   lk_threads    lkparallel, lk_invoker_new(model, op, n_jobs)
  *   lk_processes  lkparallel, LK_BACKEND_PROCESSES (n/a until that backend lands)
+ *   lk_noseed     lkparallel threads with LK_SEEDS_OFF: task->seed 0, as the
+ *                 peers pass it (trivial only, where the seed's mix shows)
+ *   lk_static, lk_static_noseed
+ *                 lk_threads and lk_noseed in lkbench_static, which links
+ *                 liblkparallel.a: the item loop then sits in the executable
+ *                 beside the callback, as the peers' loops do (trivial only)
  *   omp_static    #pragma omp parallel for schedule(static) num_threads(n_jobs)
  *   omp_dynamic   #pragma omp parallel for schedule(dynamic, chunk) num_threads(n_jobs)
  *   pthread_pool  a hand-written pool: n_jobs - 1 persistent threads plus the
@@ -65,6 +71,19 @@ static int lk_threads_setup(const bench_work *w, int n_jobs, char *why, size_t w
     return BENCH_OK;
 }
 
+static int lk_noseed_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
+    lk_invoker_options opts;
+    lk_invoker_options_init(&opts, sizeof opts);
+    opts.n_jobs = n_jobs;
+    opts.seeds = LK_SEEDS_OFF;
+    lk_status st = lk_invoker_new_with(w->model, w->op, &opts, &lk_inv);
+    if (st != LK_OK) {
+        snprintf(why, why_len, "lk_invoker_new_with(LK_SEEDS_OFF): status %d: %s", (int)st, lk_last_error());
+        return BENCH_ERROR;
+    }
+    return BENCH_OK;
+}
+
 /* Creation failing (LK_ERR_UNSUPPORTED until the backend lands) is n/a, not an error. */
 static int lk_processes_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
     lk_invoker_options opts;
@@ -100,6 +119,9 @@ static void lk_teardown(void) {
 
 const bench_tool bench_tool_lk_threads = {"lk_threads", lk_threads_setup, lk_run, lk_teardown};
 const bench_tool bench_tool_lk_processes = {"lk_processes", lk_processes_setup, lk_run, lk_teardown};
+const bench_tool bench_tool_lk_noseed = {"lk_noseed", lk_noseed_setup, lk_run, lk_teardown};
+const bench_tool bench_tool_lk_static = {"lk_static", lk_threads_setup, lk_run, lk_teardown};
+const bench_tool bench_tool_lk_static_noseed = {"lk_static_noseed", lk_noseed_setup, lk_run, lk_teardown};
 
 /* ------------------------------------------------------------- OpenMP */
 
