@@ -71,32 +71,30 @@ static int lk_threads_setup(const bench_work *w, int n_jobs, char *why, size_t w
     return BENCH_OK;
 }
 
-static int lk_noseed_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
+/* An invoker with `backend` and `seeds`; a failure is `on_failure`, with `what` in the message. */
+static int lk_setup_with(const bench_work *w, int n_jobs, lk_backend backend, lk_seeds seeds, int on_failure,
+                         const char *what, char *why, size_t why_len) {
     lk_invoker_options opts;
     lk_invoker_options_init(&opts, sizeof opts);
     opts.n_jobs = n_jobs;
-    opts.seeds = LK_SEEDS_OFF;
+    opts.backend = backend;
+    opts.seeds = seeds;
     lk_status st = lk_invoker_new_with(w->model, w->op, &opts, &lk_inv);
     if (st != LK_OK) {
-        snprintf(why, why_len, "lk_invoker_new_with(LK_SEEDS_OFF): status %d: %s", (int)st, lk_last_error());
-        return BENCH_ERROR;
+        snprintf(why, why_len, "lk_invoker_new_with(%s): status %d: %s", what, (int)st, lk_last_error());
+        return on_failure;
     }
     return BENCH_OK;
 }
 
-/* Creation failing (LK_ERR_UNSUPPORTED until the backend lands) is n/a, not an error. */
+static int lk_noseed_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
+    return lk_setup_with(w, n_jobs, LK_BACKEND_THREADS, LK_SEEDS_OFF, BENCH_ERROR, "LK_SEEDS_OFF", why, why_len);
+}
+
+/* Creation failing (LK_ERR_UNSUPPORTED where the backend is missing) is n/a, not an error. */
 static int lk_processes_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
-    lk_invoker_options opts;
-    lk_invoker_options_init(&opts, sizeof opts);
-    opts.n_jobs = n_jobs;
-    opts.backend = LK_BACKEND_PROCESSES;
-    lk_status st = lk_invoker_new_with(w->model, w->op, &opts, &lk_inv);
-    if (st != LK_OK) {
-        snprintf(why, why_len, "lk_invoker_new_with(LK_BACKEND_PROCESSES): status %d: %s", (int)st,
-                 lk_last_error());
-        return BENCH_NA;
-    }
-    return BENCH_OK;
+    return lk_setup_with(w, n_jobs, LK_BACKEND_PROCESSES, LK_SEEDS_PER_ITEM, BENCH_NA, "LK_BACKEND_PROCESSES", why,
+                         why_len);
 }
 
 static int lk_run(const bench_work *w, size_t n, void *results, char *why, size_t why_len) {

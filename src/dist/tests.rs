@@ -117,15 +117,25 @@ fn ranks<T: Send>(hub: &Arc<Hub>, n: usize, body: impl Fn(usize, *mut lk_comm) -
     out
 }
 
-fn new_invoker(model: &Model, comm: *mut lk_comm, n_jobs: i32, error_mode: i32) -> (lk_status, *mut lk_invoker) {
+/// Default options with `comm` and `n_jobs`.
+fn options(comm: *mut lk_comm, n_jobs: i32) -> lk_invoker_options {
     let mut o: lk_invoker_options = unsafe { std::mem::zeroed() };
     unsafe { lk_invoker_options_init(&mut o, std::mem::size_of::<lk_invoker_options>()) };
     o.n_jobs = n_jobs;
-    o.error_mode = error_mode;
     o.comm = comm;
+    o
+}
+
+fn new_invoker_with(model: *const c_void, func: lk_op_fn, o: &lk_invoker_options) -> (lk_status, *mut lk_invoker) {
     let mut inv = std::ptr::null_mut();
-    let st = unsafe { lk_invoker_new_with((model as *const Model).cast(), Some(op), &o, &mut inv) };
+    let st = unsafe { lk_invoker_new_with(model, func, o, &mut inv) };
     (st, inv)
+}
+
+fn new_invoker(model: &Model, comm: *mut lk_comm, n_jobs: i32, error_mode: i32) -> (lk_status, *mut lk_invoker) {
+    let mut o = options(comm, n_jobs);
+    o.error_mode = error_mode;
+    new_invoker_with((model as *const Model).cast(), Some(op), &o)
 }
 
 fn map_opts(schedule: i32, results_at: i32, args_at_root: bool, index_base: usize) -> lk_map_options {
@@ -313,13 +323,10 @@ fn the_lowest_failing_index_wins_across_ranks() {
     let args: Vec<u64> = (0..n as u64).collect();
     let hub = Hub::new(3);
     let got = ranks(&hub, 3, |_, comm| {
-        let mut o: lk_invoker_options = unsafe { std::mem::zeroed() };
-        unsafe { lk_invoker_options_init(&mut o, std::mem::size_of::<lk_invoker_options>()) };
-        o.n_jobs = 2;
+        let mut o = options(comm, 2);
         o.error_mode = LK_ERRORS_KEEP_GOING;
-        o.comm = comm;
-        let mut inv = std::ptr::null_mut();
-        assert_eq!(unsafe { lk_invoker_new_with(std::ptr::null(), Some(fails_above), &o, &mut inv) }, lk_status::LK_OK);
+        let (st, inv) = new_invoker_with(std::ptr::null(), Some(fails_above), &o);
+        assert_eq!(st, lk_status::LK_OK);
         let mut status = vec![7i32; n];
         let mut mo = map_opts(LK_SCHEDULE_BLOCK, LK_RESULTS_ALL, false, 0);
         mo.item_status = status.as_mut_ptr();
@@ -519,12 +526,9 @@ fn nested_distributed_maps_and_the_process_backend_are_unsupported() {
             stats.push((st, models[rank].nested_status.load(Ordering::SeqCst)));
             unsafe { lk_invoker_shutdown(inv) };
         }
-        let mut o: lk_invoker_options = unsafe { std::mem::zeroed() };
-        unsafe { lk_invoker_options_init(&mut o, std::mem::size_of::<lk_invoker_options>()) };
+        let mut o = options(comm, 0);
         o.backend = LK_BACKEND_PROCESSES;
-        o.comm = comm;
-        let mut inv = std::ptr::null_mut();
-        let st = unsafe { lk_invoker_new_with(std::ptr::null(), Some(op), &o, &mut inv) };
+        let (st, inv) = new_invoker_with(std::ptr::null(), Some(op), &o);
         (stats, st, inv.is_null())
     });
     for (stats, st, untouched) in got {
@@ -639,16 +643,12 @@ fn ranks_with_different_error_or_seed_modes_all_refuse_to_make_the_invoker() {
     for (error_mode, seeds) in [(LK_ERRORS_KEEP_GOING, LK_SEEDS_PER_ITEM), (LK_ERRORS_FAIL_FAST, LK_SEEDS_OFF)] {
         let hub = Hub::new(3);
         let got = ranks(&hub, 3, |rank, comm| {
-            let mut o: lk_invoker_options = unsafe { std::mem::zeroed() };
-            unsafe { lk_invoker_options_init(&mut o, std::mem::size_of::<lk_invoker_options>()) };
-            o.n_jobs = 1;
-            o.comm = comm;
+            let mut o = options(comm, 1);
             if rank == 2 {
                 o.error_mode = error_mode;
                 o.seeds = seeds;
             }
-            let mut inv = std::ptr::null_mut();
-            let st = unsafe { lk_invoker_new_with(std::ptr::null(), Some(op), &o, &mut inv) };
+            let (st, inv) = new_invoker_with(std::ptr::null(), Some(op), &o);
             (st, last_error(), inv.is_null())
         });
         for (st, msg, untouched) in &got {
@@ -665,13 +665,9 @@ fn seeds_off_is_zero_on_every_rank() {
     let model = Model::plain();
     let hub = Hub::new(2);
     let got = ranks(&hub, 2, |_, comm| {
-        let mut o: lk_invoker_options = unsafe { std::mem::zeroed() };
-        unsafe { lk_invoker_options_init(&mut o, std::mem::size_of::<lk_invoker_options>()) };
-        o.n_jobs = 2;
-        o.comm = comm;
+        let mut o = options(comm, 2);
         o.seeds = LK_SEEDS_OFF;
-        let mut inv = std::ptr::null_mut();
-        let st = unsafe { lk_invoker_new_with((&model as *const Model).cast(), Some(op), &o, &mut inv) };
+        let (st, inv) = new_invoker_with((&model as *const Model).cast(), Some(op), &o);
         assert_eq!(st, lk_status::LK_OK);
         let mut out: Vec<Out> = (0..n).map(|_| SENTINEL).collect();
         let st = map(inv, None, n, &mut out, &map_opts(LK_SCHEDULE_CYCLIC, LK_RESULTS_ALL, false, 0));
