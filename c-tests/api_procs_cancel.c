@@ -19,7 +19,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     (void)model;
     (void)arg;
     atomic_fetch_add(&sh->ran, 1);
-    pt_sleep_us(SLEEP_US);
+    lkt_sleep_us(SLEEP_US);
     *(size_t *)result = task->index + 1;
     return 0;
 }
@@ -32,7 +32,7 @@ typedef struct {
 
 static void *cancel_later(void *p) {
     canceller *c = (canceller *)p;
-    pt_sleep_us(c->delay_us);
+    lkt_sleep_us(c->delay_us);
     c->status = lk_invoker_cancel(c->inv);
     return NULL;
 }
@@ -46,10 +46,10 @@ typedef struct {
 
 static void *map_long(void *p) {
     mapper *m = (mapper *)p;
-    double t0 = pt_now();
+    double t0 = lkt_now();
     m->status = lk_invoker_map(m->inv, NULL, N, 0, m->results, sizeof m->results[0]);
     if (m->status != LK_OK && lk_last_error()[0] == '\0') m->status = (lk_status)-1;
-    m->seconds = pt_now() - t0;
+    m->seconds = lkt_now() - t0;
     return NULL;
 }
 
@@ -83,15 +83,15 @@ static void run(int n_jobs) {
     lk_map_options mo;
     lk_map_options_init(&mo, sizeof mo);
     mo.item_status = status;
-    double t0 = pt_now();
+    double t0 = lkt_now();
     CHECK(pthread_create(&th, NULL, cancel_later, &c) == 0);
-    PT_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CANCELLED);
-    double took = pt_now() - t0;
+    CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CANCELLED);
+    double took = lkt_now() - t0;
     CHECK(pthread_join(th, NULL) == 0);
     CHECK(c.status == LK_OK);
     int n_ran = atomic_load(&sh->ran);
     printf("n_jobs %d: cancelled after %.3f s (full map %.1f s), %d of %d ran\n", n_jobs, took, full, n_ran, N);
-    PT_CHECK_MSG(took < 0.1 + full / 4, "the cancelled map took %.3f s", took);
+    CHECK_MSG(took < 0.1 + full / 4, "the cancelled map took %.3f s", took);
     CHECK(n_ran < N / 2);
     int skipped = 0;
     for (int i = 0; i < N; i++) {
@@ -103,7 +103,7 @@ static void run(int n_jobs) {
             CHECK(results[i] == (size_t)i + 1);
         }
     }
-    PT_CHECK_MSG(skipped == N - n_ran, "%d skipped, %d ran of %d", skipped, n_ran, N);
+    CHECK_MSG(skipped == N - n_ran, "%d skipped, %d ran of %d", skipped, n_ran, N);
 
     /* not sticky */
     check_full_map(inv);
@@ -117,13 +117,13 @@ static void run(int n_jobs) {
         m[k].inv = inv;
         CHECK(pthread_create(&mt[k], NULL, map_long, &m[k]) == 0);
     }
-    while (atomic_load(&sh->ran) < 2) pt_sleep_us(1000);
-    pt_sleep_us(100000);
+    while (atomic_load(&sh->ran) < 2) lkt_sleep_us(1000);
+    lkt_sleep_us(100000);
     CHECK_OK(lk_invoker_cancel(inv));
     for (int k = 0; k < 2; k++) {
         CHECK(pthread_join(mt[k], NULL) == 0);
-        PT_CHECK_MSG(m[k].status == LK_ERR_CANCELLED, "map %d of two returned %d", k, (int)m[k].status);
-        PT_CHECK_MSG(m[k].seconds < 0.3 + full / 2, "map %d of two took %.3f s", k, m[k].seconds);
+        CHECK_MSG(m[k].status == LK_ERR_CANCELLED, "map %d of two returned %d", k, (int)m[k].status);
+        CHECK_MSG(m[k].seconds < 0.3 + full / 2, "map %d of two took %.3f s", k, m[k].seconds);
     }
     check_full_map(inv);
 
@@ -132,7 +132,7 @@ static void run(int n_jobs) {
 
 int main(void) {
     lkt_watchdog(60);
-    sh = (state_t *)pt_shared(sizeof *sh);
+    sh = (state_t *)lkt_shared(sizeof *sh);
     run(1);
     run(2);
     run(4);

@@ -13,9 +13,9 @@ typedef struct {
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
     ctl_t *c = (ctl_t *)model;
     uint64_t a = *(const uint64_t *)arg;
-    pt_atomic_max(&c->max_running, atomic_fetch_add(&c->running, 1) + 1);
-    if (task->index % 32 == 0) pt_sleep_us(200);
-    *(uint64_t *)result = pt_mix(a) + task->index;
+    lkt_atomic_max(&c->max_running, atomic_fetch_add(&c->running, 1) + 1);
+    if (task->index % 32 == 0) lkt_sleep_us(200);
+    *(uint64_t *)result = lkt_mix(a) + task->index;
     atomic_fetch_sub(&c->running, 1);
     return 0;
 }
@@ -44,7 +44,7 @@ static void *mapper(void *p) {
             break;
         }
         for (size_t i = 0; i < n; i++)
-            if (results[i] != pt_mix(args[i]) + i) w->bad++;
+            if (results[i] != lkt_mix(args[i]) + i) w->bad++;
     }
     free(args);
     free(results);
@@ -53,11 +53,11 @@ static void *mapper(void *p) {
 
 int main(void) {
     lkt_watchdog(60);
-    ctl_t *c = (ctl_t *)pt_shared(sizeof *c);
+    ctl_t *c = (ctl_t *)lkt_shared(sizeof *c);
     lk_invoker *inv = pt_new(c, op, JOBS);
     worker_t w[THREADS];
     pthread_t th[THREADS];
-    double t0 = pt_now();
+    double t0 = lkt_now();
     for (int t = 0; t < THREADS; t++) {
         w[t].inv = inv;
         w[t].id = t;
@@ -67,10 +67,10 @@ int main(void) {
     }
     for (int t = 0; t < THREADS; t++) {
         CHECK(pthread_join(th[t], NULL) == 0);
-        PT_CHECK_MSG(w[t].status == LK_OK, "thread %d: a map returned %d", t, (int)w[t].status);
-        PT_CHECK_MSG(w[t].bad == 0, "thread %d: %d wrong results", t, w[t].bad);
+        CHECK_MSG(w[t].status == LK_OK, "thread %d: a map returned %d", t, (int)w[t].status);
+        CHECK_MSG(w[t].bad == 0, "thread %d: %d wrong results", t, w[t].bad);
     }
-    printf("%d threads x %d maps in %.2f s, at most %d callbacks at once\n", THREADS, MAPS, pt_now() - t0,
+    printf("%d threads x %d maps in %.2f s, at most %d callbacks at once\n", THREADS, MAPS, lkt_now() - t0,
            atomic_load(&c->max_running));
     CHECK(atomic_load(&c->max_running) <= JOBS);
     CHECK_OK(lk_invoker_shutdown(inv));

@@ -46,14 +46,14 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 
 int main(void) {
     lkt_watchdog(60);
-    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     /* fail early, with a clear message, if Pss cannot be read */
     (void)pt_pss_kib(getpid());
 
     uint64_t *words = (uint64_t *)mmap(NULL, MODEL_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(words != MAP_FAILED);
     model_t model = {words, MODEL_BYTES / sizeof(uint64_t)};
-    for (size_t i = 0; i < model.n_words; i++) words[i] = pt_mix(i); /* touches every page */
+    for (size_t i = 0; i < model.n_words; i++) words[i] = lkt_mix(i); /* touches every page */
 
     /* what the callbacks should find */
     static out_t want[N];
@@ -79,9 +79,9 @@ int main(void) {
     pid_t workers[JOBS];
     for (int k = 0; k < JOBS; k++) {
         workers[k] = (pid_t)atomic_load(&ctl->pid_of[k]);
-        PT_CHECK_MSG(workers[k] > 0, "worker %d ran no item", k);
+        CHECK_MSG(workers[k] > 0, "worker %d ran no item", k);
     }
-    pid_t zygote = pt_parent_of(workers[0]);
+    pid_t zygote = lkt_parent_of(workers[0]);
     CHECK(zygote > 0);
     long parent_kib = pt_pss_kib(getpid());
     long zygote_kib = zygote == getpid() ? 0 : pt_pss_kib(zygote);
@@ -95,8 +95,8 @@ int main(void) {
            "(limit %.0f MiB)\n",
            parent_kib / 1024.0, zygote_kib / 1024.0, worker_kib[0] / 1024.0, worker_kib[1] / 1024.0, total / 1024.0,
            model_kib / 1024.0, 1.25 * model_kib / 1024.0);
-    PT_CHECK_MSG(total < model_kib + model_kib / 4, "summed Pss %.1f MiB is not under 1.25 x the %.0f MiB model",
-                 total / 1024.0, model_kib / 1024.0);
+    CHECK_MSG(total < model_kib + model_kib / 4, "summed Pss %.1f MiB is not under 1.25 x the %.0f MiB model",
+              total / 1024.0, model_kib / 1024.0);
     CHECK_OK(lk_invoker_shutdown(inv));
     CHECK(munmap(words, MODEL_BYTES) == 0);
     printf("api_procs_cow_pss: ok\n");

@@ -14,7 +14,7 @@ typedef struct {
     atomic_int bad_arg;
 } sizes_t;
 
-static unsigned char arg_byte(size_t i, size_t j) { return (unsigned char)(pt_mix(i * 131 + j) & 0xFF); }
+static unsigned char arg_byte(size_t i, size_t j) { return (unsigned char)(lkt_mix(i * 131 + j) & 0xFF); }
 static unsigned char result_byte(size_t i, size_t j) { return (unsigned char)((i * 7 + j * 13 + 1) & 0xFF); }
 
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
@@ -33,7 +33,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 
 int main(void) {
     lkt_watchdog(60);
-    sizes_t *s = (sizes_t *)pt_shared(sizeof *s);
+    sizes_t *s = (sizes_t *)lkt_shared(sizeof *s);
     static unsigned char args[N * MAX_SIZE], copy[N * MAX_SIZE];
     static unsigned char results[GUARD + N * MAX_SIZE + GUARD];
     const size_t sizes[] = {1, 3, 5, 8, 64};
@@ -54,9 +54,9 @@ int main(void) {
                 for (size_t b = 0; b < GUARD; b++) CHECK(results[b] == 0xC3);
                 for (size_t i = 0; i < N; i++)
                     for (size_t b = 0; b < rs; b++)
-                        PT_CHECK_MSG(results[GUARD + i * rs + b] == result_byte(i, b),
-                                     "n_jobs %d, arg_size %zu, result_size %zu: byte %zu of result %zu",
-                                     jobs[j], as, rs, b, i);
+                        CHECK_MSG(results[GUARD + i * rs + b] == result_byte(i, b),
+                                  "n_jobs %d, arg_size %zu, result_size %zu: byte %zu of result %zu",
+                                  jobs[j], as, rs, b, i);
                 for (size_t b = GUARD + N * rs; b < sizeof results; b++) CHECK(results[b] == 0xC3);
             }
         CHECK_OK(lk_invoker_shutdown(inv));

@@ -20,7 +20,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     uint32_t a = *(const uint32_t *)arg;
     if (task->worker < JOBS && atomic_load(&ctl->pid_of[task->worker]) == 0)
         atomic_store(&ctl->pid_of[task->worker], (int)getpid());
-    if (atomic_load(&ctl->slow)) pt_sleep_us(200);
+    if (atomic_load(&ctl->slow)) lkt_sleep_us(200);
     *(uint32_t *)result = a * 2654435761u + (uint32_t)task->index;
     return 0;
 }
@@ -43,7 +43,7 @@ static long io_syscalls(pid_t pid) {
         }
     }
     fclose(f);
-    PT_CHECK_MSG(found == 2, "%s lacks syscr or syscw", path);
+    CHECK_MSG(found == 2, "%s lacks syscr or syscw", path);
     return total;
 }
 
@@ -63,12 +63,12 @@ static long voluntary_switches(pid_t pid) {
 
 int main(void) {
     lkt_watchdog(60);
-    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     (void)io_syscalls(getpid()); /* fail early, clearly, without I/O accounting */
     uint32_t *args = (uint32_t *)malloc(N * sizeof *args);
     uint32_t *results = (uint32_t *)malloc(N * sizeof *results);
     CHECK(args && results);
-    for (int i = 0; i < N; i++) args[i] = (uint32_t)pt_mix((uint64_t)i);
+    for (int i = 0; i < N; i++) args[i] = (uint32_t)lkt_mix((uint64_t)i);
 
     lk_invoker *inv = pt_new(NULL, op, JOBS);
     /* a first map (with slow items, so both workers run some) finds the workers */
@@ -78,7 +78,7 @@ int main(void) {
     pid_t workers[JOBS];
     for (int k = 0; k < JOBS; k++) {
         workers[k] = (pid_t)atomic_load(&ctl->pid_of[k]);
-        PT_CHECK_MSG(workers[k] > 0, "worker %d ran no item of the first map", k);
+        CHECK_MSG(workers[k] > 0, "worker %d ran no item of the first map", k);
     }
     long io0[JOBS], vcs0[JOBS];
     for (int k = 0; k < JOBS; k++) {
@@ -86,21 +86,21 @@ int main(void) {
         vcs0[k] = voluntary_switches(workers[k]);
     }
     long parent_io0 = io_syscalls(getpid());
-    double t0 = pt_now();
+    double t0 = lkt_now();
     CHECK_OK(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]));
-    double took = pt_now() - t0;
+    double took = lkt_now() - t0;
     long parent_io = io_syscalls(getpid()) - parent_io0 - 1; /* minus the read of /proc/self/io itself */
     for (int i = 0; i < N; i++) CHECK(results[i] == args[i] * 2654435761u + (uint32_t)i);
     printf("%d items in %.3f s; the calling process made %ld read/write syscalls\n", N, took, parent_io);
-    PT_CHECK_MSG(parent_io < N / 100, "the calling process made %ld read/write syscalls for %d items", parent_io, N);
+    CHECK_MSG(parent_io < N / 100, "the calling process made %ld read/write syscalls for %d items", parent_io, N);
     for (int k = 0; k < JOBS; k++) {
-        CHECK(pt_alive(workers[k]));
+        CHECK(lkt_alive(workers[k]));
         long io = io_syscalls(workers[k]) - io0[k];
         long vcs = voluntary_switches(workers[k]) - vcs0[k];
         printf("worker %d (pid %d): %ld read/write syscalls, %ld voluntary context switches\n", k, (int)workers[k],
                io, vcs);
-        PT_CHECK_MSG(io < N / 100, "worker %d made %ld read/write syscalls for a map of %d items", k, io, N);
-        PT_CHECK_MSG(vcs < N / 100, "worker %d blocked %ld times during a map of %d items", k, vcs, N);
+        CHECK_MSG(io < N / 100, "worker %d made %ld read/write syscalls for a map of %d items", k, io, N);
+        CHECK_MSG(vcs < N / 100, "worker %d blocked %ld times during a map of %d items", k, vcs, N);
     }
     CHECK_OK(lk_invoker_shutdown(inv));
     free(args);

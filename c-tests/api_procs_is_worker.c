@@ -27,7 +27,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     r->mp = lk_is_mp_worker();
     r->worker = lk_is_worker();
     r->pid = (int32_t)getpid();
-    if (task->index % 10 == 0) pt_sleep_us(500);
+    if (task->index % 10 == 0) lkt_sleep_us(500);
     return 0;
 }
 
@@ -49,18 +49,18 @@ typedef struct {
 /* The parent's other thread, while maps run: 0 and 0. */
 static void *watch(void *p) {
     watcher_t *w = (watcher_t *)p;
-    while (!atomic_load(&w->s->in_map)) pt_sleep_us(100);
+    while (!atomic_load(&w->s->in_map)) lkt_sleep_us(100);
     for (int k = 0; k < 200; k++) {
         if (lk_is_mp_worker() != 0 || lk_is_worker() != 0) w->bad++;
         w->checks++;
-        pt_sleep_us(200);
+        lkt_sleep_us(200);
     }
     return NULL;
 }
 
 static void run(int n_jobs) {
     static state_t *s;
-    if (!s) s = (state_t *)pt_shared(sizeof *s);
+    if (!s) s = (state_t *)lkt_shared(sizeof *s);
     memset(s, 0, sizeof *s);
     lk_invoker_options o = pt_options(n_jobs);
     o.worker_init = on_init;
@@ -75,8 +75,8 @@ static void run(int n_jobs) {
         memset(results, 0, sizeof results);
         CHECK_OK(lk_invoker_map(inv, NULL, N, 0, results, sizeof results[0]));
         for (int i = 0; i < N; i++) {
-            PT_CHECK_MSG(results[i].mp == 1, "n_jobs %d: lk_is_mp_worker() %d in a worker", n_jobs, results[i].mp);
-            PT_CHECK_MSG(results[i].worker == 1, "n_jobs %d: lk_is_worker() %d in a worker", n_jobs, results[i].worker);
+            CHECK_MSG(results[i].mp == 1, "n_jobs %d: lk_is_mp_worker() %d in a worker", n_jobs, results[i].mp);
+            CHECK_MSG(results[i].worker == 1, "n_jobs %d: lk_is_worker() %d in a worker", n_jobs, results[i].worker);
             CHECK(results[i].pid != (int32_t)parent_pid);
         }
     }
@@ -85,8 +85,8 @@ static void run(int n_jobs) {
     CHECK(lk_is_mp_worker() == 0 && lk_is_worker() == 0);
     int calls = atomic_load(&s->init_calls);
     CHECK(calls >= n_jobs);
-    PT_CHECK_MSG(atomic_load(&s->init_mp) == calls, "lk_is_mp_worker() was 1 in %d of %d initializer calls",
-                 atomic_load(&s->init_mp), calls);
+    CHECK_MSG(atomic_load(&s->init_mp) == calls, "lk_is_mp_worker() was 1 in %d of %d initializer calls",
+              atomic_load(&s->init_mp), calls);
     CHECK(atomic_load(&s->init_worker) == calls);
     CHECK(atomic_load(&s->init_in_parent) == 0);
     CHECK_OK(lk_invoker_shutdown(inv));

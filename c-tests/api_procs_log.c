@@ -26,7 +26,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     int e = (int)task->index;
     if (atomic_load(&ctl->die_at) == e && atomic_compare_exchange_strong(&ctl->die_at, &e, -1)) raise(SIGKILL);
     if ((int)task->index == atomic_load(&ctl->fail_at)) return 9;
-    if (task->index % 50 == 0) pt_sleep_us(500);
+    if (task->index % 50 == 0) lkt_sleep_us(500);
     return 0;
 }
 
@@ -71,18 +71,18 @@ static void check_records(const char *what, int all) {
         }
         if (seen[i] > 1) twice++;
     }
-    PT_CHECK_MSG(missing == 0, "%s: %d records had not arrived when the map returned (e.g. item %d)", what, missing,
-                 first_missing);
-    PT_CHECK_MSG(twice == 0, "%s: %d records arrived twice", what, twice);
+    CHECK_MSG(missing == 0, "%s: %d records had not arrived when the map returned (e.g. item %d)", what, missing,
+              first_missing);
+    CHECK_MSG(twice == 0, "%s: %d records arrived twice", what, twice);
     CHECK(wrong_level == 0 && wrong_target == 0);
-    PT_CHECK_MSG(wrong_thread == 0, "%s: %d records arrived on another thread", what, wrong_thread);
+    CHECK_MSG(wrong_thread == 0, "%s: %d records arrived on another thread", what, wrong_thread);
     pthread_mutex_unlock(&mu);
 }
 
 int main(void) {
     lkt_watchdog(60);
-    pt_no_core_dumps();
-    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    lkt_no_core_dumps();
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     atomic_store(&ctl->die_at, -1);
     atomic_store(&ctl->fail_at, -1);
     lk_set_log_callback(capture, NULL, LK_LOG_INFO);
@@ -103,20 +103,20 @@ int main(void) {
             CHECK_OK(lk_invoker_map(inv, NULL, n, 0, NULL, 0));
             pthread_mutex_lock(&mu);
             for (size_t i = 0; i < n; i++)
-                PT_CHECK_MSG(seen[i] == 1, "quick map %d of %zu items: the record of item %zu arrived %d times by "
-                             "the time the map returned", m, n, i, seen[i]);
+                CHECK_MSG(seen[i] == 1, "quick map %d of %zu items: the record of item %zu arrived %d times by "
+                          "the time the map returned", m, n, i, seen[i]);
             pthread_mutex_unlock(&mu);
         }
         /* a callback fails after logging (keep-going: every item runs) */
         reset();
         atomic_store(&ctl->fail_at, 123);
-        PT_FAIL(lk_invoker_map(inv, NULL, N, 0, NULL, 0), LK_ERR_CALLBACK);
+        CHECK_FAIL(lk_invoker_map(inv, NULL, N, 0, NULL, 0), LK_ERR_CALLBACK);
         atomic_store(&ctl->fail_at, -1);
         check_records("a map with a failing callback", 1);
         /* a worker logs, then dies */
         reset();
         atomic_store(&ctl->die_at, 321);
-        PT_FAIL(lk_invoker_map(inv, NULL, N, 0, NULL, 0), LK_ERR_WORKER_DIED);
+        CHECK_FAIL(lk_invoker_map(inv, NULL, N, 0, NULL, 0), LK_ERR_WORKER_DIED);
         check_records("a map where a worker died", 1);
         reset();
         CHECK_OK(lk_invoker_map(inv, NULL, N, 0, NULL, 0));

@@ -43,7 +43,7 @@ static int32_t op(const void *m, const void *arg, void *result, const lk_task *t
     r->bulk_sum = sum;
     scribble = 1000 + (int32_t)task->index;
     pt_pid_add(&ctl->pids, (int)getpid());
-    pt_sleep_us(200);
+    lkt_sleep_us(200);
     return 0;
 }
 
@@ -56,11 +56,11 @@ static void check_map(lk_invoker *inv, int32_t want, lk_status want_status) {
     static out_t results[N];
     memset(results, 0, sizeof results);
     lk_status s = lk_invoker_map(inv, NULL, N, 0, results, sizeof results[0]);
-    PT_CHECK_MSG(s == want_status, "map returned %d, expected %d: %s", (int)s, (int)want_status, lk_last_error());
+    CHECK_MSG(s == want_status, "map returned %d, expected %d: %s", (int)s, (int)want_status, lk_last_error());
     if (s != LK_OK) return;
     int32_t want_sum = (int32_t)(BIG / 4096) * (want & 0xFF);
     for (int i = 0; i < N; i++) {
-        PT_CHECK_MSG(results[i].value == want, "item %d saw model value %d, expected %d", i, results[i].value, want);
+        CHECK_MSG(results[i].value == want, "item %d saw model value %d, expected %d", i, results[i].value, want);
         CHECK(results[i].bulk_sum == want_sum);
     }
     CHECK(scribble == 0);
@@ -68,8 +68,8 @@ static void check_map(lk_invoker *inv, int32_t want, lk_status want_status) {
 
 int main(void) {
     lkt_watchdog(60);
-    pt_no_core_dumps();
-    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    lkt_no_core_dumps();
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     atomic_store(&ctl->die_at, -1);
 
     int32_t jobs[] = {1, 2, 4};
@@ -94,8 +94,8 @@ int main(void) {
         check_map(procs, 1, LK_OK);
         check_map(procs, 1, LK_OK);
         CHECK(!pt_pid_has(&ctl->pids, dead));
-        PT_CHECK_MSG(pt_pid_count(&ctl->pids) == jobs[j], "%d processes ran items after a death, n_jobs %d",
-                     pt_pid_count(&ctl->pids), jobs[j]);
+        CHECK_MSG(pt_pid_count(&ctl->pids) == jobs[j], "%d processes ran items after a death, n_jobs %d",
+                  pt_pid_count(&ctl->pids), jobs[j]);
         CHECK_OK(lk_invoker_shutdown(procs));
 
         /* the threads backend, for contrast, shares the model in place */

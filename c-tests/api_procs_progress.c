@@ -31,7 +31,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     const long *sleep_us = (const long *)model;
     (void)arg;
     (void)result;
-    if (*sleep_us) pt_sleep_us(*sleep_us);
+    if (*sleep_us) lkt_sleep_us(*sleep_us);
     return task->index == 150 ? 3 : 0;
 }
 
@@ -40,7 +40,7 @@ static int32_t op_ok(const void *model, const void *arg, void *result, const lk_
     (void)arg;
     (void)result;
     (void)task;
-    if (*sleep_us) pt_sleep_us(*sleep_us);
+    if (*sleep_us) lkt_sleep_us(*sleep_us);
     return 0;
 }
 
@@ -59,12 +59,12 @@ static void reset(progress_log *p, size_t total) {
 }
 
 static void check_log(const progress_log *p, size_t total, const char *what) {
-    PT_CHECK_MSG(p->calls >= 1, "%s: no progress call", what);
-    PT_CHECK_MSG(!p->wrong_thread, "%s: progress called off the map's calling thread", what);
-    PT_CHECK_MSG(!p->wrong_total, "%s: a progress call had total != n_args or done > total", what);
-    PT_CHECK_MSG(!p->went_back, "%s: done went back", what);
+    CHECK_MSG(p->calls >= 1, "%s: no progress call", what);
+    CHECK_MSG(!p->wrong_thread, "%s: progress called off the map's calling thread", what);
+    CHECK_MSG(!p->wrong_total, "%s: a progress call had total != n_args or done > total", what);
+    CHECK_MSG(!p->went_back, "%s: done went back", what);
     CHECK(p->last_total == total);
-    PT_CHECK_MSG(p->last_done == total, "%s: the last call had done %zu of %zu", what, p->last_done, total);
+    CHECK_MSG(p->last_done == total, "%s: the last call had done %zu of %zu", what, p->last_done, total);
 }
 
 static void long_map(int n_jobs) {
@@ -73,9 +73,9 @@ static void long_map(int n_jobs) {
     size_t n = (size_t)(600 * n_jobs); /* about 1.2 s */
     lk_invoker *inv = make(n_jobs, op_ok, &sleep_us, &p);
     reset(&p, n);
-    double t0 = pt_now();
+    double t0 = lkt_now();
     CHECK_OK(lk_invoker_map(inv, NULL, n, 0, NULL, 0));
-    double took = pt_now() - t0;
+    double took = lkt_now() - t0;
     printf("n_jobs %d: %d progress calls over %.2f s\n", n_jobs, p.calls, took);
     check_log(&p, n, "long map");
     CHECK(p.calls <= (int)(took * 5) + 2); /* a few times a second at most, plus the last */
@@ -114,7 +114,7 @@ int main(void) {
         /* a failing map (fail-fast: the rest is skipped) ends with done == total */
         inv = make(jobs[j], op, &small_sleep, &p);
         reset(&p, 2000);
-        PT_FAIL(lk_invoker_map(inv, NULL, 2000, 0, NULL, 0), LK_ERR_CALLBACK);
+        CHECK_FAIL(lk_invoker_map(inv, NULL, 2000, 0, NULL, 0), LK_ERR_CALLBACK);
         check_log(&p, 2000, "failing map");
         CHECK_OK(lk_invoker_shutdown(inv));
     }

@@ -17,9 +17,9 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     (void)model;
     (void)task;
     uint64_t a = *(const uint64_t *)arg;
-    pt_sleep_us(200);
+    lkt_sleep_us(200);
     out_t *r = (out_t *)result;
-    r->value = pt_mix(a);
+    r->value = lkt_mix(a);
     r->pid = (int32_t)getpid();
     r->pad = 0;
     return 0;
@@ -60,16 +60,16 @@ static void run(int n_jobs) {
         for (int i = 0; i < N; i++) args[i] = (uint64_t)(m * N + i);
         memset(results, 0, sizeof results);
         lk_status s = lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]);
-        PT_CHECK_MSG(s == LK_OK, "n_jobs %d, map %d with recycling returned %d: %s", n_jobs, m, (int)s,
-                     lk_last_error());
+        CHECK_MSG(s == LK_OK, "n_jobs %d, map %d with recycling returned %d: %s", n_jobs, m, (int)s,
+                  lk_last_error());
         for (int i = 0; i < N; i++) {
-            CHECK(results[i].value == pt_mix(args[i]));
+            CHECK(results[i].value == lkt_mix(args[i]));
             CHECK(results[i].pid > 0 && results[i].pid != (int32_t)getpid());
         }
         int n_cur = pids_of(results, cur);
         if (m > 0)
-            PT_CHECK_MSG(!same_set(prev, n_prev, cur, n_cur),
-                         "n_jobs %d: map %d ran on the same %d processes as map %d", n_jobs, m, n_cur, m - 1);
+            CHECK_MSG(!same_set(prev, n_prev, cur, n_cur),
+                      "n_jobs %d: map %d ran on the same %d processes as map %d", n_jobs, m, n_cur, m - 1);
         for (int k = 0; k < n_cur; k++) {
             int found = 0;
             for (int j = 0; j < n_all; j++) found |= all[j] == cur[k];

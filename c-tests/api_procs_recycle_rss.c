@@ -28,8 +28,8 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     r->ok = p != NULL;
     if (p) memset(p, 1, LEAK); /* leaked on purpose */
     last_leak = p;
-    pt_sleep_us(1000);
-    r->rss = pt_rss_bytes();
+    lkt_sleep_us(1000);
+    r->rss = lkt_rss_bytes();
     r->pid = (int32_t)getpid();
     return 0;
 }
@@ -43,7 +43,7 @@ int main(void) {
     for (int m = 0; m < 2; m++) {
         memset(results, 0, sizeof results);
         lk_status s = lk_invoker_map(inv, NULL, N, 0, results, sizeof results[0]);
-        PT_CHECK_MSG(s == LK_OK, "map returned %d: %s", (int)s, lk_last_error());
+        CHECK_MSG(s == LK_OK, "map returned %d: %s", (int)s, lk_last_error());
         uint64_t most = 0;
         int pids[N], n = 0;
         for (int i = 0; i < N; i++) {
@@ -55,8 +55,8 @@ int main(void) {
         }
         printf("map %d: %d worker processes, the largest resident set reported %.1f MiB (ceiling %.0f MiB)\n", m, n,
                (double)most / (1 << 20), (double)CEILING / (1 << 20));
-        PT_CHECK_MSG(most <= CEILING + LEAK + SLACK, "a worker reached %.1f MiB with recycle_above_rss %.0f MiB",
-                     (double)most / (1 << 20), (double)CEILING / (1 << 20));
+        CHECK_MSG(most <= CEILING + LEAK + SLACK, "a worker reached %.1f MiB with recycle_above_rss %.0f MiB",
+                  (double)most / (1 << 20), (double)CEILING / (1 << 20));
         CHECK(n > JOBS);
     }
     CHECK_OK(lk_invoker_shutdown(inv));

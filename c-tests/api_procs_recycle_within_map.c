@@ -18,9 +18,9 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     (void)model;
     (void)task;
     uint64_t a = *(const uint64_t *)arg;
-    pt_sleep_us(200);
+    lkt_sleep_us(200);
     out_t *r = (out_t *)result;
-    r->value = pt_mix(a);
+    r->value = lkt_mix(a);
     r->pid = (int32_t)getpid();
     r->pad = 0;
     return 0;
@@ -36,10 +36,10 @@ static void run(int n_jobs) {
         for (int i = 0; i < N; i++) args[i] = (uint64_t)(i + 1000 * m);
         memset(results, 0, sizeof results);
         lk_status s = lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]);
-        PT_CHECK_MSG(s == LK_OK, "map returned %d: %s", (int)s, lk_last_error());
+        CHECK_MSG(s == LK_OK, "map returned %d: %s", (int)s, lk_last_error());
         int pids[N], counts[N], n = 0, most = 0;
         for (int i = 0; i < N; i++) {
-            CHECK(results[i].value == pt_mix(args[i]));
+            CHECK(results[i].value == lkt_mix(args[i]));
             int k = 0;
             while (k < n && pids[k] != results[i].pid) k++;
             if (k == n) {
@@ -51,8 +51,8 @@ static void run(int n_jobs) {
         }
         printf("n_jobs %d, map %d: %d worker processes, the busiest ran %d items (limit %d)\n", n_jobs, m, n, most,
                LIMIT);
-        PT_CHECK_MSG(most <= LIMIT, "n_jobs %d: one worker process ran %d items of one map with recycle_after_items %d",
-                     n_jobs, most, LIMIT);
+        CHECK_MSG(most <= LIMIT, "n_jobs %d: one worker process ran %d items of one map with recycle_after_items %d",
+                  n_jobs, most, LIMIT);
         CHECK(n >= N / LIMIT);
     }
     CHECK_OK(lk_invoker_shutdown(inv));

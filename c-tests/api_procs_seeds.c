@@ -11,7 +11,7 @@ enum { N = 2000, MAPS = 3, INVOKERS = 2, BASE = 5000 };
 static int32_t record_seed(const void *model, const void *arg, void *result, const lk_task *task) {
     (void)model;
     (void)arg;
-    if (task->index % 64 == 0) pt_sleep_us(50); /* vary the scheduling */
+    if (task->index % 64 == 0) lkt_sleep_us(50); /* vary the scheduling */
     *(uint64_t *)result = task->seed;
     return 0;
 }
@@ -64,11 +64,11 @@ static void check_same(const run_seeds *ref, const run_seeds *got, const char *w
     for (int k = 0; k < INVOKERS; k++)
         for (int m = 0; m < MAPS; m++)
             for (int i = 0; i < N; i++)
-                PT_CHECK_MSG(ref->maps[k][m][i] == got->maps[k][m][i],
-                             "%s: invoker %d, map %d, item %d: seed %016" PRIx64 ", threads gave %016" PRIx64, what,
-                             k, m, i, got->maps[k][m][i], ref->maps[k][m][i]);
+                CHECK_MSG(ref->maps[k][m][i] == got->maps[k][m][i],
+                          "%s: invoker %d, map %d, item %d: seed %016" PRIx64 ", threads gave %016" PRIx64, what,
+                          k, m, i, got->maps[k][m][i], ref->maps[k][m][i]);
     for (int i = 0; i < N; i++)
-        PT_CHECK_MSG(ref->based[i] == got->based[i], "%s: index_base map, item %d", what, i);
+        CHECK_MSG(ref->based[i] == got->based[i], "%s: index_base map, item %d", what, i);
 }
 
 int main(void) {

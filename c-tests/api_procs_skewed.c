@@ -22,14 +22,14 @@ static int is_slow(int layout, size_t i) {
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
     const ctl_t *ctl = (const ctl_t *)model;
     uint64_t a = *(const uint64_t *)arg;
-    pt_sleep_us(is_slow(atomic_load(&ctl->layout), task->index) ? SLOW_US : FAST_US);
-    *(uint64_t *)result = pt_mix(a) + task->index;
+    lkt_sleep_us(is_slow(atomic_load(&ctl->layout), task->index) ? SLOW_US : FAST_US);
+    *(uint64_t *)result = lkt_mix(a) + task->index;
     return 0;
 }
 
 int main(void) {
     lkt_watchdog(60);
-    ctl_t *ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    ctl_t *ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     static uint64_t args[N], results[N];
     for (int i = 0; i < N; i++) args[i] = (uint64_t)i * 3 + 1;
     const double serial = ((double)(N - N_SLOW) * FAST_US + (double)N_SLOW * SLOW_US) * 1e-6;
@@ -40,14 +40,14 @@ int main(void) {
         for (int layout = 0; layout < 3; layout++) {
             atomic_store(&ctl->layout, layout);
             memset(results, 0, sizeof results);
-            double t0 = pt_now();
+            double t0 = lkt_now();
             CHECK_OK(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]));
-            double took = pt_now() - t0;
-            for (int i = 0; i < N; i++) CHECK(results[i] == pt_mix(args[i]) + (uint64_t)i);
+            double took = lkt_now() - t0;
+            for (int i = 0; i < N; i++) CHECK(results[i] == lkt_mix(args[i]) + (uint64_t)i);
             printf("n_jobs %d, %s: %.3f s (serial %.3f s, ideal %.3f s)\n", jobs[j], names[layout], took, serial,
                    serial / jobs[j]);
-            PT_CHECK_MSG(took < 0.8 * serial, "n_jobs %d, %s: %.3f s, serial time %.3f s", jobs[j], names[layout],
-                         took, serial);
+            CHECK_MSG(took < 0.8 * serial, "n_jobs %d, %s: %.3f s, serial time %.3f s", jobs[j], names[layout],
+                      took, serial);
         }
         CHECK_OK(lk_invoker_shutdown(inv));
     }

@@ -74,11 +74,11 @@ int main(void) {
         for (int m = 0; m < 3; m++) {
             memset(results, 0x55, sizeof results);
             lk_status s = lk_invoker_map(inv, NULL, OUTER, 0, results, sizeof results[0]);
-            PT_CHECK_MSG(s == LK_OK, "outer map returned %d: %s", (int)s, lk_last_error());
+            CHECK_MSG(s == LK_OK, "outer map returned %d: %s", (int)s, lk_last_error());
             for (int i = 0; i < OUTER; i++) {
                 for (int c = 0; c < 6; c++)
-                    PT_CHECK_MSG(results[i].status[c] == LK_OK, "item %d: inner call %d returned %d", i, c,
-                                 results[i].status[c]);
+                    CHECK_MSG(results[i].status[c] == LK_OK, "item %d: inner call %d returned %d", i, c,
+                              results[i].status[c]);
                 CHECK(results[i].wrong_results == 0);
                 CHECK(results[i].inner_mp == 2 * INNER);
                 CHECK(results[i].inner_other == 0);

@@ -20,10 +20,10 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     (void)arg;
     (void)result;
     int now = atomic_fetch_add(&s->running, 1) + 1;
-    pt_atomic_max(&s->max_running, now);
+    lkt_atomic_max(&s->max_running, now);
     if (task->worker >= MAX_JOBS) atomic_fetch_add(&s->bad_worker, 1);
     else if (atomic_exchange(&s->busy[task->worker], 1) != 0) atomic_fetch_add(&s->double_booked, 1);
-    pt_sleep_us(300);
+    lkt_sleep_us(300);
     if (task->worker < MAX_JOBS) atomic_store(&s->busy[task->worker], 0);
     atomic_fetch_sub(&s->running, 1);
     return 0;
@@ -42,7 +42,7 @@ static void *map_thread(void *p) {
 
 static void run(int n_jobs) {
     static state_t *s;
-    if (!s) s = (state_t *)pt_shared(sizeof *s);
+    if (!s) s = (state_t *)lkt_shared(sizeof *s);
     memset(s, 0, sizeof *s);
     lk_invoker *inv = pt_new(s, op, n_jobs);
     for (int m = 0; m < 2; m++) CHECK_OK(lk_invoker_map(inv, NULL, N, 0, NULL, 0));
@@ -64,9 +64,9 @@ static void run(int n_jobs) {
     CHECK(atomic_load(&s->bad_worker) == 0);
     CHECK(atomic_load(&s->double_booked) == 0);
     CHECK(atomic_load(&s->running) == 0);
-    PT_CHECK_MSG(max_all <= n_jobs, "%d callbacks ran at once with n_jobs %d", max_all, n_jobs);
+    CHECK_MSG(max_all <= n_jobs, "%d callbacks ran at once with n_jobs %d", max_all, n_jobs);
     CHECK(max_one >= 1);
-    if (n_jobs >= 2) PT_CHECK_MSG(max_one >= 2, "n_jobs %d never ran two callbacks at once", n_jobs);
+    if (n_jobs >= 2) CHECK_MSG(max_one >= 2, "n_jobs %d never ran two callbacks at once", n_jobs);
     CHECK_OK(lk_invoker_shutdown(inv));
 }
 

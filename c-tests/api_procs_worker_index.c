@@ -28,13 +28,13 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     if (!atomic_compare_exchange_strong(&s->pid_of[w], &expected, me) && expected != me)
         atomic_fetch_add(&s->mixed, 1);
     pt_pid_add(&s->pids, me);
-    pt_sleep_us(1000);
+    lkt_sleep_us(1000);
     return 0;
 }
 
 static void run(int32_t n_jobs_opt, int32_t n_jobs) {
     static state_t *s;
-    if (!s) s = (state_t *)pt_shared(sizeof *s);
+    if (!s) s = (state_t *)lkt_shared(sizeof *s);
     memset(s, 0, sizeof *s);
     lk_invoker *inv = pt_new(s, op, n_jobs_opt);
     static uint32_t workers[N];
@@ -42,13 +42,13 @@ static void run(int32_t n_jobs_opt, int32_t n_jobs) {
         memset(workers, 0xFF, sizeof workers);
         CHECK_OK(lk_invoker_map(inv, NULL, N, 0, workers, sizeof workers[0]));
         for (int i = 0; i < N; i++)
-            PT_CHECK_MSG(workers[i] < (uint32_t)n_jobs, "n_jobs %d: item %d ran on worker %u", n_jobs, i, workers[i]);
+            CHECK_MSG(workers[i] < (uint32_t)n_jobs, "n_jobs %d: item %d ran on worker %u", n_jobs, i, workers[i]);
     }
     CHECK(atomic_load(&s->bad_worker) == 0);
     CHECK(atomic_load(&s->mixed) == 0);
     int distinct = pt_pid_count(&s->pids);
     printf("n_jobs %d (option %d): %d worker processes\n", n_jobs, n_jobs_opt, distinct);
-    PT_CHECK_MSG(distinct == n_jobs, "%d processes ran the items of an invoker with %d workers", distinct, n_jobs);
+    CHECK_MSG(distinct == n_jobs, "%d processes ran the items of an invoker with %d workers", distinct, n_jobs);
     CHECK(!pt_pid_has(&s->pids, (int)getpid()));
     /* each process had one index, and each index one process */
     for (int a = 0; a < n_jobs; a++)

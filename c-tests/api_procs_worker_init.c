@@ -48,7 +48,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
         raise(SIGKILL);
     }
     pt_pid_add(&sh->item_pids, (int)getpid());
-    pt_sleep_us(500);
+    lkt_sleep_us(500);
     return 0;
 }
 
@@ -58,11 +58,11 @@ static void check_inits(int n_jobs, int expected_inits) {
     int n = atomic_load(&sh->n_inits);
     CHECK(atomic_load(&sh->bad_user) == 0);
     CHECK(atomic_load(&sh->bad_index) == 0);
-    PT_CHECK_MSG(atomic_load(&sh->items_without_init) == 0,
-                 "n_jobs %d: %d items ran in a process whose initializer had not run for that worker", n_jobs,
-                 atomic_load(&sh->items_without_init));
-    PT_CHECK_MSG(n == expected_inits, "n_jobs %d: the initializer ran %d times, expected %d", n_jobs, n,
-                 expected_inits);
+    CHECK_MSG(atomic_load(&sh->items_without_init) == 0,
+              "n_jobs %d: %d items ran in a process whose initializer had not run for that worker", n_jobs,
+              atomic_load(&sh->items_without_init));
+    CHECK_MSG(n == expected_inits, "n_jobs %d: the initializer ran %d times, expected %d", n_jobs, n,
+              expected_inits);
     for (int i = 0; i < n; i++) {
         CHECK(atomic_load(&sh->init_pid[i]) != (int)parent_pid);
         CHECK(atomic_load(&sh->init_worker[i]) >= 0 && atomic_load(&sh->init_worker[i]) < n_jobs);
@@ -72,14 +72,14 @@ static void check_inits(int n_jobs, int expected_inits) {
     for (int k = 0; k < n_jobs; k++) {
         int seen = 0;
         for (int i = 0; i < n_jobs; i++) seen += atomic_load(&sh->init_worker[i]) == k;
-        PT_CHECK_MSG(seen == 1, "worker index %d initialised %d times by the first workers", k, seen);
+        CHECK_MSG(seen == 1, "worker index %d initialised %d times by the first workers", k, seen);
     }
     /* every process that ran items is one the initializer ran in */
     int m = atomic_load(&sh->item_pids.n);
     for (int i = 0; i < m && i < PT_MAX_PIDS; i++) {
         int pid = atomic_load(&sh->item_pids.pids[i]), found = 0;
         for (int j = 0; j < n; j++) found |= atomic_load(&sh->init_pid[j]) == pid;
-        PT_CHECK_MSG(found, "process %d ran items but the initializer never ran in it", pid);
+        CHECK_MSG(found, "process %d ran items but the initializer never ran in it", pid);
     }
 }
 
@@ -97,7 +97,7 @@ static void run(int n_jobs) {
 
     /* a worker dies: its replacement runs the initializer in its own process */
     atomic_store(&sh->die_at, 123);
-    PT_FAIL(lk_invoker_map(inv, NULL, N, 0, NULL, 0), LK_ERR_WORKER_DIED);
+    CHECK_FAIL(lk_invoker_map(inv, NULL, N, 0, NULL, 0), LK_ERR_WORKER_DIED);
     CHECK(atomic_load(&sh->dead_pid) > 0);
     pt_pid_clear(&sh->item_pids);
     for (int m = 0; m < 2; m++) CHECK_OK(lk_invoker_map(inv, NULL, N, 0, NULL, 0));
@@ -110,7 +110,7 @@ static void run(int n_jobs) {
 int main(void) {
     lkt_watchdog(60);
     parent_pid = getpid();
-    sh = (state_t *)pt_shared(sizeof *sh);
+    sh = (state_t *)lkt_shared(sizeof *sh);
     run(1);
     run(2);
     run(4);

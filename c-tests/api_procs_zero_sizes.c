@@ -37,7 +37,7 @@ static void check_all_ran_once(state_t *s) {
 
 int main(void) {
     lkt_watchdog(60);
-    state_t *s = (state_t *)pt_shared(sizeof *s);
+    state_t *s = (state_t *)lkt_shared(sizeof *s);
     static uint32_t args[N], results[N];
     for (int i = 0; i < N; i++) args[i] = (uint32_t)i + 1000;
     const int32_t jobs[] = {1, 2, 4};

@@ -55,7 +55,7 @@ int main(void) {
     m.n = 4u << 20; /* 32 MiB of heap data */
     m.values = (uint64_t *)malloc(m.n * sizeof *m.values);
     CHECK(m.values != NULL);
-    for (size_t i = 0; i < m.n; i++) m.values[i] = spt_mix(i);
+    for (size_t i = 0; i < m.n; i++) m.values[i] = lkt_mix(i);
     strcpy(m.name, "the parent's model");
     uint64_t expect = sum(&m);
 
@@ -100,7 +100,7 @@ int main(void) {
     lk_buffer_free(&res);
 
     free(m.values);
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("api_sp_arg_snapshot: ok\n");
     return 0;
 }

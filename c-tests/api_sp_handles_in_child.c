@@ -73,7 +73,7 @@ int main(void) {
         for (int i = 0; i < N; i++) CHECK(results[i] == (uint64_t)i + 1);
     }
     CHECK_OK(lk_invoker_shutdown(parent_inv));
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("api_sp_handles_in_child: ok\n");
     return 0;
 }

@@ -53,7 +53,7 @@ int main(void) {
     run(2);
     run(1);
     run(4);
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("api_sp_in_callback: ok\n");
     return 0;
 }

@@ -6,7 +6,7 @@
 #define TOTAL ((size_t)1 << 30)
 #define PIECE ((size_t)1 << 20)
 
-static uint64_t stamp(size_t page, int which) { return spt_mix(page * 2 + (size_t)which); }
+static uint64_t stamp(size_t page, int which) { return lkt_mix(page * 2 + (size_t)which); }
 
 static int32_t big(const void *arg, lk_buffer *out) {
     (void)arg;
@@ -31,10 +31,10 @@ static int32_t big(const void *arg, lk_buffer *out) {
 
 int main(void) {
     lkt_watchdog(30);
-    double t0 = spt_now();
+    double t0 = lkt_now();
     lk_buffer res = spt_empty();
     CHECK_OK(lk_run_sp(big, NULL, &res));
-    double t1 = spt_now();
+    double t1 = lkt_now();
     CHECK(res.len == TOTAL);
     CHECK(res.data != NULL);
     size_t bad = 0;
@@ -48,11 +48,11 @@ int main(void) {
             if (bad++ < 5) fprintf(stderr, "page %zu is wrong\n", page);
         }
     }
-    double t2 = spt_now();
+    double t2 = lkt_now();
     CHECK(bad == 0);
     lk_buffer_free(&res);
     CHECK(spt_is_zero(&res));
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("api_sp_large: ok (1 GiB: run_sp %.2f s, check %.2f s)\n", t1 - t0, t2 - t1);
     return 0;
 }

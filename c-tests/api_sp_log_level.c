@@ -17,22 +17,22 @@ static int32_t log_levels(const void *arg, lk_buffer *out) {
 
 static int seen(const char *msg, int level) {
     int n = 0;
-    pthread_mutex_lock(&spt_log_mu);
-    for (size_t i = 0; i < spt_n_records && i < SPT_MAX_RECORDS; i++)
-        if (strcmp(spt_records[i].message, msg) == 0) {
-            CHECK(spt_records[i].level == level);
+    pthread_mutex_lock(&lkt_log_mu);
+    for (size_t i = 0; i < lkt_n_records && i < LKT_MAX_RECORDS; i++)
+        if (strcmp(lkt_records[i].message, msg) == 0) {
+            CHECK(lkt_records[i].level == level);
             n++;
         }
-    pthread_mutex_unlock(&spt_log_mu);
+    pthread_mutex_unlock(&lkt_log_mu);
     return n;
 }
 
 static int count_lvl(void) {
     int n = 0;
-    pthread_mutex_lock(&spt_log_mu);
-    for (size_t i = 0; i < spt_n_records && i < SPT_MAX_RECORDS; i++)
-        if (strncmp(spt_records[i].message, "lvl-", 4) == 0) n++;
-    pthread_mutex_unlock(&spt_log_mu);
+    pthread_mutex_lock(&lkt_log_mu);
+    for (size_t i = 0; i < lkt_n_records && i < LKT_MAX_RECORDS; i++)
+        if (strncmp(lkt_records[i].message, "lvl-", 4) == 0) n++;
+    pthread_mutex_unlock(&lkt_log_mu);
     return n;
 }
 
@@ -40,8 +40,8 @@ int main(void) {
     lkt_watchdog(20);
     lk_buffer res = spt_empty();
 
-    lk_set_log_callback(spt_log_capture, NULL, LK_LOG_WARN);
-    spt_log_clear();
+    lk_set_log_callback(lkt_log_capture, NULL, LK_LOG_WARN);
+    lkt_log_clear();
     CHECK_OK(lk_run_sp(log_levels, NULL, &res));
     lk_buffer_free(&res);
     CHECK(seen("lvl-error", LK_LOG_ERROR) == 1);
@@ -52,8 +52,8 @@ int main(void) {
     CHECK(seen("lvl-zero", LK_LOG_ERROR) == 1);
     CHECK(seen("lvl-big", LK_LOG_TRACE) == 0);
 
-    lk_set_log_callback(spt_log_capture, NULL, LK_LOG_TRACE);
-    spt_log_clear();
+    lk_set_log_callback(lkt_log_capture, NULL, LK_LOG_TRACE);
+    lkt_log_clear();
     CHECK_OK(lk_run_sp(log_levels, NULL, &res));
     lk_buffer_free(&res);
     CHECK(seen("lvl-error", LK_LOG_ERROR) == 1);
@@ -67,12 +67,12 @@ int main(void) {
 
     /* No callback: nothing is delivered (and the capture stays empty). */
     lk_set_log_callback(NULL, NULL, LK_LOG_TRACE);
-    spt_log_clear();
+    lkt_log_clear();
     CHECK_OK(lk_run_sp(log_levels, NULL, &res));
     lk_buffer_free(&res);
-    CHECK(spt_log_count() == 0);
+    CHECK(lkt_log_count() == 0);
 
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("api_sp_log_level: ok\n");
     return 0;
 }

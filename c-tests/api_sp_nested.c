@@ -29,13 +29,13 @@ static int32_t outer(const void *arg, lk_buffer *out) {
     SPT_APPEND(out, &mine, sizeof mine);
     lk_buffer_free(&res);
     if (lk_run_sp(inner_fails, NULL, &res) != LK_ERR_CALLBACK) return 3;
-    if (!spt_has_number(lk_last_error(), 8)) return 4;
+    if (!lkt_has_number(lk_last_error(), 8)) return 4;
     return 0;
 }
 
 int main(void) {
     lkt_watchdog(20);
-    lk_set_log_callback(spt_log_capture, NULL, LK_LOG_INFO);
+    lk_set_log_callback(lkt_log_capture, NULL, LK_LOG_INFO);
     uint64_t v = 10, parent_root = lk_root_seed();
     lk_buffer res = spt_empty();
     CHECK_OK(lk_run_sp(outer, &v, &res));
@@ -47,9 +47,9 @@ int main(void) {
     CHECK(r[2] == 1);                  /* lk_is_worker() in the grandchild */
     CHECK(r[1] != r[3]);               /* the grandchild's seed is its own */
     CHECK(r[1] != parent_root && r[3] != parent_root);
-    spt_check_sequence("nest-", 3, LK_LOG_INFO);
+    lkt_log_check_sequence("nest-", 3, LK_LOG_INFO);
     lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("api_sp_nested: ok\n");
     return 0;
 }

@@ -16,7 +16,7 @@ static int32_t many(const void *arg, lk_buffer *out) {
     (void)arg;
     unsigned char chunk[CHUNK];
     for (int c = 0; c < CHUNKS; c++) {
-        for (int i = 0; i < CHUNK; i++) chunk[i] = (unsigned char)(spt_mix((uint64_t)c * CHUNK + (uint64_t)i) >> 56);
+        for (int i = 0; i < CHUNK; i++) chunk[i] = (unsigned char)(lkt_mix((uint64_t)c * CHUNK + (uint64_t)i) >> 56);
         SPT_APPEND(out, chunk, CHUNK);
     }
     return 0;
@@ -67,7 +67,7 @@ int main(void) {
     CHECK_OK(lk_run_sp(many, NULL, &res));
     CHECK(res.len == (size_t)CHUNKS * CHUNK);
     for (size_t i = 0; i < res.len; i++)
-        if (res.data[i] != (unsigned char)(spt_mix(i) >> 56)) {
+        if (res.data[i] != (unsigned char)(lkt_mix(i) >> 56)) {
             fprintf(stderr, "byte %zu differs\n", i);
             exit(1);
         }
@@ -92,7 +92,7 @@ int main(void) {
     CHECK(res.len == sizeof GREETING && memcmp(res.data, GREETING, sizeof GREETING) == 0);
     lk_buffer_free(&res);
 
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("api_sp_result: ok\n");
     return 0;
 }

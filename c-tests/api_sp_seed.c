@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
         CHECK(s1[i] != s3[i]);
     }
 
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("api_sp_seed: ok\n");
     return 0;
 }

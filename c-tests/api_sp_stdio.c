@@ -69,7 +69,7 @@ int main(int argc, char **argv) {
         CHECK(strstr(r.out, "parent-mid") < strstr(r.out, "child-exit-out"));
         CHECK(strstr(r.out, "child-exit-out") < strstr(r.out, "parent-after"));
     }
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("api_sp_stdio: ok\n");
     return 0;
 }

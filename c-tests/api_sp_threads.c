@@ -14,7 +14,7 @@ static int32_t produce(const void *arg, lk_buffer *out) {
     size_t done = 0;
     while (done < j->len) {
         size_t n = j->len - done < sizeof buf ? j->len - done : sizeof buf;
-        for (size_t i = 0; i < n; i++) buf[i] = (unsigned char)(spt_mix(j->key ^ (done + i)) >> 40);
+        for (size_t i = 0; i < n; i++) buf[i] = (unsigned char)(lkt_mix(j->key ^ (done + i)) >> 40);
         SPT_APPEND(out, buf, n);
         done += n;
     }
@@ -24,12 +24,12 @@ static int32_t produce(const void *arg, lk_buffer *out) {
 static void *thread_main(void *p) {
     uint64_t t = (uint64_t)(uintptr_t)p;
     for (int c = 0; c < CALLS; c++) {
-        job j = {t * 1000003u + (uint64_t)c, (size_t)(spt_mix(t * 100 + (uint64_t)c) % 300000) + 1};
+        job j = {t * 1000003u + (uint64_t)c, (size_t)(lkt_mix(t * 100 + (uint64_t)c) % 300000) + 1};
         lk_buffer res = spt_empty();
         CHECK_OK(lk_run_sp(produce, &j, &res));
         CHECK(res.len == j.len);
         for (size_t i = 0; i < j.len; i++)
-            if (res.data[i] != (unsigned char)(spt_mix(j.key ^ i) >> 40)) {
+            if (res.data[i] != (unsigned char)(lkt_mix(j.key ^ i) >> 40)) {
                 fprintf(stderr, "thread %d call %d: byte %zu is wrong\n", (int)t, c, i);
                 exit(1);
             }
@@ -44,7 +44,7 @@ int main(void) {
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++) CHECK(pthread_create(&t[i], NULL, thread_main, (void *)(uintptr_t)i) == 0);
     for (int i = 0; i < THREADS; i++) CHECK(pthread_join(t[i], NULL) == 0);
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("api_sp_threads: ok\n");
     return 0;
 }

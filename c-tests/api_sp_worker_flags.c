@@ -55,7 +55,7 @@ int main(void) {
     CHECK(f[0] == 1);
     CHECK(f[1] == 0);
     lk_buffer_free(&res);
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("api_sp_worker_flags: ok\n");
     return 0;
 }

@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
     int iterations = argc > 1 ? atoi(argv[1]) : 1000;
     lkt_watchdog(300);
     busy_start();
-    double t0 = rel_now();
+    double t0 = lkt_now();
     for (int i = 0; i < iterations; i++) {
         uint64_t model = (uint64_t)i * 1000;
         lk_invoker_options o;
@@ -42,19 +42,19 @@ int main(int argc, char **argv) {
         long before = rel_log_children(&busy_logs);
         lk_invoker *inv = NULL;
         lk_status s = lk_invoker_new_with(&model, item, &o, &inv);
-        REL_CHECK_MSG(s == LK_OK, "invoker %d: %d %s", i, (int)s, lk_last_error());
+        CHECK_MSG(s == LK_OK, "invoker %d: %d %s", i, (int)s, lk_last_error());
         uint64_t results[M];
         s = lk_invoker_map(inv, NULL, M, 0, results, sizeof results[0]);
-        REL_CHECK_MSG(s == LK_OK, "invoker %d: map gave %d %s", i, (int)s, lk_last_error());
+        CHECK_MSG(s == LK_OK, "invoker %d: map gave %d %s", i, (int)s, lk_last_error());
         for (int k = 0; k < M; k++) CHECK(results[k] == (uint64_t)k + model);
         long got = rel_log_children(&busy_logs) - before;
-        REL_CHECK_MSG(got == o.n_jobs + M, "invoker %d: %ld worker records arrived, expected %d", i, got,
-                      o.n_jobs + M);
+        CHECK_MSG(got == o.n_jobs + M, "invoker %d: %ld worker records arrived, expected %d", i, got,
+                  o.n_jobs + M);
         CHECK_OK(lk_invoker_shutdown(inv));
     }
-    double took = rel_now() - t0;
+    double took = lkt_now() - t0;
     busy_stop_all();
-    CHECK(rel_no_children());
+    CHECK(lkt_no_children());
     printf("fault_forksafety_procs: ok (%d invokers in %.2f s; %ld busy maps, %ld parent records)\n",
            iterations, took, (long)atomic_load(&busy_maps), busy_logs.parent);
     return 0;

@@ -46,24 +46,24 @@ int main(int argc, char **argv) {
     int iterations = argc > 1 ? atoi(argv[1]) : 1000;
     lkt_watchdog(300);
     busy_start();
-    double t0 = rel_now();
+    double t0 = lkt_now();
     for (int i = 0; i < iterations; i++) {
         long before = rel_log_children(&busy_logs);
         lk_buffer res;
         memset(&res, 0, sizeof res);
         lk_status s = lk_run_sp(child, &i, &res);
-        REL_CHECK_MSG(s == LK_OK, "call %d: %d %s", i, (int)s, lk_last_error());
+        CHECK_MSG(s == LK_OK, "call %d: %d %s", i, (int)s, lk_last_error());
         size_t len = 1000 + (size_t)i * 37;
         CHECK(res.len == len);
         for (size_t k = 0; k < len; k++) CHECK(res.data[k] == (uint8_t)(k + (size_t)i));
         lk_buffer_free(&res);
         long got = rel_log_children(&busy_logs) - before;
-        REL_CHECK_MSG(got == CHILD_RECORDS, "call %d: %ld child records arrived, expected %d", i, got,
-                      CHILD_RECORDS);
+        CHECK_MSG(got == CHILD_RECORDS, "call %d: %ld child records arrived, expected %d", i, got,
+                  CHILD_RECORDS);
     }
-    double took = rel_now() - t0;
+    double took = lkt_now() - t0;
     busy_stop_all();
-    CHECK(rel_no_children());
+    CHECK(lkt_no_children());
     CHECK(busy_logs.child == (long)iterations * CHILD_RECORDS);
     printf("fault_forksafety_run_sp: ok (%d calls in %.2f s; %ld busy maps, %ld parent records)\n",
            iterations, took, (long)atomic_load(&busy_maps), busy_logs.parent);

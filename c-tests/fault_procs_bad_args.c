@@ -23,7 +23,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 
 int main(void) {
     lkt_watchdog(60);
-    ctl_t *c = (ctl_t *)pt_shared(sizeof *c);
+    ctl_t *c = (ctl_t *)lkt_shared(sizeof *c);
     lk_invoker *const SENTINEL = (lk_invoker *)(uintptr_t)0x5EED;
     lk_invoker *out = SENTINEL;
 
@@ -32,20 +32,20 @@ int main(void) {
     for (size_t k = 0; k < sizeof bad_backends / sizeof bad_backends[0]; k++) {
         lk_invoker_options o = pt_options(2);
         o.backend = bad_backends[k];
-        PT_FAIL(lk_invoker_new_with(c, op, &o, &out), LK_ERR_INVALID);
+        CHECK_FAIL(lk_invoker_new_with(c, op, &o, &out), LK_ERR_INVALID);
         CHECK(out == SENTINEL);
     }
     lk_invoker_options o = pt_options(-2);
-    PT_FAIL(lk_invoker_new_with(c, op, &o, &out), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_new_with(c, op, &o, &out), LK_ERR_INVALID);
     CHECK(out == SENTINEL);
     o = pt_options(2);
-    PT_FAIL(lk_invoker_new_with(c, NULL, &o, &out), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_new_with(c, NULL, &o, &out), LK_ERR_INVALID);
     CHECK(out == SENTINEL);
-    PT_FAIL(lk_invoker_new_with(c, op, &o, NULL), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_new_with(c, op, &o, NULL), LK_ERR_INVALID);
     o.error_mode = 7;
-    PT_FAIL(lk_invoker_new_with(c, op, &o, &out), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_new_with(c, op, &o, &out), LK_ERR_INVALID);
     CHECK(out == SENTINEL);
-    pt_check_no_children(); /* nothing was forked for a refused invoker */
+    lkt_check_no_children(); /* nothing was forked for a refused invoker */
 
     /* n_jobs 0 and -1 are fine */
     int32_t ok_jobs[] = {0, -1};
@@ -62,16 +62,16 @@ int main(void) {
     static uint64_t args[N], results[N];
     for (int i = 0; i < N; i++) results[i] = 0xABCD;
     atomic_store(&c->calls, 0);
-    PT_FAIL(lk_invoker_map(inv, NULL, N, sizeof args[0], results, sizeof results[0]), LK_ERR_INVALID);
-    PT_FAIL(lk_invoker_map(inv, args, N, sizeof args[0], NULL, sizeof results[0]), LK_ERR_INVALID);
-    PT_FAIL(lk_invoker_map(inv, args, SIZE_MAX / 2, 8, results, sizeof results[0]), LK_ERR_INVALID);
-    PT_FAIL(lk_invoker_map(inv, args, 4, sizeof args[0], results, SIZE_MAX / 2), LK_ERR_INVALID);
-    PT_FAIL(lk_invoker_map(inv, NULL, SIZE_MAX, 0, results, 2), LK_ERR_INVALID);
-    PT_FAIL(lk_invoker_map(NULL, args, N, sizeof args[0], results, sizeof results[0]), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_map(inv, NULL, N, sizeof args[0], results, sizeof results[0]), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_map(inv, args, N, sizeof args[0], NULL, sizeof results[0]), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_map(inv, args, SIZE_MAX / 2, 8, results, sizeof results[0]), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_map(inv, args, 4, sizeof args[0], results, SIZE_MAX / 2), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_map(inv, NULL, SIZE_MAX, 0, results, 2), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_map(NULL, args, N, sizeof args[0], results, sizeof results[0]), LK_ERR_INVALID);
     lk_map_options mo;
     lk_map_options_init(&mo, sizeof mo);
     mo.schedule = 99;
-    PT_FAIL(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo), LK_ERR_INVALID);
     CHECK(atomic_load(&c->calls) == 0);
     for (int i = 0; i < N; i++) CHECK(results[i] == 0xABCD);
 
@@ -80,7 +80,7 @@ int main(void) {
     for (int i = 0; i < N; i++) CHECK(results[i] == (uint64_t)i + 1);
     CHECK_OK(lk_invoker_shutdown(inv));
     CHECK_OK(lk_invoker_shutdown(NULL));
-    pt_check_no_children();
+    lkt_check_no_children();
     printf("fault_procs_bad_args: ok\n");
     return 0;
 }

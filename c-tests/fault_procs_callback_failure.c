@@ -25,7 +25,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     state_t *s = (state_t *)model;
     (void)arg;
     atomic_fetch_add(&s->ran[task->index], 1);
-    if (task->index % 7 == 0) pt_sleep_us(50);
+    if (task->index % 7 == 0) lkt_sleep_us(50);
     *(uint64_t *)result = task->index * 3;
     return tables[atomic_load(&s->table)][task->index];
 }
@@ -43,12 +43,12 @@ static void check_map_fails(lk_invoker *inv, state_t *s, int table, int keep_goi
     lk_map_options mo;
     lk_map_options_init(&mo, sizeof mo);
     mo.item_status = status;
-    PT_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CALLBACK);
+    CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CALLBACK);
     char msg[512];
     snprintf(msg, sizeof msg, "%s", lk_last_error());
     unsigned long long index = 0;
     long long code = 0;
-    PT_CHECK_MSG(pt_parse_failure(msg, &index, &code), "message does not name index and code: \"%s\"", msg);
+    CHECK_MSG(lkt_parse_failure(msg, &index, &code), "message does not name index and code: \"%s\"", msg);
     long lowest = -1;
     for (int i = 0; i < N; i++)
         if (atomic_load(&s->ran[i]) && codes[i] != 0) {
@@ -56,9 +56,9 @@ static void check_map_fails(lk_invoker *inv, state_t *s, int table, int keep_goi
             break;
         }
     CHECK(lowest >= 0);
-    PT_CHECK_MSG((long)index == lowest && code == codes[lowest],
-                 "n_jobs %d: message \"%s\" but the lowest failing item that ran is %ld (code %d)", n_jobs, msg,
-                 lowest, codes[lowest]);
+    CHECK_MSG((long)index == lowest && code == codes[lowest],
+              "n_jobs %d: message \"%s\" but the lowest failing item that ran is %ld (code %d)", n_jobs, msg,
+              lowest, codes[lowest]);
     if (n_jobs == 1) {
         /* in order: the first failing item is the lowest, and nothing after it ran (fail-fast) */
         long first = -1;
@@ -81,8 +81,8 @@ static void check_map_fails(lk_invoker *inv, state_t *s, int table, int keep_goi
     }
     /* the same without item_status */
     for (int i = 0; i < N; i++) atomic_store(&s->ran[i], 0);
-    PT_FAIL(lk_invoker_map(inv, NULL, N, 0, results, sizeof results[0]), LK_ERR_CALLBACK);
-    CHECK(pt_parse_failure(lk_last_error(), &index, &code));
+    CHECK_FAIL(lk_invoker_map(inv, NULL, N, 0, results, sizeof results[0]), LK_ERR_CALLBACK);
+    CHECK(lkt_parse_failure(lk_last_error(), &index, &code));
     CHECK(code == codes[index]);
 }
 
@@ -105,7 +105,7 @@ int main(void) {
     for (int i = 0; i < N; i++) tables[MANY][i] = (i % 97 == 13) ? 1000 + i : 0;
     tables[LAST][N - 1] = 1;
     tables[FIRST][0] = INT32_MAX;
-    state_t *s = (state_t *)pt_shared(sizeof *s);
+    state_t *s = (state_t *)lkt_shared(sizeof *s);
 
     int32_t jobs[] = {1, 2, 4};
     for (int j = 0; j < 3; j++) {
@@ -125,8 +125,8 @@ int main(void) {
             if (jobs[j] == 1 || keep_going) {
                 /* item 300 (code 9) is the lowest failing index and it runs */
                 check_map_fails(inv, s, TWO, keep_going, jobs[j]);
-                PT_MSG_HAS("index 300");
-                PT_MSG_HAS("code 9");
+                CHECK_ERROR_HAS("index 300");
+                CHECK_ERROR_HAS("code 9");
             }
             check_still_usable(inv, s);
             CHECK_OK(lk_invoker_shutdown(inv));

@@ -39,8 +39,8 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     if (atomic_load(&ctl->die_a) == e && atomic_compare_exchange_strong(&ctl->die_a, &e, -1)) die();
     e = (int)task->index;
     if (atomic_load(&ctl->die_b) == e && atomic_compare_exchange_strong(&ctl->die_b, &e, -1)) die();
-    if (task->index % 5 == 0) pt_sleep_us(300);
-    *(uint64_t *)result = pt_mix(a);
+    if (task->index % 5 == 0) lkt_sleep_us(300);
+    *(uint64_t *)result = lkt_mix(a);
     return 0;
 }
 
@@ -59,37 +59,37 @@ static void one_map(lk_invoker *inv, int kind, int two, int n_jobs) {
     lk_map_options mo;
     lk_map_options_init(&mo, sizeof mo);
     mo.item_status = status;
-    double t0 = pt_now();
-    PT_FAIL(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo), LK_ERR_WORKER_DIED);
-    double took = pt_now() - t0;
+    double t0 = lkt_now();
+    CHECK_FAIL(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo), LK_ERR_WORKER_DIED);
+    double took = lkt_now() - t0;
     const char *m = lk_last_error();
-    PT_CHECK_MSG(pt_has_number(m, DIE_A) || (two && pt_has_number(m, DIE_B)), "the item is not named: \"%s\"", m);
+    CHECK_MSG(lkt_has_number(m, DIE_A) || (two && lkt_has_number(m, DIE_B)), "the item is not named: \"%s\"", m);
     printf("n_jobs %d, %s%s: %.3f s: %s\n", n_jobs, kind_name[kind], two ? " twice" : "", took, m);
     CHECK(atomic_load(&ctl->die_a) == -1);
     if (two) CHECK(atomic_load(&ctl->die_b) == -1);
     for (int i = 0; i < N; i++) {
         if (i == DIE_A || (two && i == DIE_B)) {
-            PT_CHECK_MSG(status[i] == LK_ITEM_WORKER_DIED, "the dead item %d has status %d", i, status[i]);
-            PT_CHECK_MSG(atomic_load(&ctl->runs[i]) == 1, "the dead item %d ran %d times", i,
-                         atomic_load(&ctl->runs[i]));
+            CHECK_MSG(status[i] == LK_ITEM_WORKER_DIED, "the dead item %d has status %d", i, status[i]);
+            CHECK_MSG(atomic_load(&ctl->runs[i]) == 1, "the dead item %d ran %d times", i,
+                      atomic_load(&ctl->runs[i]));
             continue;
         }
-        PT_CHECK_MSG(status[i] == 0, "%s: item %d has status %d", kind_name[kind], i, status[i]);
-        PT_CHECK_MSG(atomic_load(&ctl->runs[i]) == 1, "item %d ran %d times", i, atomic_load(&ctl->runs[i]));
-        CHECK(results[i] == pt_mix(args[i]));
+        CHECK_MSG(status[i] == 0, "%s: item %d has status %d", kind_name[kind], i, status[i]);
+        CHECK_MSG(atomic_load(&ctl->runs[i]) == 1, "item %d ran %d times", i, atomic_load(&ctl->runs[i]));
+        CHECK(results[i] == lkt_mix(args[i]));
     }
     /* the next map succeeds */
     atomic_store(&ctl->die_a, -1);
     atomic_store(&ctl->die_b, -1);
     memset(results, 0, sizeof results);
     CHECK_OK(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo));
-    for (int i = 0; i < N; i++) CHECK(status[i] == 0 && results[i] == pt_mix(args[i]));
+    for (int i = 0; i < N; i++) CHECK(status[i] == 0 && results[i] == lkt_mix(args[i]));
 }
 
 int main(void) {
     lkt_watchdog(60);
-    pt_no_core_dumps();
-    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    lkt_no_core_dumps();
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     atomic_store(&ctl->die_a, -1);
     atomic_store(&ctl->die_b, -1);
     int32_t jobs[] = {1, 2, 4};

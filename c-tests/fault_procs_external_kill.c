@@ -27,9 +27,9 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     if (task->worker < MAX_JOBS) atomic_store(&ctl->pid_of[task->worker], (int)getpid());
     if ((int)task->index == atomic_load(&ctl->stuck_at)) {
         atomic_store(&ctl->stuck_pid, (int)getpid());
-        pt_sleep_us(10 * 1000000L); /* until killed */
+        lkt_sleep_us(10 * 1000000L); /* until killed */
     }
-    if (atomic_load(&ctl->stuck_at) >= 0) pt_sleep_us(500); /* a long map while a kill is due */
+    if (atomic_load(&ctl->stuck_at) >= 0) lkt_sleep_us(500); /* a long map while a kill is due */
     *(uint64_t *)result = task->index * 11 + 1;
     return 0;
 }
@@ -42,10 +42,10 @@ typedef struct {
 static void *killer(void *p) {
     killer_t *k = (killer_t *)p;
     int pid;
-    while ((pid = atomic_load(&ctl->stuck_pid)) == 0) pt_sleep_us(500);
-    pt_sleep_us(20000); /* well inside the blocking item */
+    while ((pid = atomic_load(&ctl->stuck_pid)) == 0) lkt_sleep_us(500);
+    lkt_sleep_us(20000); /* well inside the blocking item */
     k->killed = pid;
-    k->at = pt_now();
+    k->at = lkt_now();
     CHECK(kill(pid, SIGKILL) == 0);
     return NULL;
 }
@@ -85,22 +85,22 @@ static void run(int n_jobs, int keep_going) {
         lk_map_options mo;
         lk_map_options_init(&mo, sizeof mo);
         mo.item_status = status;
-        PT_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_WORKER_DIED);
-        double returned = pt_now();
+        CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_WORKER_DIED);
+        double returned = lkt_now();
         CHECK(pthread_join(th, NULL) == 0);
         const char *m = lk_last_error();
         printf("n_jobs %d, %s: returned %.3f s after the kill: %s\n", n_jobs, keep_going ? "keep-going" : "fail-fast",
                returned - k.at, m);
-        PT_CHECK_MSG(returned - k.at < 2.0, "the map returned %.3f s after the kill", returned - k.at);
-        PT_MSG_HAS_NUMBER(STUCK);
-        PT_CHECK_MSG(pt_has_number(m, SIGKILL) || strstr(m, "SIGKILL"), "signal 9 not named: \"%s\"", m);
+        CHECK_MSG(returned - k.at < 2.0, "the map returned %.3f s after the kill", returned - k.at);
+        CHECK_ERROR_HAS_NUMBER(STUCK);
+        CHECK_MSG(lkt_has_number(m, SIGKILL) || strstr(m, "SIGKILL"), "signal 9 not named: \"%s\"", m);
         CHECK(status[STUCK] == LK_ITEM_WORKER_DIED);
-        CHECK(!pt_alive(k.killed));
+        CHECK(!lkt_alive(k.killed));
         for (int i = 0; i < N; i++) {
             if (i == STUCK) continue;
             if (keep_going) {
-                PT_CHECK_MSG(status[i] == 0, "item %d has status %d", i, status[i]);
-                PT_CHECK_MSG(atomic_load(&ctl->runs[i]) == 1, "item %d ran %d times", i, atomic_load(&ctl->runs[i]));
+                CHECK_MSG(status[i] == 0, "item %d has status %d", i, status[i]);
+                CHECK_MSG(atomic_load(&ctl->runs[i]) == 1, "item %d ran %d times", i, atomic_load(&ctl->runs[i]));
             } else {
                 CHECK(status[i] == 0 || status[i] == LK_ITEM_SKIPPED);
             }
@@ -114,11 +114,11 @@ static void run(int n_jobs, int keep_going) {
     int victim = 0;
     for (int k = 0; k < n_jobs && !victim; k++) {
         int pid = atomic_load(&ctl->pid_of[k]);
-        if (pid > 0 && pt_alive(pid)) victim = pid;
+        if (pid > 0 && lkt_alive(pid)) victim = pid;
     }
     CHECK(victim > 0);
     CHECK(kill(victim, SIGKILL) == 0);
-    CHECK(pt_wait_dead(victim, 2.0));
+    CHECK(lkt_wait_dead(victim, 2.0));
     check_next_map(inv);
     check_next_map(inv);
     CHECK_OK(lk_invoker_shutdown(inv));
@@ -126,7 +126,7 @@ static void run(int n_jobs, int keep_going) {
 
 int main(void) {
     lkt_watchdog(60);
-    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     atomic_store(&ctl->stuck_at, -1);
     int32_t jobs[] = {1, 2, 4};
     for (int j = 0; j < 3; j++) {

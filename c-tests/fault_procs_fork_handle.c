@@ -10,7 +10,7 @@ enum { N = 300 };
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
     (void)model;
     (void)arg;
-    if (task->index % 20 == 0) pt_sleep_us(1000);
+    if (task->index % 20 == 0) lkt_sleep_us(1000);
     *(uint64_t *)result = task->index * 5 + 2;
     return 0;
 }
@@ -78,7 +78,7 @@ int main(void) {
     mapper_t m = {inv, 0};
     pthread_t th;
     CHECK(pthread_create(&th, NULL, mapper, &m) == 0);
-    pt_sleep_us(5000);
+    lkt_sleep_us(5000);
     fflush(NULL);
     pid = fork();
     CHECK(pid >= 0);
@@ -88,7 +88,7 @@ int main(void) {
     CHECK(m.ok);
     CHECK(map_works(inv));
     CHECK_OK(lk_invoker_shutdown(inv));
-    pt_check_no_children();
+    lkt_check_no_children();
     printf("fault_procs_fork_handle: ok\n");
     return 0;
 }

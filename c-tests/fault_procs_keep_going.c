@@ -17,17 +17,17 @@ static int32_t code_of(size_t i) { return (i % 7 == 3) ? (int32_t)(i % 100) + 1 
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
     state_t *s = (state_t *)model;
     atomic_fetch_add(&s->runs[task->index], 1);
-    if (task->index % 50 == 0) pt_sleep_us(100);
+    if (task->index % 50 == 0) lkt_sleep_us(100);
     *(uint32_t *)result = *(const uint32_t *)arg ^ 0xFFFFu;
     return atomic_load(&s->fail) ? code_of(task->index) : 0;
 }
 
 int main(void) {
     lkt_watchdog(60);
-    state_t *s = (state_t *)pt_shared(sizeof *s);
+    state_t *s = (state_t *)lkt_shared(sizeof *s);
     static uint32_t args[N], results[N];
     static int32_t status[N];
-    for (int i = 0; i < N; i++) args[i] = (uint32_t)pt_mix((uint64_t)i);
+    for (int i = 0; i < N; i++) args[i] = (uint32_t)lkt_mix((uint64_t)i);
 
     int32_t jobs[] = {1, 2, 4};
     for (int j = 0; j < 3; j++) {
@@ -44,22 +44,22 @@ int main(void) {
             lk_map_options mo;
             lk_map_options_init(&mo, sizeof mo);
             mo.item_status = status;
-            PT_FAIL(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo),
-                    LK_ERR_CALLBACK);
+            CHECK_FAIL(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo),
+                       LK_ERR_CALLBACK);
             unsigned long long index = 0;
             long long code = 0;
-            CHECK(pt_parse_failure(lk_last_error(), &index, &code));
-            PT_CHECK_MSG(index == 3 && code == 4, "\"%s\": expected index 3, code 4", lk_last_error());
+            CHECK(lkt_parse_failure(lk_last_error(), &index, &code));
+            CHECK_MSG(index == 3 && code == 4, "\"%s\": expected index 3, code 4", lk_last_error());
             for (int i = 0; i < N; i++) {
-                PT_CHECK_MSG(atomic_load(&s->runs[i]) == 1, "item %d ran %d times", i, atomic_load(&s->runs[i]));
+                CHECK_MSG(atomic_load(&s->runs[i]) == 1, "item %d ran %d times", i, atomic_load(&s->runs[i]));
                 CHECK(status[i] == code_of((size_t)i));
                 CHECK(results[i] == (args[i] ^ 0xFFFFu));
             }
 
             /* the same without item_status */
             for (int i = 0; i < N; i++) atomic_store(&s->runs[i], 0);
-            PT_FAIL(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]), LK_ERR_CALLBACK);
-            CHECK(pt_parse_failure(lk_last_error(), &index, &code));
+            CHECK_FAIL(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]), LK_ERR_CALLBACK);
+            CHECK(lkt_parse_failure(lk_last_error(), &index, &code));
             CHECK(index == 3 && code == 4);
             for (int i = 0; i < N; i++) CHECK(atomic_load(&s->runs[i]) == 1);
 

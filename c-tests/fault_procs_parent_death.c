@@ -23,9 +23,9 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     if (task->worker < JOBS) atomic_store(&ctl->pid_of[task->worker], (int)getpid());
     if (task->index >= 100) {
         atomic_store(&ctl->in_long_map, 1);
-        pt_sleep_us(1000);
+        lkt_sleep_us(1000);
     } else {
-        pt_sleep_us(2000);
+        lkt_sleep_us(2000);
     }
     return 0;
 }
@@ -75,34 +75,34 @@ static void run(int mode) {
     CHECK(read(fds[0], &c, 1) == 1);
     close(fds[0]);
     if (mode != IDLE) {
-        double t0 = pt_now();
-        while (!atomic_load(&ctl->in_long_map) && pt_now() - t0 < 10) pt_sleep_us(1000);
+        double t0 = lkt_now();
+        while (!atomic_load(&ctl->in_long_map) && lkt_now() - t0 < 10) lkt_sleep_us(1000);
         CHECK(atomic_load(&ctl->in_long_map));
-        pt_sleep_us(50000);
+        lkt_sleep_us(50000);
     }
     pid_t workers[JOBS];
     for (int k = 0; k < JOBS; k++) {
         workers[k] = atomic_load(&ctl->pid_of[k]);
         CHECK(workers[k] > 0 && workers[k] != h);
-        PT_CHECK_MSG(pt_alive(workers[k]), "worker %d (pid %d) is not running", k, (int)workers[k]);
+        CHECK_MSG(lkt_alive(workers[k]), "worker %d (pid %d) is not running", k, (int)workers[k]);
     }
-    pid_t zygote = pt_parent_of(workers[0]);
+    pid_t zygote = lkt_parent_of(workers[0]);
     CHECK(zygote > 1);
-    CHECK(pt_parent_of(workers[1]) == zygote);
+    CHECK(lkt_parent_of(workers[1]) == zygote);
     printf("%s: host %d, zygote %d (parent %d), workers %d %d\n", mode_name[mode], (int)h, (int)zygote,
-           (int)pt_parent_of(zygote), (int)workers[0], (int)workers[1]);
+           (int)lkt_parent_of(zygote), (int)workers[0], (int)workers[1]);
 
     CHECK(kill(h, SIGKILL) == 0);
     int status = 0;
     CHECK(waitpid(h, &status, 0) == h);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    double t0 = pt_now();
+    double t0 = lkt_now();
     pid_t all[JOBS + 1] = {zygote, workers[0], workers[1]};
     const char *what[JOBS + 1] = {"the zygote", "worker 0", "worker 1"};
     for (int k = 0; k <= JOBS; k++) {
         if (all[k] == h) continue;
-        double left = 3.0 - (pt_now() - t0);
-        if (!pt_wait_dead(all[k], left > 0 ? left : 0)) {
+        double left = 3.0 - (lkt_now() - t0);
+        if (!lkt_wait_dead(all[k], left > 0 ? left : 0)) {
             fprintf(stderr, "%s: %s (pid %d) outlived its killed host by 3 s\n", mode_name[mode], what[k],
                     (int)all[k]);
             for (int j = 0; j <= JOBS; j++) kill(all[j], SIGKILL);
@@ -110,13 +110,13 @@ static void run(int mode) {
         }
     }
     printf("%s: every worker and the zygote gone %.3f s after the host was killed\n", mode_name[mode],
-           pt_now() - t0);
-    pt_check_no_children();
+           lkt_now() - t0);
+    lkt_check_no_children();
 }
 
 int main(void) {
     lkt_watchdog(40);
-    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     run(IDLE);
     run(MAIN_MAP);
     run(THREAD_MAP);

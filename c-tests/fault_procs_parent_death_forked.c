@@ -22,7 +22,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     (void)arg;
     (void)result;
     if (task->worker < JOBS) atomic_store(&ctl->pid_of[task->worker], (int)getpid());
-    pt_sleep_us(2000);
+    lkt_sleep_us(2000);
     return 0;
 }
 
@@ -44,7 +44,7 @@ static void host(int ready_fd) {
 
 int main(void) {
     lkt_watchdog(30);
-    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     int fds[2];
     CHECK(pipe(fds) == 0);
     fflush(NULL);
@@ -63,23 +63,23 @@ int main(void) {
     pid_t all[JOBS + 1];
     for (int k = 0; k < JOBS; k++) {
         all[k + 1] = (pid_t)atomic_load(&ctl->pid_of[k]);
-        CHECK(all[k + 1] > 0 && pt_alive(all[k + 1]));
+        CHECK(all[k + 1] > 0 && lkt_alive(all[k + 1]));
     }
-    all[0] = pt_parent_of(all[1]);
+    all[0] = lkt_parent_of(all[1]);
     CHECK(all[0] > 1 && all[0] != other);
-    CHECK(pt_parent_of(all[2]) == all[0]);
+    CHECK(lkt_parent_of(all[2]) == all[0]);
     printf("host %d, its child %d, zygote %d, workers %d %d\n", (int)h, (int)other, (int)all[0], (int)all[1],
            (int)all[2]);
 
     CHECK(kill(h, SIGKILL) == 0);
     int status = 0;
     CHECK(waitpid(h, &status, 0) == h);
-    double t0 = pt_now();
+    double t0 = lkt_now();
     const char *what[JOBS + 1] = {"the zygote", "worker 0", "worker 1"};
     int failed = 0;
     for (int k = 0; k <= JOBS; k++) {
-        double left = 3.0 - (pt_now() - t0);
-        if (!pt_wait_dead(all[k], left > 0 ? left : 0)) {
+        double left = 3.0 - (lkt_now() - t0);
+        if (!lkt_wait_dead(all[k], left > 0 ? left : 0)) {
             fprintf(stderr, "%s (pid %d) outlived its killed host by 3 s (the host's own child %d still runs)\n",
                     what[k], (int)all[k], (int)other);
             failed = 1;
@@ -88,7 +88,7 @@ int main(void) {
     for (int k = 0; k <= JOBS; k++) kill(all[k], SIGKILL);
     kill(other, SIGKILL);
     CHECK(!failed);
-    printf("every worker and the zygote gone %.3f s after the host was killed\n", pt_now() - t0);
+    printf("every worker and the zygote gone %.3f s after the host was killed\n", lkt_now() - t0);
     printf("fault_procs_parent_death_forked: ok\n");
     return 0;
 }

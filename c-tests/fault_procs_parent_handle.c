@@ -52,7 +52,7 @@ int main(void) {
     lkt_watchdog(60);
     /* the model: shared, so the handle of the process invoker itself, known
      * only after it is made, can be handed to its workers */
-    ctl_t *ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    ctl_t *ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     lk_invoker *threads = NULL, *inline_inv = NULL, *later = NULL;
     CHECK_OK(lk_invoker_new(NULL, plain, 2, &threads));
     CHECK_OK(lk_invoker_new(NULL, plain, 1, &inline_inv));
@@ -73,11 +73,11 @@ int main(void) {
         for (int i = 0; i < N; i++)
             for (int h = 0; h < HANDLES; h++)
                 for (int c = 0; c < CALLS; c++) {
-                    PT_CHECK_MSG(results[i].status[h][c] == LK_ERR_INVALID,
-                                 "n_jobs %d: %s of %s in a worker returned %d", jobs[j], calls[c], names[h],
-                                 results[i].status[h][c]);
-                    PT_CHECK_MSG(results[i].msg_ok[h][c] == 1, "%s of %s in a worker left no message", calls[c],
-                                 names[h]);
+                    CHECK_MSG(results[i].status[h][c] == LK_ERR_INVALID,
+                              "n_jobs %d: %s of %s in a worker returned %d", jobs[j], calls[c], names[h],
+                              results[i].status[h][c]);
+                    CHECK_MSG(results[i].msg_ok[h][c] == 1, "%s of %s in a worker left no message", calls[c],
+                              names[h]);
                 }
         /* the parent's handles still work in the parent */
         static uint64_t res[100];

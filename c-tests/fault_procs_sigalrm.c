@@ -27,26 +27,26 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     int e = (int)task->index;
     if (atomic_load(&ctl->die_at) == e && atomic_compare_exchange_strong(&ctl->die_at, &e, -1)) raise(SIGKILL);
     if ((int)task->index == atomic_load(&ctl->fail_at)) return 33;
-    if (task->index % 16 == 0) pt_sleep_us(300);
-    *(uint64_t *)result = pt_mix(a) ^ task->index;
+    if (task->index % 16 == 0) lkt_sleep_us(300);
+    *(uint64_t *)result = lkt_mix(a) ^ task->index;
     return 0;
 }
 
 static void good_map(lk_invoker *inv, size_t n, uint64_t salt) {
     static uint64_t args[MAX_N], results[MAX_N];
     for (size_t i = 0; i < n; i++) {
-        args[i] = pt_mix(i + salt);
+        args[i] = lkt_mix(i + salt);
         results[i] = 0;
     }
     lk_status s = lk_invoker_map(inv, args, n, sizeof args[0], results, sizeof results[0]);
-    PT_CHECK_MSG(s == LK_OK, "a map of %zu under SIGALRM returned %d: %s", n, (int)s, lk_last_error());
-    for (size_t i = 0; i < n; i++) CHECK(results[i] == (pt_mix(args[i]) ^ i));
+    CHECK_MSG(s == LK_OK, "a map of %zu under SIGALRM returned %d: %s", n, (int)s, lk_last_error());
+    for (size_t i = 0; i < n; i++) CHECK(results[i] == (lkt_mix(args[i]) ^ i));
 }
 
 int main(void) {
-    pt_watchdog_thread(60);
-    pt_no_core_dumps();
-    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    lkt_watchdog_thread(60);
+    lkt_no_core_dumps();
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     atomic_store(&ctl->fail_at, -1);
     atomic_store(&ctl->die_at, -1);
 
@@ -63,7 +63,7 @@ int main(void) {
     int32_t jobs[] = {1, 2, 4};
     for (int j = 0; j < 3; j++) {
         long t_before = atomic_load(&ticks);
-        double t0 = pt_now();
+        double t0 = lkt_now();
         for (int rep = 0; rep < 3; rep++) {
             lk_invoker *inv = pt_new(NULL, op, jobs[j]);
             const size_t sizes[] = {1, 7, 100, 1000, MAX_N, 3};
@@ -72,29 +72,30 @@ int main(void) {
             /* a callback failure: exact index and code */
             for (int i = 0; i < MAX_N; i++) args[i] = (uint64_t)i;
             atomic_store(&ctl->fail_at, 777);
-            PT_FAIL(lk_invoker_map(inv, args, MAX_N, sizeof args[0], results, sizeof results[0]), LK_ERR_CALLBACK);
+            CHECK_FAIL(lk_invoker_map(inv, args, MAX_N, sizeof args[0], results, sizeof results[0]), LK_ERR_CALLBACK);
             unsigned long long index = 0;
             long long code = 0;
-            CHECK(pt_parse_failure(lk_last_error(), &index, &code));
-            PT_CHECK_MSG(code == 33 && (jobs[j] > 1 || index == 777), "\"%s\"", lk_last_error());
+            CHECK(lkt_parse_failure(lk_last_error(), &index, &code));
+            CHECK_MSG(code == 33 && (jobs[j] > 1 || index == 777), "\"%s\"", lk_last_error());
             atomic_store(&ctl->fail_at, -1);
             good_map(inv, 500, 5);
 
             /* a worker death */
             atomic_store(&ctl->die_at, 321);
-            PT_FAIL(lk_invoker_map(inv, args, MAX_N, sizeof args[0], results, sizeof results[0]), LK_ERR_WORKER_DIED);
-            PT_MSG_HAS_NUMBER(321);
+            CHECK_FAIL(lk_invoker_map(inv, args, MAX_N, sizeof args[0], results, sizeof results[0]),
+                       LK_ERR_WORKER_DIED);
+            CHECK_ERROR_HAS_NUMBER(321);
             good_map(inv, MAX_N, 6);
             CHECK_OK(lk_invoker_shutdown(inv));
         }
         long fired = atomic_load(&ticks) - t_before;
-        printf("n_jobs %d: every result right over %.2f s while SIGALRM fired %ld times\n", jobs[j], pt_now() - t0,
+        printf("n_jobs %d: every result right over %.2f s while SIGALRM fired %ld times\n", jobs[j], lkt_now() - t0,
                fired);
         CHECK(fired > 20);
     }
     struct itimerval off = {{0, 0}, {0, 0}};
     CHECK(setitimer(ITIMER_REAL, &off, NULL) == 0);
-    pt_check_no_children();
+    lkt_check_no_children();
     printf("fault_procs_sigalrm: ok\n");
     return 0;
 }

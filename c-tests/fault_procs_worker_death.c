@@ -31,7 +31,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     int expected = (int)task->index;
     if (atomic_load(&ctl->die_at) == expected && atomic_compare_exchange_strong(&ctl->die_at, &expected, -1)) {
         atomic_store(&ctl->dead_pid, (int)getpid());
-        atomic_store(&ctl->died_at, pt_now());
+        atomic_store(&ctl->died_at, lkt_now());
         switch (atomic_load(&ctl->kind)) {
         case KILL: raise(SIGKILL); break;
         case SEGV: {
@@ -43,18 +43,18 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
         }
     }
     int us = atomic_load(&ctl->sleep_us);
-    if (us) pt_sleep_us(us);
-    *(uint64_t *)result = pt_mix(a);
+    if (us) lkt_sleep_us(us);
+    *(uint64_t *)result = lkt_mix(a);
     return 0;
 }
 
 static void check_message(int kind) {
     const char *m = lk_last_error();
-    PT_MSG_HAS_NUMBER(DIE_AT);
+    CHECK_ERROR_HAS_NUMBER(DIE_AT);
     switch (kind) {
-    case KILL: PT_CHECK_MSG(pt_has_number(m, SIGKILL) || strstr(m, "SIGKILL"), "no signal named: \"%s\"", m); break;
-    case SEGV: PT_CHECK_MSG(pt_has_number(m, SIGSEGV) || strstr(m, "SIGSEGV"), "no signal named: \"%s\"", m); break;
-    default: PT_CHECK_MSG(pt_has_number(m, 3), "no exit status 3 named: \"%s\"", m); break;
+    case KILL: CHECK_MSG(lkt_has_number(m, SIGKILL) || strstr(m, "SIGKILL"), "no signal named: \"%s\"", m); break;
+    case SEGV: CHECK_MSG(lkt_has_number(m, SIGSEGV) || strstr(m, "SIGSEGV"), "no signal named: \"%s\"", m); break;
+    default: CHECK_MSG(lkt_has_number(m, 3), "no exit status 3 named: \"%s\"", m); break;
     }
 }
 
@@ -78,16 +78,16 @@ static void run(int n_jobs) {
             lk_map_options mo;
             lk_map_options_init(&mo, sizeof mo);
             mo.item_status = status;
-            PT_FAIL(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo),
-                    LK_ERR_WORKER_DIED);
-            double returned = pt_now();
+            CHECK_FAIL(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo),
+                       LK_ERR_WORKER_DIED);
+            double returned = lkt_now();
             double died = atomic_load(&ctl->died_at);
             CHECK(died > 0);
             check_message(kind);
             printf("n_jobs %d, %s: the map returned %.3f s after the death (full map %.1f s): %s\n", n_jobs,
                    kind_name[kind], returned - died, full, lk_last_error());
-            PT_CHECK_MSG(returned - died < 2.0, "the map returned %.3f s after the worker died", returned - died);
-            CHECK(!pt_alive(atomic_load(&ctl->dead_pid)));
+            CHECK_MSG(returned - died < 2.0, "the map returned %.3f s after the worker died", returned - died);
+            CHECK(!lkt_alive(atomic_load(&ctl->dead_pid)));
             CHECK(status[DIE_AT] == LK_ITEM_WORKER_DIED);
             int ran = 0, skipped = 0;
             for (int i = 0; i < N; i++) {
@@ -96,8 +96,8 @@ static void run(int n_jobs) {
                     skipped++;
                     CHECK(results[i] == UNTOUCHED);
                 } else {
-                    PT_CHECK_MSG(status[i] == 0, "item %d has status %d", i, status[i]);
-                    CHECK(results[i] == pt_mix(args[i]));
+                    CHECK_MSG(status[i] == 0, "item %d has status %d", i, status[i]);
+                    CHECK(results[i] == lkt_mix(args[i]));
                     ran++;
                 }
             }
@@ -109,7 +109,7 @@ static void run(int n_jobs) {
             CHECK_OK(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo));
             for (int i = 0; i < N; i++) {
                 CHECK(status[i] == 0);
-                CHECK(results[i] == pt_mix(args[i]));
+                CHECK(results[i] == lkt_mix(args[i]));
             }
         }
     CHECK_OK(lk_invoker_shutdown(inv));
@@ -117,8 +117,8 @@ static void run(int n_jobs) {
 
 int main(void) {
     lkt_watchdog(60);
-    pt_no_core_dumps();
-    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    lkt_no_core_dumps();
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     atomic_store(&ctl->die_at, -1);
     run(1);
     run(2);

@@ -39,7 +39,7 @@ static void check_map(lk_invoker *inv, size_t n, int keep_going, size_t die_at, 
     uint8_t *results = (uint8_t *)malloc(n * 5 + 1);
     int32_t *status = (int32_t *)malloc(n * sizeof(int32_t) + 1);
     CHECK(args && results && status);
-    for (size_t i = 0; i < n * 3; i++) args[i] = (uint8_t)rel_mix(i + (uint64_t)round * 7919);
+    for (size_t i = 0; i < n * 3; i++) args[i] = (uint8_t)lkt_mix(i + (uint64_t)round * 7919);
     memset(results, 0xee, n * 5);
     lk_map_options mo;
     lk_map_options_init(&mo, sizeof mo);
@@ -53,12 +53,12 @@ static void check_map(lk_invoker *inv, size_t n, int keep_going, size_t die_at, 
     for (size_t i = 0; i < n; i++) {
         uint8_t *r = results + i * 5;
         if (status[i] == LK_ITEM_SKIPPED || status[i] == LK_ITEM_WORKER_DIED) {
-            for (int k = 0; k < 5; k++) REL_CHECK_MSG(r[k] == 0xee, "round %d: item %zu not run but written", round, i);
+            for (int k = 0; k < 5; k++) CHECK_MSG(r[k] == 0xee, "round %d: item %zu not run but written", round, i);
             if (status[i] == LK_ITEM_WORKER_DIED) {
-                REL_CHECK_MSG(i == die_at, "round %d: item %zu marked dead", round, i);
+                CHECK_MSG(i == die_at, "round %d: item %zu marked dead", round, i);
                 died = 1;
             } else {
-                REL_CHECK_MSG(!keep_going || i == die_at, "round %d: keep-going skipped item %zu", round, i);
+                CHECK_MSG(!keep_going || i == die_at, "round %d: keep-going skipped item %zu", round, i);
             }
             /* The dying item logs before it dies: count it if it did. */
             continue;
@@ -66,44 +66,44 @@ static void check_map(lk_invoker *inv, size_t n, int keep_going, size_t die_at, 
         ran++;
         if (i % 97 == 0) expect_logs++;
         if (i % 1009 == 0 && i != 0) {
-            REL_CHECK_MSG(status[i] == 1000 + (int32_t)(i % 7), "round %d: item %zu status %d", round, i, status[i]);
+            CHECK_MSG(status[i] == 1000 + (int32_t)(i % 7), "round %d: item %zu status %d", round, i, status[i]);
             if (lowest_fail == SIZE_MAX) lowest_fail = i;
         } else {
-            REL_CHECK_MSG(status[i] == 0, "round %d: item %zu status %d", round, i, status[i]);
+            CHECK_MSG(status[i] == 0, "round %d: item %zu status %d", round, i, status[i]);
             const uint8_t *a = args + i * 3;
             for (int k = 0; k < 5; k++)
-                REL_CHECK_MSG(r[k] == (uint8_t)(a[2 - k % 3] * 7 + k + i), "round %d: item %zu byte %d", round, i, k);
+                CHECK_MSG(r[k] == (uint8_t)(a[2 - k % 3] * 7 + k + i), "round %d: item %zu byte %d", round, i, k);
         }
     }
     if (died) {
-        REL_CHECK_MSG(s == LK_ERR_WORKER_DIED, "round %d: %d %s", round, (int)s, lk_last_error());
-        REL_CHECK_MSG(rel_has_number(lk_last_error(), (long long)die_at), "%s", lk_last_error());
-        REL_MSG_HAS("exit status 9");
+        CHECK_MSG(s == LK_ERR_WORKER_DIED, "round %d: %d %s", round, (int)s, lk_last_error());
+        CHECK_MSG(lkt_has_number(lk_last_error(), (long long)die_at), "%s", lk_last_error());
+        CHECK_ERROR_HAS("exit status 9");
     } else if (lowest_fail != SIZE_MAX) {
-        REL_CHECK_MSG(s == LK_ERR_CALLBACK, "round %d: %d %s", round, (int)s, lk_last_error());
-        REL_CHECK_MSG(rel_has_number(lk_last_error(), (long long)lowest_fail), "round %d: lowest %zu: %s",
-                      round, lowest_fail, lk_last_error());
+        CHECK_MSG(s == LK_ERR_CALLBACK, "round %d: %d %s", round, (int)s, lk_last_error());
+        CHECK_MSG(lkt_has_number(lk_last_error(), (long long)lowest_fail), "round %d: lowest %zu: %s",
+                  round, lowest_fail, lk_last_error());
     } else {
-        REL_CHECK_MSG(s == LK_OK, "round %d: %d %s", round, (int)s, lk_last_error());
-        REL_CHECK_MSG(ran == n, "round %d: %zu of %zu ran", round, ran, n);
+        CHECK_MSG(s == LK_OK, "round %d: %d %s", round, (int)s, lk_last_error());
+        CHECK_MSG(ran == n, "round %d: %zu of %zu ran", round, ran, n);
     }
     /* Records of every item that ran, each once (a dying item's record may
      * or may not have been written before it died). */
-    REL_CHECK_MSG(logged == (long)expect_logs || (die_at < n && die_at % 97 == 0 && logged == (long)expect_logs + 1),
-                  "round %d: %ld records, expected %zu", round, logged, expect_logs);
+    CHECK_MSG(logged == (long)expect_logs || (die_at < n && die_at % 97 == 0 && logged == (long)expect_logs + 1),
+              "round %d: %ld records, expected %zu", round, logged, expect_logs);
     free(args);
     free(results);
     free(status);
 }
 
 int main(void) {
-    rel_watchdog_thread(240);
-    rel_no_core_dumps();
+    lkt_watchdog_thread(240);
+    lkt_no_core_dumps();
     lk_set_log_callback(rel_log_count, &logs, LK_LOG_INFO);
     rel_count_signals(SIGALRM);
     rel_count_signals(SIGCHLD);
     rel_alarm_every_us(1000);
-    double t0 = rel_now();
+    double t0 = lkt_now();
     static size_t die_none = SIZE_MAX, die_500 = 500, die_3007 = 3007;
     size_t sizes[] = {1, 7, 1000, 20000, 100000};
     long maps = 0;
@@ -120,12 +120,12 @@ int main(void) {
         for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++, maps++)
             check_map(inv, sizes[k], round % 2, *die, round);
         CHECK_OK(lk_invoker_shutdown(inv));
-        CHECK(rel_no_children());
+        CHECK(lkt_no_children());
     }
-    double took = rel_now() - t0;
+    double took = lkt_now() - t0;
     rel_alarm_every_us(0);
     long seen = atomic_load(&rel_signals_seen);
-    REL_CHECK_MSG(seen > (long)(took * 200), "only %ld signals in %.2f s", seen, took);
+    CHECK_MSG(seen > (long)(took * 200), "only %ld signals in %.2f s", seen, took);
     lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
     printf("fault_signal_sigalrm_procs: ok (%ld maps, %ld signals in %.2f s)\n", maps, seen, took);
     return 0;

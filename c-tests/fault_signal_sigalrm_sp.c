@@ -14,7 +14,7 @@ enum { OK_SMALL, OK_BIG, CODE, SEGV, EXIT3, TIMEOUT, LOG_MANY, OWN_TIMER, KINDS 
 static rel_log_counter logs = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
 
 static uint8_t pattern(size_t i, int round) {
-    return (uint8_t)(rel_mix(i / 4096 + (uint64_t)round * 1000003) + i);
+    return (uint8_t)(lkt_mix(i / 4096 + (uint64_t)round * 1000003) + i);
 }
 
 static int append_pattern(lk_buffer *out, size_t n, int round) {
@@ -43,7 +43,7 @@ static int32_t child(const void *arg, lk_buffer *out) {
     case SEGV: raise(SIGSEGV); return 2;
     case EXIT3: _exit(3);
     case TIMEOUT:
-        for (;;) rel_sleep_us(100000);
+        for (;;) lkt_sleep_us(100000);
     case LOG_MANY:
     case OWN_TIMER:
         if (j->kind == OWN_TIMER) rel_alarm_every_us(1000); /* the handler is inherited */
@@ -57,14 +57,14 @@ static int32_t child(const void *arg, lk_buffer *out) {
 }
 
 int main(void) {
-    rel_watchdog_thread(240);
-    rel_no_core_dumps();
+    lkt_watchdog_thread(240);
+    lkt_no_core_dumps();
     lk_set_log_callback(rel_log_count, &logs, LK_LOG_INFO);
     rel_count_signals(SIGALRM);
     rel_count_signals(SIGCHLD);
     rel_alarm_every_us(1000);
     long calls = 0;
-    double t0 = rel_now();
+    double t0 = lkt_now();
     for (int round = 0; round < ROUNDS; round++)
         for (int kind = 0; kind < KINDS; kind++) {
             job j = {kind, round};
@@ -82,42 +82,42 @@ int main(void) {
             case OK_BIG:
             case LOG_MANY:
             case OWN_TIMER: {
-                REL_CHECK_MSG(s == LK_OK, "round %d kind %d: %d %s", round, kind, (int)s, lk_last_error());
+                CHECK_MSG(s == LK_OK, "round %d kind %d: %d %s", round, kind, (int)s, lk_last_error());
                 size_t want = kind == OK_SMALL ? 100 : kind == LOG_MANY ? 1000 : BIG;
-                REL_CHECK_MSG(b.len == want, "round %d kind %d: %zu bytes", round, kind, b.len);
+                CHECK_MSG(b.len == want, "round %d kind %d: %zu bytes", round, kind, b.len);
                 for (size_t i = 0; i < b.len; i++)
-                    REL_CHECK_MSG(b.data[i] == pattern(i, round), "round %d kind %d: byte %zu", round, kind, i);
+                    CHECK_MSG(b.data[i] == pattern(i, round), "round %d kind %d: byte %zu", round, kind, i);
                 lk_buffer_free(&b);
                 long got = rel_log_children(&logs) - logs_before;
                 long expect = kind == LOG_MANY || kind == OWN_TIMER ? LOGS : 0;
-                REL_CHECK_MSG(got == expect, "round %d kind %d: %ld records, expected %ld", round, kind, got,
-                              expect);
+                CHECK_MSG(got == expect, "round %d kind %d: %ld records, expected %ld", round, kind, got,
+                          expect);
                 break;
             }
             case CODE:
-                REL_CHECK_MSG(s == LK_ERR_CALLBACK, "round %d: %d %s", round, (int)s, lk_last_error());
-                CHECK(rel_has_number(lk_last_error(), 17));
+                CHECK_MSG(s == LK_ERR_CALLBACK, "round %d: %d %s", round, (int)s, lk_last_error());
+                CHECK(lkt_has_number(lk_last_error(), 17));
                 break;
             case SEGV:
-                REL_CHECK_MSG(s == LK_ERR_WORKER_DIED, "round %d: %d %s", round, (int)s, lk_last_error());
-                REL_MSG_HAS("SIGSEGV");
+                CHECK_MSG(s == LK_ERR_WORKER_DIED, "round %d: %d %s", round, (int)s, lk_last_error());
+                CHECK_ERROR_HAS("SIGSEGV");
                 break;
             case EXIT3:
-                REL_CHECK_MSG(s == LK_ERR_WORKER_DIED, "round %d: %d %s", round, (int)s, lk_last_error());
-                REL_MSG_HAS("exit status 3");
+                CHECK_MSG(s == LK_ERR_WORKER_DIED, "round %d: %d %s", round, (int)s, lk_last_error());
+                CHECK_ERROR_HAS("exit status 3");
                 break;
             case TIMEOUT:
-                REL_CHECK_MSG(s == LK_ERR_TIMEOUT, "round %d: %d %s", round, (int)s, lk_last_error());
+                CHECK_MSG(s == LK_ERR_TIMEOUT, "round %d: %d %s", round, (int)s, lk_last_error());
                 break;
             }
             if (s != LK_OK) CHECK(b.data == NULL && b.len == 0 && b.cap == 0 && b.priv == NULL);
-            CHECK(rel_no_children());
+            CHECK(lkt_no_children());
         }
-    double took = rel_now() - t0;
+    double took = lkt_now() - t0;
     rel_alarm_every_us(0);
     long seen = atomic_load(&rel_signals_seen);
     /* The storm really blew: at least one signal per 5 ms of running. */
-    REL_CHECK_MSG(seen > (long)(took * 200), "only %ld signals in %.2f s", seen, took);
+    CHECK_MSG(seen > (long)(took * 200), "only %ld signals in %.2f s", seen, took);
     lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
     printf("fault_signal_sigalrm_sp: ok (%ld calls, %ld signals in %.2f s)\n", calls, seen, took);
     return 0;

@@ -27,13 +27,13 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 }
 
 static void *cancel_soon(void *p) {
-    rel_sleep_us(2000);
+    lkt_sleep_us(2000);
     CHECK_OK(lk_invoker_cancel((lk_invoker *)p));
     return NULL;
 }
 
 int main(void) {
-    rel_watchdog_thread(240);
+    lkt_watchdog_thread(240);
     rel_count_signals(SIGALRM);
     rel_alarm_every_us(1000);
     CHECK_OK(lk_invoker_new(NULL, op, 2, &g_inner));
@@ -41,7 +41,7 @@ int main(void) {
     static uint64_t args[N], results[N];
     static int32_t status[N];
     for (int i = 0; i < N; i++) args[i] = (uint64_t)i * 11;
-    double t0 = rel_now();
+    double t0 = lkt_now();
     long maps = 0;
     for (int round = 0; round < ROUNDS; round++) {
         int n_jobs = 1 + round % 4;
@@ -53,7 +53,7 @@ int main(void) {
         o.error_mode = round % 2 ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
         lk_invoker *inv = NULL;
         CHECK_OK(lk_invoker_new_with(nested ? (const void *)&g_inner : NULL, op, &o, &inv));
-        size_t n = nested ? 500 : (size_t)(rel_mix((uint64_t)round) % N);
+        size_t n = nested ? 500 : (size_t)(lkt_mix((uint64_t)round) % N);
         memset(results, 0, sizeof results);
         lk_map_options mo;
         lk_map_options_init(&mo, sizeof mo);
@@ -73,27 +73,27 @@ int main(void) {
                 CHECK(status[i] == 55);
                 if (lowest == SIZE_MAX) lowest = i;
             } else {
-                REL_CHECK_MSG(status[i] == 0 && results[i] == i * 5 + args[i] + extra,
-                              "round %d item %zu status %d", round, i, status[i]);
+                CHECK_MSG(status[i] == 0 && results[i] == i * 5 + args[i] + extra,
+                          "round %d item %zu status %d", round, i, status[i]);
             }
         }
         if (lowest != SIZE_MAX) {
-            REL_CHECK_MSG(s == LK_ERR_CALLBACK, "round %d: %d %s", round, (int)s, lk_last_error());
-            REL_CHECK_MSG(rel_has_number(lk_last_error(), (long long)lowest), "%s", lk_last_error());
+            CHECK_MSG(s == LK_ERR_CALLBACK, "round %d: %d %s", round, (int)s, lk_last_error());
+            CHECK_MSG(lkt_has_number(lk_last_error(), (long long)lowest), "%s", lk_last_error());
         } else if (skipped > 0) {
-            REL_CHECK_MSG(cancel && s == LK_ERR_CANCELLED, "round %d: %d %s", round, (int)s, lk_last_error());
+            CHECK_MSG(cancel && s == LK_ERR_CANCELLED, "round %d: %d %s", round, (int)s, lk_last_error());
         } else {
-            REL_CHECK_MSG(s == LK_OK || (cancel && s == LK_ERR_CANCELLED), "round %d: %d %s", round, (int)s,
-                          lk_last_error());
+            CHECK_MSG(s == LK_OK || (cancel && s == LK_ERR_CANCELLED), "round %d: %d %s", round, (int)s,
+                      lk_last_error());
         }
         if (!cancel && o.error_mode == LK_ERRORS_KEEP_GOING) CHECK(skipped == 0);
         CHECK_OK(lk_invoker_shutdown(inv));
     }
     CHECK_OK(lk_invoker_shutdown(g_inner));
-    double took = rel_now() - t0;
+    double took = lkt_now() - t0;
     rel_alarm_every_us(0);
     long seen = atomic_load(&rel_signals_seen);
-    REL_CHECK_MSG(seen > (long)(took * 200), "only %ld signals in %.2f s", seen, took);
+    CHECK_MSG(seen > (long)(took * 200), "only %ld signals in %.2f s", seen, took);
     printf("fault_signal_sigalrm_threads: ok (%ld maps, %ld signals in %.2f s)\n", maps, seen, took);
     return 0;
 }

@@ -32,7 +32,7 @@ static int32_t slow(const void *model, const void *arg, void *result, const lk_t
     (void)model;
     (void)arg;
     atomic_fetch_add(g_started, 1);
-    rel_sleep_us(20);
+    lkt_sleep_us(20);
     *(uint64_t *)result = task->index * 3 + 1;
     return 0;
 }
@@ -47,7 +47,7 @@ typedef struct {
 static void *sender(void *p) {
     sender_arg *a = (sender_arg *)p;
     /* Wait until the map is well under way. */
-    while (atomic_load(g_started) < 2000) rel_sleep_us(200);
+    while (atomic_load(g_started) < 2000) lkt_sleep_us(200);
     switch (a->how) {
     case RAISE_IN_OTHER: CHECK(raise(SIGINT) == 0); break;
     case KILL_MAP_THREAD: CHECK(pthread_kill(a->map_thread, SIGINT) == 0); break;
@@ -61,7 +61,7 @@ int main(void) {
     lkt_watchdog(120);
     /* Our own process group, so the Ctrl-C case reaches no one else. */
     CHECK(setpgid(0, 0) == 0);
-    g_started = (atomic_long *)rel_shared(4096);
+    g_started = (atomic_long *)lkt_shared(4096);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -92,23 +92,23 @@ int main(void) {
             sender_arg a = {how, pthread_self()};
             pthread_t t;
             CHECK(pthread_create(&t, NULL, sender, &a) == 0);
-            double t0 = rel_now();
+            double t0 = lkt_now();
             lk_status s = lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo);
-            double took = rel_now() - t0;
+            double took = lkt_now() - t0;
             CHECK(pthread_join(t, NULL) == 0);
-            REL_CHECK_MSG(s == LK_ERR_CANCELLED, "%s, %s: map gave %d: %s", kinds[kind], hows[how],
-                          (int)s, lk_last_error());
+            CHECK_MSG(s == LK_ERR_CANCELLED, "%s, %s: map gave %d: %s", kinds[kind], hows[how],
+                      (int)s, lk_last_error());
             CHECK(lk_last_error()[0] != '\0');
             CHECK(atomic_load(&g_handled) > handled_before);
-            REL_CHECK_MSG(took < 10.0, "%s, %s: took %.2f s", kinds[kind], hows[how], took);
+            CHECK_MSG(took < 10.0, "%s, %s: took %.2f s", kinds[kind], hows[how], took);
             long skipped = 0;
             for (long i = 0; i < N; i++) {
                 if (status[i] == LK_ITEM_SKIPPED) {
                     CHECK(results[i] == 0);
                     skipped++;
                 } else {
-                    REL_CHECK_MSG(status[i] == 0 && results[i] == (uint64_t)i * 3 + 1,
-                                  "%s, %s: item %ld status %d", kinds[kind], hows[how], i, status[i]);
+                    CHECK_MSG(status[i] == 0 && results[i] == (uint64_t)i * 3 + 1,
+                              "%s, %s: item %ld status %d", kinds[kind], hows[how], i, status[i]);
                 }
             }
             CHECK(skipped > 0);
@@ -118,7 +118,7 @@ int main(void) {
             g_inv = NULL;
             CHECK_OK(lk_invoker_shutdown(inv));
         }
-    CHECK(rel_no_children());
+    CHECK(lkt_no_children());
     printf("fault_signal_sigint_cancel: ok (%d signals handled)\n", atomic_load(&g_handled));
     return 0;
 }

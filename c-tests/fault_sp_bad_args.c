@@ -13,8 +13,8 @@ static int32_t never(const void *arg, lk_buffer *out) {
 
 static void check_not_zeroed(lk_buffer dirty, lk_sp_options *opts) {
     lk_buffer b = dirty;
-    if (opts) SPT_FAIL(lk_run_sp_with(never, NULL, opts, &b), LK_ERR_INVALID);
-    else SPT_FAIL(lk_run_sp(never, NULL, &b), LK_ERR_INVALID);
+    if (opts) CHECK_FAIL(lk_run_sp_with(never, NULL, opts, &b), LK_ERR_INVALID);
+    else CHECK_FAIL(lk_run_sp(never, NULL, &b), LK_ERR_INVALID);
     CHECK(memcmp(&b, &dirty, sizeof b) == 0);
 }
 
@@ -22,18 +22,18 @@ int main(void) {
     lkt_watchdog(20);
     lk_buffer res = spt_empty();
 
-    SPT_FAIL(lk_run_sp(NULL, NULL, &res), LK_ERR_INVALID);
+    CHECK_FAIL(lk_run_sp(NULL, NULL, &res), LK_ERR_INVALID);
     CHECK(spt_is_zero(&res));
-    SPT_FAIL(lk_run_sp(never, NULL, NULL), LK_ERR_INVALID);
-    SPT_FAIL(lk_run_sp(NULL, NULL, NULL), LK_ERR_INVALID);
-    SPT_FAIL(lk_run_sp_with(NULL, NULL, NULL, &res), LK_ERR_INVALID);
+    CHECK_FAIL(lk_run_sp(never, NULL, NULL), LK_ERR_INVALID);
+    CHECK_FAIL(lk_run_sp(NULL, NULL, NULL), LK_ERR_INVALID);
+    CHECK_FAIL(lk_run_sp_with(NULL, NULL, NULL, &res), LK_ERR_INVALID);
     CHECK(spt_is_zero(&res));
-    SPT_FAIL(lk_run_sp_with(never, NULL, NULL, NULL), LK_ERR_INVALID);
+    CHECK_FAIL(lk_run_sp_with(never, NULL, NULL, NULL), LK_ERR_INVALID);
 
     lk_sp_options opts;
     lk_sp_options_init(&opts, sizeof opts);
-    SPT_FAIL(lk_run_sp_with(NULL, NULL, &opts, &res), LK_ERR_INVALID);
-    SPT_FAIL(lk_run_sp_with(never, NULL, &opts, NULL), LK_ERR_INVALID);
+    CHECK_FAIL(lk_run_sp_with(NULL, NULL, &opts, &res), LK_ERR_INVALID);
+    CHECK_FAIL(lk_run_sp_with(never, NULL, &opts, NULL), LK_ERR_INVALID);
 
     /* A result buffer that is not zeroed, in each field. */
     static uint8_t somewhere[16] = {1, 2, 3};
@@ -56,7 +56,7 @@ int main(void) {
     CHECK_OK(lk_run_sp(never, NULL, &res));
     CHECK_OK(lk_buffer_append(&res, "keep", 4));
     lk_buffer held = res;
-    SPT_FAIL(lk_run_sp(never, NULL, &res), LK_ERR_INVALID);
+    CHECK_FAIL(lk_run_sp(never, NULL, &res), LK_ERR_INVALID);
     CHECK(memcmp(&held, &res, sizeof res) == 0);
     CHECK(memcmp(res.data, "keep", 4) == 0);
     lk_buffer_free(&res);
@@ -64,10 +64,10 @@ int main(void) {
     /* Options with struct_size 0 (not initialised), or too small. */
     lk_sp_options zero;
     memset(&zero, 0, sizeof zero);
-    SPT_FAIL(lk_run_sp_with(never, NULL, &zero, &res), LK_ERR_INVALID);
+    CHECK_FAIL(lk_run_sp_with(never, NULL, &zero, &res), LK_ERR_INVALID);
     CHECK(spt_is_zero(&res));
     zero.struct_size = 2;
-    SPT_FAIL(lk_run_sp_with(never, NULL, &zero, &res), LK_ERR_INVALID);
+    CHECK_FAIL(lk_run_sp_with(never, NULL, &zero, &res), LK_ERR_INVALID);
     CHECK(spt_is_zero(&res));
     /* A larger struct from a newer header with unknown fields set. */
     struct {
@@ -80,7 +80,7 @@ int main(void) {
     CHECK_OK(lk_run_sp_with(never, NULL, &newer.known, &res)); /* zero: fine */
     lk_buffer_free(&res);
     newer.future = 1;
-    SPT_FAIL(lk_run_sp_with(never, NULL, &newer.known, &res), LK_ERR_INVALID);
+    CHECK_FAIL(lk_run_sp_with(never, NULL, &newer.known, &res), LK_ERR_INVALID);
     CHECK(spt_is_zero(&res));
 
     /* lk_sp_options_init with NULL or a size below 4 does nothing. */
@@ -91,7 +91,7 @@ int main(void) {
     for (size_t i = 0; i < sizeof zero; i++) CHECK(z[i] == 0x5a);
 
     /* None of these started a child. */
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("fault_sp_bad_args: ok\n");
     return 0;
 }

@@ -32,11 +32,11 @@ int main(void) {
     static const char bytes[] = "abcdefgh";
 
     lk_buffer_free(NULL); /* no-op */
-    SPT_FAIL(lk_buffer_append(NULL, bytes, 3), LK_ERR_INVALID);
-    SPT_FAIL(lk_buffer_append(NULL, NULL, 3), LK_ERR_INVALID);
+    CHECK_FAIL(lk_buffer_append(NULL, bytes, 3), LK_ERR_INVALID);
+    CHECK_FAIL(lk_buffer_append(NULL, NULL, 3), LK_ERR_INVALID);
 
     lk_buffer b = spt_empty();
-    SPT_FAIL(lk_buffer_append(&b, NULL, 1), LK_ERR_INVALID);
+    CHECK_FAIL(lk_buffer_append(&b, NULL, 1), LK_ERR_INVALID);
     CHECK(spt_is_zero(&b));
     CHECK_OK(lk_buffer_append(&b, NULL, 0));
     CHECK(spt_is_zero(&b));
@@ -44,18 +44,18 @@ int main(void) {
     CHECK(spt_is_zero(&b));
 
     /* 2^62 bytes on an empty buffer and on one with data. */
-    SPT_FAIL(lk_buffer_append(&b, bytes, HUGE), LK_ERR_SYSTEM);
+    CHECK_FAIL(lk_buffer_append(&b, bytes, HUGE), LK_ERR_SYSTEM);
     CHECK(spt_is_zero(&b));
     CHECK_OK(lk_buffer_append(&b, bytes, 8));
     lk_buffer before = b;
-    SPT_FAIL(lk_buffer_append(&b, bytes, HUGE), LK_ERR_SYSTEM);
+    CHECK_FAIL(lk_buffer_append(&b, bytes, HUGE), LK_ERR_SYSTEM);
     same(&before, &b);
-    SPT_FAIL(lk_buffer_append(&b, NULL, 8), LK_ERR_INVALID);
+    CHECK_FAIL(lk_buffer_append(&b, NULL, 8), LK_ERR_INVALID);
     same(&before, &b);
     /* A length that overflows the address space. */
-    SPT_FAIL(lk_buffer_append(&b, bytes, SIZE_MAX), LK_ERR_INVALID);
+    CHECK_FAIL(lk_buffer_append(&b, bytes, SIZE_MAX), LK_ERR_INVALID);
     same(&before, &b);
-    SPT_FAIL(lk_buffer_append(&b, bytes, SIZE_MAX - 4), LK_ERR_INVALID);
+    CHECK_FAIL(lk_buffer_append(&b, bytes, SIZE_MAX - 4), LK_ERR_INVALID);
     same(&before, &b);
     CHECK(memcmp(b.data, bytes, 8) == 0);
 
@@ -71,7 +71,7 @@ int main(void) {
     static uint8_t mine[4] = {9, 9, 9, 9};
     lk_buffer foreign = {mine, 4, 4, NULL};
     lk_buffer foreign_before = foreign;
-    SPT_FAIL(lk_buffer_append(&foreign, bytes, 1), LK_ERR_INVALID);
+    CHECK_FAIL(lk_buffer_append(&foreign, bytes, 1), LK_ERR_INVALID);
     same(&foreign_before, &foreign);
     lk_buffer_free(&foreign);
     CHECK(spt_is_zero(&foreign));
@@ -82,16 +82,16 @@ int main(void) {
     CHECK_OK(lk_run_sp(child, NULL, &res));
     CHECK(res.len == 11 && memcmp(res.data, "0123456789!", 11) == 0);
     before = res;
-    SPT_FAIL(lk_buffer_append(&res, bytes, HUGE), LK_ERR_SYSTEM);
+    CHECK_FAIL(lk_buffer_append(&res, bytes, HUGE), LK_ERR_SYSTEM);
     same(&before, &res);
-    SPT_FAIL(lk_buffer_append(&res, NULL, 2), LK_ERR_INVALID);
+    CHECK_FAIL(lk_buffer_append(&res, NULL, 2), LK_ERR_INVALID);
     same(&before, &res);
     CHECK(memcmp(res.data, "0123456789!", 11) == 0);
     lk_buffer_free(&res);
     CHECK(spt_is_zero(&res));
     lk_buffer_free(&res);
 
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("fault_sp_buffer_append: ok\n");
     return 0;
 }

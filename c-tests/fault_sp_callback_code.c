@@ -13,15 +13,15 @@ int main(void) {
     const int32_t codes[] = {1, 7, 42, 255, 256, 1000003, -1, -42, INT32_MAX, INT32_MIN};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         lk_buffer res = spt_empty();
-        SPT_FAIL(lk_run_sp(fail_with, &codes[i], &res), LK_ERR_CALLBACK);
-        SPT_MSG_HAS_NUMBER(codes[i]);
+        CHECK_FAIL(lk_run_sp(fail_with, &codes[i], &res), LK_ERR_CALLBACK);
+        CHECK_ERROR_HAS_NUMBER(codes[i]);
         CHECK(spt_is_zero(&res));
 
         lk_sp_options opts;
         lk_sp_options_init(&opts, sizeof opts);
         opts.timeout_ms = 10000;
-        SPT_FAIL(lk_run_sp_with(fail_with, &codes[i], &opts, &res), LK_ERR_CALLBACK);
-        SPT_MSG_HAS_NUMBER(codes[i]);
+        CHECK_FAIL(lk_run_sp_with(fail_with, &codes[i], &opts, &res), LK_ERR_CALLBACK);
+        CHECK_ERROR_HAS_NUMBER(codes[i]);
         CHECK(spt_is_zero(&res));
     }
     /* The message stays after a later success (like errno). */
@@ -30,9 +30,9 @@ int main(void) {
     CHECK_OK(lk_run_sp(fail_with, &zero, &res));
     CHECK(res.len == 9);
     lk_buffer_free(&res);
-    SPT_MSG_HAS_NUMBER(INT32_MIN);
+    CHECK_ERROR_HAS_NUMBER(INT32_MIN);
 
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("fault_sp_callback_code: ok\n");
     return 0;
 }

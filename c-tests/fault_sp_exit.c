@@ -15,23 +15,23 @@ static int32_t plain_exit(const void *arg, lk_buffer *out) {
 
 static void expect_exit(lk_sp_fn fn, int code) {
     lk_buffer res = spt_empty();
-    double t0 = spt_now();
-    SPT_FAIL(lk_run_sp(fn, &code, &res), LK_ERR_WORKER_DIED);
-    CHECK(spt_now() - t0 < 5.0);
+    double t0 = lkt_now();
+    CHECK_FAIL(lk_run_sp(fn, &code, &res), LK_ERR_WORKER_DIED);
+    CHECK(lkt_now() - t0 < 5.0);
     fprintf(stderr, "exit %d: %s\n", code, lk_last_error());
-    SPT_MSG_HAS("exit");
-    SPT_MSG_HAS_NUMBER(code);
+    CHECK_ERROR_HAS("exit");
+    CHECK_ERROR_HAS_NUMBER(code);
     CHECK(spt_is_zero(&res));
-    spt_check_no_children();
+    lkt_check_no_children();
 
     lk_sp_options opts;
     lk_sp_options_init(&opts, sizeof opts);
     opts.timeout_ms = 15000;
-    SPT_FAIL(lk_run_sp_with(fn, &code, &opts, &res), LK_ERR_WORKER_DIED);
-    SPT_MSG_HAS("exit");
-    SPT_MSG_HAS_NUMBER(code);
+    CHECK_FAIL(lk_run_sp_with(fn, &code, &opts, &res), LK_ERR_WORKER_DIED);
+    CHECK_ERROR_HAS("exit");
+    CHECK_ERROR_HAS_NUMBER(code);
     CHECK(spt_is_zero(&res));
-    spt_check_no_children();
+    lkt_check_no_children();
 }
 
 int main(void) {

@@ -12,7 +12,7 @@ static int32_t spawn_and(const void *arg, lk_buffer *out) {
     if (g < 0) return 50;
     if (g == 0) {
         /* The grandchild: lingers for 30 s holding whatever it inherited. */
-        spt_sleep_ms(30000);
+        lkt_sleep_us(30000 * 1000L);
         _exit(0);
     }
     if (write(pid_pipe[1], &g, sizeof g) != (ssize_t)sizeof g) return 51;
@@ -36,9 +36,9 @@ static void run(int how, lk_status expected, int with_options) {
     lk_sp_options opts;
     lk_sp_options_init(&opts, sizeof opts);
     opts.timeout_ms = 10000;
-    double t0 = spt_now();
+    double t0 = lkt_now();
     lk_status s = with_options ? lk_run_sp_with(spawn_and, &how, &opts, &res) : lk_run_sp(spawn_and, &how, &res);
-    double took = spt_now() - t0;
+    double took = lkt_now() - t0;
     kill_grandchild();
     CHECK_STATUS(s, expected);
     CHECK(took < 3.0);
@@ -48,7 +48,7 @@ static void run(int how, lk_status expected, int with_options) {
     } else {
         CHECK(spt_is_zero(&res));
     }
-    spt_check_no_children();
+    lkt_check_no_children();
 }
 
 int main(void) {

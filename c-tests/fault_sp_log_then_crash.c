@@ -48,27 +48,27 @@ static int32_t then_hang(const void *arg, lk_buffer *out) {
 }
 
 static void expect(lk_sp_fn fn, const char *prefix, lk_status status) {
-    spt_log_clear();
+    lkt_log_clear();
     lk_buffer res = spt_empty();
     lk_sp_options opts;
     lk_sp_options_init(&opts, sizeof opts);
     opts.timeout_ms = status == LK_ERR_TIMEOUT ? 500 : 15000;
-    SPT_FAIL(lk_run_sp_with(fn, NULL, &opts, &res), status);
-    spt_check_sequence(prefix, N, LK_LOG_WARN); /* all, in order, none twice */
+    CHECK_FAIL(lk_run_sp_with(fn, NULL, &opts, &res), status);
+    lkt_log_check_sequence(prefix, N, LK_LOG_WARN); /* all, in order, none twice */
     CHECK(spt_is_zero(&res));
 
     if (status != LK_ERR_TIMEOUT) {
-        spt_log_clear();
-        SPT_FAIL(lk_run_sp(fn, NULL, &res), status);
-        spt_check_sequence(prefix, N, LK_LOG_WARN);
+        lkt_log_clear();
+        CHECK_FAIL(lk_run_sp(fn, NULL, &res), status);
+        lkt_log_check_sequence(prefix, N, LK_LOG_WARN);
     }
-    spt_check_no_children();
+    lkt_check_no_children();
 }
 
 int main(void) {
     lkt_watchdog(20);
-    spt_no_core_dumps();
-    lk_set_log_callback(spt_log_capture, NULL, LK_LOG_INFO);
+    lkt_no_core_dumps();
+    lk_set_log_callback(lkt_log_capture, NULL, LK_LOG_INFO);
     expect(then_segv, "segv-", LK_ERR_WORKER_DIED);
     expect(then_abort, "abrt-", LK_ERR_WORKER_DIED);
     expect(then_sigkill, "kill-", LK_ERR_WORKER_DIED);

@@ -56,8 +56,8 @@ int main(void) {
     lk_sp_options opts;
     lk_sp_options_init(&opts, sizeof opts);
     opts.memory_limit = (uint64_t)(vm_size() + 256 * MiB);
-    SPT_FAIL(lk_run_sp_with(grab, &big, &opts, &res), LK_ERR_CALLBACK);
-    SPT_MSG_HAS_NUMBER(21);
+    CHECK_FAIL(lk_run_sp_with(grab, &big, &opts, &res), LK_ERR_CALLBACK);
+    CHECK_ERROR_HAS_NUMBER(21);
     CHECK(spt_is_zero(&res));
 
     /* The child's RLIMIT_AS is the limit asked for. */
@@ -81,7 +81,7 @@ int main(void) {
     CHECK_OK(lk_run_sp_with(grab, &big, &opts, &res));
     lk_buffer_free(&res);
 
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("fault_sp_memory_limit: ok\n");
     return 0;
 }

@@ -21,21 +21,6 @@ static int32_t stubborn_sleeper(const void *arg, lk_buffer *out) {
     return sleeper(arg, out);
 }
 
-/* 1 while `pid` exists and is not a zombie. */
-static int alive(pid_t pid) {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *close_paren = strrchr(buf, ')');
-    if (!close_paren || close_paren[1] != ' ') return 1;
-    char state = close_paren[2];
-    return state != 'Z' && state != 'X';
-}
-
 static void run(lk_sp_fn fn, int from_thread);
 
 static void *host_thread(void *arg) {
@@ -67,22 +52,22 @@ static void run(lk_sp_fn fn, int from_thread) {
     CHECK(read(pid_pipe[0], &child, sizeof child) == (ssize_t)sizeof child);
     close(pid_pipe[0]);
     CHECK(child > 0 && child != host);
-    CHECK(alive(child));
+    CHECK(lkt_alive(child));
 
     CHECK(kill(host, SIGKILL) == 0);
     int status = 0;
     CHECK(waitpid(host, &status, 0) == host);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 
-    double t0 = spt_now();
-    while (alive(child) && spt_now() - t0 < 2.0) spt_sleep_ms(5);
-    if (alive(child)) {
+    double t0 = lkt_now();
+    while (lkt_alive(child) && lkt_now() - t0 < 2.0) lkt_sleep_us(5 * 1000);
+    if (lkt_alive(child)) {
         fprintf(stderr, "the run_sp child %d outlived its killed host by 2 s\n", (int)child);
         kill(child, SIGKILL);
         exit(1);
     }
-    fprintf(stderr, "child %d gone %.3f s after its host was killed\n", (int)child, spt_now() - t0);
-    spt_check_no_children();
+    fprintf(stderr, "child %d gone %.3f s after its host was killed\n", (int)child, lkt_now() - t0);
+    lkt_check_no_children();
 }
 
 int main(void) {

@@ -24,15 +24,15 @@ static int32_t work(const void *arg, lk_buffer *out) {
     if (kind == 3) for (;;) pause();
     static unsigned char big[1 << 20];
     for (size_t i = 0; i < sizeof big; i++) big[i] = (unsigned char)(i * 7);
-    spt_sleep_ms(3); /* let a few alarms land in the parent's wait */
+    lkt_sleep_us(3 * 1000); /* let a few alarms land in the parent's wait */
     SPT_APPEND(out, big, sizeof big);
     return 0;
 }
 
 int main(void) {
     /* SIGALRM is taken: a watchdog thread instead of lkt_watchdog's alarm. */
-    spt_watchdog_thread(20);
-    lk_set_log_callback(spt_log_capture, NULL, LK_LOG_INFO);
+    lkt_watchdog_thread(20);
+    lk_set_log_callback(lkt_log_capture, NULL, LK_LOG_INFO);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -50,26 +50,26 @@ int main(void) {
     for (int round = 0; round < 40; round++) {
         int kind = round % 4;
         lk_buffer res = spt_empty();
-        spt_log_clear();
+        lkt_log_clear();
         if (kind == 0) {
             CHECK_OK(lk_run_sp(work, &kind, &res));
             CHECK(res.len == 1 << 20);
             for (size_t i = 0; i < res.len; i += 4093) CHECK(res.data[i] == (unsigned char)(i * 7));
             lk_buffer_free(&res);
         } else if (kind == 1) {
-            SPT_FAIL(lk_run_sp(work, &kind, &res), LK_ERR_CALLBACK);
-            SPT_MSG_HAS_NUMBER(33);
+            CHECK_FAIL(lk_run_sp(work, &kind, &res), LK_ERR_CALLBACK);
+            CHECK_ERROR_HAS_NUMBER(33);
         } else if (kind == 2) {
-            SPT_FAIL(lk_run_sp(work, &kind, &res), LK_ERR_WORKER_DIED);
-            SPT_MSG_HAS_NUMBER(3);
+            CHECK_FAIL(lk_run_sp(work, &kind, &res), LK_ERR_WORKER_DIED);
+            CHECK_ERROR_HAS_NUMBER(3);
         } else {
-            double t0 = spt_now();
-            SPT_FAIL(lk_run_sp_with(work, &kind, &opts, &res), LK_ERR_TIMEOUT);
-            CHECK(spt_now() - t0 >= 0.099);
+            double t0 = lkt_now();
+            CHECK_FAIL(lk_run_sp_with(work, &kind, &opts, &res), LK_ERR_TIMEOUT);
+            CHECK(lkt_now() - t0 >= 0.099);
         }
         CHECK(kind == 0 || spt_is_zero(&res));
-        spt_check_sequence("alrm-", 50, LK_LOG_INFO);
-        spt_check_no_children();
+        lkt_log_check_sequence("alrm-", 50, LK_LOG_INFO);
+        lkt_check_no_children();
     }
     struct itimerval off = {{0, 0}, {0, 0}};
     CHECK(setitimer(ITIMER_REAL, &off, NULL) == 0);

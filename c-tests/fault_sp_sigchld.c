@@ -33,15 +33,15 @@ static void all_three(const char *setting) {
     fprintf(stderr, "SIGCHLD %s ...\n", setting);
     for (int i = 0; i < 5; i++) {
         lk_buffer res = spt_empty();
-        double t0 = spt_now();
+        double t0 = lkt_now();
         CHECK_OK(lk_run_sp(ok, NULL, &res));
         CHECK(res.len == 2 && memcmp(res.data, "ok", 2) == 0);
         lk_buffer_free(&res);
-        SPT_FAIL(lk_run_sp(fails, NULL, &res), LK_ERR_CALLBACK);
-        SPT_MSG_HAS_NUMBER(4);
-        SPT_FAIL(lk_run_sp(dies, NULL, &res), LK_ERR_WORKER_DIED);
+        CHECK_FAIL(lk_run_sp(fails, NULL, &res), LK_ERR_CALLBACK);
+        CHECK_ERROR_HAS_NUMBER(4);
+        CHECK_FAIL(lk_run_sp(dies, NULL, &res), LK_ERR_WORKER_DIED);
         CHECK(spt_is_zero(&res));
-        CHECK(spt_now() - t0 < 3.0);
+        CHECK(lkt_now() - t0 < 3.0);
     }
     fprintf(stderr, "SIGCHLD %s: ok\n", setting);
 }
@@ -58,7 +58,7 @@ int main(void) {
     CHECK(sigaction(SIGCHLD, &sa, NULL) == 0);
     all_three("counted by a handler without SA_RESTART");
     CHECK(atomic_load(&chld) > 0);
-    spt_check_no_children();
+    lkt_check_no_children();
 
     /* SIGCHLD ignored: children are reaped by the kernel. */
     sa.sa_handler = SIG_IGN;
@@ -74,7 +74,7 @@ int main(void) {
     sa.sa_handler = SIG_DFL;
     sa.sa_flags = 0;
     CHECK(sigaction(SIGCHLD, &sa, NULL) == 0);
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("fault_sp_sigchld: ok\n");
     return 0;
 }

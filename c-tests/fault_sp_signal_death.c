@@ -33,30 +33,30 @@ static int32_t sigbus(const void *arg, lk_buffer *out) {
 
 static void expect_death(lk_sp_fn fn, const char *name, int with_options) {
     lk_buffer res = spt_empty();
-    double t0 = spt_now();
+    double t0 = lkt_now();
     if (with_options) {
         lk_sp_options opts;
         lk_sp_options_init(&opts, sizeof opts);
         opts.timeout_ms = 15000;
-        SPT_FAIL(lk_run_sp_with(fn, NULL, &opts, &res), LK_ERR_WORKER_DIED);
+        CHECK_FAIL(lk_run_sp_with(fn, NULL, &opts, &res), LK_ERR_WORKER_DIED);
     } else {
-        SPT_FAIL(lk_run_sp(fn, NULL, &res), LK_ERR_WORKER_DIED);
+        CHECK_FAIL(lk_run_sp(fn, NULL, &res), LK_ERR_WORKER_DIED);
     }
-    CHECK(spt_now() - t0 < 5.0);
+    CHECK(lkt_now() - t0 < 5.0);
     fprintf(stderr, "%s: %s\n", name, lk_last_error());
-    SPT_MSG_HAS(name);
+    CHECK_ERROR_HAS(name);
     CHECK(spt_is_zero(&res));
-    spt_check_no_children();
+    lkt_check_no_children();
 }
 
 int main(void) {
     lkt_watchdog(20);
-    spt_no_core_dumps();
+    lkt_no_core_dumps();
     for (int with_options = 0; with_options < 2; with_options++) {
         expect_death(segv, "SIGSEGV", with_options);
         expect_death(abrt, "SIGABRT", with_options);
         expect_death(sigkill, "SIGKILL", with_options);
-        SPT_MSG_HAS("OOM");
+        CHECK_ERROR_HAS("OOM");
         expect_death(sigbus, "SIGBUS", with_options);
     }
     printf("fault_sp_signal_death: ok\n");

@@ -20,51 +20,51 @@ static void slow_capture(lk_log_level level, const char *target, const char *mes
     atomic_fetch_add(&slow_calls, 1);
     for (volatile int spin = 0; spin < 4000; spin++) {
     }
-    spt_log_capture(level, target, message, user);
+    lkt_log_capture(level, target, message, user);
 }
 
 static void check_prefix_in_order(void) {
     /* The child's records are chat-0, chat-1, ... with no gap or repeat
-     * (the capture keeps the first SPT_MAX_RECORDS of them). */
-    pthread_mutex_lock(&spt_log_mu);
-    size_t n = spt_n_records < SPT_MAX_RECORDS ? spt_n_records : SPT_MAX_RECORDS;
+     * (the capture keeps the first LKT_MAX_RECORDS of them). */
+    pthread_mutex_lock(&lkt_log_mu);
+    size_t n = lkt_n_records < LKT_MAX_RECORDS ? lkt_n_records : LKT_MAX_RECORDS;
     size_t next = 0;
     for (size_t i = 0; i < n; i++) {
-        if (strncmp(spt_records[i].message, "chat-", 5) != 0) continue;
+        if (strncmp(lkt_records[i].message, "chat-", 5) != 0) continue;
         char want[64];
         snprintf(want, sizeof want, "chat-%zu", next);
-        if (strcmp(spt_records[i].message, want) != 0) {
-            fprintf(stderr, "record %zu is \"%s\", expected \"%s\"\n", i, spt_records[i].message, want);
+        if (strcmp(lkt_records[i].message, want) != 0) {
+            fprintf(stderr, "record %zu is \"%s\", expected \"%s\"\n", i, lkt_records[i].message, want);
             exit(1);
         }
         next++;
     }
     CHECK(next > 100);
-    pthread_mutex_unlock(&spt_log_mu);
+    pthread_mutex_unlock(&lkt_log_mu);
 }
 
 static void run(lk_log_fn fn) {
     lk_set_log_callback(fn, NULL, LK_LOG_INFO);
-    spt_log_clear();
+    lkt_log_clear();
     lk_sp_options opts;
     lk_sp_options_init(&opts, sizeof opts);
     opts.timeout_ms = 300;
     opts.grace_ms = 200;
     lk_buffer res = spt_empty();
-    double t0 = spt_now();
-    SPT_FAIL(lk_run_sp_with(chatter, NULL, &opts, &res), LK_ERR_TIMEOUT);
-    double took = spt_now() - t0;
-    fprintf(stderr, "returned after %.3f s with %zu records\n", took, spt_log_count());
+    double t0 = lkt_now();
+    CHECK_FAIL(lk_run_sp_with(chatter, NULL, &opts, &res), LK_ERR_TIMEOUT);
+    double took = lkt_now() - t0;
+    fprintf(stderr, "returned after %.3f s with %zu records\n", took, lkt_log_count());
     CHECK(took >= 0.29);
     CHECK(took < 3.0);
     CHECK(spt_is_zero(&res));
     check_prefix_in_order();
-    spt_check_no_children();
+    lkt_check_no_children();
 }
 
 int main(void) {
     lkt_watchdog(20);
-    run(spt_log_capture);
+    run(lkt_log_capture);
     run(slow_capture);
     lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
     printf("fault_sp_timeout_chatty: ok\n");

@@ -44,9 +44,9 @@ static void run(lk_sp_fn fn, uint64_t timeout_ms, uint32_t grace_ms) {
     opts.timeout_ms = timeout_ms;
     opts.grace_ms = grace_ms;
     lk_buffer res = spt_empty();
-    double t0 = spt_now();
-    SPT_FAIL(lk_run_sp_with(fn, NULL, &opts, &res), LK_ERR_TIMEOUT);
-    double took = spt_now() - t0;
+    double t0 = lkt_now();
+    CHECK_FAIL(lk_run_sp_with(fn, NULL, &opts, &res), LK_ERR_TIMEOUT);
+    double took = lkt_now() - t0;
     fprintf(stderr, "timeout %u ms, grace %u ms: returned after %.3f s: %s\n", (unsigned)timeout_ms,
             (unsigned)grace_ms, took, lk_last_error());
     double limit = (double)(timeout_ms + grace_ms) / 1000.0;
@@ -57,7 +57,7 @@ static void run(lk_sp_fn fn, uint64_t timeout_ms, uint32_t grace_ms) {
     CHECK(read(pid_pipe[0], &pid, sizeof pid) == (ssize_t)sizeof pid);
     errno = 0;
     CHECK(kill(pid, 0) == -1 && errno == ESRCH); /* killed and reaped */
-    spt_check_no_children();
+    lkt_check_no_children();
 }
 
 int main(void) {

@@ -24,29 +24,29 @@ static void check_one(lk_invoker_options *o) {
     lk_map_options mo;
     lk_map_options_init(&mo, sizeof mo);
     mo.item_status = status;
-    REL_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CALLBACK);
+    CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CALLBACK);
     char msg[512];
     snprintf(msg, sizeof msg, "%s", lk_last_error());
     /* The lowest failing index among the items that ran. */
     long lowest = -1;
     for (long i = 0; i < N; i++) {
         if (status[i] == LK_ITEM_SKIPPED) {
-            REL_CHECK_MSG(o->error_mode == LK_ERRORS_FAIL_FAST, "item %ld skipped in keep-going mode", i);
-            REL_CHECK_MSG(results[i] == 0, "skipped item %ld has a result", i);
+            CHECK_MSG(o->error_mode == LK_ERRORS_FAIL_FAST, "item %ld skipped in keep-going mode", i);
+            CHECK_MSG(results[i] == 0, "skipped item %ld has a result", i);
             continue;
         }
         if (i % 397 == 0 && i != 0) {
-            REL_CHECK_MSG(status[i] == -(int32_t)i, "item %ld: status %d", i, status[i]);
+            CHECK_MSG(status[i] == -(int32_t)i, "item %ld: status %d", i, status[i]);
             if (lowest < 0) lowest = i;
         } else {
-            REL_CHECK_MSG(status[i] == 0 && results[i] == (uint64_t)i + 1, "item %ld: status %d", i,
-                          status[i]);
+            CHECK_MSG(status[i] == 0 && results[i] == (uint64_t)i + 1, "item %ld: status %d", i,
+                      status[i]);
         }
     }
     CHECK(lowest > 0);
     if (o->error_mode == LK_ERRORS_KEEP_GOING || o->n_jobs == 1) CHECK(lowest == 397);
-    REL_CHECK_MSG(rel_has_number(msg, lowest) && rel_has_number(msg, -lowest), "%s (lowest %ld)", msg,
-                  lowest);
+    CHECK_MSG(lkt_has_number(msg, lowest) && lkt_has_number(msg, -lowest), "%s (lowest %ld)", msg,
+              lowest);
     /* Still usable. */
     CHECK_OK(lk_invoker_map(inv, NULL, 397, 0, results, sizeof results[0]));
     for (int i = 0; i < 397; i++) CHECK(results[i] == (uint64_t)i + 1);
@@ -74,8 +74,8 @@ int main(void) {
             }
     lk_buffer b;
     memset(&b, 0, sizeof b);
-    REL_FAIL(lk_run_sp(sp_fails, NULL, &b), LK_ERR_CALLBACK);
-    REL_CHECK_MSG(rel_has_number(lk_last_error(), 4242), "%s", lk_last_error());
+    CHECK_FAIL(lk_run_sp(sp_fails, NULL, &b), LK_ERR_CALLBACK);
+    CHECK_MSG(lkt_has_number(lk_last_error(), 4242), "%s", lk_last_error());
     CHECK(b.data == NULL && b.len == 0 && b.cap == 0 && b.priv == NULL);
     printf("fault_status_callback: ok\n");
     return 0;

@@ -66,7 +66,7 @@ int main(void) {
     CHECK(pthread_key_create(&key, at_thread_exit) == 0);
     lk_invoker *inline_inv = NULL;
     CHECK_OK(lk_invoker_new(NULL, op, 1, &inline_inv));
-    int threads_before = rel_thread_count();
+    int threads_before = lkt_thread_count();
     for (int fail_first = 0; fail_first < 2; fail_first++) {
         exit_work w;
         memset(&w, 0, sizeof w);
@@ -76,16 +76,16 @@ int main(void) {
         pthread_t t;
         CHECK(pthread_create(&t, NULL, thread_main, &w) == 0);
         CHECK(pthread_join(t, NULL) == 0);
-        REL_CHECK_MSG(w.map_inline == LK_OK && w.map_pool == LK_OK && w.results_ok,
-                      "maps from a thread-exit destructor (earlier failure: %d) gave %d and %d", fail_first,
-                      (int)w.map_inline, (int)w.map_pool);
-        REL_CHECK_MSG(w.bad_call == LK_ERR_INVALID && strstr(w.bad_msg, "NULL") != NULL,
-                      "earlier failure %d: a bad call from a thread-exit destructor gave %d (\"%s\")", fail_first,
-                      (int)w.bad_call, w.bad_msg);
-        REL_CHECK_MSG(w.shutdown == LK_OK, "shutdown from a thread-exit destructor gave %d", (int)w.shutdown);
+        CHECK_MSG(w.map_inline == LK_OK && w.map_pool == LK_OK && w.results_ok,
+                  "maps from a thread-exit destructor (earlier failure: %d) gave %d and %d", fail_first,
+                  (int)w.map_inline, (int)w.map_pool);
+        CHECK_MSG(w.bad_call == LK_ERR_INVALID && strstr(w.bad_msg, "NULL") != NULL,
+                  "earlier failure %d: a bad call from a thread-exit destructor gave %d (\"%s\")", fail_first,
+                  (int)w.bad_call, w.bad_msg);
+        CHECK_MSG(w.shutdown == LK_OK, "shutdown from a thread-exit destructor gave %d", (int)w.shutdown);
         /* The pool's threads were joined by that shutdown. */
-        int threads_after = rel_thread_count();
-        REL_CHECK_MSG(threads_after == threads_before, "threads: %d before, %d after", threads_before, threads_after);
+        int threads_after = lkt_thread_count();
+        CHECK_MSG(threads_after == threads_before, "threads: %d before, %d after", threads_before, threads_after);
         CHECK_STATUS(lk_invoker_map(w.pool, NULL, 1, 0, NULL, 0), LK_ERR_INVALID); /* it is dead */
     }
     /* The inline invoker is intact. */

@@ -147,7 +147,7 @@ static void in_child(void (*body)(void), const char *what) {
     }
     int status = 0;
     while (waitpid(pid, &status, 0) < 0) CHECK(errno == EINTR);
-    REL_CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: child status 0x%x", what, status);
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: child status 0x%x", what, status);
 }
 
 int main(void) {
@@ -157,19 +157,19 @@ int main(void) {
     CHECK_OK(lk_buffer_append(&b, "abc", 3));
     lk_buffer before = b;
     static const char byte = 'x';
-    REL_FAIL(lk_buffer_append(&b, &byte, (size_t)1 << 62), LK_ERR_SYSTEM);
+    CHECK_FAIL(lk_buffer_append(&b, &byte, (size_t)1 << 62), LK_ERR_SYSTEM);
     CHECK(b.data == before.data && b.len == 3 && b.cap == before.cap && b.priv == before.priv);
     CHECK(memcmp(b.data, "abc", 3) == 0);
     lk_buffer_free(&b);
     lk_buffer empty;
     memset(&empty, 0, sizeof empty);
-    REL_FAIL(lk_buffer_append(&empty, &byte, (size_t)1 << 62), LK_ERR_SYSTEM);
+    CHECK_FAIL(lk_buffer_append(&empty, &byte, (size_t)1 << 62), LK_ERR_SYSTEM);
     CHECK(empty.data == NULL && empty.len == 0 && empty.cap == 0 && empty.priv == NULL);
 
     in_child(no_descriptors_child, "RLIMIT_NOFILE");
     in_child(no_processes_child, "RLIMIT_NPROC 1");
     in_child(no_workers_child, "RLIMIT_NPROC 2");
-    CHECK(rel_no_children());
+    CHECK(lkt_no_children());
     printf("fault_status_system: ok\n");
     return 0;
 }

@@ -7,7 +7,7 @@
 static int32_t sp_sleep(const void *arg, lk_buffer *out) {
     if (*(const int *)arg) signal(SIGTERM, SIG_IGN);
     if (lk_buffer_append(out, "never", 5) != LK_OK) return 1;
-    for (;;) rel_sleep_us(1000000);
+    for (;;) lkt_sleep_us(1000000);
     return 0;
 }
 
@@ -20,14 +20,14 @@ int main(void) {
         so.grace_ms = 100;
         lk_buffer b;
         memset(&b, 0, sizeof b);
-        double t0 = rel_now();
-        REL_FAIL(lk_run_sp_with(sp_sleep, &ignore_term, &so, &b), LK_ERR_TIMEOUT);
-        double took = rel_now() - t0;
-        REL_MSG_HAS("100 ms");
-        REL_MSG_HAS(ignore_term ? "SIGKILL" : "SIGTERM");
-        REL_CHECK_MSG(took >= 0.09 && took < 5.0, "took %.3f s", took);
+        double t0 = lkt_now();
+        CHECK_FAIL(lk_run_sp_with(sp_sleep, &ignore_term, &so, &b), LK_ERR_TIMEOUT);
+        double took = lkt_now() - t0;
+        CHECK_ERROR_HAS("100 ms");
+        CHECK_ERROR_HAS(ignore_term ? "SIGKILL" : "SIGTERM");
+        CHECK_MSG(took >= 0.09 && took < 5.0, "took %.3f s", took);
         CHECK(b.data == NULL && b.len == 0 && b.cap == 0 && b.priv == NULL);
-        CHECK(rel_no_children());
+        CHECK(lkt_no_children());
     }
     printf("fault_status_timeout: ok\n");
     return 0;

@@ -73,7 +73,7 @@ int main(void) {
     ops.scatterv = t_rootedv; /* no fetch_add, no abort, no release */
     CHECK_OK(lk_comm_new(&ops, &g_comm));
 
-    REL_FAIL(lk_comm_abort(g_comm, 3), LK_ERR_UNSUPPORTED);
+    CHECK_FAIL(lk_comm_abort(g_comm, 3), LK_ERR_UNSUPPORTED);
 
     lk_invoker_options o;
     lk_invoker_options_init(&o, sizeof o);
@@ -81,7 +81,7 @@ int main(void) {
     o.comm = g_comm;
     o.backend = LK_BACKEND_PROCESSES;
     lk_invoker *procs = (lk_invoker *)(uintptr_t)0x5e5e5e50;
-    REL_FAIL(lk_invoker_new_with(NULL, op, &o, &procs), LK_ERR_UNSUPPORTED);
+    CHECK_FAIL(lk_invoker_new_with(NULL, op, &o, &procs), LK_ERR_UNSUPPORTED);
     CHECK(procs == (lk_invoker *)(uintptr_t)0x5e5e5e50);
 
     o.backend = LK_BACKEND_THREADS;
@@ -92,14 +92,14 @@ int main(void) {
     lk_map_options mo;
     lk_map_options_init(&mo, sizeof mo);
     mo.schedule = LK_SCHEDULE_DYNAMIC;
-    REL_FAIL(lk_invoker_map_with(g_dist, NULL, N, 0, r, sizeof r[0], &mo), LK_ERR_UNSUPPORTED);
+    CHECK_FAIL(lk_invoker_map_with(g_dist, NULL, N, 0, r, sizeof r[0], &mo), LK_ERR_UNSUPPORTED);
     for (int i = 0; i < N; i++) CHECK(r[i] == 0);
 
     lk_invoker *local = NULL;
     CHECK_OK(lk_invoker_new(NULL, nested, 2, &local));
     int32_t bad[8];
     CHECK_OK(lk_invoker_map(local, NULL, 8, 0, bad, sizeof bad[0]));
-    for (int i = 0; i < 8; i++) REL_CHECK_MSG(bad[i] == 0, "item %d: flags %d", i, bad[i]);
+    for (int i = 0; i < 8; i++) CHECK_MSG(bad[i] == 0, "item %d: flags %d", i, bad[i]);
     CHECK_OK(lk_invoker_shutdown(local));
 
     /* Still usable. */

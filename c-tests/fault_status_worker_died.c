@@ -29,15 +29,15 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 
 int main(void) {
     lkt_watchdog(60);
-    rel_no_core_dumps();
+    lkt_no_core_dumps();
     const char *sp_words[] = {"SIGSEGV", "SIGKILL", "exit status 3"};
     for (int how = 0; how < 3; how++) {
         lk_buffer b;
         memset(&b, 0, sizeof b);
-        REL_FAIL(lk_run_sp(sp_die, &how, &b), LK_ERR_WORKER_DIED);
-        REL_MSG_HAS(sp_words[how]);
+        CHECK_FAIL(lk_run_sp(sp_die, &how, &b), LK_ERR_WORKER_DIED);
+        CHECK_ERROR_HAS(sp_words[how]);
         CHECK(b.data == NULL && b.len == 0);
-        CHECK(rel_no_children());
+        CHECK(lkt_no_children());
     }
 
     const char *words[] = {"SIGSEGV", "SIGKILL", "exit status 5"};
@@ -57,15 +57,15 @@ int main(void) {
             lk_map_options mo;
             lk_map_options_init(&mo, sizeof mo);
             mo.item_status = status;
-            REL_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo),
-                     LK_ERR_WORKER_DIED);
-            REL_MSG_HAS(words[how]);
-            REL_CHECK_MSG(rel_has_number(lk_last_error(), 77), "%s", lk_last_error());
+            CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo),
+                       LK_ERR_WORKER_DIED);
+            CHECK_ERROR_HAS(words[how]);
+            CHECK_MSG(lkt_has_number(lk_last_error(), 77), "%s", lk_last_error());
             CHECK(status[77] == LK_ITEM_WORKER_DIED);
             CHECK(results[77] == UINT64_MAX);
             for (int i = 0; i < N; i++) {
                 if (i == 77) continue;
-                if (mode == 1) REL_CHECK_MSG(status[i] == 0, "keep-going: item %d status %d", i, status[i]);
+                if (mode == 1) CHECK_MSG(status[i] == 0, "keep-going: item %d status %d", i, status[i]);
                 if (status[i] == 0) CHECK(results[i] == (uint64_t)i);
                 else CHECK(status[i] == LK_ITEM_SKIPPED && results[i] == UINT64_MAX);
             }
@@ -73,7 +73,7 @@ int main(void) {
             CHECK_OK(lk_invoker_map(inv, NULL, 77, 0, results, sizeof results[0]));
             for (int i = 0; i < 77; i++) CHECK(results[i] == (uint64_t)i);
             CHECK_OK(lk_invoker_shutdown(inv));
-            CHECK(rel_no_children());
+            CHECK(lkt_no_children());
         }
     printf("fault_status_worker_died: ok\n");
     return 0;

@@ -30,7 +30,7 @@ typedef struct {
 } counts_t;
 
 static counts_t count(void) {
-    counts_t c = {pt_count_fds(), pt_children_of(getpid(), NULL, 0), pt_count_maps("memfd:")};
+    counts_t c = {lkt_fd_count(), lkt_children_of(getpid(), NULL, 0), pt_count_maps("memfd:")};
     return c;
 }
 
@@ -38,7 +38,11 @@ static void check_same(counts_t before, const char *when) {
     counts_t after = count();
     printf("%s: descriptors %d -> %d, children %d -> %d, memfd mappings %d -> %d\n", when, before.fds, after.fds,
            before.children, after.children, before.memfds, after.memfds);
-    if (after.fds != before.fds) pt_print_fds("descriptors now");
+    if (after.fds != before.fds) {
+        static char fds[65536];
+        lkt_fd_list(fds, sizeof fds);
+        fprintf(stderr, "descriptors now:\n%s", fds);
+    }
     CHECK(after.fds == before.fds);
     CHECK(after.children == before.children);
     CHECK(after.memfds == before.memfds);
@@ -55,11 +59,11 @@ static void lifecycle(int kind) {
         break;
     case 1:
         args[10] = 999;
-        PT_FAIL(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]), LK_ERR_CALLBACK);
+        CHECK_FAIL(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]), LK_ERR_CALLBACK);
         break;
     case 2:
         atomic_store(&ctl->die_at, 20);
-        PT_FAIL(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]), LK_ERR_WORKER_DIED);
+        CHECK_FAIL(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]), LK_ERR_WORKER_DIED);
         CHECK_OK(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]));
         break;
     default:
@@ -71,17 +75,17 @@ static void lifecycle(int kind) {
 
 int main(void) {
     lkt_watchdog(60);
-    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     atomic_store(&ctl->die_at, -1);
     lifecycle(0); /* whatever the library sets up once is there before counting */
     counts_t before = count();
-    double t0 = pt_now();
+    double t0 = lkt_now();
     for (int i = 0; i < PLAIN; i++) lifecycle(0);
-    printf("%d lifecycles in %.2f s\n", PLAIN, pt_now() - t0);
+    printf("%d lifecycles in %.2f s\n", PLAIN, lkt_now() - t0);
     check_same(before, "after the plain lifecycles");
     for (int i = 0; i < FAILING; i++) lifecycle(1 + i % 3);
     check_same(before, "after the other lifecycles");
-    pt_check_no_children();
+    lkt_check_no_children();
     printf("leak_procs_lifecycles: ok\n");
     return 0;
 }

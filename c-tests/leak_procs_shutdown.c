@@ -27,7 +27,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     int e = (int)task->index;
     if (atomic_load(&ctl->die_at) == e && atomic_compare_exchange_strong(&ctl->die_at, &e, -1)) _exit(3);
     int us = atomic_load(&ctl->sleep_us);
-    if (us) pt_sleep_us(us);
+    if (us) lkt_sleep_us(us);
     if (result) *(uint64_t *)result = task->index + 1;
     return 0;
 }
@@ -45,32 +45,32 @@ static int find_workers(lk_invoker *inv, int n_jobs, pid_t *workers, pid_t *zygo
         CHECK(workers[k] > 0);
         n++;
     }
-    *zygote = pt_parent_of(workers[0]);
+    *zygote = lkt_parent_of(workers[0]);
     CHECK(*zygote > 0 && *zygote != getpid());
-    for (int k = 0; k < n_jobs; k++) CHECK(pt_parent_of(workers[k]) == *zygote);
-    CHECK(pt_parent_of(*zygote) == getpid()); /* the zygote is this test's child */
+    for (int k = 0; k < n_jobs; k++) CHECK(lkt_parent_of(workers[k]) == *zygote);
+    CHECK(lkt_parent_of(*zygote) == getpid()); /* the zygote is this test's child */
     return n;
 }
 
 static void check_gone(int n_jobs, const pid_t *workers, pid_t zygote, const char *when) {
     pid_t left[8];
-    int n = pt_children_of(getpid(), left, 8);
-    PT_CHECK_MSG(n == 0, "%s: %d process(es) with this test as parent after shutdown, e.g. %d (state: %s)", when, n,
-                 n ? (int)left[0] : 0, n && pt_alive(left[0]) ? "running" : "zombie");
-    n = pt_children_of(zygote, left, 8);
-    PT_CHECK_MSG(n == 0, "%s: %d process(es) with the zygote %d as parent after shutdown", when, n, (int)zygote);
-    PT_CHECK_MSG(!pt_exists(zygote), "%s: the zygote %d is still there (%s)", when, (int)zygote,
-                 pt_alive(zygote) ? "running" : "a zombie");
+    int n = lkt_children_of(getpid(), left, 8);
+    CHECK_MSG(n == 0, "%s: %d process(es) with this test as parent after shutdown, e.g. %d (state: %s)", when, n,
+              n ? (int)left[0] : 0, n && lkt_alive(left[0]) ? "running" : "zombie");
+    n = lkt_children_of(zygote, left, 8);
+    CHECK_MSG(n == 0, "%s: %d process(es) with the zygote %d as parent after shutdown", when, n, (int)zygote);
+    CHECK_MSG(!lkt_exists(zygote), "%s: the zygote %d is still there (%s)", when, (int)zygote,
+              lkt_alive(zygote) ? "running" : "a zombie");
     for (int k = 0; k < n_jobs; k++)
-        PT_CHECK_MSG(!pt_alive(workers[k]), "%s: worker %d (pid %d) still runs", when, k, (int)workers[k]);
-    pt_check_no_children();
+        CHECK_MSG(!lkt_alive(workers[k]), "%s: worker %d (pid %d) still runs", when, k, (int)workers[k]);
+    lkt_check_no_children();
 }
 
 static void check_dead_handle(lk_invoker *inv) {
     uint64_t r[4];
-    PT_FAIL(lk_invoker_map(inv, NULL, 4, 0, r, sizeof r[0]), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_map(inv, NULL, 4, 0, r, sizeof r[0]), LK_ERR_INVALID);
     CHECK_STATUS(lk_invoker_cancel(inv), LK_ERR_INVALID);
-    PT_FAIL(lk_invoker_shutdown(inv), LK_ERR_INVALID);
+    CHECK_FAIL(lk_invoker_shutdown(inv), LK_ERR_INVALID);
 }
 
 typedef struct {
@@ -99,7 +99,7 @@ static void run(int n_jobs) {
     inv = pt_new(NULL, op, n_jobs);
     find_workers(inv, n_jobs, workers, &zygote);
     atomic_store(&ctl->die_at, 5);
-    PT_FAIL(lk_invoker_map(inv, NULL, 50, 0, NULL, 0), LK_ERR_WORKER_DIED);
+    CHECK_FAIL(lk_invoker_map(inv, NULL, 50, 0, NULL, 0), LK_ERR_WORKER_DIED);
     CHECK_OK(lk_invoker_shutdown(inv));
     check_gone(n_jobs, workers, zygote, "after a death");
 
@@ -121,10 +121,10 @@ static void run(int n_jobs) {
     atomic_store(&ctl->started, 0);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, map_thread, &m) == 0);
-    while (atomic_load(&ctl->started) < 2) pt_sleep_us(500);
+    while (atomic_load(&ctl->started) < 2) lkt_sleep_us(500);
     CHECK_OK(lk_invoker_shutdown(inv));
     CHECK(pthread_join(th, NULL) == 0);
-    PT_CHECK_MSG(m.status == LK_OK, "the map in flight during shutdown returned %d", (int)m.status);
+    CHECK_MSG(m.status == LK_OK, "the map in flight during shutdown returned %d", (int)m.status);
     for (int i = 0; i < N; i++) CHECK(m.results[i] == (uint64_t)i + 1);
     atomic_store(&ctl->sleep_us, 0);
     check_gone(n_jobs, workers, zygote, "with a map in flight");
@@ -134,10 +134,10 @@ static void run(int n_jobs) {
 
 int main(void) {
     lkt_watchdog(60);
-    pt_no_core_dumps();
-    ctl = (ctl_t *)pt_shared(sizeof *ctl);
+    lkt_no_core_dumps();
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
     atomic_store(&ctl->die_at, -1);
-    pt_check_no_children();
+    lkt_check_no_children();
     run(1);
     run(2);
     run(3);

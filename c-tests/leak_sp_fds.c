@@ -25,13 +25,13 @@ static const lk_status expected[] = {LK_OK, LK_OK, LK_OK, LK_ERR_CALLBACK, LK_ER
 
 int main(void) {
     lkt_watchdog(30);
-    spt_no_core_dumps();
+    lkt_no_core_dumps();
     static char before[1 << 16], after[1 << 16];
 
     /* The snapshot is taken before the first call: the library keeps no
      * descriptor of its own open between calls. */
     lk_buffer res = spt_empty();
-    spt_fd_list(before, sizeof before);
+    lkt_fd_list(before, sizeof before);
 
     lk_sp_options opts;
     lk_sp_options_init(&opts, sizeof opts);
@@ -56,12 +56,12 @@ int main(void) {
         lk_buffer_free(&res);
     }
     CHECK(failed == 250);
-    spt_fd_list(after, sizeof after);
+    lkt_fd_list(after, sizeof after);
     if (strcmp(before, after) != 0) {
         fprintf(stderr, "descriptors before:\n%s\nafter:\n%s", before, after);
         exit(1);
     }
-    spt_check_no_children();
+    lkt_check_no_children();
     printf("leak_sp_fds: ok\n");
     return 0;
 }

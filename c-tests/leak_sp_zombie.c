@@ -45,8 +45,8 @@ static int32_t stubborn(const void *arg, lk_buffer *out) {
 
 int main(void) {
     lkt_watchdog(20);
-    spt_no_core_dumps();
-    spt_check_no_children();
+    lkt_no_core_dumps();
+    lkt_check_no_children();
     lk_sp_options opts;
     lk_sp_options_init(&opts, sizeof opts);
     opts.timeout_ms = 50;
@@ -55,24 +55,24 @@ int main(void) {
         lk_buffer res = spt_empty();
         CHECK_OK(lk_run_sp(ok, NULL, &res));
         lk_buffer_free(&res);
-        spt_check_no_children();
+        lkt_check_no_children();
         CHECK_STATUS(lk_run_sp(fails, NULL, &res), LK_ERR_CALLBACK);
-        spt_check_no_children();
+        lkt_check_no_children();
         CHECK_STATUS(lk_run_sp(crashes, NULL, &res), LK_ERR_WORKER_DIED);
-        spt_check_no_children();
+        lkt_check_no_children();
         CHECK_STATUS(lk_run_sp(killed, NULL, &res), LK_ERR_WORKER_DIED);
-        spt_check_no_children();
+        lkt_check_no_children();
         CHECK_STATUS(lk_run_sp(exits, NULL, &res), LK_ERR_WORKER_DIED);
-        spt_check_no_children();
+        lkt_check_no_children();
         CHECK_STATUS(lk_run_sp_with(hangs, NULL, &opts, &res), LK_ERR_TIMEOUT);
-        spt_check_no_children();
+        lkt_check_no_children();
         CHECK_STATUS(lk_run_sp_with(stubborn, NULL, &opts, &res), LK_ERR_TIMEOUT);
-        spt_check_no_children();
+        lkt_check_no_children();
         CHECK(spt_is_zero(&res));
     }
     /* And nothing turns into a zombie a little later either. */
-    spt_sleep_ms(100);
-    spt_check_no_children();
+    lkt_sleep_us(100 * 1000);
+    lkt_check_no_children();
     printf("leak_sp_zombie: ok\n");
     return 0;
 }

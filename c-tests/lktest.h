@@ -1,6 +1,9 @@
-/* Shared helpers for the C tests: checks that always run, and a watchdog so a
- * hang fails the test instead of blocking CI. Include it first (it defines
- * _GNU_SOURCE for the system headers). */
+/* Shared helpers for the C tests: checks that always run, watchdogs so a
+ * hang fails the test instead of blocking CI, and what the tests of every
+ * area (threads, processes, run_sp, reliability) look at: time, processes
+ * and descriptors from /proc, captured log records, a rerun of the test
+ * program. Include it first (it defines _GNU_SOURCE for the system headers).
+ * sptest.h, procstest.h and reliability/rel.h add what only their area uses. */
 #ifndef LKTEST_H
 #define LKTEST_H
 
@@ -8,7 +11,10 @@
 #define _GNU_SOURCE
 #endif
 #undef NDEBUG
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,6 +38,17 @@
     do {                                                                               \
         if (!(cond)) {                                                                 \
             fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
+            exit(1);                                                                   \
+        }                                                                              \
+    } while (0)
+
+/* CHECK with an explanation: print the formatted text when `cond` fails. */
+#define CHECK_MSG(cond, ...)                                                           \
+    do {                                                                               \
+        if (!(cond)) {                                                                 \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);   \
+            fprintf(stderr, __VA_ARGS__);                                              \
+            fputc('\n', stderr);                                                       \
             exit(1);                                                                   \
         }                                                                              \
     } while (0)
@@ -62,12 +83,71 @@
 #define CHECK_FAIL(call, expected)                                                     \
     do {                                                                               \
         CHECK_STATUS(call, expected);                                                  \
-        if (lk_last_error() == NULL || lk_last_error()[0] == '\0') {                   \
+        const char *lkt_m_ = lk_last_error();                                          \
+        if (lkt_m_ == NULL || lkt_m_[0] == '\0') {                                     \
             fprintf(stderr, "%s:%d: %s returned %s but left lk_last_error() empty\n",  \
                     __FILE__, __LINE__, #call, #expected);                             \
             exit(1);                                                                   \
         }                                                                              \
     } while (0)
+
+/* CHECK that lk_last_error() contains `needle`, printing it when not. */
+#define CHECK_ERROR_HAS(needle)                                                        \
+    do {                                                                               \
+        const char *lkt_m_ = lk_last_error();                                          \
+        if (lkt_m_ == NULL || strstr(lkt_m_, (needle)) == NULL) {                      \
+            fprintf(stderr, "%s:%d: lk_last_error() lacks \"%s\": \"%s\"\n", __FILE__,  \
+                    __LINE__, (needle), lkt_m_ ? lkt_m_ : "(null)");                   \
+            exit(1);                                                                   \
+        }                                                                              \
+    } while (0)
+
+/* 1 when `text` contains `number` in decimal as a whole token (not as part of
+ * a longer number, and for a non-negative number not preceded by '-'). */
+static inline int lkt_has_number(const char *text, long long number) {
+    char want[32];
+    snprintf(want, sizeof want, "%lld", number);
+    size_t n = strlen(want);
+    for (const char *p = text; p && (p = strstr(p, want)) != NULL; p++) {
+        int before_ok = p == text || (!isdigit((unsigned char)p[-1]) && (number < 0 || p[-1] != '-'));
+        int after_ok = !isdigit((unsigned char)p[n]);
+        if (before_ok && after_ok) return 1;
+    }
+    return 0;
+}
+
+/* CHECK that lk_last_error() contains `number` as a whole decimal token. */
+#define CHECK_ERROR_HAS_NUMBER(number)                                                 \
+    do {                                                                               \
+        const char *lkt_m_ = lk_last_error();                                          \
+        if (!lkt_has_number(lkt_m_, (long long)(number))) {                            \
+            fprintf(stderr, "%s:%d: lk_last_error() lacks the number %lld: \"%s\"\n",   \
+                    __FILE__, __LINE__, (long long)(number), lkt_m_ ? lkt_m_ : "(null)"); \
+            exit(1);                                                                   \
+        }                                                                              \
+    } while (0)
+
+/* ---- time ---- */
+
+/* Monotonic time in seconds; CLOCK_MONOTONIC is the same clock in every
+ * process, so a worker may stamp a time the parent compares with. */
+static inline double lkt_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Sleep `us` microseconds, resuming after signals (some tests send many; a
+ * child "that sleeps forever" loops on it). */
+static inline void lkt_sleep_us(long us) {
+    struct timespec ts;
+    ts.tv_sec = us / 1000000;
+    ts.tv_nsec = (us % 1000000) * 1000;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---- watchdogs ---- */
 
 static void lkt_watchdog_fired(int sig) {
     (void)sig;
@@ -84,21 +164,30 @@ static inline void lkt_watchdog(unsigned seconds) {
     alarm(seconds);
 }
 
-/* Monotonic time in seconds. */
-static inline double lkt_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+/* A watchdog that needs no SIGALRM (for tests that use SIGALRM or
+ * setitimer themselves): a detached thread that ends the process with 124
+ * after `seconds`. */
+static inline void *lkt_watchdog_main(void *arg) {
+    lkt_sleep_us((long)(uintptr_t)arg * 1000000L);
+    static const char msg[] = "watchdog (thread): the test hung\n";
+    ssize_t ignored = write(2, msg, sizeof msg - 1);
+    (void)ignored;
+    _exit(124);
+    return NULL;
 }
 
-/* Sleep `us` microseconds, resuming after signals. */
-static inline void lkt_sleep_us(long us) {
-    struct timespec ts;
-    ts.tv_sec = us / 1000000;
-    ts.tv_nsec = (us % 1000000) * 1000;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+static inline void lkt_watchdog_thread(unsigned seconds) {
+    pthread_t t;
+    /* The watchdog must not take the signals the test sends itself. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    CHECK(pthread_create(&t, NULL, lkt_watchdog_main, (void *)(uintptr_t)seconds) == 0);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    CHECK(pthread_detach(t) == 0);
 }
+
+/* ---- small things ---- */
 
 /* Keep the largest value ever stored in `max`. */
 static inline void lkt_atomic_max(atomic_int *max, int value) {
@@ -129,9 +218,200 @@ static inline int lkt_parse_failure(const char *msg, unsigned long long *index, 
     return 1;
 }
 
+/* Core dumps of deliberately crashing children and workers would only slow
+ * the tests. Call before making a process invoker (workers inherit the
+ * limit). */
+static inline void lkt_no_core_dumps(void) {
+    struct rlimit rl = {0, 0};
+    CHECK(setrlimit(RLIMIT_CORE, &rl) == 0);
+}
+
+/* `size` zeroed bytes in a MAP_SHARED | MAP_ANONYMOUS mapping: made before a
+ * process invoker, it is shared by the parent, the zygote and every worker (a
+ * replacement too), so what workers write there is seen by the parent.
+ * Atomics in it work across processes. */
+static inline void *lkt_shared(size_t size) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    return p;
+}
+
+/* ---- processes, from /proc ---- */
+
+/* Read /proc/<pid>/stat: the parent pid (field 4) and the state (field 3).
+ * Returns 0 when the process does not exist (any more). */
+static inline int lkt_stat(pid_t pid, pid_t *ppid, char *state) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* pid (comm) state ppid ...: comm may hold spaces, so start after ')'. */
+    const char *close_paren = strrchr(buf, ')');
+    if (!close_paren || close_paren[1] != ' ') return 0;
+    char st = close_paren[2];
+    long pp = strtol(close_paren + 4, NULL, 10);
+    if (ppid) *ppid = (pid_t)pp;
+    if (state) *state = st;
+    return 1;
+}
+
+/* The parent of `pid` (for a worker: the zygote), or 0 if it is gone. */
+static inline pid_t lkt_parent_of(pid_t pid) {
+    pid_t pp = 0;
+    return lkt_stat(pid, &pp, NULL) ? pp : 0;
+}
+
+/* 1 while `pid` exists and is not a zombie. */
+static inline int lkt_alive(pid_t pid) {
+    char st = 0;
+    if (!lkt_stat(pid, NULL, &st)) return 0;
+    return st != 'Z' && st != 'X';
+}
+
+/* 1 while /proc/<pid> exists at all (a zombie included). */
+static inline int lkt_exists(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d", (int)pid);
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* Wait up to `seconds` for `pid` to stop being alive; 1 when it did. */
+static inline int lkt_wait_dead(pid_t pid, double seconds) {
+    double t0 = lkt_now();
+    while (lkt_alive(pid)) {
+        if (lkt_now() - t0 > seconds) return 0;
+        lkt_sleep_us(2000);
+    }
+    return 1;
+}
+
+/* The processes (zombies included) whose parent is `ppid`, from a scan of
+ * /proc; up to `cap` pids go to `out` (may be NULL). Returns how many. */
+static inline int lkt_children_of(pid_t ppid, pid_t *out, int cap) {
+    DIR *d = opendir("/proc");
+    CHECK(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!isdigit((unsigned char)e->d_name[0])) continue;
+        pid_t pid = (pid_t)atoi(e->d_name);
+        pid_t pp = 0;
+        if (!lkt_stat(pid, &pp, NULL) || pp != ppid) continue; /* or it ended meanwhile */
+        if (out && n < cap) out[n] = pid;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* 1 when no child is left at all, as waitpid sees it (neither running nor
+ * zombie). */
+static inline int lkt_no_children(void) {
+    errno = 0;
+    return waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD;
+}
+
+/* This process has no child left: not a zombie, not a running one. Both by a
+ * scan of /proc (which also sees children that waitpid(-1) does not wait for,
+ * such as clone children with an exit signal other than SIGCHLD) and as
+ * waitpid sees it; otherwise the test fails, naming what is left. */
+static inline void lkt_check_no_children(void) {
+    pid_t kids[16];
+    int n = lkt_children_of(getpid(), kids, 16);
+    if (n != 0) {
+        fprintf(stderr, "%d child process(es) left over, e.g. pid %d\n", n, (int)kids[0]);
+        exit(1);
+    }
+    errno = 0;
+    pid_t r = waitpid(-1, NULL, WNOHANG);
+    if (!(r == -1 && errno == ECHILD)) {
+        fprintf(stderr, "a child is left over: waitpid(-1, WNOHANG) gave %d (errno %d: %s)\n",
+                (int)r, errno, strerror(errno));
+        exit(1);
+    }
+}
+
+/* ---- what this process holds: threads, descriptors, memory ---- */
+
+/* Entries of a /proc directory, not counting "." and "..". */
+static inline int lkt_count_dir(const char *path) {
+    DIR *d = opendir(path);
+    CHECK(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+static inline int lkt_thread_count(void) {
+    return lkt_count_dir("/proc/self/task");
+}
+
+/* The number of open descriptors (entries of /proc/self/fd, not counting
+ * the one used to read it). */
+static inline int lkt_fd_count(void) {
+    return lkt_count_dir("/proc/self/fd") - 1; /* the one opendir used */
+}
+
+/* The open descriptors as "fd->target\n" lines, sorted by number, without
+ * the one used to read /proc/self/fd. */
+static inline void lkt_fd_list(char *out, size_t cap) {
+    DIR *d = opendir("/proc/self/fd");
+    CHECK(d != NULL);
+    int own = dirfd(d);
+    int fds[4096];
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        int fd = atoi(e->d_name);
+        if (fd == own) continue;
+        CHECK(n < sizeof fds / sizeof fds[0]);
+        fds[n++] = fd;
+    }
+    closedir(d);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && fds[j - 1] > fds[j]; j--) {
+            int t = fds[j];
+            fds[j] = fds[j - 1];
+            fds[j - 1] = t;
+        }
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        char path[64], target[256];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fds[i]);
+        ssize_t len = readlink(path, target, sizeof target - 1);
+        target[len > 0 ? len : 0] = '\0';
+        int w = snprintf(out + used, cap - used, "%d->%s\n", fds[i], target);
+        CHECK(w > 0 && (size_t)w < cap - used);
+        used += (size_t)w;
+    }
+}
+
+/* This process's resident set in bytes (from /proc/self/statm), or 0 when it
+ * cannot be read. It does not fail the test itself: process-backend workers
+ * call it inside a callback. */
+static inline uint64_t lkt_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "re");
+    if (!f) return 0;
+    unsigned long size = 0, resident = 0;
+    int got = fscanf(f, "%lu %lu", &size, &resident);
+    fclose(f);
+    return got == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
 /* ---- log capture: records passed to an lk_set_log_callback callback ---- */
 
-#define LKT_MAX_RECORDS 4096
+/* Room for what the chattiest tests log (run_sp children that log until
+ * their time limit); records past it are counted, not kept. */
+#define LKT_MAX_RECORDS 16384
 
 typedef struct lkt_record {
     int level;
@@ -145,7 +425,8 @@ static pthread_mutex_t lkt_log_mu = PTHREAD_MUTEX_INITIALIZER;
 static lkt_record lkt_records[LKT_MAX_RECORDS];
 static size_t lkt_n_records;
 
-/* An lk_log_fn that stores every record it gets. */
+/* An lk_log_fn that stores every record it gets (and counts those past the
+ * array). */
 static inline void lkt_log_capture(lk_log_level level, const char *target, const char *message,
                                    void *user) {
     pthread_mutex_lock(&lkt_log_mu);
@@ -174,16 +455,56 @@ static inline size_t lkt_log_count(void) {
     return n;
 }
 
+/* The records whose message starts with `prefix` must be exactly
+ * "<prefix>0" .. "<prefix><n-1>", in that order, each once, at `level`,
+ * with target "app". */
+static inline void lkt_log_check_sequence(const char *prefix, int n, int level) {
+    pthread_mutex_lock(&lkt_log_mu);
+    CHECK(lkt_n_records <= LKT_MAX_RECORDS);
+    int next = 0;
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; i < lkt_n_records; i++) {
+        const lkt_record *r = &lkt_records[i];
+        if (strncmp(r->message, prefix, plen) != 0) continue;
+        char want[160];
+        snprintf(want, sizeof want, "%s%d", prefix, next);
+        if (strcmp(r->message, want) != 0) {
+            fprintf(stderr, "record %zu is \"%s\", expected \"%s\"\n", i, r->message, want);
+            exit(1);
+        }
+        CHECK(r->level == level);
+        CHECK(strcmp(r->target, "app") == 0);
+        next++;
+    }
+    if (next != n) {
+        fprintf(stderr, "%d records \"%s*\" arrived, expected %d\n", next, prefix, n);
+        exit(1);
+    }
+    pthread_mutex_unlock(&lkt_log_mu);
+}
+
 /* ---- running this test program again, in a child ---- */
 
-/* Run this program again (/proc/self/exe) with argv[1] = `mode`, its
- * environment changed by `env` (a NULL-terminated list: "NAME=VALUE" sets,
- * "NAME" alone unsets), capturing what it writes to descriptor `fd` (1 or 2)
- * into `out` (NUL-terminated, at most cap-1 bytes kept). Returns the exit
- * status (or 128 + signal). Safe to call from a threaded process: the child
- * only calls dup2, close and execve. */
-static inline int lkt_run_self(const char *mode, const char *const *env, int fd, char *out,
-                               size_t cap) {
+/* Wait for a forked child; returns its exit code (128 + signal if killed). */
+static inline int lkt_wait_child(pid_t pid) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) CHECK(errno == EINTR);
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return 255;
+}
+
+/* The path of this test program (/proc/self/exe), NUL-terminated. */
+static inline void lkt_self_exe(char *self, size_t cap) {
+    ssize_t len = readlink("/proc/self/exe", self, cap - 1);
+    CHECK(len > 0);
+    self[len] = '\0';
+}
+
+/* This process's environment changed by `env` (a NULL-terminated list, or
+ * NULL: "NAME=VALUE" sets, "NAME" alone unsets), for execve. Made before
+ * fork, so the child only calls execve; free() the array (not its strings). */
+static inline char **lkt_make_env(const char *const *env) {
     extern char **environ;
     size_t n_env = 0, n_add = 0;
     while (environ[n_env]) n_env++;
@@ -203,11 +524,20 @@ static inline int lkt_run_self(const char *mode, const char *const *env, int fd,
     for (size_t j = 0; j < n_add; j++)
         if (strchr(env[j], '=')) envp[k++] = (char *)env[j];
     envp[k] = NULL;
+    return envp;
+}
 
+/* Run this program again (/proc/self/exe) with argv[1] = `mode`, its
+ * environment changed by `env` (as lkt_make_env takes it), capturing what it
+ * writes to descriptor `fd` (1 or 2) through a pipe into `out`
+ * (NUL-terminated, at most cap-1 bytes kept). Returns the exit status (or
+ * 128 + signal). Safe to call from a threaded process: the child only calls
+ * dup2, close and execve. */
+static inline int lkt_run_self(const char *mode, const char *const *env, int fd, char *out,
+                               size_t cap) {
+    char **envp = lkt_make_env(env);
     char self[4096];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    CHECK(len > 0);
-    self[len] = '\0';
+    lkt_self_exe(self, sizeof self);
     char *argv[] = {self, (char *)mode, NULL};
 
     int pipefd[2];
@@ -236,20 +566,7 @@ static inline int lkt_run_self(const char *mode, const char *const *env, int fd,
     if (out && cap > 0) out[used] = '\0';
     close(pipefd[0]);
     free(envp);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0) CHECK(errno == EINTR);
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return 255;
-}
-
-/* Wait for a forked child; returns its exit code (128 + signal if killed). */
-static inline int lkt_wait_child(pid_t pid) {
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0) CHECK(errno == EINTR);
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return 255;
+    return lkt_wait_child(pid);
 }
 
 #endif

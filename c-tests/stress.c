@@ -33,6 +33,7 @@
 #include "reliability/rel.h"
 
 #include <malloc.h>
+#include <stdarg.h>
 
 /* ------------------------------------------------------------------ setup */
 
@@ -85,7 +86,7 @@ static void fail_out(void) {
 
 static void *watchdog_main(void *arg) {
     double limit = *(double *)arg;
-    rel_sleep_us((long)(limit * 1e6));
+    lkt_sleep_us((long)(limit * 1e6));
     fprintf(stderr, "stress: WATCHDOG: no progress for %.0f s (seed %" PRIu64 ")\n", limit, g_seed);
     for (int t = 0; t < g_threads; t++) fprintf(stderr, "  thread %d is: %s\n", t, g_doing[t]);
     fflush(stderr);
@@ -118,7 +119,7 @@ static inline uint64_t below(rng *r, uint64_t n) { return n ? rnd(r) % n : 0; }
  *   bits 23-24 process backend only: 1 SIGSEGV, 2 _exit(7), 3 SIGKILL ...
  *   bits 25-30 ... at item c = 97 * that value */
 static inline int32_t fault_code(uint32_t salt, uint64_t i) {
-    int32_t code = (int32_t)(rel_mix(i ^ ((uint64_t)salt << 20)) % 2001) - 1000;
+    int32_t code = (int32_t)(lkt_mix(i ^ ((uint64_t)salt << 20)) % 2001) - 1000;
     return code == 0 ? 1001 : code;
 }
 
@@ -126,7 +127,7 @@ static inline int32_t expected_code(uint32_t salt, uint64_t i) {
     if (salt == 0) return 0;
     if (salt & 1) {
         unsigned k = (salt >> 2) & 15;
-        if ((rel_mix(((uint64_t)salt << 32) ^ i) & ((1ULL << (k + 2)) - 1)) == 0) return fault_code(salt, i);
+        if ((lkt_mix(((uint64_t)salt << 32) ^ i) & ((1ULL << (k + 2)) - 1)) == 0) return fault_code(salt, i);
     }
     if ((salt & 2) && i == ((salt >> 6) & 0x1FFFF)) return fault_code(salt, i);
     return 0;
@@ -157,9 +158,9 @@ static inline uint64_t arg_hash(const uint8_t *a, size_t n) {
 }
 
 static inline void fill_result(uint8_t *r, size_t rs, uint64_t h, uint64_t i) {
-    uint64_t x = rel_mix(h ^ (i * 0x9E3779B97F4A7C15ULL));
+    uint64_t x = lkt_mix(h ^ (i * 0x9E3779B97F4A7C15ULL));
     for (size_t j = 0; j < rs; j++) {
-        if (j && j % 8 == 0) x = rel_mix(x);
+        if (j && j % 8 == 0) x = lkt_mix(x);
         r[j] = (uint8_t)(x >> (8 * (j % 8)));
     }
 }
@@ -186,9 +187,9 @@ static int32_t stress_op(const void *model, const void *arg, void *result, const
     }
     int32_t code = expected_code(salt, i);
     if (code) return code;
-    if ((rel_mix(i ^ 0x77) & 4095) == 0) {
-        double until = rel_now() + 50e-6; /* now and then a slower item */
-        while (rel_now() < until) {
+    if ((lkt_mix(i ^ 0x77) & 4095) == 0) {
+        double until = lkt_now() + 50e-6; /* now and then a slower item */
+        while (lkt_now() < until) {
         }
     }
     fill_result((uint8_t *)result, m->result_size, arg_hash((const uint8_t *)arg, arg ? m->arg_size : 0), i);
@@ -223,18 +224,6 @@ typedef struct map_desc {
     int cancel_requested;
     int inline_order; /* n_jobs 1 threads: items run in order */
 } map_desc;
-
-/* Parse "index <i>" and "code <c>" from a failure message. */
-static int parse_failure(const char *msg, uint64_t *index, long long *code) {
-    const char *i = strstr(msg, "index ");
-    const char *c = strstr(msg, "code ");
-    if (!i || !c) return 0;
-    char *end;
-    *index = strtoull(i + 6, &end, 10);
-    if (end == i + 6) return 0;
-    *code = strtoll(c + 5, &end, 10);
-    return end != c + 5;
-}
 
 /* Check one map's outcome; returns NULL or what was wrong (in `why`). */
 static const char *check_map(const map_desc *d, lk_status s, const char *msg, char *why, size_t cap,
@@ -283,15 +272,15 @@ static const char *check_map(const map_desc *d, lk_status s, const char *msg, ch
         }
         if (died) {
             if (s != LK_ERR_WORKER_DIED) return BAD("a worker died, but the map gave %d: %s", (int)s, msg);
-            if (!rel_has_number(msg, (long long)(base + crash_at))) return BAD("message lacks item %" PRIu64 ": %s", base + crash_at, msg);
+            if (!lkt_has_number(msg, (long long)(base + crash_at))) return BAD("message lacks item %" PRIu64 ": %s", base + crash_at, msg);
         } else if (lowest != SIZE_MAX) {
-            uint64_t idx;
+            unsigned long long idx;
             long long code;
             if (s != LK_ERR_CALLBACK) return BAD("item %zu failed, but the map gave %d: %s", lowest, (int)s, msg);
-            if (!parse_failure(msg, &idx, &code)) return BAD("unparsable failure message: %s", msg);
+            if (!lkt_parse_failure(msg, &idx, &code)) return BAD("unparsable failure message: %s", msg);
             if (idx != base + lowest || code != expected_code(d->salt, lowest))
                 return BAD("reported index %" PRIu64 " code %lld; the lowest failing item that ran is %" PRIu64 " (code %d)",
-                           idx, code, base + lowest, expected_code(d->salt, lowest));
+                           (uint64_t)idx, code, base + lowest, expected_code(d->salt, lowest));
         } else if (skipped) {
             if (!d->cancel_requested) return BAD("items were skipped with no failure and no cancel (status %d: %s)", (int)s, msg);
             if (s != LK_ERR_CANCELLED) return BAD("items were skipped after a cancel, but the map gave %d: %s", (int)s, msg);
@@ -313,10 +302,10 @@ static const char *check_map(const map_desc *d, lk_status s, const char *msg, ch
     int all_ran = s == LK_OK || (s == LK_ERR_CALLBACK && m->error_mode == LK_ERRORS_KEEP_GOING && !d->cancel_requested);
     if (s == LK_OK && (first_fail != SIZE_MAX || can_crash)) return BAD("the map succeeded though items must fail");
     if (s == LK_ERR_CALLBACK) {
-        uint64_t idx;
+        unsigned long long idx;
         long long code;
-        if (!parse_failure(msg, &idx, &code)) return BAD("unparsable failure message: %s", msg);
-        if ((idx >> 32) != d->salt || (idx & 0xFFFFFFFFu) >= d->n) return BAD("reported index %" PRIu64 " is not in the map", idx);
+        if (!lkt_parse_failure(msg, &idx, &code)) return BAD("unparsable failure message: %s", msg);
+        if ((idx >> 32) != d->salt || (idx & 0xFFFFFFFFu) >= d->n) return BAD("reported index %" PRIu64 " is not in the map", (uint64_t)idx);
         uint64_t i = idx & 0xFFFFFFFFu;
         if (expected_code(d->salt, i) == 0 || code != expected_code(d->salt, i))
             return BAD("reported item %" PRIu64 " code %lld does not fail that way", i, code);
@@ -325,7 +314,7 @@ static const char *check_map(const map_desc *d, lk_status s, const char *msg, ch
         if (d->inline_order && i != first_fail) return BAD("n_jobs 1: reported %" PRIu64 ", first failing is %zu", i, first_fail);
     } else if (s == LK_ERR_WORKER_DIED) {
         if (!can_crash) return BAD("LK_ERR_WORKER_DIED with no crash: %s", msg);
-        if (!rel_has_number(msg, (long long)(base + crash_at))) return BAD("message lacks item %" PRIu64 ": %s", base + crash_at, msg);
+        if (!lkt_has_number(msg, (long long)(base + crash_at))) return BAD("message lacks item %" PRIu64 ": %s", base + crash_at, msg);
     } else if (s == LK_ERR_CANCELLED) {
         if (!d->cancel_requested) return BAD("cancelled without a cancel");
     } else if (s != LK_OK) {
@@ -438,7 +427,7 @@ typedef struct canceller {
 
 static void *canceller_main(void *p) {
     canceller *c = (canceller *)p;
-    rel_sleep_us(c->delay_us);
+    lkt_sleep_us(c->delay_us);
     lk_status s = lk_invoker_cancel(c->inv);
     if (s != LK_OK) FAIL("lk_invoker_cancel gave %d", (int)s);
     return NULL;
@@ -562,9 +551,9 @@ static int32_t nest_op(const void *model, const void *arg, void *result, const l
     lk_status s = lk_invoker_map_with(nm->target, NULL, n, 0, r, 8, &mo);
     int32_t ret = 0;
     if (fail_at && fail_at - 1 < n) {
-        uint64_t idx;
+        unsigned long long idx;
         long long code;
-        if (s != LK_ERR_CALLBACK || !parse_failure(lk_last_error(), &idx, &code) ||
+        if (s != LK_ERR_CALLBACK || !lkt_parse_failure(lk_last_error(), &idx, &code) ||
             idx != (LEAF_BIT | (fail_at << 32)) + fail_at - 1 || code != 31)
             ret = BAD_NESTED;
         for (size_t i = 0; i < n && !ret; i++)
@@ -640,7 +629,7 @@ typedef struct sp_job {
     int records;
 } sp_job;
 
-static uint8_t sp_byte(uint64_t seed, size_t i) { return (uint8_t)(rel_mix(seed + i / 8) >> (8 * (i % 8))); }
+static uint8_t sp_byte(uint64_t seed, size_t i) { return (uint8_t)(lkt_mix(seed + i / 8) >> (8 * (i % 8))); }
 
 static int32_t sp_child(const void *arg, lk_buffer *out) {
     const sp_job *j = (const sp_job *)arg;
@@ -656,7 +645,7 @@ static int32_t sp_child(const void *arg, lk_buffer *out) {
         for (size_t at = 0; at < j->size;) {
             size_t take = j->size - at;
             if (take > sizeof chunk) take = sizeof chunk;
-            take = 1 + (size_t)(rel_mix(j->seed ^ at) % take);
+            take = 1 + (size_t)(lkt_mix(j->seed ^ at) % take);
             for (size_t k = 0; k < take; k++) chunk[k] = sp_byte(j->seed, at + k);
             if (lk_buffer_append(out, chunk, take) != LK_OK) return 90;
             at += take;
@@ -670,7 +659,7 @@ static int32_t sp_child(const void *arg, lk_buffer *out) {
     case SP_IGNORE_TERM:
     case SP_SLEEP:
         if (j->kind == SP_IGNORE_TERM) signal(SIGTERM, SIG_IGN);
-        for (;;) rel_sleep_us(100000);
+        for (;;) lkt_sleep_us(100000);
     case SP_OOM: {
         void *p = malloc((size_t)1 << 30);
         if (p) memset(p, 1, (size_t)1 << 30);
@@ -682,7 +671,7 @@ static int32_t sp_child(const void *arg, lk_buffer *out) {
         if (lk_invoker_new(&m, stress_op, 2, &inv) != LK_OK) return 92;
         uint64_t a[64];
         uint8_t r[64 * 8], e[8];
-        for (int k = 0; k < 64; k++) a[k] = rel_mix(j->seed + (uint64_t)k);
+        for (int k = 0; k < 64; k++) a[k] = lkt_mix(j->seed + (uint64_t)k);
         if (lk_invoker_map(inv, a, 64, 8, r, 8) != LK_OK) return 93;
         for (int k = 0; k < 64; k++) {
             fill_result(e, 8, arg_hash((const uint8_t *)&a[k], 8), (uint64_t)k);
@@ -722,9 +711,9 @@ static void op_sp(tstate *t) {
     lk_buffer b;
     memset(&b, 0, sizeof b);
     long records_before = tl_child_records;
-    double t0 = rel_now();
+    double t0 = lkt_now();
     lk_status s = with_opts ? lk_run_sp_with(sp_child, &j, &so, &b) : lk_run_sp(sp_child, &j, &b);
-    double took = rel_now() - t0;
+    double took = lkt_now() - t0;
     const char *msg = lk_last_error();
     long records = tl_child_records - records_before;
     atomic_fetch_add(&st_sp, 1);
@@ -744,7 +733,7 @@ static void op_sp(tstate *t) {
     case SP_CODE:
     case SP_OOM: {
         long long code = j.kind == SP_OOM ? 42 : (long long)(j.seed % 1000) + 1;
-        EXPECT(s == LK_ERR_CALLBACK && rel_has_number(msg, code), "run_sp kind %d gave %d: %s", j.kind, (int)s, msg);
+        EXPECT(s == LK_ERR_CALLBACK && lkt_has_number(msg, code), "run_sp kind %d gave %d: %s", j.kind, (int)s, msg);
         break;
     }
     case SP_SEGV:
@@ -802,7 +791,7 @@ static pthread_barrier_t g_barrier;
 static double g_warm_until, g_end;
 
 static void run_until(tstate *t, double until) {
-    while (rel_now() < until) {
+    while (lkt_now() < until) {
         uint64_t p = below(&t->r, 100);
         t->ops++;
         if (p < 40) op_map(t, 0);
@@ -836,11 +825,12 @@ typedef struct snapshot {
 
 static void measure(snapshot *s) {
     malloc_trim(0);
-    s->threads = rel_thread_count();
-    rel_fd_list(s->fd_list, sizeof s->fd_list);
-    s->fds = rel_fd_count();
-    s->children = rel_child_count();
-    s->rss_kib = rel_rss_kib();
+    s->threads = lkt_thread_count();
+    lkt_fd_list(s->fd_list, sizeof s->fd_list);
+    s->fds = lkt_fd_count();
+    s->children = lkt_children_of(getpid(), NULL, 0);
+    s->rss_kib = (long)(lkt_rss_bytes() / 1024);
+    CHECK(s->rss_kib > 0); /* /proc/self/statm was read */
 }
 
 int main(int argc, char **argv) {
@@ -857,12 +847,12 @@ int main(int argc, char **argv) {
     } else {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        g_seed = rel_mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid());
+        g_seed = lkt_mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)getpid());
     }
     printf("stress: seed %" PRIu64 ", %g s, %d threads (replay: LK_STRESS_SEED=%" PRIu64 ")\n", g_seed, g_seconds,
            g_threads, g_seed);
     fflush(stdout);
-    rel_no_core_dumps();
+    lkt_no_core_dumps();
     lk_seed_init(g_seed);
     lk_set_log_callback(log_cb, NULL, LK_LOG_INFO);
 
@@ -881,7 +871,7 @@ int main(int argc, char **argv) {
     CHECK_OK(lk_invoker_new_with(&shared_m, stress_op, &o, &g_shared.inv));
     g_shared.m = &shared_m;
 
-    double start = rel_now();
+    double start = lkt_now();
     double warm = g_seconds * 0.25 < 3 ? (g_seconds < 6 ? g_seconds / 2 : 3) : g_seconds * 0.25;
     g_warm_until = start + warm;
     g_end = start + g_seconds;
@@ -890,7 +880,7 @@ int main(int argc, char **argv) {
     pthread_t th[MAX_THREADS];
     for (int i = 0; i < g_threads; i++) {
         states[i].id = i;
-        states[i].r.s = rel_mix(g_seed ^ (0x1000193ULL * (uint64_t)(i + 1)));
+        states[i].r.s = lkt_mix(g_seed ^ (0x1000193ULL * (uint64_t)(i + 1)));
         CHECK(pthread_create(&th[i], NULL, thread_main, &states[i]) == 0);
     }
     static snapshot before, after;
@@ -903,7 +893,7 @@ int main(int argc, char **argv) {
     pthread_barrier_wait(&g_barrier);
     for (int i = 0; i < g_threads; i++) CHECK(pthread_join(th[i], NULL) == 0);
     CHECK_OK(lk_invoker_shutdown(g_shared.inv));
-    double took = rel_now() - start;
+    double took = lkt_now() - start;
 
     /* Nothing may have grown since the warm-up. */
     int ok = 1;
@@ -916,7 +906,7 @@ int main(int argc, char **argv) {
                 after.fd_list);
         ok = 0;
     }
-    if (after.children != 0 || before.children != 0 || !rel_no_children()) {
+    if (after.children != 0 || before.children != 0 || !lkt_no_children()) {
         fprintf(stderr, "stress: child processes left: %d after warm-up, %d at the end\n", before.children,
                 after.children);
         ok = 0;

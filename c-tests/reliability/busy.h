@@ -54,7 +54,7 @@ static pthread_t busy_threads[2];
 static inline void busy_start(void) {
     lk_set_log_callback(rel_log_count, &busy_logs, LK_LOG_INFO);
     for (int i = 0; i < 2; i++) CHECK(pthread_create(&busy_threads[i], NULL, busy_main, NULL) == 0);
-    while (atomic_load(&busy_maps) < 4) rel_sleep_us(1000);
+    while (atomic_load(&busy_maps) < 4) lkt_sleep_us(1000);
 }
 
 static inline void busy_stop_all(void) {
