@@ -172,10 +172,13 @@ impl Job {
         while let Some(range) = self.claim() {
             // The common case gets a loop of its own, free of per-item
             // branches on options that are off.
-            let stopped_at = match (self.per_item_done || !self.item_status.is_null(), self.core.opts.item_seeds) {
+            let general = self.per_item_done || !self.item_status.is_null();
+            let r = reporter.as_deref_mut();
+            let stopped_at = match (general, self.core.opts.item_seeds) {
                 (false, true) => self.run_items::<false, true>(range.clone(), worker, None),
                 (false, false) => self.run_items::<false, false>(range.clone(), worker, None),
-                (true, seeds) => self.run_items_general(range.clone(), worker, reporter.as_deref_mut(), seeds),
+                (true, true) => self.run_items::<true, true>(range.clone(), worker, r),
+                (true, false) => self.run_items::<true, false>(range.clone(), worker, r),
             };
             if stopped_at < range.end {
                 self.skip(stopped_at..range.end);
@@ -249,15 +252,6 @@ impl Job {
             self.finish(range.len());
         }
         range.end
-    }
-
-    #[inline(never)]
-    fn run_items_general(&self, range: Range<usize>, worker: u32, reporter: Option<&mut Reporter>, seeds: bool) -> usize {
-        if seeds {
-            self.run_items::<true, true>(range, worker, reporter)
-        } else {
-            self.run_items::<true, false>(range, worker, reporter)
-        }
     }
 
     /// Block the map's calling thread until every item is run or skipped.
