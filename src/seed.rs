@@ -52,7 +52,7 @@ pub struct Keys(u64);
 impl Keys {
     /// Start at `key`.
     #[inline]
-    pub fn from(key: u64) -> Keys {
+    pub fn starting_at(key: u64) -> Keys {
         Keys(weyl(key))
     }
 
@@ -147,7 +147,7 @@ mod tests {
     fn keys_follow_derive() {
         let base = derive(3, 9);
         for start in [0u64, 1, 1000, u64::MAX - 2] {
-            let mut keys = Keys::from(start);
+            let mut keys = Keys::starting_at(start);
             for i in 0..5 {
                 assert_eq!(keys.next_seed(base), derive(base, start.wrapping_add(i)));
             }

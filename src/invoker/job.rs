@@ -211,7 +211,7 @@ impl Job {
         let (op, status, seed_base, per_item) = (self.core.op, self.item_status.0, self.seed_base, self.per_item_done);
         let (stop, cancel, epoch) = (&self.stop, self.core.cancel_word(), self.epoch);
         let mut index = self.index_base.wrapping_add(range.start);
-        let mut keys = seed::Keys::from(index as u64);
+        let mut keys = seed::Keys::starting_at(index as u64);
         let mut arg = args.0.wrapping_add(range.start * arg_size);
         let mut result = results.0.wrapping_add(range.start * result_size);
         // Counting down keeps one register for the position: item i is
