@@ -14,6 +14,14 @@ fn main() {
     let soname = if major == 0 { format!("liblkparallel.so.0.{minor}") } else { format!("liblkparallel.so.{major}") };
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
 
+    // The fork-based parts (run_sp, the process backend) exist on Linux
+    // unless the `portable` feature asks for the threads-only fallback.
+    println!("cargo::rustc-check-cfg=cfg(lk_fork)");
+    let linux = std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux");
+    if linux && std::env::var_os("CARGO_FEATURE_PORTABLE").is_none() {
+        println!("cargo:rustc-cfg=lk_fork");
+    }
+
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=cbindgen.toml");
 

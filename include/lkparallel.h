@@ -34,6 +34,49 @@
 
 
 /**
+ * Largest frame. A write of at most PIPE_BUF (4096) bytes to a pipe is
+ * atomic, so frames written by several threads of one child never interleave.
+ */
+#define MAX_FRAME 4096
+
+#define Kill_LEN 8
+
+/**
+ * An item's status when it never ran (skipped after a failure or a cancel).
+ */
+#define ITEM_SKIPPED INT32_MIN
+
+/**
+ * An item's status when its worker process died while running it.
+ */
+#define ITEM_WORKER_DIED (INT32_MIN + 1)
+
+/**
+ * An item's status when it ran past the per-item time limit (its worker
+ * process was killed and replaced).
+ */
+#define ITEM_TIMED_OUT (INT32_MIN + 2)
+
+/**
+ * Returned by a range function that stopped early because the map is
+ * stopping (`lk_range_stopped`): the items from `range.failed` on did not run.
+ */
+#define RANGE_STOPPED (INT32_MIN + 15)
+
+
+
+/**
+ * Re-runs (keep-going, after a worker died mid-claim) that can wait at once.
+ */
+#define RETRY_CAP 64
+
+#define RETRY_FREE 0
+
+#define RETRY_PENDING 1
+
+#define RETRY_TAKEN 2
+
+/**
  * Written to `lk_map_options.item_status[i]` for an item that never ran
  * (skipped after a failure in fail-fast mode, or after cancellation).
  */
@@ -44,6 +87,12 @@
  * process died while running it (`LK_BACKEND_PROCESSES`).
  */
 #define LK_ITEM_WORKER_DIED (INT32_MIN + 1)
+
+/**
+ * Written to `lk_map_options.item_status[i]` for an item that ran past the
+ * invoker's `item_timeout_ms` (its worker process was killed and replaced).
+ */
+#define LK_ITEM_TIMED_OUT (INT32_MIN + 2)
 
 /**
  * Distributed schedule: contiguous ranges per rank.
@@ -276,7 +325,7 @@ typedef struct lk_task {
  * The operation a map applies to each item: read `model` and `arg`, write
  * `result`, return 0 on success and any other value to fail the item.
  *
- * Called on a worker thread (or the map's calling thread, or a worker
+ * Called on a worker thread (or the map's calling thread, or in a worker
  * process), possibly concurrently with other items of the same map: it must
  * be safe to call from several threads at once for distinct items. `arg` is
  * NULL when the map's `arg_size` is 0, `result` NULL when `result_size` is 0.
@@ -318,6 +367,72 @@ typedef void (*lk_worker_init_fn)(uint32_t worker,
  * What `task->seed` holds (an `int32_t`).
  */
 typedef int32_t lk_seeds;
+
+/**
+ * What a range function is given (C: `lk_range`). The fields after
+ * `worker` are the library's: what `lk_range_seed` and `lk_range_stopped`,
+ * defined inline in the header, read.
+ */
+typedef struct Range {
+    /**
+     * This call's items: task indices `begin .. end-1` (index_base applied).
+     */
+    size_t begin;
+    /**
+     * One past the last item of this call.
+     */
+    size_t end;
+    /**
+     * Written by the callback when it returns non-zero: the failing item's
+     * task index (preset to `begin`; a value outside `begin .. end-1` counts as `begin`).
+     */
+    size_t failed;
+    /**
+     * As `task->worker`: 0 .. n_jobs-1.
+     */
+    uint32_t worker;
+    /**
+     * Private: 1 when items have seeds, 0 with `LK_SEEDS_OFF`.
+     */
+    uint32_t seeds;
+    /**
+     * Private: `lk_range_seed(r, i)` is `lk_derive_seed(seed_base, i)`.
+     */
+    uint64_t seed_base;
+    /**
+     * Private: `begin` counted from the map's first item.
+     */
+    size_t offset;
+    /**
+     * Private: a `size_t` the library lowers to stop the map: ranges whose
+     * `offset` is at or past it are not to run.
+     */
+    const void *stop_at;
+    /**
+     * Private: a `uint64_t` that changes when the invoker is cancelled.
+     */
+    const void *cancel_word;
+    /**
+     * Private: `*cancel_word` when the map started.
+     */
+    uint64_t cancel_epoch;
+} Range;
+
+/**
+ * The operation of a range invoker: one call for a contiguous range of
+ * items, the loop over them the caller's (so the body can be inlined and
+ * vectorised). `args` and `results` point at the range's first argument and
+ * result slot (NULL when the size is 0); the items are `range->begin ..
+ * range->end - 1` (task indices). Return 0 when every item succeeded;
+ * otherwise set `range->failed` to the first failing item's index, having
+ * written the results of the items before it, and return its code. Called
+ * as an `lk_op_fn` is (any worker, concurrently for distinct ranges), never
+ * with an empty range; `range` is valid for the duration of the call.
+ */
+typedef int32_t (*lk_range_fn)(const void *model,
+                               const void *args,
+                               void *results,
+                               struct Range *range);
 
 /**
  * Options for `lk_invoker_new_with`. Initialise with
@@ -363,13 +478,13 @@ typedef struct lk_invoker_options {
      */
     uint64_t recycle_after_items;
     /**
-     * `LK_BACKEND_PROCESSES`: replace a worker process, between items, once
-     * its resident memory exceeds this many bytes (0: never).
+     * `LK_BACKEND_PROCESSES`: replace a worker process, between claims of at
+     * most 16 items, once its resident memory exceeds this many bytes (0: never).
      */
     uint64_t recycle_above_rss;
     /**
      * A communicator (`lk_comm_new`, `lk_mpi_comm_new`), or NULL (default):
-     * local, as before. With one, `lk_invoker_new_with` and every map on the
+     * a local invoker. With one, `lk_invoker_new_with` and every map on the
      * invoker are collective calls, `n_jobs` counts threads per rank (0: the
      * usable CPUs divided among the ranks that share them), and the process
      * backend is `LK_ERR_UNSUPPORTED`. Borrowed: the invoker keeps the
@@ -380,7 +495,51 @@ typedef struct lk_invoker_options {
      * `LK_SEEDS_PER_ITEM` (default) or `LK_SEEDS_OFF`.
      */
     lk_seeds seeds;
+    /**
+     * Must be 0.
+     */
+    uint32_t reserved0;
+    /**
+     * A range function: the invoker calls it once per contiguous range of
+     * items instead of an item function per item; `lk_invoker_new_with`'s
+     * `func` must then be NULL. Every map call works unchanged on it, with
+     * the same results, statuses, messages and seeds (`lk_range_seed`).
+     */
+    lk_range_fn range_func;
+    /**
+     * Range invokers: the fewest items per range, except where fewer
+     * remain (the end of a map, the rest of a range after a keep-going
+     * failure). 0: the library chooses.
+     */
+    size_t grain;
+    /**
+     * `LK_BACKEND_PROCESSES`: an item running longer than this many
+     * milliseconds (a range: this many per item it holds) fails with
+     * `LK_ITEM_TIMED_OUT` and `LK_ERR_TIMEOUT`, and its worker is killed and
+     * replaced (0: no limit; then a worker that never returns — stopped by
+     * SIGSTOP, say — holds the map until it does). Threads cannot be
+     * killed: with the threads backend a non-zero value is `LK_ERR_UNSUPPORTED`.
+     */
+    uint64_t item_timeout_ms;
 } lk_invoker_options;
+
+/**
+ * A log level (an `int32_t`): `LK_LOG_ERROR` 1 .. `LK_LOG_TRACE` 5.
+ */
+typedef int32_t lk_log_level;
+
+/**
+ * Receives log records: `level` 1..5, `target` (the library module, or
+ * "app" for `lk_log`), the `message`, and the `user` pointer given to
+ * `lk_set_log_callback`. Both strings are valid only during the call.
+ * Called on whatever thread logged, possibly several at once; records from
+ * `lk_run_sp` children and worker processes arrive on the thread that is
+ * waiting for them.
+ */
+typedef void (*lk_log_fn)(lk_log_level level,
+                          const char *target,
+                          const char *message,
+                          void *user);
 
 /**
  * Options for `lk_invoker_map_with`. Initialise with
@@ -391,6 +550,10 @@ typedef struct lk_map_options {
      * Set by `lk_map_options_init`; lets the struct grow.
      */
     uint32_t struct_size;
+    /**
+     * Must be 0.
+     */
+    uint32_t reserved1;
     /**
      * `task->index = index_base + i`, for maps done in pieces; seeds follow it.
      */
@@ -416,30 +579,12 @@ typedef struct lk_map_options {
     int32_t reserved0;
     /**
      * Optional array of `n_args` `int32_t`: after the map, entry `i` holds
-     * item i's callback return value (0 for success), `LK_ITEM_SKIPPED`, or
-     * `LK_ITEM_WORKER_DIED`.
-     * Written also when the map fails; that is its purpose.
+     * item i's callback return value (0 for success), `LK_ITEM_SKIPPED`,
+     * `LK_ITEM_WORKER_DIED` or `LK_ITEM_TIMED_OUT`. Written also when the
+     * map fails; that is its purpose.
      */
     int32_t *item_status;
 } lk_map_options;
-
-/**
- * A log level (an `int32_t`): `LK_LOG_ERROR` 1 .. `LK_LOG_TRACE` 5.
- */
-typedef int32_t lk_log_level;
-
-/**
- * Receives log records: `level` 1..5, `target` (the library module, or
- * "app" for `lk_log`), the `message`, and the `user` pointer given to
- * `lk_set_log_callback`. Both strings are valid only during the call.
- * Called on whatever thread logged, possibly several at once; records from
- * `lk_run_sp` children and worker processes arrive on the thread that is
- * waiting for them.
- */
-typedef void (*lk_log_fn)(lk_log_level level,
-                          const char *target,
-                          const char *message,
-                          void *user);
 
 /**
  * Options for `lk_run_sp_with`. Initialise with
@@ -498,6 +643,56 @@ typedef int32_t (*lk_sp_fn)(const void *arg,
                             struct lk_buffer *out);
 
 /**
+ * Options for `lk_invoker_stream`. Initialise with
+ * `lk_stream_options_init(&opts, sizeof opts)`. Zero is the default for every field.
+ */
+typedef struct lk_stream_options {
+    /**
+     * Set by `lk_stream_options_init`; lets the struct grow.
+     */
+    uint32_t struct_size;
+    /**
+     * Must be 0.
+     */
+    uint32_t reserved0;
+    /**
+     * The most items sourced but not yet sunk (the items handed to
+     * `source` as capacity count too). 0: the library chooses a few chunks
+     * per worker, at most 64 MiB of arguments and results.
+     */
+    size_t window;
+    /**
+     * The first item's `task->index`.
+     */
+    size_t index_base;
+} lk_stream_options;
+
+/**
+ * Fill up to `capacity` arguments (of the stream's `arg_size` bytes each)
+ * at `args`, and set `*n_filled` (0: the stream has ended). Return non-zero
+ * to fail the stream with that code (`*n_filled` is then ignored). Called
+ * by one thread at a time, in order, with `capacity >= 1`; the items it
+ * hands over get consecutive indices from `index_base`.
+ */
+typedef int32_t (*lk_source_fn)(void *user,
+                                void *args,
+                                size_t capacity,
+                                size_t *n_filled);
+
+/**
+ * Receive the results of items `first .. first + n - 1` (task indices), in
+ * index order, with each item's outcome (as `lk_map_options.item_status`;
+ * never NULL). Both arrays are valid only during the call. Return non-zero
+ * to fail the stream with that code. Called by one thread at a time,
+ * strictly in index order, with `n >= 1`.
+ */
+typedef int32_t (*lk_sink_fn)(void *user,
+                              size_t first,
+                              const void *results,
+                              const int32_t *item_status,
+                              size_t n);
+
+/**
  * Workers are threads; the model is shared in place.
  */
 #define LK_BACKEND_THREADS 0
@@ -509,8 +704,14 @@ typedef int32_t (*lk_sp_fn)(const void *arg,
  * (`LK_ERR_WORKER_DIED`) and is replaced. Arguments and results must be
  * plain data (or pointers into memory that existed, unchanged, when the
  * invoker was made); what a callback writes outside its result slot stays
- * in the worker. Each map copies the arguments into shared memory and the
- * results back. Maps on one process invoker take turns. Linux only.
+ * in the worker. Arguments and results pass through shared memory, a
+ * window at a time. Maps on one process invoker take turns. Linux only
+ * (`LK_ERR_UNSUPPORTED` elsewhere, and in builds with the `portable` feature).
+ *
+ * If the pool's zygote (the process that forks the workers) is killed from
+ * outside, the map in flight returns `LK_ERR_WORKER_DIED`, and the next map
+ * forks a new zygote from the process as it is then: from there on the
+ * workers see the model as it is at that moment (a warning is logged).
  */
 #define LK_BACKEND_PROCESSES 1
 
@@ -668,6 +869,10 @@ const char *lk_version(void);
  *
  * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `func` or `out`, bad `n_jobs`);
  * `LK_ERR_SYSTEM` (threads could not be started). Thread-safe.
+ *
+ * # Safety
+ * `out` must be NULL or point to writable memory for a pointer; `func`
+ * must be NULL or a function of the `lk_op_fn` type.
  */
 enum lk_status lk_invoker_new(const void *model,
                               lk_op_fn func,
@@ -679,6 +884,9 @@ enum lk_status lk_invoker_new(const void *model,
  * record `size` in `struct_size`, so a program built against an older,
  * smaller struct keeps working. NULL `opts` or `size < 4`: does nothing.
  * Thread-safe.
+ *
+ * # Safety
+ * `opts` must be NULL or point to `size` writable bytes.
  */
 void lk_invoker_options_init(struct lk_invoker_options *opts,
                              size_t size);
@@ -686,15 +894,19 @@ void lk_invoker_options_init(struct lk_invoker_options *opts,
 /**
  * Make an invoker with options (see `lk_invoker_options`); otherwise as
  * `lk_invoker_new`. `opts` NULL means every default; it is read, not kept.
+ * With `opts->range_func` the invoker is a range invoker and `func` must be
+ * NULL; otherwise `func` must not be NULL.
  *
- * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `func` or `out`; `struct_size`
- * below 12 or describing unknown non-zero fields; bad `n_jobs`, `backend`,
- * `error_mode` or `seeds`); `LK_ERR_UNSUPPORTED` (a backend this build or platform
- * lacks); `LK_ERR_SYSTEM` (threads, processes or shared memory could not
- * be had). With `LK_BACKEND_PROCESSES`, `n_jobs` 1 means one worker
- * process (the isolation is kept), and the worker processes are forked
- * here, from a snapshot of the process as it is now. `*out` is written
- * only on success. Thread-safe.
+ * Returns `LK_OK`; `LK_ERR_INVALID` (`func` and `range_func` both or
+ * neither set, NULL `out`; `struct_size` below 12 or describing unknown
+ * non-zero fields; bad `n_jobs`, `backend`, `error_mode` or `seeds`, a
+ * non-zero reserved field, an unknown or dead `comm`);
+ * `LK_ERR_UNSUPPORTED` (a backend this build or platform lacks;
+ * `item_timeout_ms` with threads); `LK_ERR_SYSTEM` (threads, processes or
+ * shared memory could not be had). With `LK_BACKEND_PROCESSES`, `n_jobs` 1
+ * means one worker process (the isolation is kept), and the worker
+ * processes are forked from a snapshot of the process as it is now.
+ * `*out` is written only on success. Thread-safe.
  *
  * With `opts->comm` (a distributed invoker) the call is collective: every
  * rank makes its invoker together, and all take rank 0's seeds. Then also
@@ -702,6 +914,10 @@ void lk_invoker_options_init(struct lk_invoker_options *opts,
  * backend, or on a rank that calls from inside a callback;
  * `LK_ERR_INVALID` on every rank when the ranks' `error_mode`s or `seeds` differ;
  * `LK_ERR_COMM` when a communicator operation fails.
+ *
+ * # Safety
+ * `opts` must be NULL or point to `opts->struct_size` readable bytes;
+ * `out` as for `lk_invoker_new`.
  */
 enum lk_status lk_invoker_new_with(const void *model,
                                    lk_op_fn func,
@@ -709,82 +925,17 @@ enum lk_status lk_invoker_new_with(const void *model,
                                    struct lk_invoker **out);
 
 /**
- * Call `func(model, args + i*arg_size, results + i*result_size, task)` once
- * for every `i < n_args`; return when all are done. Result `i` always
- * belongs to argument `i`.
- *
- * - `args`: `n_args` elements of `arg_size` bytes, read-only, owned by the
- *   caller; may be NULL when `arg_size == 0` (then `func` gets a NULL `arg`)
- *   or `n_args == 0`.
- * - `results`: `n_args` slots of `result_size` bytes, owned by the caller,
- *   written by the callbacks; may be NULL when `result_size == 0` or
- *   `n_args == 0`.
- *
- * At most `n_jobs` callbacks of the invoker run at once. The calling thread
- * may run items itself. `n_args == 0` succeeds at once.
- *
- * Returns `LK_OK`; `LK_ERR_INVALID` (unknown or dead handle, NULL array with
- * a non-zero size, a size product that overflows); `LK_ERR_CALLBACK` (a
- * callback returned non-zero: in fail-fast mode items not yet started are
- * skipped; `lk_last_error()` names the lowest failing index among the items
- * that ran, and its code); `LK_ERR_CANCELLED` (`lk_invoker_cancel` was
- * called during the map); `LK_ERR_WORKER_DIED` (process backend: a worker
- * died, named in the message; it is replaced). Result slots of items that
- * did not run are left as they were. The invoker stays usable after any failure.
- *
- * Thread-safety: several threads may map on one invoker at once; a
- * callback may map on any invoker, its own included, without deadlock.
- *
- * A distributed invoker (made with a communicator): the call is collective
- * and means the same: every rank gets every result, and every task the
- * seed, of the single-process map (see `lk_map_options` for other
- * placements). Ranks that pass different counts, sizes or options all
- * return `LK_ERR_INVALID` before any result is written; a failure on any
- * rank gives every rank the same status and message (naming the rank);
- * `lk_invoker_cancel` on any rank cancels the map on all. Also
- * `LK_ERR_COMM` (a communicator operation failed; the invoker is broken
- * from then on) and `LK_ERR_UNSUPPORTED` (a distributed map from inside a
- * callback, or from a second thread while one is in flight on the same
- * communicator). Call it from one thread per rank, in the same order on
- * every rank.
- */
-enum lk_status lk_invoker_map(struct lk_invoker *inv,
-                              const void *args,
-                              size_t n_args,
-                              size_t arg_size,
-                              void *results,
-                              size_t result_size);
-
-/**
- * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
- * record `size`. NULL `opts` or `size < 4`: does nothing. Thread-safe.
- */
-void lk_map_options_init(struct lk_map_options *opts,
-                         size_t size);
-
-/**
- * `lk_invoker_map` with per-map options (see `lk_map_options`); `opts` NULL
- * means every default. Same ownership, statuses and thread-safety as
- * `lk_invoker_map`; also `LK_ERR_INVALID` for a bad `struct_size` or an
- * unknown option value. `opts->item_status`, when set, must hold `n_args`
- * entries and is written even when the map fails.
- */
-enum lk_status lk_invoker_map_with(struct lk_invoker *inv,
-                                   const void *args,
-                                   size_t n_args,
-                                   size_t arg_size,
-                                   void *results,
-                                   size_t result_size,
-                                   const struct lk_map_options *opts);
-
-/**
  * Make the maps in flight on `inv` return `LK_ERR_CANCELLED` promptly:
  * items not started are skipped, running ones finish. Not sticky: a later
  * map runs normally; with no map in flight it does nothing.
  *
- * Async-signal-safe: may be called from a signal handler. It does not set
- * `lk_last_error()`. Returns `LK_OK`, or `LK_ERR_INVALID` for a NULL,
- * unknown or dead handle. Thread-safe.
+ * Async-signal-safe in every state (a lock-free lookup and one atomic
+ * add): may be called from a signal handler, also in a forked child. It
+ * does not set `lk_last_error()`. Returns `LK_OK`, or `LK_ERR_INVALID` for
+ * a NULL, unknown or dead handle. Thread-safe.
+ *
+ * # Safety
+ * None beyond the handle being any value: it is looked up, never trusted.
  */
 enum lk_status lk_invoker_cancel(struct lk_invoker *inv);
 
@@ -796,7 +947,12 @@ enum lk_status lk_invoker_cancel(struct lk_invoker *inv);
  *
  * `inv` NULL: a no-op returning `LK_OK`. Returns `LK_ERR_INVALID` for an
  * unknown or already shut down handle, or when called from one of the
- * invoker's own callbacks (that would wait for itself). Thread-safe.
+ * invoker's own callbacks (that would wait for itself). Thread-safe. For a
+ * distributed invoker, call it on every rank (it may free the communicator,
+ * see `lk_comm_free`).
+ *
+ * # Safety
+ * None beyond the handle being any value: it is looked up, never trusted.
  */
 enum lk_status lk_invoker_shutdown(struct lk_invoker *inv);
 
@@ -819,6 +975,92 @@ void lk_set_log_callback(lk_log_fn func,
  */
 void lk_log(lk_log_level level,
             const char *message);
+
+/**
+ * Call `func(model, args + i*arg_size, results + i*result_size, task)` once
+ * for every `i < n_args` (a range invoker: its range function over
+ * contiguous ranges of them); return when all are done. Result `i` always
+ * belongs to argument `i`.
+ *
+ * - `args`: `n_args` elements of `arg_size` bytes, read-only, owned by the
+ *   caller; may be NULL when `arg_size == 0` (then `func` gets a NULL `arg`)
+ *   or `n_args == 0`.
+ * - `results`: `n_args` slots of `result_size` bytes, owned by the caller,
+ *   written by the callbacks; may be NULL when `result_size == 0` or
+ *   `n_args == 0`.
+ *
+ * At most `n_jobs` callbacks of the invoker run at once. The calling thread
+ * may run items itself. `n_args == 0` succeeds at once.
+ *
+ * Returns `LK_OK`; `LK_ERR_INVALID` (unknown or dead handle, NULL array with
+ * a non-zero size, a size product that overflows); `LK_ERR_CALLBACK` (a
+ * callback returned non-zero: in fail-fast mode items not yet started are
+ * skipped; `lk_last_error()` names the lowest failing index among the items
+ * that ran, and its code); `LK_ERR_CANCELLED` (`lk_invoker_cancel` was
+ * called during the map); `LK_ERR_WORKER_DIED` (process backend: a worker
+ * died, or the pool's zygote; named in the message; it is replaced);
+ * `LK_ERR_TIMEOUT` (process backend with `item_timeout_ms`: an item ran
+ * too long, named in the message); `LK_ERR_SYSTEM` (process backend: the
+ * shared memory could not be grown or mapped); `LK_ERR_UNSUPPORTED` (from
+ * inside the source or sink of a stream on the same invoker). Result slots
+ * of items that did not run are left as they were. The invoker stays
+ * usable after any failure.
+ *
+ * Thread-safety: several threads may map on one invoker at once; a
+ * callback may map on any invoker, its own included, without deadlock.
+ *
+ * A distributed invoker (made with a communicator): the call is collective
+ * and means the same: every rank gets every result, and every task the
+ * seed, of the single-process map (see `lk_map_options` for other
+ * placements). Ranks that pass different counts, sizes or options all
+ * return `LK_ERR_INVALID` before any result is written; a failure on any
+ * rank gives every rank the same status and message (naming the rank);
+ * `lk_invoker_cancel` on any rank cancels the map on all, within about a
+ * millisecond when the communicator has `fetch_add`. Also `LK_ERR_COMM` (a
+ * communicator operation failed; the invoker is broken from then on) and
+ * `LK_ERR_UNSUPPORTED` (a distributed map from inside a callback, or from
+ * a second thread while one is in flight on the same communicator). Call
+ * it from one thread per rank, in the same order on every rank.
+ *
+ * # Safety
+ * `args` and `results` must be valid for `n_args` elements of their sizes
+ * (or NULL as above) until the call returns.
+ */
+enum lk_status lk_invoker_map(struct lk_invoker *inv,
+                              const void *args,
+                              size_t n_args,
+                              size_t arg_size,
+                              void *results,
+                              size_t result_size);
+
+/**
+ * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
+ * record `size`. NULL `opts` or `size < 4`: does nothing. Thread-safe.
+ *
+ * # Safety
+ * `opts` must be NULL or point to `size` writable bytes.
+ */
+void lk_map_options_init(struct lk_map_options *opts,
+                         size_t size);
+
+/**
+ * `lk_invoker_map` with per-map options (see `lk_map_options`); `opts` NULL
+ * means every default. Same ownership, statuses and thread-safety as
+ * `lk_invoker_map`; also `LK_ERR_INVALID` for a bad `struct_size` or an
+ * unknown option value. `opts->item_status`, when set, must hold `n_args`
+ * entries and is written even when the map fails.
+ *
+ * # Safety
+ * As `lk_invoker_map`; `opts` must be NULL or point to
+ * `opts->struct_size` readable bytes.
+ */
+enum lk_status lk_invoker_map_with(struct lk_invoker *inv,
+                                   const void *args,
+                                   size_t n_args,
+                                   size_t arg_size,
+                                   void *results,
+                                   size_t result_size,
+                                   const struct lk_map_options *opts);
 
 /**
  * LensKit's `proc_count`: how many workers to use.
@@ -961,6 +1203,68 @@ enum lk_status lk_buffer_append(struct lk_buffer *buf,
  * did not fill is only zeroed. Not thread-safe for one buffer.
  */
 void lk_buffer_free(struct lk_buffer *buf);
+
+/**
+ * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
+ * record `size`. NULL `opts` or `size < 4`: does nothing. Thread-safe.
+ *
+ * # Safety
+ * `opts` must be NULL or point to `size` writable bytes.
+ */
+void lk_stream_options_init(struct lk_stream_options *opts,
+                            size_t size);
+
+/**
+ * Stream items through the invoker: `source` fills arguments, the workers
+ * compute, `sink` receives the results in index order; the library's
+ * memory stays O(window × (arg_size + result_size)) whatever the length.
+ * With n_jobs >= 2 the workers compute while `source` and `sink` run (on
+ * the calling thread); with n_jobs 1 everything takes turns on it. The
+ * stream is one map in the invoker's map order: item `index_base + i` gets
+ * the `task->seed` that index gets in a map in that place. Progress counts
+ * done items against the items sourced so far. Works on both backends and
+ * on range invokers (the process backend's workers read and write the
+ * window in shared memory).
+ *
+ * - `source`, `sink`: must not be NULL; `user` is passed to both, untouched.
+ * - `arg_size`, `result_size`: bytes per argument and result (0: NULL is
+ *   passed, as for maps).
+ * - `opts`: NULL means every default; read, not kept.
+ *
+ * Every sourced item reaches `sink` exactly once unless the stream fails.
+ * Failures: under fail-fast the stream fails at the lowest failing index
+ * (a callback's non-zero return, or its worker's death): `sink` has
+ * received every item below it (those still run), not the failing item nor
+ * any after it, and the call returns `LK_ERR_CALLBACK` (or
+ * `LK_ERR_WORKER_DIED`, `LK_ERR_TIMEOUT`) naming the index. Under
+ * keep-going every item reaches `sink` with its status, and the call
+ * returns the status a map would, naming the lowest failing index. A
+ * non-zero `source` or `sink` return fails the stream with `LK_ERR_CALLBACK`
+ * naming `source` or `sink` and the code; filling more than `capacity` is
+ * `LK_ERR_INVALID`. Cancellation returns `LK_ERR_CANCELLED`. When failures
+ * coincide, the lowest index wins, then source, then sink. Neither `source`
+ * nor `sink` is called after the call returns, or again after the stream
+ * has failed.
+ *
+ * Returns also `LK_ERR_INVALID` (NULL or dead handle, NULL `source` or
+ * `sink`, a window too large to allocate's size product overflow, a bad
+ * `struct_size` or reserved field), `LK_ERR_UNSUPPORTED` (a distributed
+ * invoker; a map or stream on the same invoker from inside `source` or
+ * `sink`), `LK_ERR_SYSTEM` (the window's memory could not be had).
+ * `source` and `sink` may call `lk_invoker_cancel` and use other invokers.
+ * Thread-safe as `lk_invoker_map`.
+ *
+ * # Safety
+ * `source` and `sink` must be NULL or functions of their types; `opts`
+ * NULL or pointing to `opts->struct_size` readable bytes.
+ */
+enum lk_status lk_invoker_stream(struct lk_invoker *inv,
+                                 lk_source_fn source,
+                                 lk_sink_fn sink,
+                                 void *user,
+                                 size_t arg_size,
+                                 size_t result_size,
+                                 const struct lk_stream_options *opts);
 
 #ifdef __cplusplus
 }  // extern "C"

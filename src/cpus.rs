@@ -34,9 +34,9 @@ pub struct CpuCount {
 
 /// The CPUs this process may use now: affinity mask and cgroup quota, whichever is smaller.
 pub fn cpu_count() -> CpuCount {
-    let mut best = match affinity_cpus() {
+    let mut best = match crate::sys::affinity_cpus() {
         Some(n) => CpuCount { count: n, decided_by: Limit::Affinity },
-        None => CpuCount { count: online_cpus(), decided_by: Limit::Machine },
+        None => CpuCount { count: crate::sys::online_cpus(), decided_by: Limit::Machine },
     };
     if let Some((quota, limit)) = cgroup_quota() {
         if quota < best.count {
@@ -47,28 +47,6 @@ pub fn cpu_count() -> CpuCount {
     best
 }
 
-fn online_cpus() -> usize {
-    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    if n > 0 { n as usize } else { 1 }
-}
-
-fn affinity_cpus() -> Option<usize> {
-    // Start with glibc's 1024-CPU set and grow for bigger machines.
-    let mut words = 1024 / 64;
-    loop {
-        let mut mask = vec![0u64; words];
-        let bytes = words * 8;
-        let r = unsafe { libc::sched_getaffinity(0, bytes, mask.as_mut_ptr().cast()) };
-        if r == 0 {
-            return Some(mask.iter().map(|w| w.count_ones() as usize).sum());
-        }
-        if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) && words < 1 << 16 {
-            words *= 2;
-            continue;
-        }
-        return None;
-    }
-}
 
 /// The cgroup CPU quota in whole CPUs (rounded up), and which version set it.
 fn cgroup_quota() -> Option<(usize, Limit)> {
@@ -236,15 +214,27 @@ pub fn proc_count_with(
     }
 }
 
+/// `LK_NUM_PROCS` now: `None` when unset, else its counts or why it is
+/// malformed (a value that is not UTF-8 is malformed too).
+pub fn num_procs_env() -> Option<Result<Vec<i32>, String>> {
+    let value = std::env::var_os("LK_NUM_PROCS")?;
+    Some(match value.to_str() {
+        Some(text) => parse_num_procs(text),
+        None => Err(format!("LK_NUM_PROCS is not valid UTF-8 ({value:?})")),
+    })
+}
+
 /// `proc_count` reading `LK_NUM_PROCS` and the CPU count now.
 pub fn proc_count(core_div: i32, max_default: i32, level: i32) -> i32 {
-    let env = std::env::var("LK_NUM_PROCS").ok();
-    // The CPU count is only needed when the variable does not decide.
-    let env_decides = env.as_deref().is_some_and(|v| parse_num_procs(v).is_ok());
-    let cpus = if env_decides { 1 } else { cpu_count().count };
-    proc_count_with(core_div, max_default, level, env.as_deref(), cpus, |why| {
-        log::warn!(target: "lkparallel", "ignoring LK_NUM_PROCS: {why}");
-    })
+    match num_procs_env() {
+        Some(Ok(counts)) => counts.get(level.max(0) as usize).copied().unwrap_or(1),
+        env => {
+            if let Some(Err(why)) = env {
+                log::warn!(target: "lkparallel", "ignoring LK_NUM_PROCS: {why}");
+            }
+            proc_count_with(core_div, max_default, level, None, cpu_count().count, |_| {})
+        }
+    }
 }
 
 #[cfg(test)]
@@ -312,8 +302,14 @@ mod tests {
         assert_eq!(q, Some(2));
     }
 
+    /// The count follows the affinity mask (here: whatever this process has).
     #[test]
-    fn count_is_positive() {
-        assert!(cpu_count().count >= 1);
+    fn count_follows_the_affinity_mask() {
+        let c = cpu_count();
+        let mask = crate::sys::affinity_cpus().expect("the affinity mask can be read on Linux");
+        assert!(c.count <= mask, "{c:?} above the {mask} CPUs of the mask");
+        if c.decided_by == Limit::Affinity {
+            assert_eq!(c.count, mask);
+        }
     }
 }

@@ -10,6 +10,8 @@ pub enum Error {
     Callback { index: usize, code: i32, failed: usize },
     /// The run_sp callback returned non-zero.
     SpCallback(i32),
+    /// A stream's source or sink returned non-zero.
+    StreamCallback { which: &'static str, code: i32 },
     /// A worker or child process died before finishing.
     WorkerDied(String),
     /// A time limit passed; the child was killed.
@@ -58,6 +60,7 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::SpCallback(code) => write!(f, "the run_sp callback returned code {code}"),
+            Error::StreamCallback { which, code } => write!(f, "the stream's {which} returned code {code}"),
             Error::WorkerDied(m) => write!(f, "worker died: {m}"),
             Error::Timeout(m) => write!(f, "timed out: {m}"),
             Error::Cancelled => write!(f, "cancelled"),

@@ -7,18 +7,29 @@
 //! its pointers and sizes, runs the core inside the one panic guard, and turns
 //! the result into an `lk_status` plus a thread-local message.
 
-pub mod buffer;
-pub mod child;
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+// Leaves: they import nothing above them.
 pub mod cpus;
-pub mod dist;
 pub mod error;
-pub mod handles;
-pub mod invoker;
 pub mod logging;
 pub mod seed;
-pub mod sp;
+pub(crate) mod sys;
 pub mod util;
 
+// Processes and what crosses between them.
+pub mod buffer;
+#[cfg(lk_fork)]
+pub mod child;
+pub mod fork;
+pub mod sp;
+pub(crate) mod wire;
+
+// The core: local maps, and distributed maps as a layer over them.
+pub mod dist;
+pub mod invoker;
+
+// The C boundary, over all of the above.
 pub mod ffi;
 
 pub use error::{Error, Result};

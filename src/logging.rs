@@ -190,7 +190,7 @@ pub fn deliver(level: Level, target: &str, message: &str) {
                 // One write per record so lines from threads do not interleave; no
                 // std lock, so this is safe in a forked child too.
                 let line = format!("[lkparallel {level:<5} {target}] {message}\n");
-                write_all(2, line.as_bytes());
+                let _ = crate::sys::write_all_raw(2, line.as_bytes());
             }
         }
     }
@@ -256,12 +256,6 @@ fn tapped(level: Level, target: &str, message: &str) -> bool {
 
 // ---- forwarding between a child and its parent ----
 
-/// Frame kinds on a child's control pipe.
-pub(crate) const FRAME_LOG: u8 = 1;
-/// Largest frame: writes up to PIPE_BUF are atomic, so frames from several
-/// threads of one child never interleave.
-pub(crate) const MAX_FRAME: usize = 4096;
-
 /// In a freshly forked child: send records to `fd`, filtered as the parent's were.
 /// Touches no lock (the parent's sink lock may have been held at fork time).
 pub fn become_child(fd: i32, parent_max: LevelFilter) {
@@ -277,51 +271,17 @@ pub fn max_for_child() -> LevelFilter {
     current_max()
 }
 
+/// One frame per record: a write of at most `wire::MAX_FRAME` bytes is
+/// atomic, so records from several threads of a child never interleave.
 fn forward(fd: i32, level: Level, target: &str, message: &str) {
-    let target = &target.as_bytes()[..target.len().min(255)];
-    let room = MAX_FRAME - 4 - 1 - 1 - 1 - target.len();
-    let mut msg = message.as_bytes();
-    if msg.len() > room {
-        msg = &msg[..room];
-    }
-    let mut frame = Vec::with_capacity(7 + target.len() + msg.len());
-    let body_len = (3 + target.len() + msg.len()) as u32;
-    frame.extend_from_slice(&body_len.to_le_bytes());
-    frame.push(FRAME_LOG);
-    frame.push(level as usize as u8);
-    frame.push(target.len() as u8);
-    frame.extend_from_slice(target);
-    frame.extend_from_slice(msg);
-    write_all(fd, &frame);
+    let frame = crate::wire::Record::Log { level: level as usize as u8, target: target.into(), message: message.into() }.encode();
+    // A closed pipe (the parent stopped listening) drops the record.
+    let _ = crate::sys::write_all_raw(fd, &frame);
 }
 
-/// Decode a FRAME_LOG body (after the kind byte) and deliver it here.
-pub fn deliver_frame(body: &[u8]) {
-    if body.len() < 2 {
-        return;
-    }
-    let level = level_from_c(body[0] as i32);
-    let tlen = body[1] as usize;
-    if body.len() < 2 + tlen {
-        return;
-    }
-    let target = String::from_utf8_lossy(&body[2..2 + tlen]);
-    let message = String::from_utf8_lossy(&body[2 + tlen..]);
-    deliver(level, &target, &message);
-}
-
-/// write(2) until done, retrying EINTR; errors (a closed pipe) drop the bytes.
-pub fn write_all(fd: i32, mut bytes: &[u8]) {
-    while !bytes.is_empty() {
-        let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
-        if n < 0 {
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return;
-        }
-        bytes = &bytes[n as usize..];
-    }
+/// Deliver a record a child forwarded (level 1..5) here.
+pub fn deliver_forwarded(level: u8, target: &str, message: &str) {
+    deliver(level_from_c(i32::from(level)), target, message);
 }
 
 #[cfg(test)]

@@ -89,10 +89,8 @@ fn initial_root() -> u64 {
 }
 
 fn entropy() -> u64 {
-    let mut buf = [0u8; 8];
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), 8, 0) };
-    if n == 8 {
-        return u64::from_ne_bytes(buf);
+    if let Some(r) = crate::sys::random_u64() {
+        return r;
     }
     // No getrandom: time and pid are enough for an unseeded run.
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64);

@@ -10,7 +10,6 @@ use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
-use crate::handles::Registry;
 use crate::util::SendPtr;
 
 type BcastFn = unsafe extern "C" fn(*mut c_void, *mut c_void, usize, i32) -> i32;
@@ -37,10 +36,6 @@ pub struct Fns {
 /// Largest accepted number of ranks (the cancellation counter needs
 /// `size * 2^40 < 2^64`).
 pub(crate) const MAX_RANKS: usize = 1 << 22;
-
-/// Live communicators, by the handle C holds. An invoker made with one keeps
-/// its own `Arc`, so freeing the handle never pulls it from under a map.
-pub static COMMS: Registry<std::sync::Arc<Comm>> = Registry::new();
 
 pub struct Comm {
     rank: usize,

@@ -1,29 +1,24 @@
-//! One distributed map: check, arguments, compute, outcome, results.
-//! (The protocol is described in `dist/mod.rs`.)
+//! One distributed map, in five steps on the calling thread (which alone
+//! uses the communicator): check, scatter, compute, agree, exchange.
 
 use std::ops::Range;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::logs::{self, Capture};
-use super::{Dist, ResultsAt, Schedule};
+use super::plan::{Parts, Plan};
+use super::{Comm, DistInvoker, MapOptions, ResultsAt, Schedule};
 use crate::error::{Error, Result};
-use crate::invoker::{ErrorMode, Invoker, Items, MapOptions};
+use crate::invoker::{self, ErrorMode, Items, Watch, ITEM_SKIPPED};
+use crate::seed;
 use crate::util::SendPtr;
 
-/// The per-item status of an item that never ran (as `invoker::job::ITEM_SKIPPED`).
-const ITEM_SKIPPED: i32 = i32::MIN;
 /// What one stop signal adds to the shared counter; claims stay below it.
 pub(super) const STOP_UNIT: u64 = 1 << 40;
 /// DYNAMIC maps at most this many items (claims plus overshoot stay below `STOP_UNIT`).
 const DYNAMIC_MAX_ITEMS: usize = 1 << 39;
-/// CYCLIC and DYNAMIC aim at this many chunks per rank: enough to balance a
-/// skewed cost within a few percent, few enough to keep per-chunk costs small.
-const CHUNKS_PER_RANK: usize = 64;
-/// ... and at least this many items per worker thread in a chunk, so a
-/// rank's threads do not idle at every chunk's end.
-const MIN_CHUNK_PER_THREAD: usize = 4;
-/// CYCLIC looks for a stop signal from other ranks at most this often.
-const POLL_INTERVAL: Duration = Duration::from_millis(1);
+/// While its share runs, a rank looks at the shared counter this often for
+/// a stop signalled by another rank.
+const WATCH_PERIOD: Duration = Duration::from_millis(1);
 
 const CHECK_MAGIC: u64 = u64::from_le_bytes(*b"lkdmap01");
 // Fields of the check record, in the order mismatches are reported.
@@ -70,117 +65,7 @@ const FLAG_CALLBACK: u64 = 1;
 const FLAG_CANCELLED: u64 = 2;
 const FLAG_ERROR: u64 = 4;
 
-/// How the items are cut up, the same on every rank.
-struct Plan {
-    n: usize,
-    size: usize,
-    rank: usize,
-    schedule: Schedule,
-    /// Items per chunk (CYCLIC, DYNAMIC).
-    chunk: usize,
-}
-
-impl Plan {
-    fn new(n: usize, size: usize, rank: usize, schedule: Schedule, max_threads: usize) -> Plan {
-        let chunk = n.div_ceil(size * CHUNKS_PER_RANK).max(MIN_CHUNK_PER_THREAD * max_threads).clamp(1, n.max(1));
-        Plan { n, size, rank, schedule, chunk }
-    }
-
-    fn block(&self, r: usize) -> Range<usize> {
-        let at = |r: usize| ((self.n as u128 * r as u128) / self.size as u128) as usize;
-        at(r)..at(r + 1)
-    }
-
-    fn n_chunks(&self) -> usize {
-        self.n.div_ceil(self.chunk)
-    }
-
-    fn chunk_range(&self, j: usize) -> Range<usize> {
-        j * self.chunk..((j + 1) * self.chunk).min(self.n)
-    }
-
-    /// CYCLIC: this rank's chunks, in order.
-    fn my_cyclic_chunks(&self) -> impl Iterator<Item = usize> {
-        (self.rank..self.n_chunks()).step_by(self.size)
-    }
-
-    /// Items of this rank's arguments when only rank 0 has them.
-    fn my_arg_items(&self) -> usize {
-        match self.schedule {
-            Schedule::Block => self.block(self.rank).len(),
-            Schedule::Cyclic => self.my_cyclic_chunks().map(|j| self.chunk_range(j).len()).sum(),
-            Schedule::Dynamic => self.n,
-        }
-    }
-
-    /// The rounds of an exchange in place: at most one contiguous part per
-    /// rank each. `owners[j]` is chunk j's rank (DYNAMIC).
-    fn rounds(&self, owners: Option<&[Option<usize>]>) -> Vec<Parts> {
-        match self.schedule {
-            Schedule::Block => {
-                let mut p = Parts::new(self.size);
-                for r in 0..self.size {
-                    let b = self.block(r);
-                    p.set(r, b.start, b.len());
-                }
-                vec![p]
-            }
-            Schedule::Cyclic => (0..self.n_chunks())
-                .step_by(self.size)
-                .map(|first| {
-                    let mut p = Parts::new(self.size);
-                    for r in 0..self.size {
-                        if first + r < self.n_chunks() {
-                            let c = self.chunk_range(first + r);
-                            p.set(r, c.start, c.len());
-                        }
-                    }
-                    p
-                })
-                .collect(),
-            Schedule::Dynamic => {
-                let owners = owners.expect("DYNAMIC rounds need the owners");
-                let mut rounds = Vec::new();
-                let mut cur = Parts::new(self.size);
-                for (j, owner) in owners.iter().enumerate() {
-                    let Some(r) = *owner else { continue };
-                    let c = self.chunk_range(j);
-                    if cur.counts[r] == 0 {
-                        cur.set(r, c.start, c.len());
-                    } else if cur.displs[r] + cur.counts[r] == c.start {
-                        cur.counts[r] += c.len();
-                    } else {
-                        rounds.push(std::mem::replace(&mut cur, Parts::new(self.size)));
-                        cur.set(r, c.start, c.len());
-                    }
-                }
-                rounds.push(cur);
-                rounds
-            }
-        }
-    }
-}
-
-/// One collective's parts: rank r's is `counts[r]` items at item `displs[r]`.
-struct Parts {
-    counts: Vec<usize>,
-    displs: Vec<usize>,
-}
-
-impl Parts {
-    fn new(size: usize) -> Parts {
-        Parts { counts: vec![0; size], displs: vec![0; size] }
-    }
-    fn set(&mut self, r: usize, start: usize, len: usize) {
-        self.displs[r] = if len == 0 { 0 } else { start };
-        self.counts[r] = len;
-    }
-    fn is_empty(&self) -> bool {
-        self.counts.iter().all(|&c| c == 0)
-    }
-}
-
-/// What this rank's compute phase came to.
+/// What this rank's compute step came to.
 #[derive(Default)]
 struct Local {
     /// Lowest failing item (relative to index_base) and its code.
@@ -188,44 +73,74 @@ struct Local {
     failed: u64,
     cancelled: bool,
     error: Option<Error>,
+    /// This rank stops (its own failure or cancel, or another rank's stop).
     stopped: bool,
+    /// The other ranks have been told (or the stop came from them).
     signalled: bool,
     /// DYNAMIC: the chunks this rank claimed (and ran).
     claimed: Vec<u64>,
 }
 
-/// The map, on the calling thread, holding the communicator.
-pub(super) fn run(dist: &Dist, inv: &Invoker, items: Result<Items>, mopts: Result<&MapOptions>) -> Result<()> {
-    let comm = &*dist.comm;
-    let (rank, size) = (comm.rank(), comm.size());
-    let core = &inv.core;
+/// What every rank agreed on in the check.
+struct Agreed {
+    /// The shared counter's value when the map started (stops and claims count from it).
+    base: u64,
+    log_max: log::LevelFilter,
+    seed_base: u64,
+}
 
-    // 1. The check. Local problems travel with it, so all ranks fail together.
-    let mut problem: Option<(u64, Error)> = None;
+/// The map, on the calling thread, holding the communicator.
+pub(super) fn run(dist: &DistInvoker, items: Result<Items>, mopts: Result<&MapOptions>) -> Result<()> {
+    let comm = &*dist.comm;
     let defaults = MapOptions::default();
-    let (items, mopts) = match (items, mopts) {
-        (Ok(i), Ok(m)) => (i, m),
-        (Err(e), _) | (_, Err(e)) => {
-            problem = Some((PROBLEM_ARGUMENTS, e));
-            (Items { args: SendPtr::null(), arg_size: 0, results: SendPtr::null(), result_size: 0, n: 0 }, &defaults)
-        }
+    let (items, mopts, mut problem) = match (items, mopts) {
+        (Ok(i), Ok(m)) => (i, m, None),
+        (Err(e), _) | (_, Err(e)) => (Items { args: SendPtr::null(), arg_size: 0, results: SendPtr::null(), result_size: 0, n: 0 }, &defaults, Some((PROBLEM_ARGUMENTS, e))),
     };
-    let plan = Plan::new(items.n, size, rank, mopts.schedule, dist.max_threads);
+    let plan = Plan::new(items.n, comm.size(), comm.rank(), mopts.schedule, dist.max_threads);
     if problem.is_none() && mopts.schedule == Schedule::Dynamic && items.n > DYNAMIC_MAX_ITEMS {
         problem = Some((PROBLEM_DYNAMIC_SIZE, Error::invalid(format!("LK_SCHEDULE_DYNAMIC maps at most {DYNAMIC_MAX_ITEMS} items; map in pieces with index_base"))));
     }
-    // Room for this rank's share of the arguments when only rank 0 has them.
     let mut arg_room: Vec<u8> = Vec::new();
-    if problem.is_none() && mopts.args_at_root && rank != 0 && size > 1 && items.arg_size > 0 && items.n > 0 {
-        let bytes = plan.my_arg_items().checked_mul(items.arg_size);
-        if bytes.map_or(true, |b| arg_room.try_reserve_exact(b).is_err()) {
-            problem = Some((PROBLEM_MEMORY, Error::System("cannot allocate room for this rank's arguments".into())));
-        } else {
-            arg_room.resize(bytes.unwrap(), 0);
+    if problem.is_none() {
+        if let Err(e) = reserve_arg_room(&plan, &items, mopts, &mut arg_room) {
+            problem = Some((PROBLEM_MEMORY, e));
         }
     }
-    // The shared counter: claims (DYNAMIC) and stop signals (every schedule).
+    let agreed = check(dist, &items, mopts, problem)?;
+    if items.n == 0 {
+        return Ok(());
+    }
+    if mopts.args_at_root && comm.size() > 1 && items.arg_size > 0 {
+        scatter(comm, &plan, &items, &mut arg_room)?;
+    }
+    let args_here = !(mopts.args_at_root && comm.rank() != 0 && comm.size() > 1) || items.arg_size == 0;
+    let args = Args { items: &items, room: if args_here { None } else { Some(arg_room.as_mut_ptr()) }, dynamic: plan.schedule == Schedule::Dynamic };
+    let capture = (comm.rank() != 0).then(|| Capture::start(agreed.log_max, dist.local.core().id));
+    let local = compute(dist, &plan, &items, mopts, &agreed, &args)?;
+    let (outs, outcome) = agree(comm, &local, capture, mopts.index_base)?;
+    exchange(comm, &plan, &items, mopts, &outs, &local, outcome.is_ok())?;
+    outcome
+}
+
+/// Room for this rank's share of the arguments when only rank 0 has them.
+fn reserve_arg_room(plan: &Plan, items: &Items, mopts: &MapOptions, room: &mut Vec<u8>) -> Result<()> {
+    if mopts.args_at_root && plan.rank != 0 && plan.size > 1 && items.arg_size > 0 && items.n > 0 {
+        let bytes = plan.my_arg_items().checked_mul(items.arg_size);
+        match bytes {
+            Some(b) if room.try_reserve_exact(b).is_ok() => room.resize(b, 0),
+            _ => return Err(Error::System("cannot allocate room for this rank's arguments".into())),
+        }
+    }
+    Ok(())
+}
+
+/// 1. Check: an allgather of what every rank passed. Local problems travel
+/// with it, so all ranks fail together, before any result is written.
+fn check(dist: &DistInvoker, items: &Items, mopts: &MapOptions, problem: Option<(u64, Error)>) -> Result<Agreed> {
+    let comm = &*dist.comm;
     let counter = dist.all_fetch_add;
+    let ordinal = dist.ordinal();
     let mut record = [0u64; CHECK_LEN];
     record[C_MAGIC] = CHECK_MAGIC;
     record[C_N] = items.n as u64;
@@ -236,241 +151,27 @@ pub(super) fn run(dist: &Dist, inv: &Invoker, items: Result<Items>, mopts: Resul
     record[C_RESULTS_AT] = mopts.results_at as u64;
     record[C_ARGS_AT_ROOT] = u64::from(mopts.args_at_root);
     record[C_ITEM_STATUS] = u64::from(!mopts.item_status.is_null());
-    record[C_ORDINAL] = core.maps.load(std::sync::atomic::Ordering::Acquire);
+    record[C_ORDINAL] = ordinal;
     record[C_PROBLEM] = problem.as_ref().map_or(0, |p| p.0);
-    if rank == 0 {
+    if comm.rank() == 0 {
         record[C_LOG_MAX] = crate::logging::max_for_child() as u64;
         if counter && problem.is_none() {
             record[C_COUNTER] = comm.fetch_add(0)?;
         }
     }
     let all = comm.allgather_u64(&record)?;
-    check(&all, rank, problem.map(|p| p.1))?;
-    if items.n == 0 {
-        return Ok(());
-    }
-    if mopts.schedule == Schedule::Dynamic && !dist.all_fetch_add {
+    verdict_of_check(&all, comm.rank(), problem.map(|p| p.1))?;
+    if items.n > 0 && mopts.schedule == Schedule::Dynamic && !counter {
         return Err(Error::Unsupported("LK_SCHEDULE_DYNAMIC needs a communicator with fetch_add on every rank".into()));
     }
-
-    // Same on every rank: the map's ordinal, so seeds are a single-process map's.
-    let ordinal = core.maps.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    let epoch = core.cancel_epoch();
-    let base = all[0][C_COUNTER];
-    let log_max = filter_from(all[0][C_LOG_MAX]);
-    let capture = (rank != 0).then(|| Capture::start(log_max, core.id));
-
-    // 2. Arguments from rank 0.
-    let args_here = !(mopts.args_at_root && rank != 0 && size > 1) || items.arg_size == 0;
-    if mopts.args_at_root && size > 1 && items.arg_size > 0 {
-        scatter_args(comm, &plan, &items, &mut arg_room)?;
+    if items.n > 0 {
+        dist.take_ordinal();
     }
-    let room = arg_room.as_mut_ptr();
-    let arg_ptr = |start: usize, own_offset: usize| -> SendPtr<u8> {
-        if args_here {
-            SendPtr(items.args.0.wrapping_add(start * items.arg_size))
-        } else if plan.schedule == Schedule::Dynamic {
-            SendPtr(room.wrapping_add(start * items.arg_size))
-        } else {
-            SendPtr(room.wrapping_add(own_offset * items.arg_size))
-        }
-    };
-
-    // 3. Compute this rank's share as local maps.
-    let mut local = Local::default();
-    let piece = |local: &mut Local, range: Range<usize>, args: SendPtr<u8>| {
-        let part = Items {
-            args,
-            arg_size: items.arg_size,
-            results: SendPtr(items.results.0.wrapping_add(range.start * items.result_size)),
-            result_size: items.result_size,
-            n: range.len(),
-        };
-        let opts = MapOptions {
-            index_base: mopts.index_base.wrapping_add(range.start),
-            item_status: SendPtr(if mopts.item_status.is_null() {
-                std::ptr::null_mut()
-            } else {
-                mopts.item_status.0.wrapping_add(range.start)
-            }),
-            ordinal: Some(ordinal),
-            ..MapOptions::default()
-        };
-        match inv.map_local(part, &opts) {
-            Ok(()) => {}
-            Err(Error::Callback { index, code, failed }) => {
-                let rel = index.wrapping_sub(mopts.index_base);
-                if local.failure.map_or(true, |(lowest, _)| rel < lowest) {
-                    local.failure = Some((rel, code));
-                }
-                local.failed += failed as u64;
-                if core.opts.error_mode == ErrorMode::FailFast {
-                    local.stopped = true;
-                }
-            }
-            Err(Error::Cancelled) => {
-                local.cancelled = true;
-                local.stopped = true;
-            }
-            Err(e) => {
-                local.error.get_or_insert(e);
-                local.stopped = true;
-            }
-        }
-    };
-    let cancelled_here = |local: &mut Local| {
-        if core.cancelled_since(epoch) {
-            local.cancelled = true;
-            local.stopped = true;
-        }
-    };
-    // Tell the other ranks to stop: one add to the counter (not when the
-    // stop came from another rank through the watched op).
-    let signal = |local: &mut Local| -> Result<()> {
-        if dist.watch.stopped() {
-            local.signalled = true;
-        }
-        if local.stopped && !local.signalled && counter {
-            local.signalled = true;
-            comm.fetch_add(STOP_UNIT)?;
-        }
-        Ok(())
-    };
-    let status_skip = |range: Range<usize>| {
-        if !mopts.item_status.is_null() {
-            for i in range {
-                unsafe { *mopts.item_status.0.add(i) = ITEM_SKIPPED };
-            }
-        }
-    };
-    let compute = |local: &mut Local| -> Result<()> {
-        match plan.schedule {
-            Schedule::Block => {
-                let mine = plan.block(rank);
-                cancelled_here(local);
-                if local.stopped {
-                    status_skip(mine);
-                } else if !mine.is_empty() {
-                    let args = arg_ptr(mine.start, 0);
-                    piece(local, mine, args);
-                    signal(local)?;
-                }
-            }
-            Schedule::Cyclic => {
-                let mut last_poll = Instant::now();
-                let mut own_offset = 0;
-                for j in plan.my_cyclic_chunks() {
-                    let range = plan.chunk_range(j);
-                    cancelled_here(local);
-                    if !local.stopped && counter && last_poll.elapsed() >= POLL_INTERVAL {
-                        last_poll = Instant::now();
-                        if comm.fetch_add(0)?.wrapping_sub(base) >= STOP_UNIT {
-                            local.stopped = true;
-                            local.signalled = true;
-                        }
-                    }
-                    if local.stopped {
-                        signal(local)?;
-                        status_skip(range.clone());
-                    } else {
-                        let args = arg_ptr(range.start, own_offset);
-                        piece(local, range.clone(), args);
-                        signal(local)?;
-                    }
-                    own_offset += range.len();
-                }
-            }
-            Schedule::Dynamic => loop {
-                cancelled_here(local);
-                signal(local)?;
-                if local.stopped {
-                    break;
-                }
-                let rel = comm.fetch_add(plan.chunk as u64)?.wrapping_sub(base);
-                if rel >= STOP_UNIT || rel >= plan.n as u64 {
-                    break;
-                }
-                let start = rel as usize;
-                let j = start / plan.chunk;
-                local.claimed.push(j as u64);
-                let range = plan.chunk_range(j);
-                let args = arg_ptr(range.start, 0);
-                piece(local, range, args);
-            },
-        }
-        Ok(())
-    };
-    if counter {
-        dist.watch.arm(base);
-    }
-    let computed = compute(&mut local);
-    let watched = dist.watch.disarm();
-    computed?;
-    if let Some(e) = watched {
-        return Err(e);
-    }
-
-    // 4. The outcome, agreed by all.
-    let log_bytes = capture.map(Capture::finish).unwrap_or_default();
-    let mut out = [0u64; OUTCOME_LEN];
-    let error_text = local.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
-    if let Some((i, code)) = local.failure {
-        out[O_FLAGS] |= FLAG_CALLBACK;
-        out[O_INDEX] = i as u64;
-        out[O_CODE] = code as u32 as u64;
-        out[O_FAILED] = local.failed;
-    }
-    if local.cancelled {
-        out[O_FLAGS] |= FLAG_CANCELLED;
-    }
-    if let Some(e) = &local.error {
-        out[O_FLAGS] |= FLAG_ERROR;
-        out[O_ERROR_KIND] = error_kind(e);
-        out[O_ERROR_LEN] = error_text.len() as u64;
-    }
-    out[O_LOG_BYTES] = log_bytes.len() as u64;
-    out[O_CLAIMED] = local.claimed.len() as u64;
-    let outs = comm.allgather_u64(&out)?;
-
-    let log_counts: Vec<usize> = outs.iter().map(|o| o[O_LOG_BYTES] as usize).collect();
-    if log_counts.iter().any(|&c| c > 0) {
-        gather_logs(comm, &log_counts, &log_bytes)?;
-    }
-    let outcome = decide(comm, &outs, &error_text, mopts.index_base)?;
-
-    // 5. Results (on success) and statuses (always) where they belong.
-    let exchange_results = outcome.is_ok() && items.result_size > 0 && mopts.results_at != ResultsAt::Owned && size > 1;
-    let has_status = !mopts.item_status.is_null();
-    if !exchange_results && !(has_status && (size > 1 || plan.schedule == Schedule::Dynamic)) {
-        return outcome;
-    }
-    let owners = if plan.schedule == Schedule::Dynamic {
-        let owners = chunk_owners(comm, &plan, &outs, &local.claimed)?;
-        if has_status {
-            for (j, o) in owners.iter().enumerate() {
-                if o.is_none() {
-                    status_skip(plan.chunk_range(j));
-                }
-            }
-        }
-        Some(owners)
-    } else {
-        None
-    };
-    if size > 1 {
-        let rounds = plan.rounds(owners.as_deref());
-        if exchange_results {
-            exchange(comm, &rounds, items.results.0, items.result_size, mopts.results_at)?;
-        }
-        if has_status && mopts.results_at != ResultsAt::Owned {
-            exchange(comm, &rounds, mopts.item_status.0.cast(), 4, mopts.results_at)?;
-        }
-    }
-    outcome
+    Ok(Agreed { base: all[0][C_COUNTER], log_max: filter_from(all[0][C_LOG_MAX]), seed_base: seed::derive(dist.seed_base, ordinal) })
 }
 
 /// Every rank has every record: the same verdict, and the same message, on all.
-fn check(all: &[Vec<u64>], rank: usize, problem: Option<Error>) -> Result<()> {
+fn verdict_of_check(all: &[Vec<u64>], rank: usize, problem: Option<Error>) -> Result<()> {
     for (r, rec) in all.iter().enumerate() {
         if rec[C_MAGIC] != CHECK_MAGIC {
             return Err(Error::invalid(format!(
@@ -516,15 +217,14 @@ fn filter_from(n: u64) -> log::LevelFilter {
     }
 }
 
-/// The arguments rank 0 alone has, to the ranks that need them.
-fn scatter_args(comm: &super::Comm, plan: &Plan, items: &Items, room: &mut [u8]) -> Result<()> {
+/// 2. Scatter: the arguments rank 0 alone has, to the ranks that need them.
+fn scatter(comm: &Comm, plan: &Plan, items: &Items, room: &mut [u8]) -> Result<()> {
     let root = comm.rank() == 0;
     let asz = items.arg_size;
     match plan.schedule {
-        Schedule::Dynamic => unsafe {
-            let buf = if root { items.args.0 } else { room.as_mut_ptr() };
-            comm.bcast_raw(buf, plan.n * asz, 0)
-        },
+        // SAFETY: at the root `args` holds `n` arguments (read only);
+        // elsewhere `room` was sized for all `n` (DYNAMIC needs them all).
+        Schedule::Dynamic => unsafe { comm.bcast_raw(if root { items.args.0 } else { room.as_mut_ptr() }, plan.n * asz, 0) },
         Schedule::Block | Schedule::Cyclic => {
             let mut own_offset = 0;
             for parts in plan.rounds(None) {
@@ -538,6 +238,8 @@ fn scatter_args(comm: &super::Comm, plan: &Plan, items: &Items, room: &mut [u8])
                 } else {
                     room.as_mut_ptr().wrapping_add(own_offset * asz).wrapping_sub(parts.displs[comm.rank()] * asz)
                 };
+                // SAFETY: at the root `buf` is the caller's full array; elsewhere
+                // only this rank's part is touched, which is `room` at `own_offset`.
                 unsafe { comm.scatterv(buf, &parts.counts, &parts.displs, asz, 0)? };
                 own_offset += mine;
             }
@@ -546,16 +248,210 @@ fn scatter_args(comm: &super::Comm, plan: &Plan, items: &Items, room: &mut [u8])
     }
 }
 
-/// Rank 0 gathers the log bytes of the others and delivers them.
-fn gather_logs(comm: &super::Comm, counts: &[usize], mine: &[u8]) -> Result<()> {
-    let mut displs = Vec::with_capacity(counts.len());
-    let mut total = 0usize;
-    for &c in counts {
-        displs.push(total);
-        total += c;
+/// Where this rank reads its arguments.
+struct Args<'a> {
+    items: &'a Items,
+    /// This rank's share, scattered from rank 0 (None: the caller's array).
+    room: Option<*mut u8>,
+    dynamic: bool,
+}
+
+impl Args<'_> {
+    /// The argument of item `start`, the `own_offset`-th item of this rank's share.
+    fn at(&self, start: usize, own_offset: usize) -> SendPtr<u8> {
+        let size = self.items.arg_size;
+        match self.room {
+            None => SendPtr(self.items.args.0.wrapping_add(start * size)),
+            Some(room) if self.dynamic => SendPtr(room.wrapping_add(start * size)),
+            Some(room) => SendPtr(room.wrapping_add(own_offset * size)),
+        }
     }
+}
+
+/// 3. Compute: this rank's share as local maps on the local invoker's
+/// workers, under the distributed map's seeds and global indices. While a
+/// piece runs, the calling thread watches the shared counter about every
+/// millisecond: another rank's stop stops this rank's workers (whichever
+/// holds which slot), and this rank's own failure or cancel is signalled.
+fn compute(dist: &DistInvoker, plan: &Plan, items: &Items, mopts: &MapOptions, agreed: &Agreed, args: &Args<'_>) -> Result<Local> {
+    let comm = &*dist.comm;
+    let counter = dist.all_fetch_add;
+    let fail_fast = dist.local.core().opts.error_mode == ErrorMode::FailFast;
+    let epoch = dist.local.core().cancel_word().load(std::sync::atomic::Ordering::Acquire);
+    let mut local = Local::default();
+    let mut watch_error: Option<Error> = None;
+
+    // One piece: a local map watched for stops.
+    let mut piece = |local: &mut Local, range: Range<usize>, arg: SendPtr<u8>| {
+        let part = Items {
+            args: arg,
+            arg_size: items.arg_size,
+            results: SendPtr(items.results.0.wrapping_add(range.start * items.result_size)),
+            result_size: items.result_size,
+            n: range.len(),
+        };
+        let opts = invoker::MapOptions {
+            index_base: mopts.index_base.wrapping_add(range.start),
+            item_status: if mopts.item_status.is_null() { SendPtr::null() } else { SendPtr(mopts.item_status.0.wrapping_add(range.start)) },
+            seed_base: Some(agreed.seed_base),
+        };
+        let mut remote_stop = false;
+        let mut watch = |stopping_here: bool| -> Watch {
+            if !counter || watch_error.is_some() {
+                return Watch::Continue;
+            }
+            if stopping_here && !local.signalled {
+                local.signalled = true;
+                if let Err(e) = comm.fetch_add(STOP_UNIT) {
+                    watch_error = Some(e);
+                }
+            }
+            if !local.signalled {
+                match comm.fetch_add(0) {
+                    Ok(v) if v.wrapping_sub(agreed.base) >= STOP_UNIT => {
+                        remote_stop = true;
+                        local.signalled = true;
+                    }
+                    Ok(_) => {}
+                    Err(e) => watch_error = Some(e),
+                }
+            }
+            if remote_stop { Watch::Stop } else { Watch::Continue }
+        };
+        let r = dist.local.map_watched(part, &opts, WATCH_PERIOD, &mut watch);
+        match r {
+            Ok(()) => {}
+            Err(Error::Callback { index, code, failed }) => {
+                let rel = index.wrapping_sub(mopts.index_base);
+                if local.failure.is_none_or(|(lowest, _)| rel < lowest) {
+                    local.failure = Some((rel, code));
+                }
+                local.failed += failed as u64;
+                local.stopped |= fail_fast;
+            }
+            // Stopped by another rank: not this rank's cancel.
+            Err(Error::Cancelled) if remote_stop => local.stopped = true,
+            Err(Error::Cancelled) => {
+                local.cancelled = true;
+                local.stopped = true;
+            }
+            Err(e) => {
+                local.error.get_or_insert(e);
+                local.stopped = true;
+            }
+        }
+        if remote_stop {
+            local.stopped = true;
+        }
+    };
+    // Between pieces: this rank's cancel, another rank's stop, and telling them ours.
+    let between = |local: &mut Local| -> Result<()> {
+        if dist.local.core().cancel_word().load(std::sync::atomic::Ordering::Acquire) != epoch {
+            local.cancelled = true;
+            local.stopped = true;
+        }
+        if counter && !local.signalled {
+            if local.stopped {
+                local.signalled = true;
+                comm.fetch_add(STOP_UNIT)?;
+            } else if comm.fetch_add(0)?.wrapping_sub(agreed.base) >= STOP_UNIT {
+                local.stopped = true;
+                local.signalled = true;
+            }
+        }
+        Ok(())
+    };
+    let status_skip = |range: Range<usize>| {
+        if !mopts.item_status.is_null() {
+            // SAFETY: `item_status` has `n` entries (the caller's promise).
+            unsafe { std::slice::from_raw_parts_mut(mopts.item_status.0.add(range.start), range.len()) }.fill(ITEM_SKIPPED);
+        }
+    };
+    match plan.schedule {
+        Schedule::Block => {
+            let mine = plan.block(plan.rank);
+            between(&mut local)?;
+            if local.stopped {
+                status_skip(mine);
+            } else if !mine.is_empty() {
+                piece(&mut local, mine.clone(), args.at(mine.start, 0));
+            }
+        }
+        Schedule::Cyclic => {
+            let mut own_offset = 0;
+            for j in plan.my_cyclic_chunks() {
+                let range = plan.chunk_range(j);
+                between(&mut local)?;
+                if local.stopped {
+                    status_skip(range.clone());
+                } else {
+                    piece(&mut local, range.clone(), args.at(range.start, own_offset));
+                }
+                own_offset += range.len();
+            }
+        }
+        Schedule::Dynamic => loop {
+            between(&mut local)?;
+            if local.stopped {
+                break;
+            }
+            let rel = comm.fetch_add(plan.chunk as u64)?.wrapping_sub(agreed.base);
+            if rel >= STOP_UNIT || rel >= plan.n as u64 {
+                break;
+            }
+            let j = rel as usize / plan.chunk;
+            local.claimed.push(j as u64);
+            let range = plan.chunk_range(j);
+            piece(&mut local, range.clone(), args.at(range.start, 0));
+        },
+    }
+    // The last stop of this rank reaches the others even if it came last.
+    between(&mut local)?;
+    if let Some(e) = watch_error {
+        return Err(e);
+    }
+    Ok(local)
+}
+
+/// 4. Agree: an allgather of every rank's outcome (lowest failing index and
+/// code, cancellation, log bytes), so every rank returns the same status
+/// and message; then rank 0 delivers the others' log records.
+fn agree(comm: &Comm, local: &Local, capture: Option<Capture>, index_base: usize) -> Result<(Vec<Vec<u64>>, Result<()>)> {
+    let log_bytes = capture.map(Capture::finish).unwrap_or_default();
+    let mut out = [0u64; OUTCOME_LEN];
+    let error_text = local.error.as_ref().map(|e| e.to_string()).unwrap_or_default();
+    if let Some((i, code)) = local.failure {
+        out[O_FLAGS] |= FLAG_CALLBACK;
+        out[O_INDEX] = i as u64;
+        out[O_CODE] = code as u32 as u64;
+        out[O_FAILED] = local.failed;
+    }
+    if local.cancelled {
+        out[O_FLAGS] |= FLAG_CANCELLED;
+    }
+    if let Some(e) = &local.error {
+        out[O_FLAGS] |= FLAG_ERROR;
+        out[O_ERROR_KIND] = error_kind(e);
+        out[O_ERROR_LEN] = error_text.len() as u64;
+    }
+    out[O_LOG_BYTES] = log_bytes.len() as u64;
+    out[O_CLAIMED] = local.claimed.len() as u64;
+    let outs = comm.allgather_u64(&out)?;
+    let log_counts: Vec<usize> = outs.iter().map(|o| o[O_LOG_BYTES] as usize).collect();
+    if log_counts.iter().any(|&c| c > 0) {
+        gather_logs(comm, &log_counts, &log_bytes)?;
+    }
+    let outcome = decide(comm, &outs, &error_text, index_base)?;
+    Ok((outs, outcome))
+}
+
+/// Rank 0 gathers the log bytes of the others and delivers them.
+fn gather_logs(comm: &Comm, counts: &[usize], mine: &[u8]) -> Result<()> {
+    let displs = offsets(counts);
     if comm.rank() == 0 {
+        let total = counts.iter().sum();
         let mut all = vec![0u8; total];
+        // SAFETY: `all` holds every rank's part at its displacement.
         unsafe { comm.gatherv(all.as_mut_ptr(), counts, &displs, 1, 0)? };
         for r in 1..counts.len() {
             logs::deliver(r, &all[displs[r]..displs[r] + counts[r]]);
@@ -563,24 +459,27 @@ fn gather_logs(comm: &super::Comm, counts: &[usize], mine: &[u8]) -> Result<()> 
     } else {
         let mut own = mine.to_vec();
         let base = own.as_mut_ptr().wrapping_sub(displs[comm.rank()]);
+        // SAFETY: only this rank's part, which is `own`, is read.
         unsafe { comm.gatherv(base, counts, &displs, 1, 0)? };
     }
     Ok(())
 }
 
+fn offsets(counts: &[usize]) -> Vec<usize> {
+    counts.iter().scan(0, |at, &c| {
+        let d = *at;
+        *at += c;
+        Some(d)
+    }).collect()
+}
+
 /// The same status and message on every rank.
-fn decide(comm: &super::Comm, outs: &[Vec<u64>], my_error: &str, index_base: usize) -> Result<Result<()>> {
-    if let Some((r, o)) =
-        outs.iter().enumerate().filter(|(_, o)| o[O_FLAGS] & FLAG_CALLBACK != 0).min_by_key(|(_, o)| o[O_INDEX])
-    {
+fn decide(comm: &Comm, outs: &[Vec<u64>], my_error: &str, index_base: usize) -> Result<Result<()>> {
+    if let Some((r, o)) = outs.iter().enumerate().filter(|(_, o)| o[O_FLAGS] & FLAG_CALLBACK != 0).min_by_key(|(_, o)| o[O_INDEX]) {
         let failed: u64 = outs.iter().map(|o| o[O_FAILED]).sum();
         return Ok(Err(Error::OnRank {
             rank: r,
-            error: Box::new(Error::Callback {
-                index: index_base.wrapping_add(o[O_INDEX] as usize),
-                code: o[O_CODE] as u32 as i32,
-                failed: failed as usize,
-            }),
+            error: Box::new(Error::Callback { index: index_base.wrapping_add(o[O_INDEX] as usize), code: o[O_CODE] as u32 as i32, failed: failed as usize }),
         }));
     }
     if let Some(r) = outs.iter().position(|o| o[O_FLAGS] & FLAG_ERROR != 0) {
@@ -620,19 +519,51 @@ fn error_from(kind: u64, text: String) -> Error {
     }
 }
 
-/// DYNAMIC: which rank claimed each chunk (None: nobody).
-fn chunk_owners(comm: &super::Comm, plan: &Plan, outs: &[Vec<u64>], mine: &[u64]) -> Result<Vec<Option<usize>>> {
-    let counts: Vec<usize> = outs.iter().map(|o| o[O_CLAIMED] as usize).collect();
-    let mut displs = Vec::with_capacity(counts.len());
-    let mut total = 0usize;
-    for &c in &counts {
-        displs.push(total);
-        total += c;
+/// 5. Exchange: results (on success) and per-item statuses (always) where
+/// the placement puts them, in place, round by round.
+fn exchange(comm: &Comm, plan: &Plan, items: &Items, mopts: &MapOptions, outs: &[Vec<u64>], local: &Local, ok: bool) -> Result<()> {
+    let size = comm.size();
+    let results = ok && items.result_size > 0 && mopts.results_at != ResultsAt::Owned && size > 1;
+    let has_status = !mopts.item_status.is_null();
+    if !results && !(has_status && (size > 1 || plan.schedule == Schedule::Dynamic)) {
+        return Ok(());
     }
-    let mut ids = vec![0u64; total];
+    let owners = if plan.schedule == Schedule::Dynamic {
+        let owners = chunk_owners(comm, plan, outs, &local.claimed)?;
+        if has_status {
+            for (j, o) in owners.iter().enumerate() {
+                if o.is_none() {
+                    let r = plan.chunk_range(j);
+                    // SAFETY: `item_status` has `n` entries.
+                    unsafe { std::slice::from_raw_parts_mut(mopts.item_status.0.add(r.start), r.len()) }.fill(ITEM_SKIPPED);
+                }
+            }
+        }
+        Some(owners)
+    } else {
+        None
+    };
+    if size > 1 {
+        let rounds = plan.rounds(owners.as_deref());
+        if results {
+            exchange_rounds(comm, &rounds, items.results.0, items.result_size, mopts.results_at)?;
+        }
+        if has_status && mopts.results_at != ResultsAt::Owned {
+            exchange_rounds(comm, &rounds, mopts.item_status.0.cast(), 4, mopts.results_at)?;
+        }
+    }
+    Ok(())
+}
+
+/// DYNAMIC: which rank claimed each chunk (None: nobody).
+fn chunk_owners(comm: &Comm, plan: &Plan, outs: &[Vec<u64>], mine: &[u64]) -> Result<Vec<Option<usize>>> {
+    let counts: Vec<usize> = outs.iter().map(|o| o[O_CLAIMED] as usize).collect();
+    let displs = offsets(&counts);
+    let mut ids = vec![0u64; counts.iter().sum()];
     let at = displs[comm.rank()];
     ids[at..at + mine.len()].copy_from_slice(mine);
     if comm.size() > 1 {
+        // SAFETY: `ids` holds every rank's part at its displacement.
         unsafe { comm.allgatherv(ids.as_mut_ptr().cast(), &counts, &displs, 8)? };
     }
     let mut owners = vec![None; plan.n_chunks()];
@@ -647,11 +578,9 @@ fn chunk_owners(comm: &super::Comm, plan: &Plan, outs: &[Vec<u64>], mine: &[u64]
 }
 
 /// Results (or statuses) in place, round by round.
-fn exchange(comm: &super::Comm, rounds: &[Parts], buf: *mut u8, elem: usize, at: ResultsAt) -> Result<()> {
-    for parts in rounds {
-        if parts.is_empty() {
-            continue;
-        }
+fn exchange_rounds(comm: &Comm, rounds: &[Parts], buf: *mut u8, elem: usize, at: ResultsAt) -> Result<()> {
+    for parts in rounds.iter().filter(|p| !p.is_empty()) {
+        // SAFETY: `buf` is the caller's full array of `n` elements on every rank.
         unsafe {
             match at {
                 ResultsAt::All => comm.allgatherv(buf, &parts.counts, &parts.displs, elem)?,
@@ -661,46 +590,4 @@ fn exchange(comm: &super::Comm, rounds: &[Parts], buf: *mut u8, elem: usize, at:
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plans_cover_every_item_once() {
-        for n in [1usize, 2, 3, 7, 100, 1000, 4097] {
-            for size in 1..=5 {
-                for schedule in [Schedule::Block, Schedule::Cyclic] {
-                    let plan = Plan::new(n, size, 0, schedule, 2);
-                    let mut seen = vec![0u8; n];
-                    for parts in plan.rounds(None) {
-                        for r in 0..size {
-                            for i in parts.displs[r]..parts.displs[r] + parts.counts[r] {
-                                seen[i] += 1;
-                            }
-                        }
-                    }
-                    assert!(seen.iter().all(|&s| s == 1), "n {n} size {size} {schedule:?}");
-                    let mine: usize = (0..size).map(|r| Plan::new(n, size, r, schedule, 2).my_arg_items()).sum();
-                    assert_eq!(mine, n);
-                }
-                let plan = Plan::new(n, size, 0, Schedule::Dynamic, 1);
-                let owners: Vec<Option<usize>> =
-                    (0..plan.n_chunks()).map(|j| if j % 5 == 4 { None } else { Some((j * 7 / 3) % size) }).collect();
-                let mut seen = vec![0u8; n];
-                for parts in plan.rounds(Some(&owners)) {
-                    for r in 0..size {
-                        for i in parts.displs[r]..parts.displs[r] + parts.counts[r] {
-                            seen[i] += 1;
-                            assert_eq!(owners[i / plan.chunk], Some(r));
-                        }
-                    }
-                }
-                for (i, s) in seen.iter().enumerate() {
-                    assert_eq!(*s, u8::from(owners[i / plan.chunk].is_some()));
-                }
-            }
-        }
-    }
 }

@@ -2,27 +2,10 @@
 //!
 //! The core knows only `Comm`, a table of collectives; the library never
 //! links MPI (the user's mpicc compiles `lkparallel_mpi.h`, which fills the
-//! table). A distributed invoker is an ordinary invoker (its own threads run
-//! this rank's items) plus a `Dist`. Its map is a fixed sequence of
-//! collectives, all on the thread that called the library:
-//!
-//! 1. check: an allgather of what every rank passed (counts, sizes, options,
-//!    the map's ordinal); any difference and every rank returns
-//!    `LK_ERR_INVALID` before a result is written;
-//! 2. arguments from rank 0 when only it has them (scatterv, or bcast for
-//!    `DYNAMIC`);
-//! 3. compute: this rank's share runs as one or more local maps on the
-//!    invoker's own workers, with the distributed map's ordinal and global
-//!    indices, so tasks get exactly the seeds of a single-process map. BLOCK
-//!    sends nothing meanwhile; CYCLIC and DYNAMIC use the optional shared
-//!    counter on rank 0 (claims, and a stop signal for cancellation and
-//!    fail-fast failures);
-//! 4. outcome: an allgather of every rank's outcome (lowest failing index and
-//!    code, cancellation, log bytes), so every rank returns the same status
-//!    and message; log records of ranks >= 1 then go to rank 0 (a gatherv,
-//!    only when there are some);
-//! 5. results in place (allgatherv, or gatherv to rank 0), only on success;
-//!    per-item statuses likewise, also on failure.
+//! table). A distributed invoker is a layer over a local invoker: the local
+//! one runs this rank's share on its own threads and knows nothing of
+//! ranks; this layer runs the collectives on the calling thread (see
+//! `map` for the five steps of a map, `setup` for the creation).
 //!
 //! A failing collective gives `Error::Comm` and breaks the invoker (the ranks
 //! may be out of step; later maps fail at once with `LK_ERR_COMM`).
@@ -32,20 +15,20 @@ pub mod comm;
 pub(crate) mod fake;
 mod logs;
 mod map;
+mod plan;
 mod setup;
 #[cfg(test)]
 mod tests;
-mod watch;
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use comm::Comm;
-pub use setup::Setup;
 
 use crate::error::{Error, Result};
-use crate::invoker::{Invoker, Items, MapOptions};
+use crate::invoker::{Invoker, Items, Op, Options};
+use crate::util::SendPtr;
 
 /// How a distributed map splits its items among ranks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,39 +55,38 @@ pub enum ResultsAt {
     Owned,
 }
 
-/// What `lk_invoker_options.comm` becomes in `invoker::Options` (a handle,
-/// so that `Options` stays `Copy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CommSpec {
-    /// The `lk_comm` handle (a key into `comm::COMMS`).
-    pub handle: usize,
-    /// `n_jobs` was 0: choose the threads per rank here (CPUs divided among
-    /// the ranks that share them) rather than the single-process default.
-    pub default_threads: bool,
+/// Per-map settings of a distributed map.
+#[derive(Default)]
+pub struct MapOptions {
+    /// `task.index = index_base + i`.
+    pub index_base: usize,
+    /// Per-item status out-array (`n` entries), or null.
+    pub item_status: SendPtr<i32>,
+    pub schedule: Schedule,
+    pub results_at: ResultsAt,
+    /// Only rank 0's arguments are read.
+    pub args_at_root: bool,
 }
 
-/// The distributed half of an invoker.
-pub struct Dist {
+/// An invoker whose maps run over the ranks of a communicator.
+pub struct DistInvoker {
+    local: Invoker,
     comm: Arc<Comm>,
+    /// Rank 0's invoker seed base: tasks get a single-process map's seeds.
+    seed_base: u64,
+    /// Maps so far (the same on every rank; seeds follow it).
+    maps: AtomicU64,
     /// A collective failed: the ranks may be out of step.
     broken: AtomicBool,
     /// Threads per rank, every rank's (chunk sizes follow the largest).
     max_threads: usize,
     /// Every rank's table has `fetch_add`.
     all_fetch_add: bool,
-    /// The invoker's operation, watched for stops from other ranks.
-    watch: Arc<watch::Watch>,
 }
 
 thread_local! {
     /// This thread is inside a distributed collective sequence.
     static IN_COLLECTIVE: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Is this thread the one running a distributed map's collectives?
-#[inline]
-pub(crate) fn on_collective_thread() -> bool {
-    IN_COLLECTIVE.with(|c| c.get())
 }
 
 /// Marks the calling thread as running a collective sequence on a
@@ -115,7 +97,7 @@ pub(crate) struct Collective {
 
 impl Collective {
     pub(crate) fn enter(comm: &Arc<Comm>) -> Result<Collective> {
-        if IN_COLLECTIVE.with(|c| c.get()) || crate::invoker::in_pool_callback() {
+        if IN_COLLECTIVE.with(Cell::get) || crate::invoker::in_pool_callback() {
             return Err(Error::Unsupported(
                 "a distributed call from inside a callback (nested distributed maps would run collectives off \
                  the calling thread)"
@@ -132,10 +114,6 @@ impl Collective {
         IN_COLLECTIVE.with(|c| c.set(true));
         Ok(Collective { comm: comm.clone() })
     }
-
-    pub(crate) fn comm(&self) -> &Arc<Comm> {
-        &self.comm
-    }
 }
 
 impl Drop for Collective {
@@ -145,18 +123,29 @@ impl Drop for Collective {
     }
 }
 
-impl Dist {
-    pub fn comm(&self) -> &Comm {
-        &self.comm
+impl DistInvoker {
+    /// Collective: every rank makes its invoker together (see `setup`).
+    /// `default_threads`: n_jobs was 0, so the threads per rank are chosen
+    /// here (the CPUs divided among the ranks that share them).
+    pub fn new(op: Op, opts: Options, comm: Arc<Comm>, default_threads: bool) -> Result<DistInvoker> {
+        setup::make(op, opts, comm, default_threads)
     }
 
     pub fn rank(&self) -> usize {
         self.comm.rank()
     }
 
-    /// Give the watched operation its invoker, to cancel on a remote stop.
-    pub fn attach(&self, core: &Arc<crate::invoker::Core>) {
-        self.watch.attach(core);
+    pub fn local(&self) -> &Invoker {
+        &self.local
+    }
+
+    /// This map's ordinal (the same on every rank).
+    fn ordinal(&self) -> u64 {
+        self.maps.load(Ordering::Acquire)
+    }
+
+    fn take_ordinal(&self) {
+        self.maps.fetch_add(1, Ordering::AcqRel);
     }
 
     fn check_usable(&self) -> Result<()> {
@@ -170,21 +159,21 @@ impl Dist {
         Ok(())
     }
 
-    /// Note a communicator failure: the invoker is broken from now on.
-    fn broke<T>(&self, r: Result<T>) -> Result<T> {
+    /// The distributed map; collective. `items` and `mopts` are `Err` when this
+    /// rank's arguments failed the local checks: it still takes part in the
+    /// argument check, so every rank returns `LK_ERR_INVALID` together.
+    pub fn map(&self, items: Result<Items>, mopts: Result<&MapOptions>) -> Result<()> {
+        self.check_usable()?;
+        let _collective = Collective::enter(&self.comm)?;
+        let r = map::run(self, items, mopts);
         if let Err(Error::Comm(_)) = &r {
             self.broken.store(true, Ordering::Release);
         }
         r
     }
 
-    /// The distributed map; collective. `items` and `mopts` are `Err` when this
-    /// rank's arguments failed the local checks: it still takes part in the
-    /// argument check, so every rank returns `LK_ERR_INVALID` together.
-    pub fn map(&self, invoker: &Invoker, items: Result<Items>, mopts: Result<&MapOptions>) -> Result<()> {
-        self.check_usable()?;
-        let _collective = Collective::enter(&self.comm)?;
-        let r = map::run(self, invoker, items, mopts);
-        self.broke(r)
+    /// Make this rank's map stop; the others follow (async-signal-safe).
+    pub fn cancel(&self) {
+        self.local.cancel();
     }
 }

@@ -1,19 +1,19 @@
 //! Making a distributed invoker: two allgathers on the calling thread.
 //!
-//! `join` learns every rank's options and machine (to refuse mixed or
+//! The first learns every rank's options and machine (to refuse mixed or
 //! unsupported options on every rank at once, and to choose the threads per
-//! rank); the invoker then builds its workers; `finish` learns that every
-//! rank did, and adopts rank 0's seed base, so task seeds are those of a
-//! single-process invoker made by rank 0.
+//! rank); each rank then makes its local invoker; the second learns that
+//! every rank did, and adopts rank 0's seed base, so task seeds are those of
+//! a single-process invoker made by rank 0.
 
 use std::fmt::Write as _;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
 
-use super::comm::COMMS;
-use super::watch::Watch;
-use super::{Collective, CommSpec, Dist};
+use super::{Collective, Comm, DistInvoker};
 use crate::error::{Error, Result};
-use crate::invoker::{Backend, ErrorMode, Op, Options};
+use crate::invoker::{Backend, ErrorMode, Invoker, Op, Options};
+use crate::sys;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"lkdinv02");
 
@@ -31,110 +31,82 @@ const F_NUM_PROCS: usize = 9; // LK_NUM_PROCS's level-0 count, 0 when unset
 const F_SEEDS_OFF: usize = 10;
 const JOIN_LEN: usize = 11;
 
-/// Between the two collectives of an invoker's creation.
-pub struct Setup {
-    collective: Collective,
-    all: Vec<Vec<u64>>,
-    n_jobs: usize,
-    why: String,
-    watch: Option<std::sync::Arc<Watch>>,
+/// The whole creation, collective.
+pub(super) fn make(op: Op, mut opts: Options, comm: Arc<Comm>, default_threads: bool) -> Result<DistInvoker> {
+    let collective = Collective::enter(&comm)?;
+    let all = join(&comm, &opts, default_threads)?;
+    let (n_jobs, why) = threads_for(&all, comm.rank(), comm.local_size());
+    opts.n_jobs = n_jobs;
+    // The calling thread runs the collectives and watches for stops while
+    // the local workers compute.
+    opts.caller_waits = true;
+    let local = Invoker::new(op, opts);
+    let record = [u64::from(local.is_ok()), local.as_ref().map_or(0, |l| l.core().seed_base), n_jobs as u64];
+    let others = comm.allgather_u64(&record)?;
+    if let Some(r) = others.iter().position(|rec| rec[0] == 0) {
+        return Err(match local {
+            Err(e) => e,
+            Ok(_) => Error::OnRank { rank: r, error: Box::new(Error::System("could not start its worker threads".into())) },
+        });
+    }
+    let threads: Vec<usize> = others.iter().map(|rec| rec[2] as usize).collect();
+    if comm.rank() == 0 {
+        log::info!(target: "lkparallel::dist", "{}", summary(&threads, &why, &all));
+    }
+    log::debug!(target: "lkparallel::dist", "rank {}: {} threads ({why})", comm.rank(), n_jobs);
+    drop(collective);
+    Ok(DistInvoker {
+        local: local?,
+        seed_base: others[0][1],
+        maps: AtomicU64::new(0),
+        broken: AtomicBool::new(false),
+        max_threads: threads.iter().copied().max().unwrap_or(1).max(1),
+        all_fetch_add: all.iter().all(|rec| rec[F_FETCH_ADD] != 0),
+        comm,
+    })
 }
 
-impl Setup {
-    /// First collective: every rank's options and CPUs. Refuses the process
-    /// backend (`LK_ERR_UNSUPPORTED`) and differing error or seed modes
-    /// (`LK_ERR_INVALID`) on every rank alike.
-    pub fn join(spec: CommSpec, opts: &Options) -> Result<Setup> {
-        let comm = COMMS
-            .get(spec.handle)
-            .map(|c| c.clone())
-            .ok_or_else(|| Error::invalid("unknown or dead communicator handle (freed, or made by another process)"))?;
-        let collective = Collective::enter(&comm)?;
-        let cpus = crate::cpus::cpu_count().count as u64;
-        let num_procs = match std::env::var("LK_NUM_PROCS") {
-            Ok(v) if crate::cpus::parse_num_procs(&v).is_ok() => crate::cpus::proc_count(2, 4, 0) as u64,
-            _ => 0,
-        };
-        let mut record = [0u64; JOIN_LEN];
-        record[F_MAGIC] = MAGIC;
-        record[F_PROCESSES] = u64::from(opts.backend == Backend::Processes);
-        record[F_ERROR_MODE] = u64::from(opts.error_mode == ErrorMode::KeepGoing);
-        record[F_N_JOBS] = if spec.default_threads { 0 } else { opts.n_jobs as u64 };
-        record[F_HOST] = host_hash();
-        record[F_MASK] = affinity_hash();
-        record[F_CPUS] = cpus;
-        record[F_FETCH_ADD] = u64::from(comm.has_fetch_add());
-        record[F_SIZE] = comm.size() as u64;
-        record[F_NUM_PROCS] = num_procs;
-        record[F_SEEDS_OFF] = u64::from(!opts.item_seeds);
-        let all = comm.allgather_u64(&record)?;
+/// First collective: every rank's options and CPUs. Refuses the process
+/// backend (`LK_ERR_UNSUPPORTED`) and differing error or seed modes
+/// (`LK_ERR_INVALID`) on every rank alike.
+fn join(comm: &Comm, opts: &Options, default_threads: bool) -> Result<Vec<Vec<u64>>> {
+    let cpus = crate::cpus::cpu_count().count as u64;
+    let num_procs = match crate::cpus::num_procs_env() {
+        Some(Ok(_)) => crate::cpus::proc_count(2, 4, 0) as u64,
+        _ => 0,
+    };
+    let mut record = [0u64; JOIN_LEN];
+    record[F_MAGIC] = MAGIC;
+    record[F_PROCESSES] = u64::from(opts.backend == Backend::Processes);
+    record[F_ERROR_MODE] = u64::from(opts.error_mode == ErrorMode::KeepGoing);
+    record[F_N_JOBS] = if default_threads { 0 } else { opts.n_jobs as u64 };
+    record[F_HOST] = sys::hostname_hash();
+    record[F_MASK] = sys::affinity_hash();
+    record[F_CPUS] = cpus;
+    record[F_FETCH_ADD] = u64::from(comm.has_fetch_add());
+    record[F_SIZE] = comm.size() as u64;
+    record[F_NUM_PROCS] = num_procs;
+    record[F_SEEDS_OFF] = u64::from(!opts.item_seeds);
+    let all = comm.allgather_u64(&record)?;
 
-        for (r, rec) in all.iter().enumerate() {
-            if rec[F_MAGIC] != MAGIC || rec[F_SIZE] != comm.size() as u64 {
-                return Err(Error::invalid(format!(
-                    "rank {r} is not making a distributed invoker at this point (the ranks' collective calls are out \
-                     of step)"
-                )));
-            }
-        }
-        if let Some(r) = all.iter().position(|rec| rec[F_PROCESSES] != 0) {
-            return Err(Error::Unsupported(format!(
-                "the process backend cannot be used with a communicator (rank {r} asked for it)"
+    for (r, rec) in all.iter().enumerate() {
+        if rec[F_MAGIC] != MAGIC || rec[F_SIZE] != comm.size() as u64 {
+            return Err(Error::invalid(format!(
+                "rank {r} is not making a distributed invoker at this point (the ranks' collective calls are out \
+                 of step)"
             )));
         }
-        // Options that must agree, or ranks' items would behave differently.
-        for (field, name) in [(F_ERROR_MODE, "error_mode"), (F_SEEDS_OFF, "seeds")] {
-            if let Some(r) = all.iter().position(|rec| rec[field] != all[0][field]) {
-                return Err(Error::invalid(format!("rank {r} passed a different {name} from rank 0")));
-            }
+    }
+    if let Some(r) = all.iter().position(|rec| rec[F_PROCESSES] != 0) {
+        return Err(Error::Unsupported(format!("the process backend cannot be used with a communicator (rank {r} asked for it)")));
+    }
+    // Options that must agree, or ranks' items would behave differently.
+    for (field, name) in [(F_ERROR_MODE, "error_mode"), (F_SEEDS_OFF, "seeds")] {
+        if let Some(r) = all.iter().position(|rec| rec[field] != all[0][field]) {
+            return Err(Error::invalid(format!("rank {r} passed a different {name} from rank 0")));
         }
-        let (n_jobs, why) = threads_for(&all, comm.rank(), comm.local_size());
-        Ok(Setup { collective, all, n_jobs, why, watch: None })
     }
-
-    /// Threads for this rank's workers.
-    pub fn n_jobs(&self) -> usize {
-        self.n_jobs
-    }
-
-    /// The operation the invoker is to run: `op`, watched for stops
-    /// signalled by other ranks (see `dist::watch`).
-    pub fn watch(&mut self, op: Op) -> Op {
-        let watch = Watch::new(op, self.collective.comm().clone(), super::map::STOP_UNIT);
-        let wrapped = watch.op();
-        self.watch = Some(watch);
-        wrapped
-    }
-
-    /// Second collective: every rank started its workers (`started` is this
-    /// rank's failure, if any); `seed_base` becomes rank 0's.
-    pub fn finish(self, seed_base: &mut u64, started: Option<&Error>) -> Result<Dist> {
-        let comm = self.collective.comm().clone();
-        let record = [u64::from(started.is_none()), *seed_base, self.n_jobs as u64];
-        let all = comm.allgather_u64(&record)?;
-        if let Some(r) = all.iter().position(|rec| rec[0] == 0) {
-            if let Some(e) = started {
-                return Err(e.clone());
-            }
-            return Err(Error::OnRank {
-                rank: r,
-                error: Box::new(Error::System("could not start its worker threads".into())),
-            });
-        }
-        *seed_base = all[0][1];
-        let threads: Vec<usize> = all.iter().map(|rec| rec[2] as usize).collect();
-        if comm.rank() == 0 {
-            log::info!(target: "lkparallel::dist", "{}", summary(&threads, &self.why, &self.all));
-        }
-        log::debug!(target: "lkparallel::dist", "rank {}: {} threads ({})", comm.rank(), self.n_jobs, self.why);
-        Ok(Dist {
-            max_threads: threads.iter().copied().max().unwrap_or(1).max(1),
-            all_fetch_add: self.all.iter().all(|rec| rec[F_FETCH_ADD] != 0),
-            broken: AtomicBool::new(false),
-            watch: self.watch.expect("Setup::watch gave the invoker its op"),
-            comm,
-        })
-    }
+    Ok(all)
 }
 
 /// This rank's threads, and why. With the default, ranks that share CPUs
@@ -180,37 +152,6 @@ fn summary(threads: &[usize], why0: &str, all: &[Vec<u64>]) -> String {
         s.push_str("; no fetch_add on some rank, so LK_SCHEDULE_DYNAMIC is unavailable");
     }
     s
-}
-
-fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
-}
-
-fn host_hash() -> u64 {
-    let mut buf = [0u8; 256];
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
-    if rc != 0 {
-        return 0;
-    }
-    let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    fnv1a(buf[..len].iter().copied())
-}
-
-/// A hash of this process's CPU affinity mask (0 when it cannot be read).
-fn affinity_hash() -> u64 {
-    let mut words = 1024 / 64;
-    loop {
-        let mut mask = vec![0u64; words];
-        let r = unsafe { libc::sched_getaffinity(0, words * 8, mask.as_mut_ptr().cast()) };
-        if r == 0 {
-            return fnv1a(mask.iter().flat_map(|w| w.to_le_bytes()));
-        }
-        if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) && words < 1 << 16 {
-            words *= 2;
-            continue;
-        }
-        return 0;
-    }
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@ use super::fake::Hub;
 use crate::ffi::comm::{lk_comm, lk_comm_free, lk_comm_new, lk_comm_rank, lk_comm_size};
 use crate::ffi::error::lk_last_error;
 use crate::ffi::invoker::*;
+use crate::ffi::map::*;
 use crate::ffi::lk_status;
-use crate::invoker::{Invoker, Items, MapOptions, Op, Options, Task};
+use crate::invoker::{Func, Invoker, Items, MapOptions, Op, Options, Task};
 use crate::seed;
 use crate::util::SendPtr;
 
@@ -157,14 +158,16 @@ fn map(inv: *mut lk_invoker, args: Option<&[u64]>, n: usize, out: &mut [Out], o:
 }
 
 fn seed_base_of(inv: *mut lk_invoker) -> u64 {
-    INVOKERS.get(inv as usize).unwrap().core.seed_base
+    match &*INVOKERS.get(inv as usize).unwrap() {
+        AnyInvoker::Dist(d) => d.seed_base,
+        AnyInvoker::Local(l) => l.core().seed_base,
+    }
 }
 
 /// What a single-process map with seed base `base`, map ordinal `ordinal`
 /// gives: computed by a real local invoker given the same seed base.
 fn local_reference(model: &Model, args: &[u64], base: u64, ordinal: u64, index_base: usize) -> Vec<Out> {
-    let mut inv = Invoker::new(Op { func: op, model: SendPtr::from_const((model as *const Model).cast()) }, Options::new(2)).unwrap();
-    Arc::get_mut(&mut inv.core).unwrap().seed_base = base;
+    let inv = Invoker::new(Op { func: Func::Item(op), model: SendPtr::from_const((model as *const Model).cast()) }, Options::new(2)).unwrap();
     let mut out = vec![SENTINEL; args.len()];
     let items = Items {
         args: SendPtr::from_const(args.as_ptr().cast()),
@@ -173,7 +176,8 @@ fn local_reference(model: &Model, args: &[u64], base: u64, ordinal: u64, index_b
         result_size: std::mem::size_of::<Out>(),
         n: args.len(),
     };
-    inv.map_local(items, &MapOptions { index_base, ordinal: Some(ordinal), ..Default::default() }).unwrap();
+    let seed_base = Some(seed::derive(base, ordinal));
+    inv.map(items, &MapOptions { index_base, item_status: SendPtr::null(), seed_base }).unwrap();
     for (i, o) in out.iter().enumerate() {
         assert_eq!(o.seed, seed::derive(seed::derive(base, ordinal), (index_base + i) as u64));
     }

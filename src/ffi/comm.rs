@@ -6,7 +6,8 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use super::{guard, guard_value, lk_status, read_sized};
-use crate::dist::comm::{Comm, Fns, COMMS};
+use super::handles::Registry;
+use crate::dist::comm::{Comm, Fns};
 use crate::error::{Error, Result};
 
 /// A communicator: `size` ranks that call the same collective operations in
@@ -131,18 +132,9 @@ pub(crate) fn lookup(comm: *const lk_comm) -> Result<Arc<Comm>> {
         .ok_or_else(|| Error::invalid("unknown or dead communicator handle (freed, or made by another process)"))
 }
 
-/// In a forked child the parent's communicators are dead: a child must never
-/// run the parent's collectives (nor `release` them). Lock-free.
-extern "C" fn forget_parent_comms() {
-    COMMS.forget_all_after_fork();
-}
-
-fn watch_forks() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| unsafe {
-        libc::pthread_atfork(None, None, Some(forget_parent_comms));
-    });
-}
+/// Live communicators, by the handle C holds. An invoker made with one keeps
+/// its own `Arc`, so freeing the handle never pulls it from under a map.
+pub(crate) static COMMS: Registry<Arc<Comm>> = Registry::new();
 
 fn table(ops: &lk_comm_ops) -> Result<Fns> {
     let need = |f: bool, what: &str| if f { Ok(()) } else { Err(Error::invalid(format!("lk_comm_ops.{what} is NULL"))) };
@@ -186,7 +178,9 @@ pub unsafe extern "C" fn lk_comm_new(ops: *const lk_comm_ops, out: *mut *mut lk_
         let ops = read_sized(ops, OPS_MIN, "lk_comm_ops")?;
         let fns = table(&ops)?;
         let comm = Comm::new(ops.rank, ops.size, ops.local_size, ops.ctx, fns)?;
-        watch_forks();
+        // In a forked child the parent's communicators are dead: a child must
+        // never run the parent's collectives (nor `release` them).
+        crate::fork::on_child(|| COMMS.forget_all_after_fork());
         let handle = COMMS
             .insert(Box::new(Arc::new(comm)))
             .ok_or_else(|| Error::invalid("too many live communicators (over a million)"))?;

@@ -40,7 +40,7 @@ impl From<&Error> for lk_status {
     fn from(e: &Error) -> lk_status {
         match e {
             Error::Invalid(_) => lk_status::LK_ERR_INVALID,
-            Error::Callback { .. } | Error::SpCallback(_) => lk_status::LK_ERR_CALLBACK,
+            Error::Callback { .. } | Error::SpCallback(_) | Error::StreamCallback { .. } => lk_status::LK_ERR_CALLBACK,
             Error::WorkerDied(_) => lk_status::LK_ERR_WORKER_DIED,
             Error::Timeout(_) => lk_status::LK_ERR_TIMEOUT,
             Error::Cancelled => lk_status::LK_ERR_CANCELLED,

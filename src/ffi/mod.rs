@@ -5,11 +5,14 @@
 
 pub mod comm;
 pub mod error;
+pub(crate) mod handles;
 pub mod invoker;
 pub mod log;
+pub mod map;
 pub mod proc;
 pub mod seed;
 pub mod sp;
+pub mod stream;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

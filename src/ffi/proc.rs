@@ -1,7 +1,8 @@
 //! Process counts and where the caller is running.
 
 use super::guard_value;
-use crate::{child, cpus, invoker};
+use crate::fork::{self, Role};
+use crate::{cpus, invoker};
 
 /// LensKit's `proc_count`: how many workers to use.
 ///
@@ -47,12 +48,12 @@ pub extern "C" fn lk_inner_threads() -> i32 {
 /// 1 callbacks included). Thread-safe, async-signal-safe.
 #[no_mangle]
 pub extern "C" fn lk_is_worker() -> i32 {
-    guard_value(0, || i32::from(child::role() != child::Role::Parent || invoker::in_pool_callback()))
+    guard_value(0, || i32::from(fork::role() != Role::Parent || invoker::in_pool_callback()))
 }
 
 /// 1 only in a worker process of a process-backend invoker; 0 elsewhere.
 /// Thread-safe, async-signal-safe.
 #[no_mangle]
 pub extern "C" fn lk_is_mp_worker() -> i32 {
-    guard_value(0, || i32::from(child::role() == child::Role::PoolWorker))
+    guard_value(0, || i32::from(fork::role() == Role::PoolWorker))
 }

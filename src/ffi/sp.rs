@@ -138,7 +138,7 @@ pub unsafe extern "C" fn lk_buffer_append(buf: *mut Buffer, data: *const c_void,
         if data.is_null() {
             return Err(Error::invalid("data is NULL with len > 0"));
         }
-        buf.append(std::slice::from_raw_parts(data.cast::<u8>(), len))
+        buf.append(data.cast::<u8>(), len)
     })
 }
 

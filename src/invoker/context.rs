@@ -3,10 +3,14 @@
 //! A stack of frames, one per callback loop this thread is in (nested maps
 //! push more). Used to reuse a held worker slot for a nested map on the same
 //! invoker, to answer `lk_is_worker`, to refuse shutting an invoker down from
-//! its own callback, and to tell a callback its inner thread budget.
+//! its own callback, to tell a callback its inner thread budget, and to let
+//! a thread that waits inside a callback help the maps that need its slot.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
+use super::job::Waiter;
+use super::sched::Sched;
 use super::Core;
 
 #[derive(Clone, Copy)]
@@ -15,8 +19,9 @@ struct Frame {
     worker: u32,
     pool: bool,
     inner_threads: i32,
-    /// Valid while the frame exists: the job being worked holds an Arc of it.
-    core: *const Core,
+    /// The pool's scheduler, or null (inline, worker processes). Valid while
+    /// the frame exists: the job being worked holds an `Arc` of it.
+    sched: *const Sched,
 }
 
 thread_local! {
@@ -29,13 +34,13 @@ thread_local! {
 pub struct Enter(bool);
 
 impl Enter {
-    pub fn new(core: &Core, worker: u32) -> Enter {
+    pub fn new(core: &Core, worker: u32, sched: Option<&Arc<Sched>>) -> Enter {
         let frame = Frame {
             invoker: core.id,
             worker,
             pool: core.opts.n_jobs > 1,
             inner_threads: core.inner_threads,
-            core,
+            sched: sched.map_or(std::ptr::null(), Arc::as_ptr),
         };
         Enter(FRAMES.try_with(|f| f.borrow_mut().push(frame)).is_ok())
     }
@@ -47,6 +52,34 @@ impl Drop for Enter {
             let _ = FRAMES.try_with(|f| f.borrow_mut().pop());
         }
     }
+}
+
+thread_local! {
+    /// The invokers whose stream's source or sink this thread is in.
+    static STREAM_IO: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks the current thread as a stream's driver (in its source and sink)
+/// for an invoker until dropped.
+pub struct StreamIo(bool);
+
+impl StreamIo {
+    pub fn enter(invoker: u64) -> StreamIo {
+        StreamIo(STREAM_IO.try_with(|s| s.borrow_mut().push(invoker)).is_ok())
+    }
+}
+
+impl Drop for StreamIo {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = STREAM_IO.try_with(|s| s.borrow_mut().pop());
+        }
+    }
+}
+
+/// Is this thread driving a stream of `invoker` (so inside its source or sink)?
+pub fn in_stream_io(invoker: u64) -> bool {
+    STREAM_IO.try_with(|s| s.borrow().contains(&invoker)).unwrap_or(false)
 }
 
 /// The frames of this thread; none once its thread-locals are destroyed.
@@ -84,29 +117,69 @@ pub fn current_inner_threads() -> i32 {
 /// its end, as `lk_proc_count(.., 1)`), else the usable CPUs divided among the
 /// workers, at least 1, so nested BLAS or OpenMP does not oversubscribe.
 pub fn inner_threads_for(n_jobs: usize) -> i32 {
-    if let Ok(env) = std::env::var("LK_NUM_PROCS") {
-        if crate::cpus::parse_num_procs(&env).is_ok() {
-            return crate::cpus::proc_count(2, 0, 1);
-        }
+    if let Some(Ok(_)) = crate::cpus::num_procs_env() {
+        return crate::cpus::proc_count(2, 0, 1);
     }
     let cpus = crate::cpus::cpu_count().count;
     i32::try_from((cpus / n_jobs.max(1)).max(1)).unwrap_or(i32::MAX)
 }
 
+/// The schedulers whose worker slot this thread holds (innermost first),
+/// with the slot.
+fn held_slots() -> Vec<(&'static Sched, u32)> {
+    frames(|f| {
+        f.iter()
+            .rev()
+            .filter(|fr| !fr.sched.is_null())
+            // SAFETY: a frame's scheduler lives while the frame does (its job
+            // holds an Arc), and these references are used only while this
+            // thread is still inside those frames (in `Job::wait`).
+            .map(|fr| (unsafe { &*fr.sched }, fr.worker))
+            .collect()
+    })
+}
+
 /// While this thread waits inside a callback, it may be the only one able to
 /// run items of an invoker whose slot it holds (a callback of A maps on B
 /// whose callbacks map on A, all of A's slots held by such waiters). So a
-/// waiter runs items of maps on those invokers that have no worker of their
-/// own. Returns whether it did any work.
-pub fn help_starving_maps() -> bool {
-    let pool_frames: Vec<Frame> = frames(|f| f.iter().filter(|fr| fr.pool).copied().collect());
-    for frame in pool_frames.iter().rev() {
-        // The frame's job keeps its Core alive for as long as the frame exists.
-        let core = unsafe { &*frame.core };
-        if let Some(job) = core.starving_job() {
-            job.work(frame.worker, None);
+/// waiter runs items of maps on those invokers with the slot it holds.
+/// Returns whether it did any work.
+pub fn help_once() -> bool {
+    for (sched, worker) in held_slots() {
+        if let Some(job) = sched.claimable() {
+            job.work(worker, None);
             return true;
         }
     }
     false
+}
+
+/// Is there work `help_once` would do?
+pub fn help_available() -> bool {
+    held_slots().iter().any(|(sched, _)| sched.has_claimable())
+}
+
+/// While it lives, a new map on any invoker whose slot this thread holds
+/// wakes `waiter` (so a nested wait needs no polling to help).
+pub struct HelpWatch {
+    scheds: Vec<&'static Sched>,
+    waiter: Arc<Waiter>,
+}
+
+impl HelpWatch {
+    pub fn register(waiter: &Arc<Waiter>) -> HelpWatch {
+        let scheds: Vec<&'static Sched> = held_slots().into_iter().map(|(s, _)| s).collect();
+        for s in &scheds {
+            s.add_helper(waiter);
+        }
+        HelpWatch { scheds, waiter: waiter.clone() }
+    }
+}
+
+impl Drop for HelpWatch {
+    fn drop(&mut self) {
+        for s in &self.scheds {
+            s.remove_helper(&self.waiter);
+        }
+    }
 }

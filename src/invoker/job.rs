@@ -1,10 +1,17 @@
-//! One map call: the items, the claim counter and the outcome.
+//! One map (or stream) in flight on this process's threads: its items, the
+//! claim counter and the outcome.
 //!
-//! Workers claim chunks with a guided schedule (big chunks first, single
-//! items at the end), so dispatch costs a few atomics per worker while a
-//! skewed workload still balances. Every item is claimed exactly once and
-//! counted in `done` exactly once, run or skipped, and the map's caller waits
-//! for `done == n`: after that no worker touches the caller's arrays again.
+//! Items are numbered from 0 (relative; the task index adds `index_base`).
+//! Workers claim chunks with a guided schedule (big chunks first, `grain`
+//! at the end), so dispatch costs a few atomics per worker while a skewed
+//! workload still balances. Every item is claimed at most once and counted
+//! in `done` exactly once, run or skipped; the map's caller waits for
+//! `done == n`, after which no worker touches the caller's arrays again.
+//!
+//! A stream's job is the same with two more things: items become claimable
+//! as the source fills them in (`avail`), and they live in a ring of
+//! `ring` slots; its driver learns which items are settled from the claims
+//! each worker holds (`claims`).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,16 +22,20 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::context::{self, Enter};
-use super::{Core, ErrorMode, MapOptions, Task};
+use super::kernel::{Lane, Tally};
+use super::sched::Sched;
+use super::{Core, ErrorMode, MapOptions, ITEM_SKIPPED};
 use crate::error::{Error, Result};
-use crate::seed;
 use crate::util::SendPtr;
 
-/// Written to a per-item status slot for an item that never ran.
-pub(crate) const ITEM_SKIPPED: i32 = i32::MIN;
-
 /// How often progress is reported at most.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+/// How long a waiting thread spins before it blocks (when the workers fit
+/// the CPUs): long enough to catch the next map of a loop of small maps,
+/// short enough that an idle library costs nothing.
+pub(crate) const SPIN: Duration = Duration::from_micros(50);
+/// A claim slot's value while its worker holds no claim.
+const IDLE: usize = usize::MAX;
 
 /// The caller's arrays: `n` arguments of `arg_size` bytes and `n` result slots.
 /// A size of 0 means NULL is passed for that pointer.
@@ -37,242 +48,362 @@ pub struct Items {
     pub n: usize,
 }
 
-impl Items {
-    /// Element pointers are `base + i * size`; a zero size must pass NULL, so
-    /// its base is NULL (and stays NULL whatever `i` is).
-    fn normalised(mut self) -> Items {
-        if self.arg_size == 0 {
-            self.args = SendPtr::null();
-        }
-        if self.result_size == 0 {
-            self.results = SendPtr::null();
-        }
-        self
+/// Where a job's items live: item `rel` is at slot `rel % ring` of each array.
+#[derive(Clone, Copy)]
+pub(crate) struct Space {
+    pub args: SendPtr<u8>,
+    pub arg_size: usize,
+    pub results: SendPtr<u8>,
+    pub result_size: usize,
+    /// Per-item statuses (null: none kept).
+    pub status: SendPtr<i32>,
+    /// Slots in the arrays: `usize::MAX` for a map's caller arrays (no wrap).
+    pub ring: usize,
+}
+
+impl Space {
+    fn slot(&self, rel: usize) -> usize {
+        if self.ring == usize::MAX { rel } else { rel % self.ring }
     }
 }
 
-pub struct Job {
-    core: Arc<Core>,
-    items: Items,
-    index_base: usize,
-    item_status: SendPtr<i32>,
-    seed_base: u64,
-    epoch: u64,
-    next: AtomicUsize,
-    done: AtomicUsize,
-    stop: AtomicBool,
-    cancelled: AtomicBool,
-    failure: Mutex<Option<(usize, i32)>>,
-    failed: AtomicUsize,
-    waiter: Thread,
-    /// With a progress callback `done` moves per item, so reports are exact.
-    per_item_done: bool,
+/// A thread that waits for a job, and whether it is asleep.
+pub(crate) struct Waiter {
+    thread: Thread,
+    waiting: AtomicBool,
 }
 
-/// Reports progress on the calling thread, at most every PROGRESS_INTERVAL.
-pub struct Reporter {
-    last: Instant,
+impl Waiter {
+    pub fn current() -> Arc<Waiter> {
+        Arc::new(Waiter { thread: std::thread::current(), waiting: AtomicBool::new(false) })
+    }
+
+    /// Wake the thread if it is asleep in `sleep_unless`.
+    pub fn wake(&self) {
+        if self.waiting.swap(false, Ordering::SeqCst) {
+            self.thread.unpark();
+        }
+    }
+
+    /// Sleep until woken or `timeout`, unless `ready` holds already. (The
+    /// flag is set before `ready` is asked, and a waker changes what `ready`
+    /// reads before it looks at the flag, so no wake is lost.)
+    pub fn sleep_unless(&self, ready: impl Fn() -> bool, timeout: Option<Duration>) {
+        self.waiting.store(true, Ordering::SeqCst);
+        if !ready() {
+            match timeout {
+                Some(t) => std::thread::park_timeout(t),
+                None => std::thread::park(),
+            }
+        }
+        self.waiting.store(false, Ordering::SeqCst);
+    }
+}
+
+pub(crate) struct Job {
+    core: Arc<Core>,
+    sched: Option<Arc<Sched>>,
+    space: Space,
+    index_base: usize,
+    seed_base: u64,
+    epoch: u64,
+    /// Items in all: fixed for a map; for a stream `usize::MAX` until it ends.
+    n: AtomicUsize,
+    /// Items below this may be claimed (all of them, for a map).
+    avail: AtomicUsize,
+    next: AtomicUsize,
+    /// Items at or past this are not started: lowered by a stop.
+    stop_at: AtomicUsize,
+    cancelled: AtomicBool,
+    /// Stopped from outside (a watcher): reads as cancelled.
+    stopped_outside: AtomicBool,
+    done: AtomicUsize,
+    failure: Mutex<Option<(usize, i32)>>,
+    failed: AtomicUsize,
+    /// Streams: the first item of each worker's claim (`IDLE`: none).
+    claims: Option<Box<[AtomicUsize]>>,
+    pub(crate) waiter: Arc<Waiter>,
+    /// With a progress callback `done` moves per item, so reports are exact.
+    per_item_done: bool,
+    spread: usize,
+    grain: usize,
+    /// A stream under fail-fast stops only above its lowest failing item.
+    stream: bool,
 }
 
 impl Job {
-    pub fn new(core: Arc<Core>, items: Items, mopts: &MapOptions, seed_base: u64) -> Arc<Job> {
-        let per_item_done = core.opts.progress.is_some();
-        Arc::new(Job {
-            epoch: core.cancel_epoch(),
-            core,
-            items: items.normalised(),
-            index_base: mopts.index_base,
-            item_status: mopts.item_status,
+    fn new(core: &Arc<Core>, sched: Option<Arc<Sched>>, space: Space, index_base: usize, seed_base: u64, n: usize, stream: bool) -> Job {
+        let n_jobs = core.opts.n_jobs;
+        Job {
+            core: core.clone(),
+            sched,
+            space,
+            index_base,
             seed_base,
+            epoch: core.cancel_word().load(Ordering::Acquire),
+            n: AtomicUsize::new(n),
+            avail: AtomicUsize::new(if stream { 0 } else { n }),
             next: AtomicUsize::new(0),
-            done: AtomicUsize::new(0),
-            stop: AtomicBool::new(false),
+            stop_at: AtomicUsize::new(usize::MAX),
             cancelled: AtomicBool::new(false),
+            stopped_outside: AtomicBool::new(false),
+            done: AtomicUsize::new(0),
             failure: Mutex::new(None),
             failed: AtomicUsize::new(0),
-            waiter: std::thread::current(),
-            per_item_done,
-        })
+            claims: stream.then(|| (0..n_jobs).map(|_| AtomicUsize::new(IDLE)).collect()),
+            waiter: Waiter::current(),
+            per_item_done: core.opts.progress.is_some(),
+            spread: 2 * n_jobs,
+            grain: core.opts.grain.max(1),
+            stream,
+        }
+    }
+
+    /// A map over the caller's arrays.
+    pub fn for_map(core: &Arc<Core>, sched: Option<Arc<Sched>>, items: Items, mopts: &MapOptions, seed_base: u64) -> Arc<Job> {
+        // A zero size passes NULL, whatever the caller's pointer.
+        let space = Space {
+            args: if items.arg_size == 0 { SendPtr::null() } else { items.args },
+            arg_size: items.arg_size,
+            results: if items.result_size == 0 { SendPtr::null() } else { items.results },
+            result_size: items.result_size,
+            status: mopts.item_status,
+            ring: usize::MAX,
+        };
+        Arc::new(Job::new(core, sched, space, mopts.index_base, seed_base, items.n, false))
+    }
+
+    /// A stream's job over a ring of `space.ring` slots; items are added with `publish`.
+    pub fn for_stream(core: &Arc<Core>, sched: Option<Arc<Sched>>, space: Space, index_base: usize, seed_base: u64) -> Arc<Job> {
+        Arc::new(Job::new(core, sched, space, index_base, seed_base, usize::MAX, true))
     }
 
     pub fn n(&self) -> usize {
-        self.items.n
+        self.n.load(Ordering::Acquire)
     }
 
-    pub fn core(&self) -> &Core {
-        &self.core
+    /// Is there an item to claim now?
+    pub fn claimable(&self) -> bool {
+        let limit = self.avail.load(Ordering::Acquire).min(self.stop_at.load(Ordering::Acquire));
+        self.next.load(Ordering::Acquire) < limit
     }
 
-    /// No items are left to claim.
-    pub fn all_claimed(&self) -> bool {
-        self.next.load(Ordering::Acquire) >= self.items.n
+    /// Will no item ever be claimable again (so the job can leave the board)?
+    pub fn exhausted(&self) -> bool {
+        let next = self.next.load(Ordering::Acquire);
+        next >= self.n() || next >= self.stop_at.load(Ordering::Acquire)
     }
 
-    /// Claim the next chunk: guided, `remaining / (2 * n_jobs)`, at least 1.
-    fn claim(&self) -> Option<Range<usize>> {
-        let n = self.items.n;
-        let spread = 2 * self.core.opts.n_jobs;
+    pub fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire) >= self.n()
+    }
+
+    /// Claim the next chunk: guided, `left / (2 * n_jobs)`, at least `grain`,
+    /// never across the ring's end.
+    fn claim(&self, worker: u32) -> Option<Range<usize>> {
         let mut cur = self.next.load(Ordering::Relaxed);
         loop {
-            if cur >= n {
+            // SeqCst: ordered after this worker's claim announcement, so a
+            // driver that stops the job and then finds no claim announced
+            // knows no worker will start one (see `running`).
+            let avail = self.avail.load(Ordering::SeqCst);
+            if cur >= avail.min(self.stop_at.load(Ordering::SeqCst)) {
+                if let Some(c) = &self.claims {
+                    c[worker as usize].store(IDLE, Ordering::SeqCst);
+                }
                 return None;
             }
-            let size = ((n - cur) / spread).max(1);
-            match self.next.compare_exchange_weak(cur, cur + size, Ordering::AcqRel, Ordering::Relaxed) {
+            let left = avail - cur;
+            let mut size = (left / self.spread).max(self.grain).min(left);
+            if self.space.ring != usize::MAX {
+                size = size.min(self.space.ring - cur % self.space.ring);
+            }
+            // Announced before the claim is taken, so a driver never counts
+            // a claimed item as settled (see `settled`).
+            if let Some(c) = &self.claims {
+                c[worker as usize].store(cur, Ordering::SeqCst);
+            }
+            match self.next.compare_exchange_weak(cur, cur + size, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => return Some(cur..cur + size),
                 Err(now) => cur = now,
             }
         }
     }
 
-    /// The loop saw this map's stop flag or the invoker's cancel: when it
-    /// was a cancel, remember it for the outcome and stop the other workers.
-    #[cold]
-    fn note_stop(&self) {
-        if self.core.cancelled_since(self.epoch) {
-            self.cancelled.store(true, Ordering::Relaxed);
-            self.stop.store(true, Ordering::Relaxed);
+    /// Streams: every item below this has run or been skipped.
+    pub fn settled(&self) -> usize {
+        let mut low = self.next.load(Ordering::SeqCst);
+        if let Some(c) = &self.claims {
+            for w in c.iter() {
+                low = low.min(w.load(Ordering::SeqCst));
+            }
+        }
+        low
+    }
+
+    /// Streams: items below `avail` may be claimed (wakes the pool).
+    pub fn publish(&self, avail: usize) {
+        self.avail.store(avail, Ordering::Release);
+        if let Some(s) = &self.sched {
+            s.notify(usize::MAX);
+        }
+    }
+
+    /// Streams: no item past `total` will come.
+    pub fn end(&self, total: usize) {
+        self.n.store(total, Ordering::Release);
+        if let Some(s) = &self.sched {
+            s.notify(usize::MAX);
+        }
+    }
+
+    /// Stop from outside: items not started are skipped, the outcome reads
+    /// as cancelled (unless an item failed).
+    pub fn stop(&self) {
+        self.stopped_outside.store(true, Ordering::Release);
+        self.stop_at.store(0, Ordering::SeqCst);
+        if !self.stream {
+            self.skip_unclaimed();
+        }
+    }
+
+    /// A stopped map: what no one claimed is skipped here, once (the swap
+    /// makes every later claim fail).
+    fn skip_unclaimed(&self) {
+        let n = self.n();
+        let rest = self.next.swap(n, Ordering::AcqRel);
+        if rest < n {
+            self.skip(rest..n);
+        }
+    }
+
+    /// Stop without a verdict (a stream's driver ending it): items not
+    /// started are skipped.
+    pub fn stop_quietly(&self) {
+        self.stop_at.store(0, Ordering::SeqCst);
+    }
+
+    /// Streams: does a worker hold a claim (and so may touch the ring)?
+    pub fn running(&self) -> bool {
+        self.claims.as_ref().is_some_and(|c| c.iter().any(|w| w.load(Ordering::SeqCst) != IDLE))
+    }
+
+    /// Items run or skipped so far.
+    pub fn done_count(&self) -> usize {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// The lowest failing item so far (relative) and its code.
+    pub fn failure(&self) -> Option<(usize, i32)> {
+        *self.failure.lock()
+    }
+
+    /// Where the stop is: items at or past it do not run.
+    pub fn stop_point(&self) -> usize {
+        self.stop_at.load(Ordering::Acquire)
+    }
+
+    pub fn was_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire) || self.core.cancel_word().load(Ordering::Acquire) != self.epoch
+    }
+
+    fn lane(&self, worker: u32, first: usize) -> Lane<'_> {
+        let s = &self.space;
+        let slot = s.slot(first);
+        Lane {
+            op: &self.core.op,
+            worker,
+            index_base: self.index_base,
+            seed_base: self.seed_base,
+            seeds: self.core.opts.item_seeds,
+            keep_going: self.core.opts.error_mode == ErrorMode::KeepGoing,
+            first,
+            args: s.args.0.wrapping_add(slot * s.arg_size),
+            arg_size: s.arg_size,
+            results: s.results.0.wrapping_add(slot * s.result_size),
+            result_size: s.result_size,
+            status: if s.status.is_null() { std::ptr::null_mut() } else { s.status.0.wrapping_add(slot) },
+            stop_at: &self.stop_at,
+            cancel: self.core.cancel_word(),
+            epoch: self.epoch,
         }
     }
 
     #[inline]
     fn finish(&self, count: usize) {
-        if count > 0 && self.done.fetch_add(count, Ordering::AcqRel) + count == self.items.n {
-            self.waiter.unpark();
+        if count > 0 && self.done.fetch_add(count, Ordering::AcqRel) + count >= self.n() {
+            self.waiter.wake();
         }
     }
 
     fn skip(&self, range: Range<usize>) {
-        if !self.item_status.is_null() {
-            for i in range.clone() {
-                unsafe { *self.item_status.0.add(i) = ITEM_SKIPPED };
+        if !self.space.status.is_null() {
+            for rel in range.clone() {
+                // SAFETY: the status array has a slot for every item (or ring slot).
+                unsafe { *self.space.status.0.add(self.space.slot(rel)) = ITEM_SKIPPED };
             }
         }
         self.finish(range.len());
     }
 
-    #[cold]
-    fn record_failure(&self, i: usize, code: i32) {
-        self.failed.fetch_add(1, Ordering::Relaxed);
-        let mut f = self.failure.lock();
-        if f.map_or(true, |(lowest, _)| i < lowest) {
-            *f = Some((i, code));
-        }
-        drop(f);
-        if self.core.opts.error_mode == ErrorMode::FailFast {
-            self.stop.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Claim and run chunks as worker `worker` until none are left.
-    /// The caller of the map passes its reporter so progress flows while it works.
+    /// Claim and run chunks as worker `worker` until none are left. The
+    /// map's caller passes its reporter so progress flows while it works.
     pub fn work(&self, worker: u32, mut reporter: Option<&mut Reporter>) {
-        let _frame = Enter::new(&self.core, worker);
+        let _frame = Enter::new(&self.core, worker, self.sched.as_ref());
         self.core.ensure_worker_init(worker);
-        while let Some(range) = self.claim() {
-            // The common case gets a loop of its own, free of per-item
-            // branches on options that are off.
-            let general = self.per_item_done || !self.item_status.is_null();
-            let r = reporter.as_deref_mut();
-            let stopped_at = match (general, self.core.opts.item_seeds) {
-                (false, true) => self.run_items::<false, true>(range.clone(), worker, None),
-                (false, false) => self.run_items::<false, false>(range.clone(), worker, None),
-                (true, true) => self.run_items::<true, true>(range.clone(), worker, r),
-                (true, false) => self.run_items::<true, false>(range.clone(), worker, r),
-            };
-            if stopped_at < range.end {
-                self.skip(stopped_at..range.end);
-                let rest = self.next.swap(self.items.n, Ordering::AcqRel);
-                if rest < self.items.n {
-                    self.skip(rest..self.items.n);
+        while let Some(range) = self.claim(worker) {
+            let ran = self.lane(worker, range.start).run(range.end, self, self.per_item_done);
+            if !self.per_item_done {
+                self.finish(ran - range.start);
+            }
+            if ran < range.end {
+                if self.was_cancelled() {
+                    self.cancelled.store(true, Ordering::Release);
+                    self.stop_at.store(0, Ordering::Release);
                 }
+                self.skip(ran..range.end);
+            }
+            if let Some(c) = &self.claims {
+                c[worker as usize].store(IDLE, Ordering::SeqCst);
+                self.waiter.wake();
+            }
+            if ran < range.end && !self.stream {
+                self.skip_unclaimed();
                 return;
             }
+            if let Some(r) = reporter.as_deref_mut() {
+                r.maybe_report(self);
+            }
         }
-    }
-
-    /// The per-item path: run `range` until its end or a stop, count what ran
-    /// in `done`, and return where it stopped. `GENERAL`: with a progress
-    /// callback (`done` moves per item) or an `item_status` array; `SEEDS`:
-    /// `task->seed` is the item's seed (else 0).
-    ///
-    /// This loop is the whole cost of a trivial item, so it is written for
-    /// the instruction count: invariants live in locals, the pointers, index
-    /// and seed key advance by addition, and options that are off cost no
-    /// branch. Not inlined: alone, each variant gets the registers to itself.
-    #[inline(never)]
-    fn run_items<const GENERAL: bool, const SEEDS: bool>(
-        &self,
-        range: Range<usize>,
-        worker: u32,
-        mut reporter: Option<&mut Reporter>,
-    ) -> usize {
-        let Items { args, arg_size, results, result_size, .. } = self.items;
-        let (op, status, seed_base, per_item) = (self.core.op, self.item_status.0, self.seed_base, self.per_item_done);
-        let (stop, cancel, epoch) = (&self.stop, self.core.cancel_word(), self.epoch);
-        let mut index = self.index_base.wrapping_add(range.start);
-        let mut keys = seed::Keys::starting_at(index as u64);
-        let mut arg = args.0.wrapping_add(range.start * arg_size);
-        let mut result = results.0.wrapping_add(range.start * result_size);
-        // Counting down keeps one register for the position: item i is
-        // `range.end - left`.
-        let mut left = range.len();
-        while left != 0 {
-            let i = range.end - left;
-            if stop.load(Ordering::Relaxed) | (cancel.load(Ordering::Relaxed) != epoch) {
-                self.note_stop();
-                if !(GENERAL && per_item) {
-                    self.finish(i - range.start);
-                }
-                return i;
-            }
-            // A fresh task per item: stores only, so no item waits on the
-            // last one's (a read-modify-write would chain them through memory).
-            let seed = if SEEDS { keys.next_seed(seed_base) } else { 0 };
-            let task = Task { index, seed, worker };
-            let code = unsafe { op.call(arg, result, &task) };
-            if GENERAL && !status.is_null() {
-                unsafe { *status.add(i) = code };
-            }
-            if code != 0 {
-                self.record_failure(i, code);
-            }
-            if GENERAL && per_item {
-                self.finish(1);
-                if let Some(r) = reporter.as_deref_mut() {
-                    r.maybe_report(self);
-                }
-            }
-            index = index.wrapping_add(1);
-            arg = arg.wrapping_add(arg_size);
-            result = result.wrapping_add(result_size);
-            left -= 1;
+        // Stopped between claims (a failure at the end of a lane, a stop
+        // from outside): the items no one claimed are still owed.
+        if !self.stream && self.stop_at.load(Ordering::SeqCst) < self.n() {
+            self.skip_unclaimed();
         }
-        if !(GENERAL && per_item) {
-            self.finish(range.len());
-        }
-        range.end
     }
 
     /// Block the map's calling thread until every item is run or skipped.
+    /// A thread inside a pool callback helps the maps that need the worker
+    /// slot it holds meanwhile, so nested maps never deadlock.
     pub fn wait(&self, mut reporter: Option<&mut Reporter>) {
-        loop {
-            if self.done.load(Ordering::Acquire) >= self.items.n {
-                break;
+        let spin_until = (self.core.may_spin() && !context::in_pool_callback()).then(|| Instant::now() + SPIN);
+        let mut spins = 0u32;
+        while !self.is_done() {
+            if let Some(until) = spin_until {
+                spins += 1;
+                if spins % 64 != 0 || Instant::now() < until {
+                    std::hint::spin_loop();
+                    continue;
+                }
             }
-            match reporter.as_deref_mut() {
-                Some(r) => {
-                    r.maybe_report(self);
-                    std::thread::park_timeout(PROGRESS_INTERVAL);
-                }
-                // A waiter inside a callback may hold the only slot some
-                // other map can use: look for such work now and then.
-                None if context::in_pool_callback() => {
-                    if !context::help_starving_maps() {
-                        std::thread::park_timeout(Duration::from_millis(1));
-                    }
-                }
-                None => std::thread::park(),
+            if context::help_once() {
+                continue;
+            }
+            let timeout = reporter.as_ref().map(|_| PROGRESS_INTERVAL);
+            let _watch = context::HelpWatch::register(&self.waiter);
+            self.waiter.sleep_unless(|| self.is_done() || context::help_available(), timeout);
+            if let Some(r) = reporter.as_deref_mut() {
+                r.maybe_report(self);
             }
         }
         if let Some(r) = reporter {
@@ -284,40 +415,83 @@ impl Job {
         self.core.opts.progress.map(|_| Reporter { last: Instant::now() })
     }
 
-    pub fn outcome(&self) -> Result<()> {
-        if let Some((i, code)) = *self.failure.lock() {
-            return Err(Error::Callback {
-                index: self.index_base.wrapping_add(i),
-                code,
-                failed: self.failed.load(Ordering::Relaxed),
-            });
+    /// Done counts against this total for progress.
+    fn progress_total(&self) -> usize {
+        self.n()
+    }
+
+    /// The outcome from the items alone: the lowest failing item, if any.
+    pub fn item_outcome(&self) -> Result<()> {
+        match self.failure() {
+            Some((i, code)) => Err(Error::Callback { index: self.index_base.wrapping_add(i), code, failed: self.failed.load(Ordering::Relaxed) }),
+            None => Ok(()),
         }
-        if self.cancelled.load(Ordering::Relaxed) {
+    }
+
+    pub fn outcome(&self) -> Result<()> {
+        self.item_outcome()?;
+        if self.cancelled.load(Ordering::Acquire) || self.stopped_outside.load(Ordering::Acquire) {
             return Err(Error::Cancelled);
         }
         Ok(())
     }
+
+    /// n_jobs 1: every item in order on the calling thread.
+    pub fn run_inline(self: Arc<Job>) -> Result<()> {
+        let mut reporter = self.reporter();
+        self.work(0, reporter.as_mut());
+        if let Some(r) = reporter.as_mut() {
+            r.report(&self);
+        }
+        self.outcome()
+    }
+}
+
+impl Tally for Job {
+    #[cold]
+    fn failed(&self, rel: usize, code: i32) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        let mut f = self.failure.lock();
+        if f.map_or(true, |(lowest, _)| rel < lowest) {
+            *f = Some((rel, code));
+        }
+        drop(f);
+        if self.core.opts.error_mode == ErrorMode::FailFast {
+            // A map stops everything not started; a stream still runs the
+            // items below the failing one.
+            let at = if self.stream { rel + 1 } else { 0 };
+            self.stop_at.fetch_min(at, Ordering::AcqRel);
+        }
+    }
+
+    #[inline(always)]
+    fn finished(&self, _rel: usize, count: usize) -> bool {
+        if self.per_item_done {
+            self.finish(count);
+        }
+        false
+    }
+}
+
+/// Reports progress on the calling thread, at most every PROGRESS_INTERVAL.
+pub struct Reporter {
+    last: Instant,
 }
 
 impl Reporter {
-    fn maybe_report(&mut self, job: &Job) {
+    pub(crate) fn maybe_report(&mut self, job: &Job) {
         if self.last.elapsed() >= PROGRESS_INTERVAL {
             self.report(job);
         }
     }
 
-    fn report(&mut self, job: &Job) {
+    pub(crate) fn report(&mut self, job: &Job) {
         if let Some((progress, user)) = job.core.opts.progress {
-            let done = job.done.load(Ordering::Acquire).min(job.items.n);
-            unsafe { progress(done, job.items.n, user.0) };
+            let total = job.progress_total();
+            let done = job.done.load(Ordering::Acquire).min(total);
+            // SAFETY: the C caller's progress callback and user pointer.
+            unsafe { progress(done, total, user.0) };
         }
         self.last = Instant::now();
     }
-}
-
-/// n_jobs 1: every item in order on the calling thread.
-pub fn run_inline(job: &Job) {
-    let mut reporter = job.reporter();
-    job.work(0, reporter.as_mut());
-    job.wait(reporter.as_mut());
 }

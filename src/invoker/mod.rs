@@ -1,28 +1,60 @@
-//! The invoker: apply one C operation to every element of an argument array.
+//! The invoker: apply one C operation to every item of a batch, on this
+//! process's workers.
 //!
-//! Backends: `Inline` (n_jobs 1: in order on the calling thread) and
-//! `Threads` (a Rayon pool whose workers, and the calling thread, claim
-//! chunks of the map). Both run the same `Job`, so ordering, seeds, failure
-//! reporting and cancellation behave identically.
+//! One machine runs three kinds of map: an item function (one call per
+//! item), a range function (one call per contiguous range: the caller's
+//! loop), and a stream (source → map → sink, in order, in a bounded window).
+//! Items are claimed in guided chunks from one counter (`job`), run by one
+//! kernel (`kernel`), on one of three kinds of workers:
+//!
+//! - inline (n_jobs 1, threads): every item in order on the calling thread;
+//! - threads: a Rayon pool whose threads, and the calling thread, take
+//!   worker slots and claim chunks (`sched`, `threads`);
+//! - processes: forked workers sharing the model copy-on-write (`procs`).
+//!
+//! The invoker knows nothing of ranks: distributed maps (`crate::dist`) are
+//! a layer that holds a local invoker.
 
 mod context;
 mod job;
+mod kernel;
+#[cfg(lk_fork)]
 mod procs;
+mod sched;
+mod stream;
 mod threads;
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::seed;
 use crate::util::SendPtr;
 
-pub use context::{current_inner_threads, in_pool_callback, inside as inside_invoker};
+pub use context::{current_inner_threads, in_pool_callback, in_stream_io, inside as inside_invoker};
 pub use job::Items;
+pub use kernel::{Range, RANGE_STOPPED};
+pub use stream::{CallbackIo, SinkFn, SourceFn, StreamOptions};
 
-/// The operation a map applies: `func(model, arg, result, task) -> 0 | code`.
+/// The C source and sink of a stream, as the driver calls them.
+pub fn stream_io(source: SourceFn, sink: SinkFn, user: SendPtr<c_void>) -> CallbackIo {
+    CallbackIo { source, sink, user }
+}
+
+/// An item's status when it never ran (skipped after a failure or a cancel).
+pub const ITEM_SKIPPED: i32 = i32::MIN;
+/// An item's status when its worker process died while running it.
+pub const ITEM_WORKER_DIED: i32 = i32::MIN + 1;
+/// An item's status when it ran past the per-item time limit (its worker
+/// process was killed and replaced).
+pub const ITEM_TIMED_OUT: i32 = i32::MIN + 2;
+
+/// The item operation: `func(model, arg, result, task) -> 0 | code`.
 pub type OpFn = unsafe extern "C" fn(model: *const c_void, arg: *const c_void, result: *mut c_void, task: *const Task) -> i32;
+/// The range operation: `func(model, args, results, range) -> 0 | code`.
+pub type RangeFn = unsafe extern "C" fn(model: *const c_void, args: *const c_void, results: *mut c_void, range: *mut Range) -> i32;
 /// Progress: `(done, total, user)`, on the map's calling thread.
 pub type ProgressFn = unsafe extern "C" fn(done: usize, total: usize, user: *mut c_void);
 /// Per-worker initializer: `(worker, user)`, once per worker before its first item.
@@ -59,8 +91,22 @@ pub enum Backend {
     Processes,
 }
 
+/// The user's function: one call per item, or one per range.
+#[derive(Clone, Copy)]
+pub enum Func {
+    Item(OpFn),
+    Range(RangeFn),
+}
+
+/// The C function and the model pointer it is given.
+#[derive(Clone, Copy)]
+pub struct Op {
+    pub func: Func,
+    pub model: SendPtr<c_void>,
+}
+
 /// Everything an invoker is made from, already validated.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Options {
     /// Resolved worker count, >= 1.
     pub n_jobs: usize,
@@ -72,11 +118,17 @@ pub struct Options {
     pub recycle_after_items: u64,
     /// Process backend: replace a worker whose resident memory passes this many bytes (0: never).
     pub recycle_above_rss: u64,
+    /// Process backend: an item (or each item of a range) running longer than
+    /// this fails with `ITEM_TIMED_OUT` and its worker is replaced.
+    pub item_timeout: Option<Duration>,
     /// `task.seed` is each item's reproducible seed (default); off, it is 0
     /// and the per-item loop skips the mix.
     pub item_seeds: bool,
-    /// A communicator: every map is distributed over its ranks (see `crate::dist`).
-    pub comm: Option<crate::dist::CommSpec>,
+    /// Fewest items per range (0: the library chooses).
+    pub grain: usize,
+    /// Maps never run items on the calling thread: it only waits (and
+    /// watches, see `Invoker::map_watched`). A pool exists even for n_jobs 1.
+    pub caller_waits: bool,
 }
 
 impl Options {
@@ -89,8 +141,10 @@ impl Options {
             worker_init: None,
             recycle_after_items: 0,
             recycle_above_rss: 0,
+            item_timeout: None,
             item_seeds: true,
-            comm: None,
+            grain: 0,
+            caller_waits: false,
         }
     }
 }
@@ -112,29 +166,12 @@ pub fn resolve_n_jobs(n_jobs: i32) -> Result<usize> {
     Ok(n.max(1))
 }
 
-/// The C function and model pointer, called only through `call`.
-#[derive(Clone, Copy)]
-pub struct Op {
-    pub func: OpFn,
-    pub model: SendPtr<c_void>,
-}
-
-impl Op {
-    /// # Safety
-    /// `arg` and `result` must be valid for the sizes the map was given (or NULL
-    /// for size 0), and the model valid for the invoker's life (the C caller's promise).
-    #[inline]
-    pub unsafe fn call(&self, arg: *const u8, result: *mut u8, task: &Task) -> i32 {
-        (self.func)(self.model.0, arg.cast(), result.cast(), task)
-    }
-}
-
 /// State shared by an invoker's workers and the maps in flight.
 pub struct Core {
     pub op: Op,
     pub opts: Options,
     pub seed_base: u64,
-    pub(crate) maps: AtomicU64,
+    maps: AtomicU64,
     /// Bumped by `cancel`; a map started under an older value stops.
     cancel_epoch: AtomicU64,
     /// Unique per invoker within the process, used by the thread-local context.
@@ -142,8 +179,9 @@ pub struct Core {
     inits: Vec<parking_lot::Once>,
     /// What `lk_inner_threads` answers inside this invoker's callbacks.
     pub inner_threads: i32,
-    /// Maps whose caller has no worker slot: waiting threads that hold one help them.
-    starving: parking_lot::Mutex<Vec<Arc<job::Job>>>,
+    /// The usable CPUs when the invoker was made: with more workers than
+    /// this, waiting threads block at once instead of spinning first.
+    pub cpus: usize,
 }
 
 impl Core {
@@ -158,44 +196,31 @@ impl Core {
             id: IDS.fetch_add(1, Ordering::Relaxed),
             inits: (0..opts.n_jobs).map(|_| Default::default()).collect(),
             inner_threads: context::inner_threads_for(opts.n_jobs),
-            starving: parking_lot::Mutex::new(Vec::new()),
+            cpus: crate::cpus::cpu_count().count,
         }
     }
 
-    pub fn cancel_epoch(&self) -> u64 {
-        self.cancel_epoch.load(Ordering::Acquire)
-    }
-
-    /// Make this invoker's maps in flight stop (as `Invoker::cancel`).
-    pub(crate) fn cancel(&self) {
-        self.cancel_epoch.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// The word `cancel` bumps: a map loads it per item and compares with
+    /// The word `cancel` bumps: a map loads it per item and compares it with
     /// the epoch it started in.
     pub fn cancel_word(&self) -> &AtomicU64 {
         &self.cancel_epoch
     }
 
-    pub fn cancelled_since(&self, epoch: u64) -> bool {
-        self.cancel_epoch.load(Ordering::Relaxed) != epoch
+    /// The next map's ordinal on this invoker (its seeds follow it).
+    pub fn next_ordinal(&self) -> u64 {
+        self.maps.fetch_add(1, Ordering::AcqRel)
     }
 
-    fn starving_job(&self) -> Option<Arc<job::Job>> {
-        self.starving.lock().iter().find(|j| !j.all_claimed()).cloned()
-    }
-
-    fn add_starving(&self, job: &Arc<job::Job>) {
-        self.starving.lock().push(job.clone());
-    }
-
-    fn remove_starving(&self, job: &Arc<job::Job>) {
-        self.starving.lock().retain(|j| !Arc::ptr_eq(j, job));
+    /// Threads that wait may spin a little first (the workers fit the CPUs).
+    pub fn may_spin(&self) -> bool {
+        self.opts.n_jobs <= self.cpus
     }
 
     /// Run the worker initializer for `worker` if this is its first item.
     pub fn ensure_worker_init(&self, worker: u32) {
         if let Some((init, user)) = self.opts.worker_init {
+            // SAFETY: the C caller gave us the initializer and its user
+            // pointer for the invoker's life.
             self.inits[worker as usize].call_once(|| unsafe { init(worker, user.0) });
         }
     }
@@ -204,15 +229,14 @@ impl Core {
 enum Workers {
     Inline,
     Threads(threads::Pool),
-    Processes(procs::ProcPool),
+    #[cfg(lk_fork)]
+    Processes(procs::Pool),
 }
 
 /// An invoker: an operation, a model and its workers.
 pub struct Invoker {
-    pub(crate) core: Arc<Core>,
+    core: Arc<Core>,
     workers: Workers,
-    /// With a communicator: maps are distributed (and collective).
-    dist: Option<crate::dist::Dist>,
 }
 
 /// Per-map settings beyond the arrays.
@@ -222,98 +246,102 @@ pub struct MapOptions {
     pub index_base: usize,
     /// Per-item status out-array (`n` entries), or null.
     pub item_status: SendPtr<i32>,
-    /// Distributed maps: how items are split among ranks.
-    pub schedule: crate::dist::Schedule,
-    /// Distributed maps: where the results end up.
-    pub results_at: crate::dist::ResultsAt,
-    /// Distributed maps: only rank 0's arguments are read.
-    pub args_at_root: bool,
-    /// Run as part of the distributed map with this ordinal (seeds follow
-    /// it) instead of taking the invoker's next one.
-    pub(crate) ordinal: Option<u64>,
+    /// Run under this map seed base instead of the invoker's next one: a
+    /// distributed map runs its pieces under its own (`task.seed` is
+    /// `derive(seed_base, index)`).
+    pub seed_base: Option<u64>,
+}
+
+/// What the watcher of `Invoker::map_watched` decides each time it looks.
+pub enum Watch {
+    Continue,
+    /// Stop the map as if it had been cancelled: items not started are skipped.
+    Stop,
 }
 
 impl Invoker {
     pub fn new(op: Op, opts: Options) -> Result<Invoker> {
-        if let Some(spec) = opts.comm {
-            return Self::new_distributed(op, opts, spec);
-        }
         let core = Arc::new(Core::new(op, opts));
         let workers = match opts.backend {
-            Backend::Processes => Workers::Processes(procs::ProcPool::new(&core)?),
-            Backend::Threads if opts.n_jobs == 1 => Workers::Inline,
-            Backend::Threads => Workers::Threads(threads::Pool::new(opts.n_jobs)?),
+            #[cfg(lk_fork)]
+            Backend::Processes => Workers::Processes(procs::Pool::new(&core)?),
+            #[cfg(not(lk_fork))]
+            Backend::Processes => {
+                return Err(Error::Unsupported(
+                    "the process backend needs fork, which this build does not use (the `portable` feature, or not Linux)".into(),
+                ))
+            }
+            Backend::Threads if opts.n_jobs == 1 && !opts.caller_waits => Workers::Inline,
+            Backend::Threads => Workers::Threads(threads::Pool::new(&core)?),
         };
         log::debug!(target: "lkparallel", "invoker {} made with {} workers", core.id, opts.n_jobs);
-        Ok(Invoker { core, workers, dist: None })
+        Ok(Invoker { core, workers })
     }
 
-    /// Collective: every rank makes its invoker together, and all adopt rank
-    /// 0's seed base (see `crate::dist::Setup`).
-    fn new_distributed(op: Op, mut opts: Options, spec: crate::dist::CommSpec) -> Result<Invoker> {
-        let mut setup = crate::dist::Setup::join(spec, &opts)?;
-        opts.n_jobs = setup.n_jobs();
-        // The op, watched: a stop signalled by another rank reaches this rank's items.
-        let mut core = Core::new(setup.watch(op), opts);
-        let started = if opts.n_jobs == 1 { Ok(Workers::Inline) } else { threads::Pool::new(opts.n_jobs).map(Workers::Threads) };
-        let dist = setup.finish(&mut core.seed_base, started.as_ref().err())?;
-        let core = Arc::new(core);
-        dist.attach(&core);
-        Ok(Invoker { core, workers: started?, dist: Some(dist) })
-    }
-
-    /// This process's rank when the invoker is distributed.
-    pub fn comm_rank(&self) -> Option<usize> {
-        self.dist.as_ref().map(|d| d.rank())
-    }
-
-    /// For the C boundary: a distributed map takes part in the collective
-    /// argument check even when this rank's arguments failed the local checks.
-    pub fn map_checked(&self, items: Result<Items>, mopts: Result<MapOptions>) -> Result<()> {
-        match &self.dist {
-            Some(dist) => dist.map(self, items, mopts.as_ref().map_err(Clone::clone)),
-            None => {
-                let mopts = mopts?;
-                self.map_local(items?, &mopts)
-            }
-        }
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
     }
 
     pub fn n_jobs(&self) -> usize {
         self.core.opts.n_jobs
     }
 
-    /// Apply the operation to every item; returns when all are done.
-    /// Distributed (collective) when the invoker has a communicator.
-    pub fn map(&self, items: Items, mopts: &MapOptions) -> Result<()> {
-        match &self.dist {
-            Some(dist) => dist.map(self, Ok(items), Ok(mopts)),
-            None => self.map_local(items, mopts),
-        }
+    fn seed_base(&self, mopts: &MapOptions) -> u64 {
+        mopts.seed_base.unwrap_or_else(|| seed::derive(self.core.seed_base, self.core.next_ordinal()))
     }
 
-    /// The map on this process's workers.
-    pub(crate) fn map_local(&self, items: Items, mopts: &MapOptions) -> Result<()> {
+    /// Apply the operation to every item; returns when all are done.
+    pub fn map(&self, items: Items, mopts: &MapOptions) -> Result<()> {
         if items.n == 0 {
             return Ok(());
         }
-        let map_ordinal = mopts.ordinal.unwrap_or_else(|| self.core.maps.fetch_add(1, Ordering::AcqRel));
-        let seed_base = seed::derive(self.core.seed_base, map_ordinal);
-        if let Workers::Processes(pool) = &self.workers {
-            return pool.map(&self.core, items, mopts, seed_base, self.core.cancel_epoch());
-        }
-        let job = job::Job::new(self.core.clone(), items, mopts, seed_base);
+        let seed_base = self.seed_base(mopts);
         match &self.workers {
-            Workers::Inline => job::run_inline(&job),
-            Workers::Threads(pool) => pool.run(&job),
-            Workers::Processes(_) => unreachable!("handled above"),
+            Workers::Inline => job::Job::for_map(&self.core, None, items, mopts, seed_base).run_inline(),
+            Workers::Threads(pool) => pool.map(&self.core, items, mopts, seed_base),
+            #[cfg(lk_fork)]
+            Workers::Processes(pool) => pool.map(&self.core, items, mopts, seed_base),
         }
-        job.outcome()
     }
 
-    /// Make maps in flight stop promptly. Async-signal-safe: one atomic add.
+    /// A map whose calling thread runs no items: it calls `watch` about
+    /// every `period` until the map ends (with whether the map is stopping
+    /// here: a failure under fail-fast, or a cancel), and a `Watch::Stop`
+    /// stops the map (its outcome is then `Cancelled` unless an item failed
+    /// first). Needs an invoker made with `caller_waits` (threads).
+    pub fn map_watched(&self, items: Items, mopts: &MapOptions, period: Duration, watch: &mut dyn FnMut(bool) -> Watch) -> Result<()> {
+        if items.n == 0 {
+            return Ok(());
+        }
+        let seed_base = self.seed_base(mopts);
+        match &self.workers {
+            Workers::Threads(pool) if self.core.opts.caller_waits => pool.map_watched(&self.core, items, mopts, seed_base, period, watch),
+            _ => Err(Error::Internal("map_watched needs a threads invoker made with caller_waits".into())),
+        }
+    }
+
+    /// A stream: `source` → the operation → `sink`, in order, in a bounded window.
+    pub fn stream(&self, io: &mut dyn stream::Io, sizes: (usize, usize), opts: &StreamOptions) -> Result<()> {
+        let ordinal = self.core.next_ordinal();
+        let seed_base = seed::derive(self.core.seed_base, ordinal);
+        match &self.workers {
+            Workers::Inline => stream::run_inline(&self.core, io, sizes, opts, seed_base),
+            Workers::Threads(pool) => stream::run_threads(pool, &self.core, io, sizes, opts, seed_base),
+            #[cfg(lk_fork)]
+            Workers::Processes(pool) => pool.stream(&self.core, io, sizes, opts, seed_base),
+        }
+    }
+
+    /// Make maps in flight stop promptly. Async-signal-safe: one atomic add
+    /// (in memory the worker processes share, for the process backend).
     pub fn cancel(&self) {
-        self.core.cancel_epoch.fetch_add(1, Ordering::AcqRel);
+        match &self.workers {
+            #[cfg(lk_fork)]
+            Workers::Processes(pool) => pool.cancel(),
+            _ => {
+                self.core.cancel_epoch.fetch_add(1, Ordering::AcqRel);
+            }
+        }
     }
 
     /// Is the calling thread inside one of this invoker's callbacks?
@@ -331,138 +359,4 @@ impl Drop for Invoker {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicUsize;
-
-    #[test]
-    fn item_status_constants_match_the_header() {
-        assert_eq!(job::ITEM_SKIPPED, crate::ffi::invoker::LK_ITEM_SKIPPED);
-        assert_eq!(procs::ITEM_WORKER_DIED, crate::ffi::invoker::LK_ITEM_WORKER_DIED);
-    }
-
-    /// result = arg * 2 + 1; an argument equal to the model's value fails with code 7.
-    unsafe extern "C" fn double(model: *const c_void, arg: *const c_void, result: *mut c_void, task: *const Task) -> i32 {
-        let a = *(arg as *const u64);
-        if !model.is_null() && *(model as *const u64) == a {
-            return 7;
-        }
-        *(result as *mut u64) = a * 2 + 1;
-        *(result as *mut u64).add(1) = (*task).seed;
-        0
-    }
-
-    fn invoker(n_jobs: usize, model: *const u64, mode: ErrorMode) -> Invoker {
-        let mut opts = Options::new(n_jobs);
-        opts.error_mode = mode;
-        Invoker::new(Op { func: double, model: SendPtr::from_const(model.cast()) }, opts).unwrap()
-    }
-
-    fn run(inv: &Invoker, args: &[u64], out: &mut [[u64; 2]], status: Option<&mut [i32]>) -> Result<()> {
-        let items = Items {
-            args: SendPtr::from_const(args.as_ptr().cast()),
-            arg_size: 8,
-            results: SendPtr(out.as_mut_ptr().cast()),
-            result_size: 16,
-            n: args.len(),
-        };
-        let item_status = status.map_or(SendPtr::null(), |s| SendPtr(s.as_mut_ptr()));
-        inv.map(items, &MapOptions { index_base: 0, item_status, ..Default::default() })
-    }
-
-    #[test]
-    fn results_are_ordered_and_seeds_come_from_indices_only() {
-        let args: Vec<u64> = (0..10_000).collect();
-        for n_jobs in [1, 2, 4] {
-            let inv = invoker(n_jobs, std::ptr::null(), ErrorMode::FailFast);
-            let mut out = vec![[0u64; 2]; args.len()];
-            for map in 0..2 {
-                run(&inv, &args, &mut out, None).unwrap();
-                let base = seed::derive(inv.core.seed_base, map);
-                for (i, r) in out.iter().enumerate() {
-                    assert_eq!(r[0], args[i] * 2 + 1);
-                    assert_eq!(r[1], seed::derive(base, i as u64), "n_jobs {n_jobs}, map {map}, item {i}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn seeds_off_gives_zero_on_every_path() {
-        let args: Vec<u64> = (0..5_000).collect();
-        for n_jobs in [1, 2, 3] {
-            let mut opts = Options::new(n_jobs);
-            opts.item_seeds = false;
-            let inv = Invoker::new(Op { func: double, model: SendPtr::null() }, opts).unwrap();
-            // The plain loop, then the general one (an item_status array).
-            let mut out = vec![[1u64; 2]; args.len()];
-            run(&inv, &args, &mut out, None).unwrap();
-            assert!(out.iter().enumerate().all(|(i, r)| r[0] == args[i] * 2 + 1 && r[1] == 0));
-            let mut status = vec![9i32; args.len()];
-            let mut out = vec![[1u64; 2]; args.len()];
-            run(&inv, &args, &mut out, Some(&mut status)).unwrap();
-            assert!(out.iter().all(|r| r[1] == 0) && status.iter().all(|&s| s == 0));
-        }
-    }
-
-    #[test]
-    fn fail_fast_reports_the_failure_and_keep_going_runs_everything() {
-        let args: Vec<u64> = (0..1000).collect();
-        let bad = 500u64;
-        let inv = invoker(2, &bad, ErrorMode::FailFast);
-        let mut out = vec![[0u64; 2]; args.len()];
-        assert_eq!(run(&inv, &args, &mut out, None), Err(Error::Callback { index: 500, code: 7, failed: 1 }));
-
-        let inv = invoker(2, &bad, ErrorMode::KeepGoing);
-        let mut status = vec![99i32; args.len()];
-        let err = run(&inv, &args, &mut out, Some(&mut status));
-        assert!(matches!(err, Err(Error::Callback { index: 500, code: 7, .. })));
-        assert!(status.iter().enumerate().all(|(i, &s)| s == if i == 500 { 7 } else { 0 }));
-        // Still usable.
-        let ok: Vec<u64> = (0..10).collect();
-        run(&inv, &ok, &mut out[..10], None).unwrap();
-    }
-
-    static RUNNING: AtomicUsize = AtomicUsize::new(0);
-    static MAX_RUNNING: AtomicUsize = AtomicUsize::new(0);
-
-    unsafe extern "C" fn count(_: *const c_void, _: *const c_void, result: *mut c_void, task: *const Task) -> i32 {
-        let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
-        MAX_RUNNING.fetch_max(now, Ordering::SeqCst);
-        std::thread::sleep(std::time::Duration::from_micros(200));
-        *(result as *mut u32) = (*task).worker;
-        RUNNING.fetch_sub(1, Ordering::SeqCst);
-        0
-    }
-
-    #[test]
-    fn at_most_n_jobs_run_at_once_even_with_concurrent_maps() {
-        let inv = Arc::new(Invoker::new(Op { func: count, model: SendPtr::null() }, Options::new(3)).unwrap());
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let inv = inv.clone();
-                std::thread::spawn(move || {
-                    let mut out = vec![u32::MAX; 200];
-                    let items = Items { args: SendPtr::null(), arg_size: 0, results: SendPtr(out.as_mut_ptr().cast()), result_size: 4, n: 200 };
-                    inv.map(items, &MapOptions::default()).unwrap();
-                    assert!(out.iter().all(|&w| w < 3));
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert!(MAX_RUNNING.load(Ordering::SeqCst) <= 3);
-        assert!(MAX_RUNNING.load(Ordering::SeqCst) >= 2);
-    }
-
-    #[test]
-    fn n_jobs_conventions() {
-        assert!(resolve_n_jobs(0).unwrap() >= 1);
-        assert_eq!(resolve_n_jobs(-1).unwrap(), crate::cpus::cpu_count().count);
-        assert_eq!(resolve_n_jobs(5).unwrap(), 5);
-        assert!(matches!(resolve_n_jobs(-2), Err(Error::Invalid(_))));
-        assert!(matches!(resolve_n_jobs(i32::MIN), Err(Error::Invalid(_))));
-        assert!(matches!(resolve_n_jobs(100_000), Err(Error::Invalid(_))));
-    }
-}
+mod tests;

@@ -1,11 +1,15 @@
-//! The threads backend: a Rayon pool plus `n_jobs` worker slots.
+//! The threads backend: what runs on the Rayon pool.
 //!
-//! A slot is the right to run callbacks as worker `k`; there are exactly
-//! `n_jobs`, so at most `n_jobs` callbacks of an invoker run at once however
-//! many threads call `map`. The map's calling thread takes a free slot and
-//! works too (as oneTBB's arenas let it), so a 1-item map never hands off to
-//! another thread. A callback that maps on its own invoker keeps its slot and
-//! works its nested map itself, so nesting never waits on a slot it holds.
+//! Each invoker owns a Rayon `ThreadPool` of `n_jobs` threads. Every thread
+//! runs one long job, `worker_loop`, from the pool's start to its end: take
+//! a map with work from the scheduler, take a slot, claim and run chunks,
+//! give the slot back; when there is nothing to do, wait for the scheduler's
+//! next event (`Sched::wait_for_work`). Rayon's own work-stealing loop never
+//! runs, so an idle pool costs no CPU and a pool of 4096 threads does not
+//! search 4096 deques.
+//!
+//! The thread that calls `map` takes a slot and works too (as oneTBB's
+//! arenas let it), so a 1-item map never hands off to another thread.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -14,61 +18,28 @@ use std::time::Duration;
 use parking_lot::{Condvar, Mutex};
 
 use super::context;
-use super::job::Job;
+use super::job::{Items, Job};
+use super::sched::Sched;
+use super::{Core, MapOptions, Watch};
 use crate::error::{Error, Result};
-
-/// The free worker slots of one invoker.
-struct Slots {
-    free: Mutex<Vec<u32>>,
-    freed: Condvar,
-}
-
-impl Slots {
-    fn try_take(&self) -> Option<u32> {
-        self.free.lock().pop()
-    }
-
-    /// Wait for a slot, giving up (None) once `give_up` says so.
-    fn take_unless(&self, give_up: impl Fn() -> bool) -> Option<u32> {
-        loop {
-            {
-                let mut free = self.free.lock();
-                if let Some(k) = free.pop() {
-                    return Some(k);
-                }
-                if give_up() {
-                    return None;
-                }
-                // Claims do not signal this condvar (that would tax every
-                // chunk), so poll `give_up` now and then.
-                self.freed.wait_for(&mut free, Duration::from_millis(1));
-                if let Some(k) = free.pop() {
-                    return Some(k);
-                }
-            }
-            context::help_starving_maps();
-        }
-    }
-
-    fn put(&self, k: u32) {
-        self.free.lock().push(k);
-        self.freed.notify_one();
-    }
-}
 
 pub struct Pool {
     rayon: Option<rayon::ThreadPool>,
     threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    slots: Arc<Slots>,
-    n_jobs: usize,
+    pub(super) sched: Arc<Sched>,
 }
 
 impl Pool {
-    pub fn new(n_jobs: usize) -> Result<Pool> {
+    pub fn new(core: &Core) -> Result<Pool> {
+        let n_jobs = core.opts.n_jobs;
         let threads: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let spawned = threads.clone();
+        // Threads wait at this gate until their worker loop is queued, so
+        // none of them enters Rayon's search for work first.
+        let gate = Arc::new(Gate::default());
+        let thread_gate = gate.clone();
         // Spawn the threads ourselves so shutdown can join them (Rayon only signals).
-        let rayon = rayon::ThreadPoolBuilder::new()
+        let built = rayon::ThreadPoolBuilder::new()
             .num_threads(n_jobs)
             .thread_name(|i| format!("lk-worker-{i}"))
             .spawn_handler(move |thread| {
@@ -76,65 +47,130 @@ impl Pool {
                 if let Some(name) = thread.name() {
                     b = b.name(name.to_owned());
                 }
-                let handle = b.spawn(|| thread.run())?;
+                let gate = thread_gate.clone();
+                let handle = b.spawn(move || {
+                    gate.wait();
+                    thread.run()
+                })?;
                 spawned.lock().push(handle);
                 Ok(())
             })
-            .build()
-            .map_err(|e| Error::System(format!("cannot start {n_jobs} worker threads: {e}")))?;
-        let slots = Arc::new(Slots { free: Mutex::new((0..n_jobs as u32).rev().collect()), freed: Condvar::new() });
-        Ok(Pool { rayon: Some(rayon), threads, slots, n_jobs })
+            .build();
+        let rayon = match built {
+            Ok(r) => r,
+            Err(e) => {
+                // The threads that did start find Rayon's registry ended and exit.
+                gate.open();
+                return Err(Error::System(format!("cannot start {n_jobs} worker threads: {e}")));
+            }
+        };
+        let sched = Arc::new(Sched::new(n_jobs, core.may_spin()));
+        let s = sched.clone();
+        rayon.spawn_broadcast(move |_| worker_loop(&s));
+        gate.open();
+        Ok(Pool { rayon: Some(rayon), threads, sched })
     }
 
-    /// Run `job` to completion with this pool's slots and threads.
-    pub fn run(&self, job: &Arc<Job>) {
-        let held = context::held_worker(job.core().id);
-        let mine = held.or_else(|| self.slots.try_take());
-        // Helpers for the chunks the caller cannot take itself; a late helper
-        // finds nothing to claim and leaves at once.
-        let helpers = if job.n() <= 1 { 0 } else { (self.n_jobs - usize::from(mine.is_some())).min(job.n() - 1) };
-        let rayon = self.rayon.as_ref().expect("pool used after join");
-        for _ in 0..helpers {
-            let job = job.clone();
-            let slots = self.slots.clone();
-            rayon.spawn(move || help(&job, &slots));
+    /// Run one map to completion with this pool's slots and threads.
+    pub fn map(&self, core: &Arc<Core>, items: Items, mopts: &MapOptions, seed_base: u64) -> Result<()> {
+        let job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base);
+        let held = context::held_worker(core.id);
+        let mine = held.or_else(|| self.sched.try_take_slot());
+        let n = items.n;
+        let mine_count = usize::from(mine.is_some());
+        // Helpers for the chunks the caller cannot take itself.
+        let helpers = (core.opts.n_jobs - mine_count).min(n - mine_count);
+        let posted = helpers > 0 || mine.is_none();
+        if posted {
+            self.sched.post(&job, helpers);
         }
         let mut reporter = job.reporter();
-        match mine {
-            Some(k) => {
-                job.work(k, reporter.as_mut());
-                if held.is_none() {
-                    self.slots.put(k);
-                }
-            }
-            None => {
-                job.core().add_starving(job);
-                if let Some(k) = self.slots.take_unless(|| job.all_claimed()) {
-                    job.work(k, reporter.as_mut());
-                    self.slots.put(k);
-                }
-                job.core().remove_starving(job);
+        if let Some(k) = mine {
+            job.work(k, reporter.as_mut());
+            if held.is_none() {
+                self.sched.put_slot(k);
             }
         }
         job.wait(reporter.as_mut());
+        if posted {
+            self.sched.withdraw(&job);
+        }
+        job.outcome()
     }
 
-    /// Stop the Rayon pool and join its threads.
+    /// A map whose caller runs no items but watches it (see `Invoker::map_watched`).
+    pub fn map_watched(&self, core: &Arc<Core>, items: Items, mopts: &MapOptions, seed_base: u64, period: Duration, watch: &mut dyn FnMut(bool) -> Watch) -> Result<()> {
+        let job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base);
+        self.sched.post(&job, core.opts.n_jobs.min(items.n));
+        let mut reporter = job.reporter();
+        loop {
+            let stopping_here = job.stop_point() != usize::MAX || job.was_cancelled();
+            if let Watch::Stop = watch(stopping_here) {
+                job.stop();
+            }
+            if job.is_done() {
+                break;
+            }
+            job.waiter.sleep_unless(|| job.is_done(), Some(period));
+            if let Some(r) = reporter.as_mut() {
+                r.maybe_report(&job);
+            }
+        }
+        if let Some(r) = reporter.as_mut() {
+            r.report(&job);
+        }
+        self.sched.withdraw(&job);
+        job.outcome()
+    }
+
+    /// Stop the worker loops, the Rayon pool, and join its threads.
     pub fn join(&mut self) {
+        self.sched.shut_down();
         drop(self.rayon.take());
         let handles = std::mem::take(&mut *self.threads.lock());
         for h in handles {
+            // A worker thread never panics out (callbacks are C; the loop
+            // catches nothing that could unwind), so join only waits.
             let _ = h.join();
         }
     }
 }
 
-fn help(job: &Job, slots: &Slots) {
-    if job.all_claimed() {
-        return;
+/// Holds new threads until their first job is queued.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let mut open = self.open.lock();
+        while !*open {
+            self.opened.wait(&mut open);
+        }
     }
-    if let Some(k) = slots.take_unless(|| job.all_claimed()) {
-        job.work(k, None);
-        slots.put(k);
+
+    fn open(&self) {
+        *self.open.lock() = true;
+        self.opened.notify_all();
+    }
+}
+
+/// One pool thread, from the pool's start to its shutdown.
+fn worker_loop(sched: &Sched) {
+    loop {
+        let seen = sched.generation();
+        if sched.quitting() {
+            return;
+        }
+        if let Some(job) = sched.claimable() {
+            if let Some(k) = sched.try_take_slot() {
+                job.work(k, None);
+                sched.put_slot(k);
+                continue;
+            }
+        }
+        sched.wait_for_work(seen);
     }
 }

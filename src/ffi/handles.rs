@@ -5,9 +5,13 @@
 //! (nor by a forked child, which inherits the counter). Lookups are lock-free
 //! atomics, which keeps `lk_invoker_cancel` async-signal-safe and lets a forked
 //! child reject inherited handles without touching a lock a parent thread
-//! might have held: after fork the child swaps in an empty table.
+//! might have held: after fork the child swaps in an empty table (and a
+//! lookup in an empty table allocates nothing).
+//!
+//! Removal waits for the calls in flight on a futex word the last of them
+//! bumps: no lock, so a guard dropped in a signal handler (a cancel) is safe.
 
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -27,6 +31,8 @@ struct Slot<T> {
     /// generation << GEN_SHIFT | closing | refs. Generation 0: free.
     state: AtomicU64,
     value: AtomicPtr<T>,
+    /// Bumped by the last call to leave a closing slot; `remove` waits on it.
+    left: AtomicU32,
 }
 
 struct Table<T> {
@@ -55,7 +61,12 @@ impl<T> std::ops::Deref for Guard<'_, T> {
 
 impl<T> Drop for Guard<'_, T> {
     fn drop(&mut self) {
-        self.slot.state.fetch_sub(1, Ordering::AcqRel);
+        let before = self.slot.state.fetch_sub(1, Ordering::SeqCst);
+        if before & CLOSING != 0 && before & REF_MASK == 1 {
+            // The last call out of a closing slot: wake the remover.
+            self.slot.left.fetch_add(1, Ordering::SeqCst);
+            crate::sys::futex_wake_private(&self.slot.left);
+        }
     }
 }
 
@@ -73,7 +84,9 @@ impl<T> Table<T> {
         if chunk.is_null() {
             return None;
         }
-        // Chunks are never freed while the table lives (tables are never freed).
+        // SAFETY: a non-null chunk pointer was made by `claim_slot` from a
+        // Box, and chunks are never freed while the table lives (tables are
+        // never freed).
         Some(unsafe { &(*chunk)[idx as usize % CHUNK] })
     }
 
@@ -90,12 +103,15 @@ impl<T> Table<T> {
             let fresh: Box<[Slot<T>; CHUNK]> = Box::new(std::array::from_fn(|_| Slot {
                 state: AtomicU64::new(0),
                 value: AtomicPtr::new(std::ptr::null_mut()),
+                left: AtomicU32::new(0),
             }));
             let fresh = Box::into_raw(fresh);
             if self.chunks[c]
                 .compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire)
                 .is_err()
             {
+                // SAFETY: another thread installed its chunk first; ours was
+                // never shared, so we own it.
                 drop(unsafe { Box::from_raw(fresh) });
             }
         }
@@ -114,15 +130,27 @@ impl<T> Registry<T> {
         Registry { table: AtomicPtr::new(std::ptr::null_mut()) }
     }
 
-    fn table(&self) -> &Table<T> {
+    /// The table, if there is one: lookups never allocate (a forked child's
+    /// lookup in an emptied registry must not touch the allocator's locks).
+    fn existing(&self) -> Option<&Table<T>> {
         let t = self.table.load(Ordering::Acquire);
-        if !t.is_null() {
-            return unsafe { &*t };
+        // SAFETY: a non-null table pointer was made from a Box by `table`,
+        // and tables are never freed (a forked child leaks the parent's).
+        (!t.is_null()).then(|| unsafe { &*t })
+    }
+
+    /// The table, made on first use.
+    fn table(&self) -> &Table<T> {
+        if let Some(t) = self.existing() {
+            return t;
         }
         let fresh = Box::into_raw(Box::new(Table::new()));
         match self.table.compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+            // SAFETY: our Box, now shared for the life of the process.
             Ok(_) => unsafe { &*fresh },
             Err(existing) => {
+                // SAFETY: ours was never shared; `existing` is another's
+                // Box, shared forever as above.
                 drop(unsafe { Box::from_raw(fresh) });
                 unsafe { &*existing }
             }
@@ -147,7 +175,7 @@ impl<T> Registry<T> {
         }
         let h = h >> TAG_BITS;
         let gen = h >> IDX_BITS;
-        let slot = self.table().slot(h & ((1 << IDX_BITS) - 1))?;
+        let slot = self.existing()?.slot(h & ((1 << IDX_BITS) - 1))?;
         Some((slot, gen))
     }
 
@@ -165,6 +193,8 @@ impl<T> Registry<T> {
                 Err(now) => s = now,
             }
         }
+        // SAFETY: the reference we hold keeps the slot's value alive: it is
+        // taken out only by `remove`, after every reference is dropped.
         let value = unsafe { &*slot.value.load(Ordering::Acquire) };
         Some(Guard { slot, value })
     }
@@ -183,19 +213,20 @@ impl<T> Registry<T> {
                 Err(now) => s = now,
             }
         }
-        let mut spins = 0u32;
-        while slot.state.load(Ordering::Acquire) & REF_MASK != 0 {
-            spins += 1;
-            if spins < 100 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::sleep(std::time::Duration::from_micros(200));
+        // Wait for the calls in flight: the last one out bumps `left`.
+        loop {
+            let seen = slot.left.load(Ordering::SeqCst);
+            if slot.state.load(Ordering::SeqCst) & REF_MASK == 0 {
+                break;
             }
+            crate::sys::futex_wait_private(&slot.left, seen);
         }
         let value = slot.value.swap(std::ptr::null_mut(), Ordering::AcqRel);
         slot.state.store(0, Ordering::Release);
         let idx = ((handle as u64 >> TAG_BITS) & ((1 << IDX_BITS) - 1)) as u32;
         self.table().free.lock().push(idx);
+        // SAFETY: `insert` stored a Box here; the closing flag stops new
+        // references and none is left, so we own it again.
         Some(unsafe { Box::from_raw(value) })
     }
 

@@ -1,0 +1,239 @@
+//! The per-item and per-range loops: the whole cost of a trivial item, and
+//! the same code for threads and worker processes.
+//!
+//! A *lane* is a contiguous run of claimed items as they lie in memory
+//! (the caller's arrays, or a window of them). The loops run it until its
+//! end or a stop, report failures to a `Tally`, and return the first item
+//! they did not run. Items are numbered relative to the map (`rel`); the
+//! task index is `index_base + rel`.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use super::{Func, Op, Task};
+use crate::seed;
+
+/// Returned by a range function that stopped early because the map is
+/// stopping (`lk_range_stopped`): the items from `range.failed` on did not run.
+pub const RANGE_STOPPED: i32 = i32::MIN + 15;
+
+/// What a range function is given (C: `lk_range`). The fields after
+/// `worker` are the library's: what `lk_range_seed` and `lk_range_stopped`,
+/// defined inline in the header, read.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Range {
+    /// This call's items: task indices `begin .. end-1` (index_base applied).
+    pub begin: usize,
+    /// One past the last item of this call.
+    pub end: usize,
+    /// Written by the callback when it returns non-zero: the failing item's
+    /// task index (preset to `begin`; a value outside `begin .. end-1` counts as `begin`).
+    pub failed: usize,
+    /// As `task->worker`: 0 .. n_jobs-1.
+    pub worker: u32,
+    /// Private: 1 when items have seeds, 0 with `LK_SEEDS_OFF`.
+    pub seeds: u32,
+    /// Private: `lk_range_seed(r, i)` is `lk_derive_seed(seed_base, i)`.
+    pub seed_base: u64,
+    /// Private: `begin` counted from the map's first item.
+    pub offset: usize,
+    /// Private: a `size_t` the library lowers to stop the map: ranges whose
+    /// `offset` is at or past it are not to run.
+    pub stop_at: *const c_void,
+    /// Private: a `uint64_t` that changes when the invoker is cancelled.
+    pub cancel_word: *const c_void,
+    /// Private: `*cancel_word` when the map started.
+    pub cancel_epoch: u64,
+}
+
+/// Where a lane's items lie and how a map is stopped.
+pub struct Lane<'a> {
+    pub op: &'a Op,
+    pub worker: u32,
+    /// Task index of relative item 0.
+    pub index_base: usize,
+    pub seed_base: u64,
+    pub seeds: bool,
+    pub keep_going: bool,
+    /// The relative index of the lane's first item, and that item's
+    /// argument, result and status slots (status null: none kept).
+    pub first: usize,
+    pub args: *const u8,
+    pub arg_size: usize,
+    pub results: *mut u8,
+    pub result_size: usize,
+    pub status: *mut i32,
+    /// Items at or past this (relative) are not started.
+    pub stop_at: &'a AtomicUsize,
+    /// The invoker's cancel word, and its value when the map started.
+    pub cancel: &'a AtomicU64,
+    pub epoch: u64,
+}
+
+/// Where the loops report to; the threads backend and worker processes
+/// each have one. The per-item hooks are empty for threads (inlined away).
+pub trait Tally {
+    /// Item `rel` failed with `code`; under fail-fast this stops the map.
+    fn failed(&self, rel: usize, code: i32);
+    /// Item (or range call) `rel` is about to start.
+    #[inline(always)]
+    fn starting(&self, _rel: usize) {}
+    /// `count` items from `rel` have finished (run, failed included); true
+    /// asks the loop to stop after them (a worker process that must retire).
+    #[inline(always)]
+    fn finished(&self, _rel: usize, _count: usize) -> bool {
+        false
+    }
+}
+
+impl Lane<'_> {
+    #[inline(always)]
+    fn stopped(&self, rel: usize) -> bool {
+        (self.stop_at.load(Ordering::Relaxed) <= rel) | (self.cancel.load(Ordering::Relaxed) != self.epoch)
+    }
+
+    /// Run relative items `first .. end`; returns the first one not run
+    /// (`end` when all ran). `per_item`: call `finished` after every item.
+    #[inline]
+    pub fn run<T: Tally>(&self, end: usize, tally: &T, per_item: bool) -> usize {
+        match (self.op.func, !self.status.is_null() || per_item, self.seeds) {
+            (Func::Item(f), false, true) => self.items::<T, false, true>(f, end, tally),
+            (Func::Item(f), false, false) => self.items::<T, false, false>(f, end, tally),
+            (Func::Item(f), true, true) => self.items::<T, true, true>(f, end, tally),
+            (Func::Item(f), true, false) => self.items::<T, true, false>(f, end, tally),
+            (Func::Range(f), ..) => self.ranges(f, end, tally),
+        }
+    }
+
+    /// The per-item path. `GENERAL`: statuses are kept and `finished` is
+    /// called per item (progress, worker processes); else once per lane.
+    /// `SEEDS`: `task->seed` is the item's seed (else 0).
+    ///
+    /// Written for the instruction count: invariants live in locals, the
+    /// pointers, index and seed key advance by addition, options that are
+    /// off cost no branch. Not inlined: alone, each variant gets the
+    /// registers to itself.
+    #[inline(never)]
+    fn items<T: Tally, const GENERAL: bool, const SEEDS: bool>(&self, f: super::OpFn, end: usize, tally: &T) -> usize {
+        let (model, status, seed_base, worker) = (self.op.model.0, self.status, self.seed_base, self.worker);
+        let (arg_size, result_size, first) = (self.arg_size, self.result_size, self.first);
+        let mut index = self.index_base.wrapping_add(first);
+        let mut keys = seed::Keys::starting_at(index as u64);
+        let mut arg = self.args;
+        let mut result = self.results;
+        let mut rel = first;
+        while rel != end {
+            if self.stopped(rel) {
+                if !GENERAL {
+                    tally.finished(first, rel - first);
+                }
+                return rel;
+            }
+            // A fresh task per item: stores only, so no item waits on the
+            // last one's (a read-modify-write would chain them through memory).
+            let seed = if SEEDS { keys.next_seed(seed_base) } else { 0 };
+            let task = Task { index, seed, worker };
+            if GENERAL {
+                tally.starting(rel);
+            }
+            // SAFETY: `arg` and `result` point at this item's slots (NULL for
+            // size 0) in memory the map keeps valid until it returns; `f`
+            // and `model` are the C caller's.
+            let code = unsafe { f(model, arg.cast(), result.cast(), &task) };
+            if GENERAL && !status.is_null() {
+                // SAFETY: `status` has a slot per item of the lane.
+                unsafe { *status.add(rel - first) = code };
+            }
+            if code != 0 {
+                tally.failed(rel, code);
+            }
+            rel += 1;
+            if GENERAL && tally.finished(rel - 1, 1) {
+                return rel;
+            }
+            index = index.wrapping_add(1);
+            arg = arg.wrapping_add(arg_size);
+            result = result.wrapping_add(result_size);
+        }
+        if !GENERAL {
+            tally.finished(first, end - first);
+        }
+        end
+    }
+
+    /// The per-range path: one call for the lane; under keep-going, again
+    /// for the rest after a failing item.
+    fn ranges<T: Tally>(&self, f: super::RangeFn, end: usize, tally: &T) -> usize {
+        let mut at = self.first;
+        while at < end {
+            if self.stopped(at) {
+                return at;
+            }
+            let begin = self.index_base.wrapping_add(at);
+            let mut range = Range {
+                begin,
+                end: self.index_base.wrapping_add(end),
+                failed: begin,
+                worker: self.worker,
+                seeds: u32::from(self.seeds),
+                seed_base: self.seed_base,
+                offset: at,
+                stop_at: (self.stop_at as *const AtomicUsize).cast(),
+                cancel_word: (self.cancel as *const AtomicU64).cast(),
+                cancel_epoch: self.epoch,
+            };
+            let off = at - self.first;
+            tally.starting(at);
+            // SAFETY: the args and results of items `at .. end` are
+            // contiguous from these pointers (NULL for size 0) and valid
+            // until the map returns; `range` lives across the call.
+            let code = unsafe {
+                f(
+                    self.op.model.0,
+                    slot(self.args, off, self.arg_size).cast(),
+                    slot(self.results, off, self.result_size).cast_mut().cast(),
+                    &mut range,
+                )
+            };
+            if code == 0 {
+                self.set_status(at..end, 0);
+                tally.finished(at, end - at);
+                return end;
+            }
+            // The failing item, counted from the map's start; out of range counts as `at`.
+            let failed = range.failed.wrapping_sub(self.index_base);
+            let failed = if (at..end).contains(&failed) { failed } else { at };
+            self.set_status(at..failed, 0);
+            if code == RANGE_STOPPED && self.stopped(at) {
+                // The map is stopping: from `failed` on, the items did not run.
+                tally.finished(at, failed - at);
+                return failed;
+            }
+            self.set_status(failed..failed + 1, code);
+            tally.failed(failed, code);
+            let start = at;
+            at = failed + 1;
+            if tally.finished(start, at - start) || !self.keep_going {
+                return at;
+            }
+        }
+        end
+    }
+
+    fn set_status(&self, rels: std::ops::Range<usize>, code: i32) {
+        if !self.status.is_null() && !rels.is_empty() {
+            // SAFETY: `status` has a slot per item of the lane, and `rels` lies in it.
+            unsafe { std::slice::from_raw_parts_mut(self.status.add(rels.start - self.first), rels.len()) }.fill(code);
+        }
+    }
+}
+
+/// The slot `off` elements of `size` bytes past `base` (NULL stays NULL).
+fn slot<T>(base: *const T, off: usize, size: usize) -> *const u8 {
+    if base.is_null() || size == 0 {
+        std::ptr::null()
+    } else {
+        base.cast::<u8>().wrapping_add(off * size)
+    }
+}

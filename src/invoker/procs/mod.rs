@@ -1,0 +1,571 @@
+//! The process backend: forked workers that share the model copy-on-write.
+//!
+//! Three roles, one file each:
+//! - the parent (here): runs each map or stream as a *flow* through a ring
+//!   in shared memory — it copies arguments in (or calls the stream's
+//!   source), wakes the workers, and copies results out (or calls the sink)
+//!   in order as items settle; the same driver as a threads stream
+//!   (`invoker::stream`);
+//! - the zygote (`zygote`): a single-threaded snapshot of the process made
+//!   when the invoker was made; it forks, reaps and replaces the workers;
+//! - the workers (`worker`): claim guided chunks of the flow from a shared
+//!   counter and run them with the same kernel as threads.
+//! `shm` is the memory they share.
+//!
+//! Maps on one process invoker take turns. A worker that dies fails only
+//! the item it was running (the rest of its claim runs again, or is skipped
+//! when the flow is stopping); a zygote that dies is replaced at the next
+//! map (see `ensure_zygote`).
+
+mod shm;
+mod worker;
+mod zygote;
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use self::shm::{Arena, Layout, Shared, IDLE, RETRY_FREE};
+use super::job::{Items, SPIN};
+use super::stream::{self, Flow, Io, Mode, Ring, StreamOptions};
+use super::{Core, ErrorMode, MapOptions, ITEM_SKIPPED, ITEM_TIMED_OUT, ITEM_WORKER_DIED};
+use crate::child::{self, Child, DeathWatch, Exit};
+use crate::fork::Role;
+use crate::error::{Error, Result};
+use crate::sys;
+use crate::util::SendPtr;
+use crate::wire::{self, Kill, Record};
+use crate::fork;
+
+/// Exit code of a worker that retires on purpose (recycling).
+pub(super) const RETIRED: i32 = 77;
+/// Exit code of a worker that could not map the arena.
+pub(super) const NO_ARENA: i32 = 71;
+/// A map's ring aims at this many bytes: big claims, yet small enough to
+/// stay in cache while the parent copies in and out.
+const MAP_RING_BYTES: usize = 8 << 20;
+
+pub struct Pool {
+    shared: Arc<Shared>,
+    state: Mutex<Parent>,
+}
+
+struct Parent {
+    core: Arc<Core>,
+    /// Workers signal it when they finish a claim while the parent sleeps.
+    events: OwnedFd,
+    arena_fd: OwnedFd,
+    arena: Arena,
+    zygote: Option<Zygote>,
+}
+
+/// The parent's ends of a zygote.
+struct Zygote {
+    child: Child,
+    /// Closing it tells the zygote to stop its workers and leave.
+    lifeline: Option<OwnedFd>,
+    commands: OwnedFd,
+    /// The workers' log records.
+    logs: OwnedFd,
+    log_reader: wire::Reader,
+}
+
+/// What a flow is: where its ring lies and what it runs under.
+struct FlowSpec {
+    layout: Layout,
+    /// Most items sourced and not yet sunk.
+    window: usize,
+    index_base: usize,
+    seed_base: u64,
+    /// The cancel word when the call began (a cancel while it waits its turn counts).
+    epoch: u64,
+    mode: Mode,
+}
+
+/// How a worker left during a flow.
+struct Departure {
+    worker: u32,
+    pid: i32,
+    exit: Exit,
+    item: Option<usize>,
+    timed_out: bool,
+}
+
+impl Pool {
+    pub fn new(core: &Arc<Core>) -> Result<Pool> {
+        let shared = Arc::new(Shared::new(core.opts.n_jobs)?);
+        let events = sys::eventfd().map_err(|e| Error::os("eventfd", e))?;
+        let arena_fd = sys::memfd(c"lk-pool-arena", false).map_err(|e| Error::os("memfd_create", e))?;
+        let mut parent = Parent { core: core.clone(), events, arena_fd, arena: Arena::new(), zygote: None };
+        parent.zygote = Some(parent.start_zygote(&shared)?);
+        log::debug!(target: "lkparallel", "process pool: zygote {} forks {} workers", parent.zygote.as_ref().map_or(0, |z| z.child.pid()), core.opts.n_jobs);
+        Ok(Pool { shared, state: Mutex::new(parent) })
+    }
+
+    /// Make maps in flight stop (async-signal-safe: one atomic add).
+    pub fn cancel(&self) {
+        self.shared.header().cancel.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// One map: the caller's arrays through the ring.
+    pub fn map(&self, core: &Core, items: Items, mopts: &MapOptions, seed_base: u64) -> Result<()> {
+        // A map waiting for its turn is in flight: a cancel meanwhile stops it.
+        let epoch = self.shared.header().cancel.load(Ordering::SeqCst);
+        let mut st = self.state.lock();
+        st.ensure_zygote(&self.shared)?;
+        let per_item = items.arg_size + items.result_size + 4;
+        let slots = items.n.min((MAP_RING_BYTES / per_item).max(64)).next_multiple_of(64);
+        let layout = Layout::new(slots, items.arg_size, items.result_size, items.args.0 as usize, items.results.0 as usize)?;
+        let mut io = MapIo { items, status: mopts.item_status, copied: 0, sunk: 0 };
+        let flow = FlowSpec { layout, window: slots, index_base: mopts.index_base, seed_base, epoch, mode: Mode::Map };
+        let r = st.run_flow(&self.shared, core, flow, &mut io);
+        io.skip_rest();
+        r
+    }
+
+    /// One stream, its ring in shared memory: the source writes arguments
+    /// and the sink reads results where the workers use them.
+    pub fn stream(&self, core: &Core, io: &mut dyn Io, sizes: (usize, usize), opts: &StreamOptions, seed_base: u64) -> Result<()> {
+        let epoch = self.shared.header().cancel.load(Ordering::SeqCst);
+        let mut st = self.state.lock();
+        st.ensure_zygote(&self.shared)?;
+        let window = stream::window(opts, sizes, core.opts.n_jobs);
+        let layout = Layout::new(window.next_multiple_of(64), sizes.0, sizes.1, 0, 0)?;
+        let flow = FlowSpec { layout, window, index_base: opts.index_base, seed_base, epoch, mode: Mode::Stream };
+        st.run_flow(&self.shared, core, flow, io)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let st = self.state.get_mut();
+        st.zygote = None;
+    }
+}
+
+impl Drop for Zygote {
+    fn drop(&mut self) {
+        // Closing the lifeline tells the zygote to stop its workers and exit.
+        if let Some(life) = self.lifeline.take() {
+            fork::release_from_children(life.as_raw_fd());
+        }
+        let mut ignore = |_: Record| {};
+        if let child::Pumped::DeadlinePassed = self.child.pump(Some(Instant::now() + Duration::from_secs(5)), &mut ignore) {
+            self.child.terminate(Duration::from_millis(200), &mut ignore);
+        }
+        drain_logs(&self.logs, &mut self.log_reader);
+    }
+}
+
+impl Parent {
+    /// Fork a zygote from the process as it is now.
+    fn start_zygote(&mut self, shared: &Shared) -> Result<Zygote> {
+        let pipe = || sys::pipe().map_err(|e| Error::os("pipe", e));
+        let (ctrl_rd, ctrl_wr) = pipe()?;
+        let (logs_rd, logs_wr) = pipe()?;
+        let (life_rd, life_wr) = pipe()?;
+        let (cmd_rd, cmd_wr) = pipe()?;
+        sys::set_nonblocking(logs_rd.as_fd()).map_err(|e| Error::os("fcntl", e))?;
+        fork::keep_from_children(life_wr.as_raw_fd());
+        let parent_ends = [ctrl_rd.as_raw_fd(), logs_rd.as_raw_fd(), cmd_wr.as_raw_fd()];
+        let ctrl_fd = ctrl_wr.as_raw_fd();
+        let (core, arena_fd, events) = (&*self.core, &self.arena_fd, &self.events);
+        // The child's ends move into the body: the zygote owns them, and the
+        // parent's copies close when the body is dropped here.
+        let forked = child::fork_child(Role::PoolWorker, DeathWatch::Lifeline, ctrl_fd, move || {
+            for fd in parent_ends {
+                // SAFETY: in the zygote these are the parent's ends, never used
+                // or closed again (it ends with _exit).
+                unsafe { sys::close_raw(fd) };
+            }
+            zygote::main(zygote::Spec {
+                shared,
+                arena_fd,
+                events,
+                core,
+                lifeline: life_rd,
+                commands: cmd_rd,
+                ctrl: ctrl_wr,
+                worker_logs: logs_wr,
+            })
+        });
+        let pid = match forked {
+            Ok(pid) => pid,
+            Err(e) => {
+                fork::release_from_children(life_wr.as_raw_fd());
+                return Err(e);
+            }
+        };
+        Ok(Zygote { child: Child::adopt(pid, ctrl_rd)?, lifeline: Some(life_wr), commands: cmd_wr, logs: logs_rd, log_reader: Default::default() })
+    }
+
+    /// A zygote that ended (killed from outside) is replaced: its workers
+    /// died with it. The new one is a snapshot of the process as it is now,
+    /// so the workers see the model as it is now, not as it was when the
+    /// invoker was made; this is logged.
+    fn ensure_zygote(&mut self, shared: &Shared) -> Result<()> {
+        if self.zygote.is_some() {
+            return Ok(());
+        }
+        let h = shared.header();
+        h.quit.store(0, Ordering::SeqCst);
+        h.avail.store(0, Ordering::SeqCst);
+        for s in shared.slots() {
+            s.pid.store(0, Ordering::SeqCst);
+            s.claim.store(IDLE, Ordering::SeqCst);
+            s.running.store(IDLE, Ordering::SeqCst);
+        }
+        for r in &h.retry {
+            r.state.store(RETRY_FREE, Ordering::SeqCst);
+        }
+        log::warn!(
+            target: "lkparallel",
+            "the process pool's zygote had ended: forking a new one; its workers see this process (the model included) as it is now, not as it was when the invoker was made"
+        );
+        self.zygote = Some(self.start_zygote(shared)?);
+        Ok(())
+    }
+
+    /// Describe a new flow in the header and drive it to its end.
+    fn run_flow(&mut self, shared: &Shared, core: &Core, spec: FlowSpec, io: &mut dyn Io) -> Result<()> {
+        let FlowSpec { layout, window, index_base, seed_base, epoch, mode } = spec;
+        let h = shared.header();
+        self.arena.grow(&self.arena_fd, h, layout.len)?;
+        // No claims while the description changes (the last flow has halted).
+        h.avail.store(0, Ordering::SeqCst);
+        layout.publish(h);
+        h.index_base.store(index_base, Ordering::Relaxed);
+        h.seed_base.store(seed_base, Ordering::Relaxed);
+        h.seeds.store(u32::from(core.opts.item_seeds), Ordering::Relaxed);
+        h.keep_going.store(u32::from(core.opts.error_mode == ErrorMode::KeepGoing), Ordering::Relaxed);
+        h.stream.store(u32::from(mode == Mode::Stream), Ordering::Relaxed);
+        h.grain.store(core.opts.grain, Ordering::Relaxed);
+        h.item_timeout_ns.store(core.opts.item_timeout.map_or(0, |t| t.as_nanos().min(u64::MAX as u128) as u64), Ordering::Relaxed);
+        h.next.store(0, Ordering::SeqCst);
+        h.stop_at.store(usize::MAX, Ordering::SeqCst);
+        h.epoch.store(epoch, Ordering::SeqCst);
+        h.flow_seq.fetch_add(1, Ordering::SeqCst);
+        let ring = Ring {
+            args: self.arena.at(layout.off_args),
+            arg_size: layout.arg_size,
+            results: self.arena.at(layout.off_results),
+            result_size: layout.result_size,
+            status: self.arena.at(layout.off_status).cast(),
+            slots: layout.slots,
+            window,
+        };
+        let may_spin = core.opts.n_jobs < core.cpus;
+        let mut flow = ProcFlow { parent: self, shared, ring, departures: Vec::new(), kills_sent: Vec::new(), may_spin };
+        let r = flow.await_workers().and_then(|()| stream::drive(core, &mut flow, io, index_base, mode));
+        flow.finish();
+        r
+    }
+}
+
+/// A flow on the process pool, as the driver sees it.
+struct ProcFlow<'a> {
+    parent: &'a mut Parent,
+    shared: &'a Shared,
+    ring: Ring,
+    departures: Vec<Departure>,
+    /// (worker, pid) already asked to be killed for a time-out.
+    kills_sent: Vec<(u32, i32)>,
+    may_spin: bool,
+}
+
+impl ProcFlow<'_> {
+    fn zygote(&mut self) -> Result<&mut Zygote> {
+        self.parent.zygote.as_mut().ok_or_else(|| Error::WorkerDied("the process pool's zygote ended".into()))
+    }
+
+    /// Workers running past their item's deadline: ask the zygote to kill
+    /// them. Returns the next deadline to wake for.
+    fn enforce_deadlines(&mut self) -> Result<Option<Duration>> {
+        if self.shared.header().item_timeout_ns.load(Ordering::Relaxed) == 0 {
+            return Ok(None);
+        }
+        let now = sys::monotonic_ns();
+        let mut next: Option<u64> = None;
+        let mut overdue = Vec::new();
+        for (k, s) in self.shared.slots().iter().enumerate() {
+            if s.running.load(Ordering::Acquire) == IDLE {
+                continue;
+            }
+            let deadline = s.deadline_ns.load(Ordering::Acquire);
+            let pid = s.pid.load(Ordering::Acquire);
+            if deadline <= now {
+                if pid > 0 && !self.kills_sent.contains(&(k as u32, pid)) {
+                    overdue.push(Kill { worker: k as u32, pid });
+                }
+            } else {
+                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+            }
+        }
+        for kill in overdue {
+            self.kills_sent.push((kill.worker, kill.pid));
+            let z = self.zygote()?;
+            sys::write_all_raw(z.commands.as_raw_fd(), &kill.encode()).map_err(|e| Error::os("writing to the process pool's zygote", e))?;
+        }
+        Ok(next.map(|d| Duration::from_nanos(d - now)))
+    }
+
+    /// Deliver what arrived from the zygote and the workers; an ended
+    /// zygote fails the flow (a new one is forked for the next).
+    fn take_news(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let events = self.parent.events.as_fd();
+        let z = self.parent.zygote.as_mut().ok_or_else(|| Error::WorkerDied("the process pool's zygote ended".into()))?;
+        let mut exits = Vec::new();
+        let logs = z.logs.as_fd();
+        let ended = z.child.wait_event(&[events, logs], timeout, &mut |r| {
+            if let Record::WorkerExit { worker, pid, status, retired, item, timed_out, .. } = r {
+                if !retired {
+                    exits.push(Departure { worker, pid, exit: Exit::from_wait_status(status), item: (item != u64::MAX).then_some(item as usize), timed_out });
+                }
+            }
+        });
+        drain_logs(&z.logs, &mut z.log_reader);
+        if let Some(e) = z.child.garbled() {
+            let why = format!("the process pool's zygote sent malformed data ({e}); it is replaced at the next map");
+            self.parent.zygote = None;
+            return Err(Error::WorkerDied(why));
+        }
+        if let Err(e) = sys::eventfd_clear(events) {
+            log::error!(target: "lkparallel", "eventfd: {e}");
+        }
+        for d in exits {
+            log::warn!(target: "lkparallel", "worker {} (pid {}) ended with {}; replaced", d.worker, d.pid, d.exit.describe());
+            self.departures.push(d);
+        }
+        if let Some(exit) = ended {
+            let why = format!(
+                "the process pool's zygote (pid {}) ended with {}, and its workers with it; a new one is forked at the next map",
+                self.parent.zygote.as_ref().map_or(0, |z| z.child.pid()),
+                exit.describe()
+            );
+            self.parent.zygote = None;
+            return Err(Error::WorkerDied(why));
+        }
+        Ok(())
+    }
+
+    /// Before a flow: wait until every worker has started (and run its
+    /// initializer), so a map never runs on fewer workers than asked for;
+    /// after 5 s go on with those there are, or fail if there are none.
+    fn await_workers(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let h = self.shared.header();
+        let ready = |s: &Shared| s.slots().iter().filter(|w| w.ready.load(Ordering::SeqCst) != 0).count();
+        loop {
+            let n = ready(self.shared);
+            if n == self.shared.n_jobs() {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                if n > 0 {
+                    return Ok(());
+                }
+                return Err(Error::System("no worker process could be started (see the log)".into()));
+            }
+            h.parent_asleep.store(1, Ordering::SeqCst);
+            let timeout = if ready(self.shared) != n { Some(Duration::ZERO) } else { Some(left) };
+            let r = self.take_news(timeout);
+            h.parent_asleep.store(0, Ordering::SeqCst);
+            r?;
+        }
+    }
+
+    /// After the driver: nothing runs; what the workers logged is delivered.
+    fn finish(&mut self) {
+        if let Some(z) = self.parent.zygote.as_mut() {
+            let mut ignore = |_: Record| {};
+            z.child.wait_event(&[], Some(Duration::ZERO), &mut ignore);
+            drain_logs(&z.logs, &mut z.log_reader);
+        }
+    }
+}
+
+impl Flow for ProcFlow<'_> {
+    fn ring(&self) -> Ring {
+        self.ring
+    }
+
+    fn publish(&mut self, avail: usize) -> Result<()> {
+        self.shared.header().avail.store(avail, Ordering::SeqCst);
+        self.shared.wake_workers();
+        Ok(())
+    }
+
+    fn end(&mut self, _total: usize) -> Result<()> {
+        Ok(())
+    }
+
+    fn settled(&mut self) -> Result<usize> {
+        Ok(self.shared.settled())
+    }
+
+    fn stop_at(&self) -> usize {
+        self.shared.header().stop_at.load(Ordering::SeqCst)
+    }
+
+    fn cancelled(&self) -> bool {
+        let h = self.shared.header();
+        h.cancel.load(Ordering::SeqCst) != h.epoch.load(Ordering::SeqCst)
+    }
+
+    fn wait(&mut self, seen: usize, timeout: Option<Duration>) -> Result<()> {
+        let h = self.shared.header();
+        let changed = |s: &Shared| s.settled() != seen || h.cancel.load(Ordering::SeqCst) != h.epoch.load(Ordering::SeqCst);
+        if self.may_spin {
+            let until = Instant::now() + SPIN;
+            let mut spins = 0u32;
+            while !changed(self.shared) {
+                spins += 1;
+                if spins % 64 == 0 && Instant::now() >= until {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            if changed(self.shared) {
+                return Ok(());
+            }
+        }
+        let deadline = self.enforce_deadlines()?;
+        let timeout = match (timeout, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // Asleep before the last look: a worker that finishes a claim after
+        // it sees the flag and signals the eventfd.
+        h.parent_asleep.store(1, Ordering::SeqCst);
+        let timeout = if changed(self.shared) { Some(Duration::ZERO) } else { timeout };
+        let r = self.take_news(timeout);
+        h.parent_asleep.store(0, Ordering::SeqCst);
+        r
+    }
+
+    fn halt(&mut self) -> Result<()> {
+        let h = self.shared.header();
+        h.stop_at.store(0, Ordering::SeqCst);
+        // What no worker claimed is skipped here, once.
+        let avail = h.avail.load(Ordering::SeqCst);
+        let rest = h.next.swap(avail.max(h.next.load(Ordering::SeqCst)), Ordering::SeqCst);
+        for rel in rest..avail {
+            // SAFETY: the ring holds a status per slot, mapped here.
+            unsafe { *self.ring.status.add(rel % self.ring.slots) = ITEM_SKIPPED };
+        }
+        self.shared.wake_workers();
+        loop {
+            // `seen` before `busy`: a claim cleared after it moves `settled`.
+            let seen = self.shared.settled();
+            if !self.shared.busy() {
+                return Ok(());
+            }
+            self.wait(seen, None)?;
+        }
+    }
+
+    fn done(&self) -> usize {
+        self.shared.settled()
+    }
+
+    fn death(&self, rel: usize) -> String {
+        let index = self.shared.header().index_base.load(Ordering::Relaxed).wrapping_add(rel);
+        match self.departures.iter().find(|d| d.item == Some(rel)) {
+            Some(d) if d.timed_out => format!(
+                "item {index} ran past the per-item time limit of {} ms; worker {} (pid {}) was killed and replaced",
+                self.parent.core.opts.item_timeout.unwrap_or_default().as_millis(),
+                d.worker,
+                d.pid
+            ),
+            Some(d) => format!("worker {} (pid {}) died with {} while running item {index}; it was replaced", d.worker, d.pid, d.exit.describe()),
+            None => format!("the worker running item {index} died; it was replaced"),
+        }
+    }
+}
+
+/// Deliver the workers' log records that have arrived. Garbage stops the
+/// reading of logs (the flow goes on); it is said once.
+fn drain_logs(fd: &OwnedFd, reader: &mut wire::Reader) {
+    let mut buf = [0u8; 16384];
+    loop {
+        match sys::read(fd.as_fd(), &mut buf) {
+            Ok(n) if n > 0 => reader.push(&buf[..n]),
+            _ => break,
+        }
+    }
+    let was_broken = reader.is_broken();
+    while let Some(r) = reader.next_record() {
+        match r {
+            Ok(Record::Log { level, target, message }) => crate::logging::deliver_forwarded(level, &target, &message),
+            Ok(_) => {}
+            Err(e) if !was_broken => log::warn!(target: "lkparallel", "a worker process sent malformed log data ({e}); its logs are dropped"),
+            Err(_) => {}
+        }
+    }
+}
+
+/// A map's ends of the flow: the caller's arrays.
+struct MapIo {
+    items: Items,
+    status: SendPtr<i32>,
+    /// Items copied into the ring so far, and handed back.
+    copied: usize,
+    sunk: usize,
+}
+
+impl Io for MapIo {
+    fn source(&mut self, args: *mut u8, capacity: usize) -> Result<usize> {
+        let n = capacity.min(self.items.n - self.copied);
+        let size = self.items.arg_size;
+        if size > 0 && n > 0 {
+            // SAFETY: the caller's array holds `items.n` arguments; the ring
+            // has room for `capacity >= n` of them at `args`; they do not overlap.
+            unsafe { std::ptr::copy_nonoverlapping(self.items.args.0.add(self.copied * size), args, n * size) };
+        }
+        self.copied += n;
+        Ok(n)
+    }
+
+    fn sink(&mut self, _first: usize, results: *const u8, status: *const i32, n: usize) -> Result<()> {
+        let rel = self.sunk;
+        // SAFETY: the ring holds `n` statuses here (the driver's promise).
+        let status = unsafe { std::slice::from_raw_parts(status, n) };
+        let size = self.items.result_size;
+        if size > 0 {
+            let ran = |s: i32| s != ITEM_SKIPPED && s != ITEM_WORKER_DIED && s != ITEM_TIMED_OUT;
+            // SAFETY (both copies): the ring holds `n` results at `results`,
+            // the caller's array has a slot for items `rel .. rel + n`.
+            if status.iter().all(|&s| ran(s)) {
+                unsafe { std::ptr::copy_nonoverlapping(results, self.items.results.0.add(rel * size), n * size) };
+            } else {
+                for (i, &s) in status.iter().enumerate() {
+                    if ran(s) {
+                        unsafe { std::ptr::copy_nonoverlapping(results.add(i * size), self.items.results.0.add((rel + i) * size), size) };
+                    }
+                }
+            }
+        }
+        if !self.status.is_null() {
+            // SAFETY: `item_status` has `items.n` entries (the caller's promise).
+            unsafe { std::ptr::copy_nonoverlapping(status.as_ptr(), self.status.0.add(rel), n) };
+        }
+        self.sunk += n;
+        Ok(())
+    }
+}
+
+impl MapIo {
+    /// Items never copied in (the map stopped first) did not run.
+    fn skip_rest(&mut self) {
+        if !self.status.is_null() {
+            for rel in self.sunk..self.items.n {
+                // SAFETY: `item_status` has `items.n` entries.
+                unsafe { *self.status.0.add(rel) = ITEM_SKIPPED };
+            }
+        }
+    }
+}

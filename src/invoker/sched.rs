@@ -1,0 +1,167 @@
+//! The threads backend's scheduler: worker slots, the board of maps that
+//! have work, and the waits — every one woken by the event it waits for.
+//!
+//! A *slot* is the right to run callbacks as worker `k`; there are exactly
+//! `n_jobs`, so at most `n_jobs` callbacks of an invoker run at once however
+//! many threads call `map`. Pool threads and map callers take slots; a
+//! thread inside a callback keeps its slot while it waits for a nested map,
+//! and lends it to maps on the same invoker meanwhile (`context::help_once`).
+//!
+//! Events: posting a map, freeing a slot while maps wait, and shutdown bump
+//! `gen`; idle pool threads wait for `gen` to change (spinning briefly
+//! first when the workers fit the CPUs, then blocking), and threads waiting
+//! inside callbacks are woken through their registered `Waiter`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+use super::job::{Job, Waiter, SPIN};
+
+pub(crate) struct Sched {
+    slots: Mutex<Vec<u32>>,
+    board: Mutex<Vec<Arc<Job>>>,
+    /// Jobs on the board, read without the lock.
+    posted: AtomicUsize,
+    /// Bumped by every event an idle pool thread may be waiting for.
+    gen: AtomicU64,
+    idle: Mutex<()>,
+    wake: Condvar,
+    sleepers: AtomicUsize,
+    /// Threads waiting inside a callback that holds one of our slots.
+    helpers: Mutex<Vec<Arc<Waiter>>>,
+    quit: AtomicBool,
+    /// Idle pool threads spin before blocking (the workers fit the CPUs).
+    spin: bool,
+}
+
+impl Sched {
+    pub fn new(n_jobs: usize, spin: bool) -> Sched {
+        Sched {
+            slots: Mutex::new((0..n_jobs as u32).rev().collect()),
+            board: Mutex::new(Vec::new()),
+            posted: AtomicUsize::new(0),
+            gen: AtomicU64::new(0),
+            idle: Mutex::new(()),
+            wake: Condvar::new(),
+            sleepers: AtomicUsize::new(0),
+            helpers: Mutex::new(Vec::new()),
+            quit: AtomicBool::new(false),
+            spin,
+        }
+    }
+
+    pub fn try_take_slot(&self) -> Option<u32> {
+        self.slots.lock().pop()
+    }
+
+    pub fn put_slot(&self, k: u32) {
+        self.slots.lock().push(k);
+        // A map may be waiting for a free slot's thread.
+        if self.posted.load(Ordering::SeqCst) > 0 {
+            self.notify(1);
+        }
+    }
+
+    /// List `job` on the board and wake up to `wanted` idle pool threads
+    /// (and every thread waiting inside one of our callbacks).
+    pub fn post(&self, job: &Arc<Job>, wanted: usize) {
+        self.board.lock().push(job.clone());
+        self.posted.fetch_add(1, Ordering::SeqCst);
+        self.notify(wanted);
+        for h in self.helpers.lock().iter() {
+            h.wake();
+        }
+    }
+
+    /// Take `job` off the board (it may have left already).
+    pub fn withdraw(&self, job: &Arc<Job>) {
+        let mut board = self.board.lock();
+        let before = board.len();
+        board.retain(|j| !Arc::ptr_eq(j, job));
+        self.posted.fetch_sub(before - board.len(), Ordering::SeqCst);
+    }
+
+    /// The first job on the board with an item to claim now. Jobs that will
+    /// never have one again leave the board.
+    pub fn claimable(&self) -> Option<Arc<Job>> {
+        if self.posted.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let mut board = self.board.lock();
+        let before = board.len();
+        board.retain(|j| !j.exhausted());
+        self.posted.fetch_sub(before - board.len(), Ordering::SeqCst);
+        board.iter().find(|j| j.claimable()).cloned()
+    }
+
+    pub fn has_claimable(&self) -> bool {
+        self.posted.load(Ordering::SeqCst) > 0 && self.board.lock().iter().any(|j| j.claimable())
+    }
+
+    /// Something changed: wake up to `n` idle pool threads.
+    pub fn notify(&self, n: usize) {
+        self.gen.fetch_add(1, Ordering::SeqCst);
+        let sleeping = self.sleepers.load(Ordering::SeqCst);
+        if sleeping > 0 && n > 0 {
+            let _g = self.idle.lock();
+            if n >= sleeping {
+                self.wake.notify_all();
+            } else {
+                for _ in 0..n {
+                    self.wake.notify_one();
+                }
+            }
+        }
+    }
+
+    /// An idle pool thread: wait until `gen` moves past `seen` (or shutdown).
+    /// The sleeper counts itself before it looks at `gen` again, and a
+    /// notifier bumps `gen` before it looks at the count: no wake is lost.
+    pub fn wait_for_work(&self, seen: u64) {
+        if self.spin {
+            let until = Instant::now() + SPIN;
+            let mut spins = 0u32;
+            while self.gen.load(Ordering::SeqCst) == seen {
+                spins += 1;
+                if spins % 64 == 0 && Instant::now() >= until {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        let mut g = self.idle.lock();
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        while self.gen.load(Ordering::SeqCst) == seen && !self.quit.load(Ordering::SeqCst) {
+            self.wake.wait(&mut g);
+        }
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.gen.load(Ordering::SeqCst)
+    }
+
+    pub fn quitting(&self) -> bool {
+        self.quit.load(Ordering::SeqCst)
+    }
+
+    /// Every pool thread leaves its loop.
+    pub fn shut_down(&self) {
+        self.quit.store(true, Ordering::SeqCst);
+        self.notify(usize::MAX);
+    }
+
+    pub fn add_helper(&self, w: &Arc<Waiter>) {
+        self.helpers.lock().push(w.clone());
+    }
+
+    pub fn remove_helper(&self, w: &Arc<Waiter>) {
+        let mut h = self.helpers.lock();
+        if let Some(pos) = h.iter().position(|x| Arc::ptr_eq(x, w)) {
+            h.swap_remove(pos);
+        }
+    }
+}

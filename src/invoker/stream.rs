@@ -1,0 +1,470 @@
+//! Streams: `source` → the operation → `sink`, in index order, in a window
+//! of bounded size (oneTBB's `parallel_pipeline` with a serial in-order
+//! input and output filter).
+//!
+//! The calling thread is the *driver*: it calls `source` to fill free ring
+//! slots, publishes them to the workers, and calls `sink` with every run of
+//! settled items at the bottom of the window, in order. Workers claim from
+//! the published items exactly as in a map. The driver sleeps while the
+//! workers compute and is woken when a claim finishes. The same driver runs
+//! on the threads backend (`ThreadFlow`) and the process backend (whose
+//! ring is in shared memory).
+
+use std::ffi::c_void;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::job::{Job, Space, PROGRESS_INTERVAL};
+use super::threads::Pool;
+use super::{context, Core, ErrorMode};
+use crate::error::{Error, Result};
+use crate::util::SendPtr;
+
+/// `source(user, args, capacity, &n_filled) -> 0 | code`.
+pub type SourceFn = unsafe extern "C" fn(user: *mut c_void, args: *mut c_void, capacity: usize, n_filled: *mut usize) -> i32;
+/// `sink(user, first, results, item_status, n) -> 0 | code`.
+pub type SinkFn = unsafe extern "C" fn(user: *mut c_void, first: usize, results: *const c_void, item_status: *const i32, n: usize) -> i32;
+
+/// The most bytes of arguments and results an automatic window holds.
+const AUTO_WINDOW_BYTES: usize = 64 << 20;
+/// Items per worker in an automatic window (several chunks each).
+const AUTO_ITEMS_PER_WORKER: usize = 4096;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamOptions {
+    /// Most items sourced but not yet sunk (0: the library chooses).
+    pub window: usize,
+    /// The first item's task index.
+    pub index_base: usize,
+}
+
+/// The caller's ends of a stream.
+pub trait Io {
+    /// Fill up to `capacity` arguments at `args`; the number filled (0: the end).
+    fn source(&mut self, args: *mut u8, capacity: usize) -> Result<usize>;
+    /// Take the results of items `first .. first + n` (task indices).
+    fn sink(&mut self, first: usize, results: *const u8, status: *const i32, n: usize) -> Result<()>;
+}
+
+/// The C source and sink.
+pub struct CallbackIo {
+    pub source: SourceFn,
+    pub sink: SinkFn,
+    pub user: SendPtr<c_void>,
+}
+
+impl Io for CallbackIo {
+    fn source(&mut self, args: *mut u8, capacity: usize) -> Result<usize> {
+        let mut filled = 0usize;
+        // SAFETY: the C caller's source and user pointer; `args` has room for
+        // `capacity` arguments; `filled` lives across the call.
+        let code = unsafe { (self.source)(self.user.0, args.cast(), capacity, &mut filled) };
+        if code != 0 {
+            return Err(Error::StreamCallback { which: "source", code });
+        }
+        if filled > capacity {
+            return Err(Error::invalid(format!("the stream's source filled {filled} items, more than its capacity {capacity}")));
+        }
+        Ok(filled)
+    }
+
+    fn sink(&mut self, first: usize, results: *const u8, status: *const i32, n: usize) -> Result<()> {
+        // SAFETY: the C caller's sink and user pointer; `results` and
+        // `status` hold `n` entries, valid during the call.
+        let code = unsafe { (self.sink)(self.user.0, first, results.cast(), status, n) };
+        if code != 0 {
+            return Err(Error::StreamCallback { which: "sink", code });
+        }
+        Ok(())
+    }
+}
+
+/// A stream's ring, as the driver sees it in this process.
+#[derive(Clone, Copy)]
+pub(crate) struct Ring {
+    pub args: *mut u8,
+    pub arg_size: usize,
+    pub results: *mut u8,
+    pub result_size: usize,
+    pub status: *mut i32,
+    /// Slots in the arrays (item `rel` is in slot `rel % slots`).
+    pub slots: usize,
+    /// Most items sourced and not yet sunk (at most `slots`).
+    pub window: usize,
+}
+
+impl Ring {
+    fn arg(&self, rel: usize) -> *mut u8 {
+        self.args.wrapping_add((rel % self.slots) * self.arg_size)
+    }
+    fn result(&self, rel: usize) -> *const u8 {
+        self.results.wrapping_add((rel % self.slots) * self.result_size)
+    }
+    fn status(&self, rel: usize) -> *const i32 {
+        self.status.wrapping_add(rel % self.slots)
+    }
+}
+
+/// What a backend offers the driver.
+pub(crate) trait Flow {
+    fn ring(&self) -> Ring;
+    /// Items below `avail` may be claimed.
+    fn publish(&mut self, avail: usize) -> Result<()>;
+    /// No item past `total` will come.
+    fn end(&mut self, total: usize) -> Result<()>;
+    /// Every item below this has run, failed or been skipped.
+    fn settled(&mut self) -> Result<usize>;
+    /// Items at or past this are not started (`usize::MAX`: no stop).
+    fn stop_at(&self) -> usize;
+    /// The flow was cancelled.
+    fn cancelled(&self) -> bool;
+    /// Sleep until `settled` moves past `seen` (the value the driver last
+    /// acted on), the flow is cancelled, or `timeout` passes.
+    fn wait(&mut self, seen: usize, timeout: Option<Duration>) -> Result<()>;
+    /// Stop: what has not started is skipped; returns once nothing runs
+    /// and every published item has settled.
+    fn halt(&mut self) -> Result<()>;
+    /// Items run or skipped so far (for progress).
+    fn done(&self) -> usize;
+    /// Why item `rel` died or timed out, for the message.
+    fn death(&self, rel: usize) -> String;
+}
+
+/// The window for `sizes` (argument and result bytes) and `n_jobs` workers.
+pub(crate) fn window(opts: &StreamOptions, sizes: (usize, usize), n_jobs: usize) -> usize {
+    if opts.window > 0 {
+        return opts.window;
+    }
+    let per_item = (sizes.0 + sizes.1 + 4).max(1);
+    (n_jobs * AUTO_ITEMS_PER_WORKER).min(AUTO_WINDOW_BYTES / per_item).max(1)
+}
+
+/// Maps stop everything at a failure and hand every item's outcome back;
+/// streams run the items below a failure and sink only those.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Map,
+    Stream,
+}
+
+/// The items' outcomes, read from their statuses as they are sunk.
+#[derive(Default)]
+struct Outcomes {
+    /// Lowest failing item (relative) and its code; how many failed.
+    failure: Option<(usize, i32)>,
+    failed: usize,
+    died: Option<usize>,
+    timed_out: Option<usize>,
+}
+
+impl Outcomes {
+    fn scan(&mut self, first: usize, status: &[i32]) {
+        for (i, &s) in status.iter().enumerate() {
+            let rel = first + i;
+            match s {
+                0 | super::ITEM_SKIPPED => {}
+                super::ITEM_WORKER_DIED => {
+                    self.died.get_or_insert(rel);
+                }
+                super::ITEM_TIMED_OUT => {
+                    self.timed_out.get_or_insert(rel);
+                }
+                code => {
+                    self.failed += 1;
+                    if self.failure.is_none_or(|(f, _)| rel < f) {
+                        self.failure = Some((rel, code));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The items' verdict: for a map a dead or timed-out worker comes
+    /// first, then the lowest failing item; for a stream the lowest index.
+    fn verdict(&self, mode: Mode, flow: &dyn Flow, index_base: usize) -> Result<()> {
+        let died = self.died.map(|r| (r, Error::WorkerDied(flow.death(r))));
+        let timed = self.timed_out.map(|r| (r, Error::Timeout(flow.death(r))));
+        let failed = self
+            .failure
+            .map(|(r, code)| (r, Error::Callback { index: index_base.wrapping_add(r), code, failed: self.failed }));
+        let first = match mode {
+            Mode::Map => died.or(timed).or(failed),
+            Mode::Stream => [died, timed, failed].into_iter().flatten().min_by_key(|(r, _)| *r),
+        };
+        match first {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Run a flow to its end: fill, compute, drain in order.
+pub(crate) fn drive(core: &Core, flow: &mut dyn Flow, io: &mut dyn Io, index_base: usize, mode: Mode) -> Result<()> {
+    let _io = context::StreamIo::enter(core.id);
+    let ring = flow.ring();
+    let (w, window) = (ring.slots, ring.window);
+    // Several sources per window, so the workers start before it is full.
+    let batch = (window / 4).max(1);
+    let stream_stops = mode == Mode::Stream && core.opts.error_mode == ErrorMode::FailFast;
+    let (mut sourced, mut sunk, mut ended, mut halted) = (0usize, 0usize, false, false);
+    let mut outcomes = Outcomes::default();
+    let mut io_error: Option<Error> = None;
+    let mut last_report = Instant::now();
+    let report = |done: usize, total: usize| {
+        if let Some((progress, user)) = core.opts.progress {
+            // SAFETY: the C caller's progress callback and user pointer.
+            unsafe { progress(done.min(total), total, user.0) };
+        }
+    };
+    let result = loop {
+        let cancelled = flow.cancelled();
+        if cancelled && mode == Mode::Stream {
+            break Err(Error::Cancelled);
+        }
+        let stopping = cancelled || flow.stop_at() != usize::MAX;
+        if stopping && mode == Mode::Map && !halted {
+            // A map stops sourcing and skips what has not started; every
+            // item it has still reaches the caller with its status.
+            flow.halt()?;
+            halted = true;
+            ended = true;
+        }
+        // A stream under fail-fast sinks only below its lowest failing item
+        // (read after `settled`: an item's failure is recorded before it settles).
+        let observed = flow.settled()?;
+        let settled = observed.min(sourced);
+        let stop = flow.stop_at();
+        let limit = if stream_stops && stop != usize::MAX { stop.saturating_sub(1) } else { usize::MAX };
+        let settled = settled.min(limit);
+        let mut moved = false;
+        while sunk < settled {
+            let n = (settled - sunk).min(w - sunk % w);
+            // SAFETY: the ring holds statuses for its slots; these `n` do
+            // not cross its end, and no worker writes settled items.
+            outcomes.scan(sunk, unsafe { std::slice::from_raw_parts(ring.status(sunk), n) });
+            if let Err(e) = io.sink(index_base.wrapping_add(sunk), ring.result(sunk), ring.status(sunk), n) {
+                io_error = Some(e);
+                break;
+            }
+            sunk += n;
+            moved = true;
+        }
+        if io_error.is_some() || sunk == limit {
+            break Ok(());
+        }
+        if ended && sunk == sourced {
+            break Ok(());
+        }
+        // Source into the free slots (never across the ring's end).
+        if !ended && !stopping && sourced - sunk < window {
+            let capacity = (window - (sourced - sunk)).min(w - sourced % w).min(batch);
+            match io.source(ring.arg(sourced), capacity) {
+                Ok(0) => {
+                    ended = true;
+                    flow.end(sourced)?;
+                }
+                Ok(n) => {
+                    sourced += n;
+                    flow.publish(sourced)?;
+                }
+                Err(e) => {
+                    io_error = Some(e);
+                    break Ok(());
+                }
+            }
+            moved = true;
+        }
+        if core.opts.progress.is_some() && last_report.elapsed() >= PROGRESS_INTERVAL {
+            report(flow.done(), sourced);
+            last_report = Instant::now();
+        }
+        if !moved {
+            let timeout = core.opts.progress.map(|_| PROGRESS_INTERVAL);
+            flow.wait(observed, timeout)?;
+        }
+    };
+    // Whatever happened, nothing may run on the ring after we return.
+    let halt = if halted { Ok(()) } else { flow.halt() };
+    report(flow.done(), sourced);
+    if stream_stops && sunk < sourced && flow.stop_at() != usize::MAX {
+        // The failing item stopped the stream: its outcome counts.
+        let f = flow.stop_at() - 1;
+        if f < sourced {
+            // SAFETY: item `f` was not sunk, so its ring slot still holds its status.
+            outcomes.scan(f, unsafe { std::slice::from_raw_parts(ring.status(f), 1) });
+        }
+    }
+    result?;
+    halt?;
+    // The lowest failing item wins, then the source, then the sink.
+    outcomes.verdict(mode, flow, index_base)?;
+    if let Some(e) = io_error {
+        return Err(e);
+    }
+    if flow.cancelled() {
+        return Err(Error::Cancelled);
+    }
+    Ok(())
+}
+
+/// A ring in this process's memory (the vectors own what `ring` points into).
+struct HeapRing {
+    _args: Vec<u64>,
+    _results: Vec<u64>,
+    _status: Vec<i32>,
+    ring: Ring,
+}
+
+impl HeapRing {
+    /// Slots aligned to 64 bytes (an element keeps its natural alignment).
+    fn new(slots: usize, arg_size: usize, result_size: usize) -> Result<HeapRing> {
+        let words = |size: usize| -> Result<usize> {
+            let bytes = slots.checked_mul(size).ok_or_else(|| Error::invalid("the stream's window is too large"))?;
+            Ok(bytes.div_ceil(8) + 8)
+        };
+        let alloc = |n: usize| -> Result<Vec<u64>> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| Error::System(format!("cannot allocate a stream window of {} bytes", n * 8)))?;
+            v.resize(n, 0);
+            Ok(v)
+        };
+        let mut args = alloc(words(arg_size)?)?;
+        let mut results = alloc(words(result_size)?)?;
+        let mut status = Vec::new();
+        status.try_reserve_exact(slots).map_err(|_| Error::System("cannot allocate a stream window".into()))?;
+        status.resize(slots, 0);
+        let align64 = |v: &mut Vec<u64>| {
+            let p = v.as_mut_ptr().cast::<u8>();
+            p.wrapping_add(p.align_offset(64).min(56))
+        };
+        let ring = Ring { args: align64(&mut args), arg_size, results: align64(&mut results), result_size, status: status.as_mut_ptr(), slots, window: slots };
+        Ok(HeapRing { _args: args, _results: results, _status: status, ring })
+    }
+}
+
+/// The threads backend's flow: a stream job on the pool.
+struct ThreadFlow<'a> {
+    pool: &'a Pool,
+    job: Arc<Job>,
+    ring: Ring,
+}
+
+impl Flow for ThreadFlow<'_> {
+    fn ring(&self) -> Ring {
+        self.ring
+    }
+    fn publish(&mut self, avail: usize) -> Result<()> {
+        self.job.publish(avail);
+        Ok(())
+    }
+    fn end(&mut self, total: usize) -> Result<()> {
+        self.job.end(total);
+        Ok(())
+    }
+    fn settled(&mut self) -> Result<usize> {
+        Ok(self.job.settled())
+    }
+    fn stop_at(&self) -> usize {
+        self.job.stop_point()
+    }
+    fn cancelled(&self) -> bool {
+        self.job.was_cancelled()
+    }
+    fn wait(&mut self, seen: usize, timeout: Option<Duration>) -> Result<()> {
+        let job = &self.job;
+        job.waiter.sleep_unless(|| job.settled() != seen || job.was_cancelled(), timeout);
+        Ok(())
+    }
+    fn halt(&mut self) -> Result<()> {
+        self.job.stop_quietly();
+        while self.job.running() {
+            let job = &self.job;
+            job.waiter.sleep_unless(|| !job.running(), None);
+        }
+        self.pool.sched.withdraw(&self.job);
+        Ok(())
+    }
+    fn done(&self) -> usize {
+        self.job.done_count()
+    }
+    fn death(&self, rel: usize) -> String {
+        format!("item {rel}")
+    }
+}
+
+/// A stream on the threads backend (n_jobs >= 2): the caller drives, the
+/// pool's threads compute.
+pub(crate) fn run_threads(pool: &Pool, core: &Arc<Core>, io: &mut dyn Io, sizes: (usize, usize), opts: &StreamOptions, seed_base: u64) -> Result<()> {
+    let slots = window(opts, sizes, core.opts.n_jobs);
+    let heap = HeapRing::new(slots, sizes.0, sizes.1)?;
+    let job = Job::for_stream(core, Some(pool.sched.clone()), space(&heap.ring), opts.index_base, seed_base);
+    pool.sched.post(&job, core.opts.n_jobs);
+    let mut flow = ThreadFlow { pool, job, ring: heap.ring };
+    let r = drive(core, &mut flow, io, opts.index_base, Mode::Stream);
+    drop(flow);
+    drop(heap);
+    r
+}
+
+fn space(ring: &Ring) -> Space {
+    Space {
+        args: SendPtr(ring.args),
+        arg_size: ring.arg_size,
+        results: SendPtr(ring.results),
+        result_size: ring.result_size,
+        status: SendPtr(ring.status),
+        ring: ring.slots,
+    }
+}
+
+/// n_jobs 1: the calling thread takes turns: source a batch, run it, sink it.
+struct InlineFlow {
+    job: Arc<Job>,
+    ring: Ring,
+}
+
+impl Flow for InlineFlow {
+    fn ring(&self) -> Ring {
+        self.ring
+    }
+    fn publish(&mut self, avail: usize) -> Result<()> {
+        self.job.publish(avail);
+        self.job.work(0, None);
+        Ok(())
+    }
+    fn end(&mut self, total: usize) -> Result<()> {
+        self.job.end(total);
+        Ok(())
+    }
+    fn settled(&mut self) -> Result<usize> {
+        Ok(self.job.settled())
+    }
+    fn stop_at(&self) -> usize {
+        self.job.stop_point()
+    }
+    fn cancelled(&self) -> bool {
+        self.job.was_cancelled()
+    }
+    fn wait(&mut self, _: usize, _: Option<Duration>) -> Result<()> {
+        // Nothing runs elsewhere: everything published has settled.
+        Ok(())
+    }
+    fn halt(&mut self) -> Result<()> {
+        self.job.stop_quietly();
+        Ok(())
+    }
+    fn done(&self) -> usize {
+        self.job.done_count()
+    }
+    fn death(&self, rel: usize) -> String {
+        format!("item {rel}")
+    }
+}
+
+pub(crate) fn run_inline(core: &Arc<Core>, io: &mut dyn Io, sizes: (usize, usize), opts: &StreamOptions, seed_base: u64) -> Result<()> {
+    let slots = window(opts, sizes, 1);
+    let heap = HeapRing::new(slots, sizes.0, sizes.1)?;
+    let job = Job::for_stream(core, None, space(&heap.ring), opts.index_base, seed_base);
+    let mut flow = InlineFlow { job, ring: heap.ring };
+    drive(core, &mut flow, io, opts.index_base, Mode::Stream)
+}
