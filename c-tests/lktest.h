@@ -1,9 +1,11 @@
 /* Shared helpers for the C tests: checks that always run, watchdogs so a
- * hang fails the test instead of blocking CI, and what the tests of every
- * area (threads, processes, run_sp, reliability) look at: time, processes
- * and descriptors from /proc, captured log records, a rerun of the test
- * program. Include it first (it defines _GNU_SOURCE for the system headers).
- * sptest.h, procstest.h and reliability/rel.h add what only their area uses. */
+ * hang fails the test instead of blocking CI, the backend of a test written
+ * for both backends, and what the tests of every area (invoker, threads,
+ * processes, run_sp, library, reliability) look at: time, processes and
+ * descriptors from /proc, shared memory, captured log records, a rerun of
+ * the test program. Include it first (it defines _GNU_SOURCE for the system
+ * headers). processes/procstest.h, run_sp/sptest.h and reliability/rel.h add
+ * what only their area uses. */
 #ifndef LKTEST_H
 #define LKTEST_H
 
@@ -187,7 +189,82 @@ static inline void lkt_watchdog_thread(unsigned seconds) {
     CHECK(pthread_detach(t) == 0);
 }
 
+/* ---- signals ---- */
+
+/* Handle `sig` with `handler`, installed WITHOUT SA_RESTART, so every
+ * blocking call a signal interrupts fails with EINTR (which the library must
+ * retry). */
+static inline void lkt_on_signal(int sig, void (*handler)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART */
+    CHECK(sigaction(sig, &sa, NULL) == 0);
+}
+
+/* Signals counted by lkt_count_signals' handler. */
+static atomic_long lkt_signals_seen;
+
+static inline void lkt_count_signal(int sig) {
+    (void)sig;
+    atomic_fetch_add(&lkt_signals_seen, 1);
+}
+
+/* Handle `sig` by counting it in lkt_signals_seen (without SA_RESTART). */
+static inline void lkt_count_signals(int sig) {
+    lkt_on_signal(sig, lkt_count_signal);
+}
+
+/* SIGALRM every `us` microseconds (0: stop), to this process only: timers
+ * are not inherited by fork. A test that uses it takes its watchdog from
+ * lkt_watchdog_thread. */
+static inline void lkt_alarm_every_us(long us) {
+    struct itimerval it;
+    it.it_interval.tv_sec = us / 1000000;
+    it.it_interval.tv_usec = us % 1000000;
+    it.it_value = it.it_interval;
+    CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+}
+
+/* A signal storm: SIGALRM every millisecond, counted by a handler without
+ * SA_RESTART. Returns the time it started, for lkt_storm_stop. */
+static inline double lkt_storm_start(void) {
+    lkt_count_signals(SIGALRM);
+    lkt_alarm_every_us(1000);
+    return lkt_now();
+}
+
+/* Stop the storm started at `t0`, check that it really blew (at least one
+ * signal per 5 ms of running), and return the signals seen; the seconds it
+ * lasted go to *took. */
+static inline long lkt_storm_stop(double t0, double *took) {
+    *took = lkt_now() - t0;
+    lkt_alarm_every_us(0);
+    long seen = atomic_load(&lkt_signals_seen);
+    CHECK_MSG(seen > (long)(*took * 200), "only %ld signals in %.2f s", seen, *took);
+    return seen;
+}
+
 /* ---- small things ---- */
+
+/* An lk_op_fn that does nothing and succeeds. */
+static inline int32_t lkt_nop(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model;
+    (void)arg;
+    (void)result;
+    (void)task;
+    return 0;
+}
+
+/* 1 for the one callback whose task index is *at: *at then becomes -1, so
+ * a replacement worker or a later map does not take it again. For items
+ * that die or fail on purpose, once (*at in shared memory for worker
+ * processes). */
+static inline int lkt_take(atomic_int *at, size_t index) {
+    int expected = (int)index;
+    return atomic_load(at) == expected && atomic_compare_exchange_strong(at, &expected, -1);
+}
 
 /* Keep the largest value ever stored in `max`. */
 static inline void lkt_atomic_max(atomic_int *max, int value) {
@@ -226,14 +303,178 @@ static inline void lkt_no_core_dumps(void) {
     CHECK(setrlimit(RLIMIT_CORE, &rl) == 0);
 }
 
+/* ---- the backend, for the tests of both backends (c-tests/invoker/) ---- */
+
+/* The backend this run of the test is for: set by lkt_backend_init. */
+static lk_backend lkt_backend = -1;
+
+/* Read the backend from argv[1] ("threads" or "processes", as CTest passes
+ * it to <test>_threads and <test>_processes) or, without an argument, from
+ * the LKT_BACKEND environment variable; anything else ends the test with a
+ * usage line (status 2). Call it first in main. */
+static inline lk_backend lkt_backend_init(int argc, char **argv) {
+    const char *name = argc > 1 ? argv[1] : getenv("LKT_BACKEND");
+    if (name && strcmp(name, "threads") == 0) {
+        lkt_backend = LK_BACKEND_THREADS;
+    } else if (name && strcmp(name, "processes") == 0) {
+        lkt_backend = LK_BACKEND_PROCESSES;
+    } else {
+        fprintf(stderr, "usage: %s threads|processes (or LKT_BACKEND=threads|processes)\n", argv[0]);
+        exit(2);
+    }
+    printf("backend: %s\n", name);
+    fflush(stdout); /* not to be printed again by a forked child */
+    return lkt_backend;
+}
+
+/* 1 when this run is for the process backend. Where the backends really
+ * differ, a test branches on it, visibly. */
+static inline int lkt_processes(void) {
+    CHECK_MSG(lkt_backend == LK_BACKEND_THREADS || lkt_backend == LK_BACKEND_PROCESSES,
+              "lkt_backend_init was not called");
+    return lkt_backend == LK_BACKEND_PROCESSES;
+}
+
+/* Options for an invoker with `n_jobs` workers on `backend` (everything else
+ * default). */
+static inline lk_invoker_options lkt_options_on(lk_backend backend, int32_t n_jobs) {
+    lk_invoker_options o;
+    lk_invoker_options_init(&o, sizeof o);
+    o.n_jobs = n_jobs;
+    o.backend = backend;
+    return o;
+}
+
+/* Options for an invoker with `n_jobs` workers on this run's backend. */
+static inline lk_invoker_options lkt_options(int32_t n_jobs) {
+    (void)lkt_processes(); /* the backend is known */
+    return lkt_options_on(lkt_backend, n_jobs);
+}
+
+/* lk_invoker_new_with, which must succeed. */
+static inline lk_invoker *lkt_new_with(const void *model, lk_op_fn fn, const lk_invoker_options *o) {
+    lk_invoker *inv = NULL;
+    CHECK_OK(lk_invoker_new_with(model, fn, o, &inv));
+    CHECK(inv != NULL);
+    return inv;
+}
+
+/* An invoker on this run's backend with `n_jobs` workers (fail-fast, no
+ * callbacks). */
+static inline lk_invoker *lkt_new(const void *model, lk_op_fn fn, int32_t n_jobs) {
+    lk_invoker_options o = lkt_options(n_jobs);
+    return lkt_new_with(model, fn, &o);
+}
+
+/* ---- shared memory ---- */
+
 /* `size` zeroed bytes in a MAP_SHARED | MAP_ANONYMOUS mapping: made before a
  * process invoker, it is shared by the parent, the zygote and every worker (a
  * replacement too), so what workers write there is seen by the parent.
- * Atomics in it work across processes. */
+ * Atomics in it work across processes. The tests of both backends keep what
+ * callbacks count there, so the same code counts with either backend. */
 static inline void *lkt_shared(size_t size) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     CHECK(p != MAP_FAILED);
     return p;
+}
+
+enum { LKT_MAX_PIDS = 1024 };
+
+/* A set of pids, in shared memory: lkt_pid_add is safe from any process. */
+typedef struct lkt_pid_set {
+    atomic_int n;
+    atomic_int pids[LKT_MAX_PIDS];
+} lkt_pid_set;
+
+/* Add `pid` unless it is there already. Lock-free; a pid may (rarely) be
+ * added twice by racing adders, which lkt_pid_count does not count twice. */
+static inline void lkt_pid_add(lkt_pid_set *s, int pid) {
+    int n = atomic_load(&s->n);
+    for (int i = 0; i < n && i < LKT_MAX_PIDS; i++)
+        if (atomic_load(&s->pids[i]) == pid) return;
+    int at = atomic_fetch_add(&s->n, 1);
+    if (at < LKT_MAX_PIDS) atomic_store(&s->pids[at], pid);
+}
+
+static inline int lkt_pid_has(lkt_pid_set *s, int pid) {
+    int n = atomic_load(&s->n);
+    for (int i = 0; i < n && i < LKT_MAX_PIDS; i++)
+        if (atomic_load(&s->pids[i]) == pid) return 1;
+    return 0;
+}
+
+/* The number of distinct non-zero pids in the set. */
+static inline int lkt_pid_count(lkt_pid_set *s) {
+    int n = atomic_load(&s->n), d = 0;
+    if (n > LKT_MAX_PIDS) n = LKT_MAX_PIDS;
+    for (int i = 0; i < n; i++) {
+        int p = atomic_load(&s->pids[i]), seen = 0;
+        if (p == 0) continue;
+        for (int j = 0; j < i; j++)
+            if (atomic_load(&s->pids[j]) == p) seen = 1;
+        d += !seen;
+    }
+    return d;
+}
+
+static inline void lkt_pid_clear(lkt_pid_set *s) {
+    for (int i = 0; i < LKT_MAX_PIDS; i++) atomic_store(&s->pids[i], 0);
+    atomic_store(&s->n, 0);
+}
+
+/* ---- callbacks at once ---- */
+
+enum { LKT_MAX_WORKERS = 32 }; /* worker indices tracked one by one */
+
+/* What the callbacks of one invoker do at the same time, counted by
+ * lkt_bound_enter / lkt_bound_leave around each callback's work. Keep it in
+ * lkt_shared() memory to count worker processes too. */
+typedef struct lkt_bound {
+    int n_jobs;    /* task->worker must be below it */
+    int exclusive; /* one callback per worker index at a time (not so for a
+                      threads n_jobs 1 invoker mapped from several threads) */
+    atomic_int running, max_running;
+    atomic_int calls;
+    atomic_int busy[LKT_MAX_WORKERS];
+    atomic_int double_booked; /* a worker index ran two callbacks at once */
+    atomic_int bad_worker;    /* task->worker >= n_jobs */
+    atomic_uint seen;         /* bit k: worker index k ran a callback */
+} lkt_bound;
+
+static inline void lkt_bound_reset(lkt_bound *b, int n_jobs, int exclusive) {
+    memset(b, 0, sizeof *b);
+    b->n_jobs = n_jobs;
+    b->exclusive = exclusive;
+}
+
+static inline void lkt_bound_enter(lkt_bound *b, uint32_t worker) {
+    lkt_atomic_max(&b->max_running, atomic_fetch_add(&b->running, 1) + 1);
+    atomic_fetch_add(&b->calls, 1);
+    if (worker >= (uint32_t)b->n_jobs) {
+        atomic_fetch_add(&b->bad_worker, 1);
+        return;
+    }
+    if (worker >= LKT_MAX_WORKERS) return; /* a pool this large is counted, not tracked */
+    atomic_fetch_or(&b->seen, 1u << worker);
+    if (b->exclusive && atomic_exchange(&b->busy[worker], 1) != 0) atomic_fetch_add(&b->double_booked, 1);
+}
+
+static inline void lkt_bound_leave(lkt_bound *b, uint32_t worker) {
+    if (b->exclusive && worker < (uint32_t)b->n_jobs && worker < LKT_MAX_WORKERS)
+        atomic_store(&b->busy[worker], 0);
+    atomic_fetch_sub(&b->running, 1);
+}
+
+/* No callback is running, none had a bad worker index, none shared its
+ * worker index with another running one, and at most `limit` ran at once. */
+static inline void lkt_bound_check(lkt_bound *b, int limit, const char *what) {
+    CHECK_MSG(atomic_load(&b->bad_worker) == 0, "%s: %d callbacks had task->worker >= %d", what,
+              atomic_load(&b->bad_worker), b->n_jobs);
+    CHECK_MSG(atomic_load(&b->double_booked) == 0, "%s: a worker ran two callbacks at once", what);
+    CHECK(atomic_load(&b->running) == 0);
+    CHECK_MSG(atomic_load(&b->max_running) <= limit, "%s: %d callbacks ran at once, at most %d allowed", what,
+              atomic_load(&b->max_running), limit);
 }
 
 /* ---- processes, from /proc ---- */

@@ -1,8 +1,8 @@
-/* Helpers only the reliability tests (fault_signal_*, fault_status_*,
- * fault_forksafety_*) and the stress program (stress.c) use: a log callback
- * that counts records under a mutex, and signal storms. Everything the tests
- * of other areas share too (checks, watchdogs, time, children, descriptors,
- * threads, RSS, lkt_shared) is in lktest.h. Include it as
+/* Helpers only the reliability tests (reliability/fault_signal_*,
+ * fault_status_*, fault_forksafety_*) and the stress program (stress.c) use:
+ * a log callback that counts records under a mutex. Everything the tests of
+ * other areas share too (checks, watchdogs, time, children, descriptors,
+ * threads, RSS, lkt_shared, signal storms) is in lktest.h. Include it as
  * "reliability/rel.h". */
 #ifndef LK_RELIABILITY_REL_H
 #define LK_RELIABILITY_REL_H
@@ -43,36 +43,6 @@ static inline long rel_log_children(rel_log_counter *c) {
     long n = c->child;
     pthread_mutex_unlock(&c->mu);
     return n;
-}
-
-/* ---- signal storms ---- */
-
-static atomic_long rel_signals_seen;
-
-static inline void rel_count_signal(int sig) {
-    (void)sig;
-    atomic_fetch_add(&rel_signals_seen, 1);
-}
-
-/* Handle `sig` by counting it, installed WITHOUT SA_RESTART, so every
- * blocking call a signal interrupts fails with EINTR. */
-static inline void rel_count_signals(int sig) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = rel_count_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
-    CHECK(sigaction(sig, &sa, NULL) == 0);
-}
-
-/* SIGALRM every `us` microseconds (0: stop), to this process only: timers
- * are not inherited by fork. */
-static inline void rel_alarm_every_us(long us) {
-    struct itimerval it;
-    it.it_interval.tv_sec = us / 1000000;
-    it.it_interval.tv_usec = us % 1000000;
-    it.it_value = it.it_interval;
-    CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
 }
 
 #endif

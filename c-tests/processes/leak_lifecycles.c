@@ -1,0 +1,90 @@
+/* After 200 process-invoker lifecycles (create with n_jobs 2, a small map,
+ * shutdown) this process has exactly as many open descriptors (entries of
+ * /proc/self/fd), child processes (zombies included) and memfd mappings
+ * ("memfd:" lines of /proc/self/maps) as before: no zombie, descriptor or
+ * shared-memory segment is left. Then 21 more lifecycles of other kinds (a
+ * map that fails with a callback error, a worker death then a good map, no
+ * map at all), with the same check. */
+#include "procstest.h"
+
+enum { N = 64, PLAIN = 200, FAILING = 21 };
+
+typedef struct {
+    atomic_int die_at;
+} ctl_t;
+
+static ctl_t *ctl;
+
+static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model;
+    uint64_t a = *(const uint64_t *)arg;
+    if (lkt_take(&ctl->die_at, task->index)) raise(SIGKILL);
+    if (a == 999) return 7;
+    *(uint64_t *)result = a * 2;
+    return 0;
+}
+
+typedef struct {
+    int fds, children, memfds;
+} counts_t;
+
+static counts_t count(void) {
+    counts_t c = {lkt_fd_count(), lkt_children_of(getpid(), NULL, 0), pt_count_maps("memfd:")};
+    return c;
+}
+
+static void check_same(counts_t before, const char *when) {
+    counts_t after = count();
+    printf("%s: descriptors %d -> %d, children %d -> %d, memfd mappings %d -> %d\n", when, before.fds, after.fds,
+           before.children, after.children, before.memfds, after.memfds);
+    if (after.fds != before.fds) {
+        static char fds[65536];
+        lkt_fd_list(fds, sizeof fds);
+        fprintf(stderr, "descriptors now:\n%s", fds);
+    }
+    CHECK(after.fds == before.fds);
+    CHECK(after.children == before.children);
+    CHECK(after.memfds == before.memfds);
+}
+
+static void lifecycle(int kind) {
+    static uint64_t args[N], results[N];
+    for (int i = 0; i < N; i++) args[i] = (uint64_t)i;
+    lk_invoker *inv = pt_new(NULL, op, 2);
+    switch (kind) {
+    case 0:
+        CHECK_OK(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]));
+        for (int i = 0; i < N; i++) CHECK(results[i] == (uint64_t)i * 2);
+        break;
+    case 1:
+        args[10] = 999;
+        CHECK_FAIL(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]), LK_ERR_CALLBACK);
+        break;
+    case 2:
+        atomic_store(&ctl->die_at, 20);
+        CHECK_FAIL(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]), LK_ERR_WORKER_DIED);
+        CHECK_OK(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]));
+        break;
+    default:
+        /* no map at all */
+        break;
+    }
+    CHECK_OK(lk_invoker_shutdown(inv));
+}
+
+int main(void) {
+    lkt_watchdog(60);
+    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
+    atomic_store(&ctl->die_at, -1);
+    lifecycle(0); /* whatever the library sets up once is there before counting */
+    counts_t before = count();
+    double t0 = lkt_now();
+    for (int i = 0; i < PLAIN; i++) lifecycle(0);
+    printf("%d lifecycles in %.2f s\n", PLAIN, lkt_now() - t0);
+    check_same(before, "after the plain lifecycles");
+    for (int i = 0; i < FAILING; i++) lifecycle(1 + i % 3);
+    check_same(before, "after the other lifecycles");
+    lkt_check_no_children();
+    printf("leak_procs_lifecycles: ok\n");
+    return 0;
+}
