@@ -648,6 +648,83 @@ static inline uint64_t lkt_rss_bytes(void) {
     return got == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
+/* ---- a communicator table of one rank, without MPI ---- */
+
+/* What a one-rank table counts, and the call it makes fail. */
+typedef struct lkt_table {
+    int calls;            /* collective calls and fetch_adds */
+    int fail_at;          /* the call number that fails (with 5), or -1 */
+    int collective_calls; /* bcast, allgather(v), gatherv, scatterv */
+    uint64_t counter;     /* what fetch_add adds to */
+    int releases;
+} lkt_table;
+
+static inline int32_t lkt_table_call(void *ctx, int collective) {
+    lkt_table *t = (lkt_table *)ctx;
+    t->collective_calls += collective;
+    return t->calls++ == t->fail_at ? 5 : 0;
+}
+
+static inline int32_t lkt_table_bcast(void *ctx, void *buf, size_t len, int32_t root) {
+    (void)buf, (void)len;
+    CHECK(root == 0);
+    return lkt_table_call(ctx, 1);
+}
+
+static inline int32_t lkt_table_allgather(void *ctx, const void *send, void *recv, size_t len) {
+    memcpy(recv, send, len);
+    return lkt_table_call(ctx, 1);
+}
+
+/* allgatherv in place: one rank has nothing to move. */
+static inline int32_t lkt_table_allgatherv(void *ctx, void *buf, const size_t *counts, const size_t *displs,
+                                           size_t elem) {
+    (void)buf, (void)counts, (void)displs, (void)elem;
+    return lkt_table_call(ctx, 1);
+}
+
+/* gatherv and scatterv in place, to or from rank 0: nothing to move either. */
+static inline int32_t lkt_table_rooted(void *ctx, void *buf, const size_t *counts, const size_t *displs,
+                                       size_t elem, int32_t root) {
+    (void)buf, (void)counts, (void)displs, (void)elem;
+    CHECK(root == 0);
+    return lkt_table_call(ctx, 1);
+}
+
+static inline int32_t lkt_table_fetch_add(void *ctx, uint64_t add, uint64_t *old) {
+    lkt_table *t = (lkt_table *)ctx;
+    *old = t->counter;
+    t->counter += add;
+    return lkt_table_call(ctx, 0);
+}
+
+static inline void lkt_table_release(void *ctx) {
+    ((lkt_table *)ctx)->releases++;
+}
+
+/* The operations of a one-rank communicator over `t` (rank 0 of 1): every
+ * collective, fetch_add (for LK_SCHEDULE_DYNAMIC) and release; no abort.
+ * Clear a field to leave that operation out. */
+static inline lk_comm_ops lkt_table_ops(lkt_table *t) {
+    memset(t, 0, sizeof *t);
+    t->fail_at = -1;
+    lk_comm_ops ops = {
+        .struct_size = sizeof ops,
+        .rank = 0,
+        .size = 1,
+        .local_size = 1,
+        .ctx = t,
+        .bcast = lkt_table_bcast,
+        .allgather = lkt_table_allgather,
+        .allgatherv = lkt_table_allgatherv,
+        .gatherv = lkt_table_rooted,
+        .scatterv = lkt_table_rooted,
+        .fetch_add = lkt_table_fetch_add,
+        .release = lkt_table_release,
+    };
+    return ops;
+}
+
 /* ---- log capture: records passed to an lk_set_log_callback callback ---- */
 
 /* Room for what the chattiest tests log (run_sp children that log until
