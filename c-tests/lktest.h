@@ -423,6 +423,65 @@ static inline void lkt_pid_clear(lkt_pid_set *s) {
     atomic_store(&s->n, 0);
 }
 
+/* ---- slow items that count themselves ---- */
+
+/* The model of lkt_slow_item: keep it in lkt_shared() memory so worker
+ * processes count too. */
+typedef struct lkt_slow {
+    atomic_long started; /* items that have started */
+    long sleep_us;       /* how long each item takes */
+} lkt_slow;
+
+static inline uint64_t lkt_slow_result(size_t index) {
+    return (uint64_t)index * 3 + 1;
+}
+
+/* An lk_op_fn for long maps to stop: counts itself, sleeps, writes
+ * lkt_slow_result(index) to a uint64_t result (if any). */
+static inline int32_t lkt_slow_item(const void *model, const void *arg, void *result, const lk_task *task) {
+    lkt_slow *s = (lkt_slow *)model;
+    (void)arg;
+    atomic_fetch_add(&s->started, 1);
+    lkt_sleep_us(s->sleep_us);
+    if (result) *(uint64_t *)result = lkt_slow_result(task->index);
+    return 0;
+}
+
+/* Wait until at least `n` items of `s` have started. */
+static inline void lkt_slow_wait(lkt_slow *s, long n) {
+    while (atomic_load(&s->started) < n) lkt_sleep_us(500);
+}
+
+/* After a map of lkt_slow_item that was stopped (cancelled) with an
+ * item_status array, and results zeroed before it: each item was either
+ * skipped (LK_ITEM_SKIPPED, its result slot untouched) or ran (status 0, its
+ * result written). Returns how many were skipped. */
+static inline size_t lkt_check_stopped(const int32_t *status, const uint64_t *results, size_t n, const char *what) {
+    size_t skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (status[i] == LK_ITEM_SKIPPED) {
+            CHECK_MSG(results[i] == 0, "%s: item %zu was skipped but its result was written", what, i);
+            skipped++;
+        } else {
+            CHECK_MSG(status[i] == 0 && results[i] == lkt_slow_result(i), "%s: item %zu has status %d", what, i,
+                      (int)status[i]);
+        }
+    }
+    return skipped;
+}
+
+/* A map of `n` lkt_slow_items on `inv` runs in full: LK_OK, every item
+ * started once, every result right (cancel is not sticky). */
+static inline void lkt_check_full_map(lk_invoker *inv, lkt_slow *s, size_t n) {
+    uint64_t *results = (uint64_t *)calloc(n, sizeof *results);
+    CHECK(results != NULL);
+    atomic_store(&s->started, 0);
+    CHECK_OK(lk_invoker_map(inv, NULL, n, 0, results, sizeof results[0]));
+    CHECK(atomic_load(&s->started) == (long)n);
+    for (size_t i = 0; i < n; i++) CHECK(results[i] == lkt_slow_result(i));
+    free(results);
+}
+
 /* ---- callbacks at once ---- */
 
 enum { LKT_MAX_WORKERS = 32 }; /* worker indices tracked one by one */

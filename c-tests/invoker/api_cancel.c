@@ -4,22 +4,13 @@
  * untouched), the others ran and have their results; every map in flight on
  * the invoker is cancelled (two threads mapping at once); cancel is not
  * sticky (the next map runs in full); cancel with no map in flight is LK_OK
- * and does nothing. n_jobs 1, 2 and 4. */
+ * and does nothing. n_jobs 1, 2 and 4. (From a signal handler:
+ * api_cancel_signal.c.) */
 #include "lktest.h"
 
 enum { N = 3000, SLEEP_US = 1000 };
 
-/* Items run, counted in shared memory (workers may be processes). */
-static atomic_int *ran;
-
-static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
-    (void)model;
-    (void)arg;
-    atomic_fetch_add(ran, 1);
-    lkt_sleep_us(SLEEP_US);
-    *(size_t *)result = task->index + 1;
-    return 0;
-}
+static lkt_slow *slow; /* the model, in shared memory */
 
 typedef struct {
     lk_invoker *inv;
@@ -38,7 +29,7 @@ typedef struct {
     lk_invoker *inv;
     lk_status status;
     double seconds;
-    size_t results[N];
+    uint64_t results[N];
 } mapper;
 
 static void *map_long(void *p) {
@@ -50,31 +41,21 @@ static void *map_long(void *p) {
     return NULL;
 }
 
-static void check_full_map(lk_invoker *inv) {
-    static size_t results[200];
-    atomic_store(ran, 0);
-    CHECK_OK(lk_invoker_map(inv, NULL, 200, 0, results, sizeof results[0]));
-    CHECK(atomic_load(ran) == 200);
-    for (size_t i = 0; i < 200; i++) CHECK(results[i] == i + 1);
-}
-
 static void run(int n_jobs) {
-    static size_t results[N];
+    static uint64_t results[N];
     static int32_t status[N];
-    lk_invoker *inv = lkt_new(NULL, op, n_jobs);
+    lk_invoker *inv = lkt_new(slow, lkt_slow_item, n_jobs);
     double full = (double)N * SLEEP_US * 1e-6 / n_jobs;
 
     /* cancel with no map in flight: OK, and the next map is not affected */
     CHECK_OK(lk_invoker_cancel(inv));
     CHECK_OK(lk_invoker_cancel(inv));
-    check_full_map(inv);
+    lkt_check_full_map(inv, slow, 200);
 
     /* cancel from another thread during a long map */
-    for (int i = 0; i < N; i++) {
-        results[i] = 0;
-        status[i] = 0x5A5A5A5A;
-    }
-    atomic_store(ran, 0);
+    memset(results, 0, sizeof results);
+    memset(status, 0x5A, sizeof status);
+    atomic_store(&slow->started, 0);
     canceller c = {inv, 100000, (lk_status)-1};
     pthread_t th;
     lk_map_options mo;
@@ -86,35 +67,26 @@ static void run(int n_jobs) {
     double took = lkt_now() - t0;
     CHECK(pthread_join(th, NULL) == 0);
     CHECK(c.status == LK_OK);
-    int n_ran = atomic_load(ran);
-    printf("n_jobs %d: cancelled after %.3f s (full map %.1f s), %d of %d ran\n", n_jobs, took, full, n_ran, N);
+    long n_ran = atomic_load(&slow->started);
+    printf("n_jobs %d: cancelled after %.3f s (full map %.1f s), %ld of %d ran\n", n_jobs, took, full, n_ran, N);
     CHECK_MSG(took < 0.1 + full / 4, "the cancelled map took %.3f s", took);
-    CHECK(n_ran < N / 2);
-    int skipped = 0;
-    for (int i = 0; i < N; i++) {
-        if (status[i] == LK_ITEM_SKIPPED) {
-            skipped++;
-            CHECK(results[i] == 0); /* never ran: slot untouched */
-        } else {
-            CHECK(status[i] == 0);
-            CHECK(results[i] == (size_t)i + 1);
-        }
-    }
-    CHECK_MSG(skipped == N - n_ran, "%d skipped, %d ran of %d", skipped, n_ran, N);
+    CHECK(n_ran > 0 && n_ran < N / 2);
+    size_t skipped = lkt_check_stopped(status, results, N, "cancelled map");
+    CHECK_MSG(skipped == (size_t)(N - n_ran), "%zu skipped, %ld ran of %d", skipped, n_ran, N);
 
     /* not sticky */
-    check_full_map(inv);
-    check_full_map(inv);
+    lkt_check_full_map(inv, slow, 200);
+    lkt_check_full_map(inv, slow, 200);
 
     /* two maps in flight from two threads: both are cancelled */
     static mapper m[2];
     pthread_t mt[2];
-    atomic_store(ran, 0);
+    atomic_store(&slow->started, 0);
     for (int k = 0; k < 2; k++) {
         m[k].inv = inv;
         CHECK(pthread_create(&mt[k], NULL, map_long, &m[k]) == 0);
     }
-    while (atomic_load(ran) < 2) lkt_sleep_us(1000);
+    lkt_slow_wait(slow, 2);
     lkt_sleep_us(100000);
     CHECK_OK(lk_invoker_cancel(inv));
     for (int k = 0; k < 2; k++) {
@@ -124,7 +96,7 @@ static void run(int n_jobs) {
         double slack = lkt_processes() ? 0.3 : 0.1;
         CHECK_MSG(m[k].seconds < slack + full / 2, "map %d of two took %.3f s", k, m[k].seconds);
     }
-    check_full_map(inv);
+    lkt_check_full_map(inv, slow, 200);
 
     CHECK_OK(lk_invoker_shutdown(inv));
 }
@@ -132,7 +104,8 @@ static void run(int n_jobs) {
 int main(int argc, char **argv) {
     lkt_backend_init(argc, argv);
     lkt_watchdog(60);
-    ran = (atomic_int *)lkt_shared(sizeof *ran);
+    slow = (lkt_slow *)lkt_shared(sizeof *slow);
+    slow->sleep_us = SLEEP_US;
     run(1);
     run(2);
     run(4);

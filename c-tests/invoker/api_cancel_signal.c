@@ -1,13 +1,16 @@
 /* lk_invoker_cancel is async-signal-safe: a SIGUSR1 handler (installed with
  * sigaction, without SA_RESTART) calls it during a long map; the map returns
- * LK_ERR_CANCELLED promptly. The signal is sent to the mapping thread
- * (pthread_kill), to the whole process (kill: any thread, pool workers
- * included, may run the handler) and by a POSIX timer. The next map runs in
- * full. */
+ * LK_ERR_CANCELLED promptly, and the handler's call returned LK_OK. The
+ * signal is sent to the mapping thread (pthread_kill), to the whole process
+ * (kill: any thread of it, pool threads included, may run the handler) and
+ * by a POSIX timer. The next map runs in full. n_jobs 1, 2 and 4. (Ctrl-C
+ * to a whole process group, worker processes included:
+ * reliability/fault_signal_sigint_cancel.c.) */
 #include "lktest.h"
 
 enum { N = 3000, SLEEP_US = 1000 };
 
+static lkt_slow *slow; /* the model, in shared memory */
 static lk_invoker *volatile g_inv;
 static volatile sig_atomic_t handler_calls;
 static volatile sig_atomic_t handler_status = -1;
@@ -20,17 +23,6 @@ static void on_usr1(int sig) {
     errno = saved;
 }
 
-static atomic_int ran;
-
-static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
-    (void)model;
-    (void)arg;
-    atomic_fetch_add(&ran, 1);
-    lkt_sleep_us(SLEEP_US);
-    *(size_t *)result = task->index + 1;
-    return 0;
-}
-
 enum { BY_PTHREAD_KILL, BY_KILL, BY_TIMER };
 
 typedef struct {
@@ -40,29 +32,20 @@ typedef struct {
 
 static void *send_later(void *p) {
     sender *s = (sender *)p;
-    while (atomic_load(&ran) < 2) lkt_sleep_us(1000);
+    lkt_slow_wait(slow, 2);
     lkt_sleep_us(80000);
     if (s->how == BY_PTHREAD_KILL) CHECK(pthread_kill(s->target, SIGUSR1) == 0);
     else CHECK(kill(getpid(), SIGUSR1) == 0);
     return NULL;
 }
 
-static void check_full_map(lk_invoker *inv) {
-    static size_t results[100];
-    atomic_store(&ran, 0);
-    CHECK_OK(lk_invoker_map(inv, NULL, 100, 0, results, sizeof results[0]));
-    CHECK(atomic_load(&ran) == 100);
-    for (size_t i = 0; i < 100; i++) CHECK(results[i] == i + 1);
-}
-
 static void run(int n_jobs, int how) {
-    static size_t results[N];
-    lk_invoker *inv = NULL;
-    CHECK_OK(lk_invoker_new(NULL, op, n_jobs, &inv));
+    static uint64_t results[N];
+    lk_invoker *inv = lkt_new(slow, lkt_slow_item, n_jobs);
     g_inv = inv;
     handler_calls = 0;
     handler_status = -1;
-    atomic_store(&ran, 0);
+    atomic_store(&slow->started, 0);
     double full = (double)N * SLEEP_US * 1e-6 / n_jobs;
 
     pthread_t th;
@@ -88,18 +71,22 @@ static void run(int n_jobs, int how) {
     else CHECK(pthread_join(th, NULL) == 0);
     CHECK(handler_calls == 1);
     CHECK(handler_status == (sig_atomic_t)LK_OK);
-    printf("n_jobs %d, signal way %d: cancelled after %.3f s (full map %.1f s), %d ran\n", n_jobs, how, took,
-           full, atomic_load(&ran));
+    long n_ran = atomic_load(&slow->started);
+    printf("n_jobs %d, signal way %d: cancelled after %.3f s (full map %.1f s), %ld ran\n", n_jobs, how, took,
+           full, n_ran);
     CHECK(took < 0.2 + full / 4);
-    CHECK(atomic_load(&ran) < N / 2);
+    CHECK(n_ran < N / 2);
 
-    check_full_map(inv); /* not sticky */
+    lkt_check_full_map(inv, slow, 100); /* not sticky */
     CHECK_OK(lk_invoker_shutdown(inv));
     g_inv = NULL;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    lkt_backend_init(argc, argv);
     lkt_watchdog(60);
+    slow = (lkt_slow *)lkt_shared(sizeof *slow);
+    slow->sleep_us = SLEEP_US;
     lkt_on_signal(SIGUSR1, on_usr1); /* interrupted calls must be retried by the library */
 
     int jobs[] = {1, 2, 4};
@@ -108,6 +95,6 @@ int main(void) {
         run(jobs[j], BY_KILL);
         run(jobs[j], BY_TIMER);
     }
-    printf("api_cancel_signal: ok\n");
+    printf("invoker_api_cancel_signal: ok\n");
     return 0;
 }
