@@ -266,6 +266,36 @@ static inline int lkt_take(atomic_int *at, size_t index) {
     return atomic_load(at) == expected && atomic_compare_exchange_strong(at, &expected, -1);
 }
 
+/* The ways a worker or child dies on purpose, with lkt_die. */
+enum { LKT_DIE_KILL, LKT_DIE_SEGV, LKT_DIE_EXIT3, LKT_DEATHS };
+static const char *const lkt_death_name[LKT_DEATHS] = {"raise(SIGKILL)", "SIGSEGV", "_exit(3)"};
+/* What lk_last_error() says of each. */
+static const char *const lkt_death_words[LKT_DEATHS] = {"SIGKILL", "SIGSEGV", "exit status 3"};
+
+/* Die: raise(SIGKILL) as the OOM killer would, a real SIGSEGV (a write
+ * through a NULL pointer, not raise), or _exit(3) without answering. */
+static inline void lkt_die(int how) {
+    switch (how) {
+    case LKT_DIE_KILL: raise(SIGKILL); break;
+    case LKT_DIE_SEGV: {
+        volatile int *volatile nowhere = NULL;
+        *nowhere = 1;
+        break;
+    }
+    default: break;
+    }
+    _exit(3);
+}
+
+/* Map options that collect every item's status (0, its non-zero code,
+ * LK_ITEM_SKIPPED or LK_ITEM_WORKER_DIED) in `status`, one entry per item. */
+static inline lk_map_options lkt_with_status(int32_t *status) {
+    lk_map_options mo;
+    lk_map_options_init(&mo, sizeof mo);
+    mo.item_status = status;
+    return mo;
+}
+
 /* Keep the largest value ever stored in `max`. */
 static inline void lkt_atomic_max(atomic_int *max, int value) {
     int cur = atomic_load(max);

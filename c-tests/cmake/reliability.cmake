@@ -85,9 +85,8 @@ set(LK_ASAN_ENV
 #       shadow memory reserves (terabytes of address space), so the child
 #       cannot run at all under ASan.
 #   reliability_fault_forksafety_run_sp, _procs, _child_log_callback,
-#   run_sp_fault_fork_deadlock, run_sp_api_handles_in_child,
-#   invoker_fault_fork_handle_threads: they fork while other threads of the
-#       test allocate. GCC 12's libasan does not hold its allocator's locks
+#   run_sp_api_handles_in_child, invoker_fault_fork_handle_threads: they
+#       fork while other threads of the test allocate. GCC 12's libasan does not hold its allocator's locks
 #       across fork (glibc's malloc does), so a child forked while another
 #       thread was inside ASan's malloc waits forever on that lock the first
 #       time it allocates (seen: the child blocked in
@@ -100,7 +99,7 @@ set(LK_ASAN_ENV
 #       scan (it stops the process with ptrace), longer than 20 ms under load.
 set(LK_ASAN_SKIP run_sp_fault_memory_limit reliability_fault_forksafety_run_sp
     reliability_fault_forksafety_procs reliability_fault_forksafety_child_log_callback
-    run_sp_fault_fork_deadlock run_sp_api_handles_in_child invoker_fault_fork_handle_threads
+    run_sp_api_handles_in_child invoker_fault_fork_handle_threads
     run_sp_leak_fds)
 lk_check_names(LK_ASAN_SKIP)
 # Tests to run without LeakSanitizer (each with its reason): none at present.
@@ -153,10 +152,6 @@ endif()
 #                               a child takes to start under valgrind;
 #      processes_api_recycle_rss  measures workers' resident memory, which
 #                               valgrind multiplies;
-#      run_sp_fault_fork_deadlock  a 20 s watchdog over 200 forks; the same
-#                               hazard is covered under valgrind by
-#                               reliability_fault_forksafety_* with fewer
-#                               iterations;
 #      processes_api_skewed, _create_time, _hot_path  measure speed-up,
 #                               creation time, and the workers' syscalls and
 #                               context switches, all of which valgrind's own
@@ -165,8 +160,7 @@ endif()
 #    -DLK_RELIABILITY_LONG=ON (c-tests/reliability/run-long.sh), so the test
 #    command's valgrind runs stay within a few minutes on two cores.
 set(LK_VALGRIND_SKIP reliability_fault_status_system run_sp_leak_fds processes_api_recycle_rss
-    run_sp_fault_fork_deadlock processes_api_skewed
-    processes_api_create_time processes_api_hot_path)
+    processes_api_skewed processes_api_create_time processes_api_hot_path)
 set(LK_VALGRIND_LONG_ONLY run_sp_api_in_callback run_sp_api_threads library_api_proc_count
     processes_api_cow_pss invoker_api_progress_threads invoker_api_progress_processes
     invoker_api_njobs_processes invoker_api_cancel_threads

@@ -58,9 +58,7 @@ static void run(int n_jobs) {
     atomic_store(&slow->started, 0);
     canceller c = {inv, 100000, (lk_status)-1};
     pthread_t th;
-    lk_map_options mo;
-    lk_map_options_init(&mo, sizeof mo);
-    mo.item_status = status;
+    lk_map_options mo = lkt_with_status(status);
     double t0 = lkt_now();
     CHECK(pthread_create(&th, NULL, cancel_later, &c) == 0);
     CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CANCELLED);

@@ -43,9 +43,7 @@ static lk_invoker *make(int n_jobs, lk_seeds seeds, int *calls) {
 static void map_all(lk_invoker *inv, int with_status) {
     memset(out, 0xA5, sizeof out);
     if (with_status) {
-        lk_map_options mo;
-        lk_map_options_init(&mo, sizeof mo);
-        mo.item_status = status;
+        lk_map_options mo = lkt_with_status(status);
         memset(status, 0x5A, sizeof status);
         CHECK_OK(lk_invoker_map_with(inv, args, N, sizeof args[0], out, sizeof out[0], &mo));
         for (size_t i = 0; i < N; i++) CHECK(status[i] == 0);

@@ -42,9 +42,7 @@ static void check_map_fails(lk_invoker *inv, state_t *s, int table, int keep_goi
         atomic_store(&s->ran[i], 0);
     }
     atomic_store(&s->table, table);
-    lk_map_options mo;
-    lk_map_options_init(&mo, sizeof mo);
-    mo.item_status = status;
+    lk_map_options mo = lkt_with_status(status);
     CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CALLBACK);
     char msg[512];
     snprintf(msg, sizeof msg, "%s", lk_last_error());

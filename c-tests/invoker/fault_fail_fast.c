@@ -54,9 +54,7 @@ static void run(int32_t n_jobs, long sleep_us, int max_ran) {
     /* with item_status */
     reset(s);
     for (int i = 0; i < N; i++) status[i] = 0x5A5A5A5A;
-    lk_map_options mo;
-    lk_map_options_init(&mo, sizeof mo);
-    mo.item_status = status;
+    lk_map_options mo = lkt_with_status(status);
     CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, NULL, 0, &mo), LK_ERR_CALLBACK);
     ran = atomic_load(&s->ran_count);
     CHECK(ran >= 1 && ran <= max_ran);

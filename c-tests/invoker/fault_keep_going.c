@@ -42,9 +42,7 @@ int main(int argc, char **argv) {
                 status[i] = 0x5A5A5A5A;
                 results[i] = 0;
             }
-            lk_map_options mo;
-            lk_map_options_init(&mo, sizeof mo);
-            mo.item_status = status;
+            lk_map_options mo = lkt_with_status(status);
             CHECK_FAIL(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo),
                        LK_ERR_CALLBACK);
             unsigned long long index = 0;

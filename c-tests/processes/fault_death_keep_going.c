@@ -8,8 +8,6 @@
 
 enum { N = 1000, DIE_A = 137, DIE_B = 862 };
 
-enum { KILL, SEGV, EXIT3, KINDS };
-static const char *kind_name[KINDS] = {"raise(SIGKILL)", "SIGSEGV", "_exit(3)"};
 
 typedef struct {
     atomic_int die_a, die_b; /* item indices to die on, once each; -1: none */
@@ -19,23 +17,11 @@ typedef struct {
 
 static ctl_t *ctl;
 
-static void die(void) {
-    switch (atomic_load(&ctl->kind)) {
-    case KILL: raise(SIGKILL); break;
-    case SEGV: {
-        volatile int *volatile nowhere = NULL;
-        *nowhere = 1;
-        break;
-    }
-    default: _exit(3);
-    }
-}
-
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
     (void)model;
     uint64_t a = *(const uint64_t *)arg;
     atomic_fetch_add(&ctl->runs[task->index], 1);
-    if (lkt_take(&ctl->die_a, task->index) || lkt_take(&ctl->die_b, task->index)) die();
+    if (lkt_take(&ctl->die_a, task->index) || lkt_take(&ctl->die_b, task->index)) lkt_die(atomic_load(&ctl->kind));
     if (task->index % 5 == 0) lkt_sleep_us(300);
     *(uint64_t *)result = lkt_mix(a);
     return 0;
@@ -53,15 +39,13 @@ static void one_map(lk_invoker *inv, int kind, int two, int n_jobs) {
     atomic_store(&ctl->kind, kind);
     atomic_store(&ctl->die_a, DIE_A);
     atomic_store(&ctl->die_b, two ? DIE_B : -1);
-    lk_map_options mo;
-    lk_map_options_init(&mo, sizeof mo);
-    mo.item_status = status;
+    lk_map_options mo = lkt_with_status(status);
     double t0 = lkt_now();
     CHECK_FAIL(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo), LK_ERR_WORKER_DIED);
     double took = lkt_now() - t0;
     const char *m = lk_last_error();
     CHECK_MSG(lkt_has_number(m, DIE_A) || (two && lkt_has_number(m, DIE_B)), "the item is not named: \"%s\"", m);
-    printf("n_jobs %d, %s%s: %.3f s: %s\n", n_jobs, kind_name[kind], two ? " twice" : "", took, m);
+    printf("n_jobs %d, %s%s: %.3f s: %s\n", n_jobs, lkt_death_name[kind], two ? " twice" : "", took, m);
     CHECK(atomic_load(&ctl->die_a) == -1);
     if (two) CHECK(atomic_load(&ctl->die_b) == -1);
     for (int i = 0; i < N; i++) {
@@ -71,7 +55,7 @@ static void one_map(lk_invoker *inv, int kind, int two, int n_jobs) {
                       atomic_load(&ctl->runs[i]));
             continue;
         }
-        CHECK_MSG(status[i] == 0, "%s: item %d has status %d", kind_name[kind], i, status[i]);
+        CHECK_MSG(status[i] == 0, "%s: item %d has status %d", lkt_death_name[kind], i, status[i]);
         CHECK_MSG(atomic_load(&ctl->runs[i]) == 1, "item %d ran %d times", i, atomic_load(&ctl->runs[i]));
         CHECK(results[i] == lkt_mix(args[i]));
     }
@@ -94,9 +78,9 @@ int main(void) {
         lk_invoker_options o = pt_options(jobs[j]);
         o.error_mode = LK_ERRORS_KEEP_GOING;
         lk_invoker *inv = lkt_new_with(NULL, op, &o);
-        for (int kind = 0; kind < KINDS; kind++) one_map(inv, kind, 0, jobs[j]);
-        one_map(inv, KILL, 1, jobs[j]);
-        one_map(inv, EXIT3, 1, jobs[j]);
+        for (int kind = 0; kind < LKT_DEATHS; kind++) one_map(inv, kind, 0, jobs[j]);
+        one_map(inv, LKT_DIE_KILL, 1, jobs[j]);
+        one_map(inv, LKT_DIE_EXIT3, 1, jobs[j]);
         CHECK_OK(lk_invoker_shutdown(inv));
     }
     printf("fault_procs_death_keep_going: ok\n");

@@ -54,9 +54,7 @@ static void check_next_map(lk_invoker *inv) {
     static uint64_t results[N];
     static int32_t status[N];
     atomic_store(&ctl->stuck_at, -1);
-    lk_map_options mo;
-    lk_map_options_init(&mo, sizeof mo);
-    mo.item_status = status;
+    lk_map_options mo = lkt_with_status(status);
     for (int i = 0; i < N; i++) atomic_store(&ctl->runs[i], 0);
     CHECK_OK(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo));
     for (int i = 0; i < N; i++) {
@@ -82,9 +80,7 @@ static void run(int n_jobs, int keep_going) {
         killer_t k = {0, 0};
         pthread_t th;
         CHECK(pthread_create(&th, NULL, killer, &k) == 0);
-        lk_map_options mo;
-        lk_map_options_init(&mo, sizeof mo);
-        mo.item_status = status;
+        lk_map_options mo = lkt_with_status(status);
         CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_WORKER_DIED);
         double returned = lkt_now();
         CHECK(pthread_join(th, NULL) == 0);

@@ -12,8 +12,6 @@
 enum { N = 4000, SLEEP_US = 2000, DIE_AT = 137 };
 #define UNTOUCHED 0xA5A5A5A5A5A5A5A5ULL
 
-enum { KILL, SEGV, EXIT3, KINDS };
-static const char *kind_name[KINDS] = {"raise(SIGKILL)", "SIGSEGV", "_exit(3)"};
 
 typedef struct {
     atomic_int die_at; /* item index to die on, once; -1: none */
@@ -31,15 +29,7 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     if (lkt_take(&ctl->die_at, task->index)) {
         atomic_store(&ctl->dead_pid, (int)getpid());
         atomic_store(&ctl->died_at, lkt_now());
-        switch (atomic_load(&ctl->kind)) {
-        case KILL: raise(SIGKILL); break;
-        case SEGV: {
-            volatile int *volatile nowhere = NULL;
-            *nowhere = 1;
-            break;
-        }
-        default: _exit(3);
-        }
+        lkt_die(atomic_load(&ctl->kind));
     }
     int us = atomic_load(&ctl->sleep_us);
     if (us) lkt_sleep_us(us);
@@ -51,8 +41,8 @@ static void check_message(int kind) {
     const char *m = lk_last_error();
     CHECK_ERROR_HAS_NUMBER(DIE_AT);
     switch (kind) {
-    case KILL: CHECK_MSG(lkt_has_number(m, SIGKILL) || strstr(m, "SIGKILL"), "no signal named: \"%s\"", m); break;
-    case SEGV: CHECK_MSG(lkt_has_number(m, SIGSEGV) || strstr(m, "SIGSEGV"), "no signal named: \"%s\"", m); break;
+    case LKT_DIE_KILL: CHECK_MSG(lkt_has_number(m, SIGKILL) || strstr(m, "SIGKILL"), "no signal named: \"%s\"", m); break;
+    case LKT_DIE_SEGV: CHECK_MSG(lkt_has_number(m, SIGSEGV) || strstr(m, "SIGSEGV"), "no signal named: \"%s\"", m); break;
     default: CHECK_MSG(lkt_has_number(m, 3), "no exit status 3 named: \"%s\"", m); break;
     }
 }
@@ -64,7 +54,7 @@ static void run(int n_jobs) {
     lk_invoker *inv = pt_new(NULL, op, n_jobs);
     double full = (double)N * SLEEP_US * 1e-6 / n_jobs;
     for (int rep = 0; rep < 2; rep++)
-        for (int kind = 0; kind < KINDS; kind++) {
+        for (int kind = 0; kind < LKT_DEATHS; kind++) {
             atomic_store(&ctl->kind, kind);
             atomic_store(&ctl->sleep_us, SLEEP_US);
             atomic_store(&ctl->died_at, 0.0);
@@ -74,9 +64,7 @@ static void run(int n_jobs) {
                 results[i] = UNTOUCHED;
                 status[i] = 0x5A5A5A5A;
             }
-            lk_map_options mo;
-            lk_map_options_init(&mo, sizeof mo);
-            mo.item_status = status;
+            lk_map_options mo = lkt_with_status(status);
             CHECK_FAIL(lk_invoker_map_with(inv, args, N, sizeof args[0], results, sizeof results[0], &mo),
                        LK_ERR_WORKER_DIED);
             double returned = lkt_now();
@@ -84,7 +72,7 @@ static void run(int n_jobs) {
             CHECK(died > 0);
             check_message(kind);
             printf("n_jobs %d, %s: the map returned %.3f s after the death (full map %.1f s): %s\n", n_jobs,
-                   kind_name[kind], returned - died, full, lk_last_error());
+                   lkt_death_name[kind], returned - died, full, lk_last_error());
             CHECK_MSG(returned - died < 2.0, "the map returned %.3f s after the worker died", returned - died);
             CHECK(!lkt_alive(atomic_load(&ctl->dead_pid)));
             CHECK(status[DIE_AT] == LK_ITEM_WORKER_DIED);

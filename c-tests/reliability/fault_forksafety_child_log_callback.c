@@ -41,42 +41,34 @@ static int32_t item(const void *model, const void *arg, void *result, const lk_t
 }
 
 int main(int argc, char **argv) {
-    int calls = argc > 1 ? atoi(argv[1]) : 500;
+    int calls = busy_begin(argc, argv, 1, 500);
     int invokers = argc > 2 ? atoi(argv[2]) : 100;
-    lkt_watchdog(300);
-    busy_start();
-    double t0 = lkt_now();
     for (int i = 0; i < calls; i++) {
-        long before = rel_log_children(&busy_logs);
+        long before = busy_child_records();
         lk_buffer b;
         memset(&b, 0, sizeof b);
         lk_status s = lk_run_sp(sp_child, NULL, &b);
         CHECK_MSG(s == LK_OK && b.len == 2, "call %d: %d %s", i, (int)s, lk_last_error());
         lk_buffer_free(&b);
-        long got = rel_log_children(&busy_logs) - before;
+        long got = busy_child_records() - before;
         CHECK_MSG(got == 1, "call %d: %ld child records arrived, expected 1", i, got);
     }
     for (int i = 0; i < invokers; i++) {
-        lk_invoker_options o;
-        lk_invoker_options_init(&o, sizeof o);
-        o.backend = LK_BACKEND_PROCESSES;
-        o.n_jobs = 2;
+        lk_invoker_options o = lkt_options_on(LK_BACKEND_PROCESSES, 2);
         o.worker_init = worker_init;
-        long before = rel_log_children(&busy_logs);
+        long before = busy_child_records();
         lk_invoker *inv = NULL;
         CHECK_OK(lk_invoker_new_with(NULL, item, &o, &inv));
         uint64_t r[16];
         lk_status s = lk_invoker_map(inv, NULL, 16, 0, r, sizeof r[0]);
         CHECK_MSG(s == LK_OK, "invoker %d: %d %s", i, (int)s, lk_last_error());
         for (int k = 0; k < 16; k++) CHECK(r[k] == (uint64_t)k * 2);
-        long got = rel_log_children(&busy_logs) - before;
+        long got = busy_child_records() - before;
         CHECK_MSG(got == 2, "invoker %d: %ld worker records arrived, expected 2", i, got);
         CHECK_OK(lk_invoker_shutdown(inv));
     }
-    double took = lkt_now() - t0;
-    busy_stop_all();
-    CHECK(lkt_no_children());
-    printf("fault_forksafety_child_log_callback: ok (%d calls, %d invokers in %.2f s; %ld busy maps)\n", calls,
-           invokers, took, (long)atomic_load(&busy_maps));
+    char what[64];
+    snprintf(what, sizeof what, "%d calls, %d invokers", calls, invokers);
+    busy_end("reliability_fault_forksafety_child_log_callback", what);
     return 0;
 }

@@ -1,9 +1,10 @@
 /* Fork-safety of the process backend: 1,000 process-backend invokers made
  * (each forks its helper and workers), mapped on and shut down while two
  * other threads are in busy maps whose items log through a mutex-taking
- * host callback. Every worker logs from its initializer and from each item;
- * with a watchdog: nothing may hang, and every record must have reached the
- * parent's callback, once, when the map returns. */
+ * host callback (reliability/busy.h). Every worker logs from its initializer
+ * and from each item; with a watchdog: nothing may hang, and every record
+ * must have reached the parent's callback, once, when the map returns.
+ *   fault_forksafety_procs [INVOKERS] */
 #include "reliability/busy.h"
 
 enum { M = 8 };
@@ -28,18 +29,12 @@ static int32_t item(const void *model, const void *arg, void *result, const lk_t
 }
 
 int main(int argc, char **argv) {
-    int iterations = argc > 1 ? atoi(argv[1]) : 1000;
-    lkt_watchdog(300);
-    busy_start();
-    double t0 = lkt_now();
+    int iterations = busy_begin(argc, argv, 1, 1000);
     for (int i = 0; i < iterations; i++) {
         uint64_t model = (uint64_t)i * 1000;
-        lk_invoker_options o;
-        lk_invoker_options_init(&o, sizeof o);
-        o.backend = LK_BACKEND_PROCESSES;
-        o.n_jobs = 1 + i % 2;
+        lk_invoker_options o = lkt_options_on(LK_BACKEND_PROCESSES, 1 + i % 2);
         o.worker_init = worker_init;
-        long before = rel_log_children(&busy_logs);
+        long before = busy_child_records();
         lk_invoker *inv = NULL;
         lk_status s = lk_invoker_new_with(&model, item, &o, &inv);
         CHECK_MSG(s == LK_OK, "invoker %d: %d %s", i, (int)s, lk_last_error());
@@ -47,15 +42,13 @@ int main(int argc, char **argv) {
         s = lk_invoker_map(inv, NULL, M, 0, results, sizeof results[0]);
         CHECK_MSG(s == LK_OK, "invoker %d: map gave %d %s", i, (int)s, lk_last_error());
         for (int k = 0; k < M; k++) CHECK(results[k] == (uint64_t)k + model);
-        long got = rel_log_children(&busy_logs) - before;
+        long got = busy_child_records() - before;
         CHECK_MSG(got == o.n_jobs + M, "invoker %d: %ld worker records arrived, expected %d", i, got,
                   o.n_jobs + M);
         CHECK_OK(lk_invoker_shutdown(inv));
     }
-    double took = lkt_now() - t0;
-    busy_stop_all();
-    CHECK(lkt_no_children());
-    printf("fault_forksafety_procs: ok (%d invokers in %.2f s; %ld busy maps, %ld parent records)\n",
-           iterations, took, (long)atomic_load(&busy_maps), busy_logs.parent);
+    char what[64];
+    snprintf(what, sizeof what, "%d invokers", iterations);
+    busy_end("reliability_fault_forksafety_procs", what);
     return 0;
 }

@@ -41,9 +41,7 @@ static void check_map(lk_invoker *inv, size_t n, int keep_going, size_t die_at, 
     CHECK(args && results && status);
     for (size_t i = 0; i < n * 3; i++) args[i] = (uint8_t)lkt_mix(i + (uint64_t)round * 7919);
     memset(results, 0xee, n * 5);
-    lk_map_options mo;
-    lk_map_options_init(&mo, sizeof mo);
-    mo.item_status = status;
+    lk_map_options mo = lkt_with_status(status);
     long logs_before = rel_log_children(&logs);
     lk_status s = lk_invoker_map_with(inv, args, n, 3, results, 5, &mo);
     long logged = rel_log_children(&logs) - logs_before;

@@ -53,9 +53,7 @@ int main(void) {
         CHECK_OK(lk_invoker_new_with(nested ? (const void *)&g_inner : NULL, op, &o, &inv));
         size_t n = nested ? 500 : (size_t)(lkt_mix((uint64_t)round) % N);
         memset(results, 0, sizeof results);
-        lk_map_options mo;
-        lk_map_options_init(&mo, sizeof mo);
-        mo.item_status = status;
+        lk_map_options mo = lkt_with_status(status);
         pthread_t t;
         if (cancel) CHECK(pthread_create(&t, NULL, cancel_soon, inv) == 0);
         lk_status s = lk_invoker_map_with(inv, args, n, sizeof args[0], results, sizeof results[0], &mo);

@@ -71,9 +71,7 @@ int main(void) {
             atomic_store(&slow->started, 0);
             int handled_before = atomic_load(&g_handled);
             memset(results, 0, sizeof results);
-            lk_map_options mo;
-            lk_map_options_init(&mo, sizeof mo);
-            mo.item_status = status;
+            lk_map_options mo = lkt_with_status(status);
             sender_arg a = {how, pthread_self()};
             pthread_t t;
             CHECK(pthread_create(&t, NULL, sender, &a) == 0);

@@ -21,9 +21,7 @@ static void check_one(lk_invoker_options *o) {
     static uint64_t results[N];
     static int32_t status[N];
     memset(results, 0, sizeof results);
-    lk_map_options mo;
-    lk_map_options_init(&mo, sizeof mo);
-    mo.item_status = status;
+    lk_map_options mo = lkt_with_status(status);
     CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CALLBACK);
     char msg[512];
     snprintf(msg, sizeof msg, "%s", lk_last_error());

@@ -27,9 +27,7 @@ int main(void) {
         lk_invoker_options o = lkt_options_on(kind == 2 ? LK_BACKEND_PROCESSES : LK_BACKEND_THREADS, kind == 0 ? 1 : 2);
         lk_invoker *inv = lkt_new_with(slow, lkt_slow_item, &o);
         memset(results, 0, sizeof results);
-        lk_map_options mo;
-        lk_map_options_init(&mo, sizeof mo);
-        mo.item_status = status;
+        lk_map_options mo = lkt_with_status(status);
         atomic_store(&slow->started, 0);
         pthread_t t;
         CHECK(pthread_create(&t, NULL, canceller, inv) == 0);

@@ -1,20 +1,15 @@
-/* LK_ERR_WORKER_DIED: a run_sp child killed by a signal (SIGSEGV, SIGKILL)
- * or exiting without answering (_exit(3)), and a process-backend worker that
- * dies during a map (signal, _exit). The message names the signal or exit
+/* LK_ERR_WORKER_DIED: a run_sp child or a process-backend worker (during a
+ * map) killed by a signal (SIGKILL, SIGSEGV) or exiting without answering
+ * (_exit(3)). The message names the signal or exit
  * status (and, for a worker, the item it was running); nothing is left
  * behind, and the invoker stays usable. */
 #include "lktest.h"
 #include "run_sp/sptest.h"
 
-/* Item 77 ends its worker: by SIGSEGV, SIGKILL or _exit(5), per the model. */
+/* Item 77 ends its worker, as lkt_die(*model). */
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
     (void)arg;
-    if (task->index == 77) {
-        int how = *(const int *)model;
-        if (how == 0) raise(SIGSEGV);
-        if (how == 1) raise(SIGKILL);
-        _exit(5);
-    }
+    if (task->index == 77) lkt_die(*(const int *)model);
     *(uint64_t *)result = task->index;
     return 0;
 }
@@ -22,37 +17,29 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 int main(void) {
     lkt_watchdog(60);
     lkt_no_core_dumps();
-    const spt_end sp_ends[] = {SPT_SEGV, SPT_KILL, SPT_EXIT3};
-    const char *sp_words[] = {"SIGSEGV", "SIGKILL", "exit status 3"};
-    for (int how = 0; how < 3; how++) {
+    const spt_end sp_ends[LKT_DEATHS] = {SPT_KILL, SPT_SEGV, SPT_EXIT3};
+    for (int how = 0; how < LKT_DEATHS; how++) {
         lk_buffer b;
         memset(&b, 0, sizeof b);
         CHECK_FAIL(lk_run_sp(spt_child, spt_end_arg(sp_ends[how]), &b), LK_ERR_WORKER_DIED);
-        CHECK_ERROR_HAS(sp_words[how]);
+        CHECK_ERROR_HAS(lkt_death_words[how]);
         CHECK(b.data == NULL && b.len == 0);
         CHECK(lkt_no_children());
     }
 
-    const char *words[] = {"SIGSEGV", "SIGKILL", "exit status 5"};
-    for (int how = 0; how < 3; how++)
+    for (int how = 0; how < LKT_DEATHS; how++)
         for (int mode = 0; mode < 2; mode++) {
-            lk_invoker_options o;
-            lk_invoker_options_init(&o, sizeof o);
-            o.n_jobs = 2;
-            o.backend = LK_BACKEND_PROCESSES;
+            lk_invoker_options o = lkt_options_on(LK_BACKEND_PROCESSES, 2);
             o.error_mode = mode ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
-            lk_invoker *inv = NULL;
-            CHECK_OK(lk_invoker_new_with(&how, op, &o, &inv));
+            lk_invoker *inv = lkt_new_with(&how, op, &o);
             enum { N = 500 };
             uint64_t results[N];
             int32_t status[N];
             memset(results, 0xff, sizeof results);
-            lk_map_options mo;
-            lk_map_options_init(&mo, sizeof mo);
-            mo.item_status = status;
+            lk_map_options mo = lkt_with_status(status);
             CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo),
                        LK_ERR_WORKER_DIED);
-            CHECK_ERROR_HAS(words[how]);
+            CHECK_ERROR_HAS(lkt_death_words[how]);
             CHECK_MSG(lkt_has_number(lk_last_error(), 77), "%s", lk_last_error());
             CHECK(status[77] == LK_ITEM_WORKER_DIED);
             CHECK(results[77] == UINT64_MAX);
@@ -68,6 +55,6 @@ int main(void) {
             CHECK_OK(lk_invoker_shutdown(inv));
             CHECK(lkt_no_children());
         }
-    printf("fault_status_worker_died: ok\n");
+    printf("reliability_fault_status_worker_died: ok\n");
     return 0;
 }

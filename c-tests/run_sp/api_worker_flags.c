@@ -31,31 +31,28 @@ static int32_t flags_in_map(const void *arg, lk_buffer *out) {
     return 0;
 }
 
-int main(void) {
-    lkt_watchdog(20);
-    CHECK(lk_is_worker() == 0);
-    CHECK(lk_is_mp_worker() == 0);
-    for (int i = 0; i < 3; i++) {
-        lk_buffer res = spt_empty();
-        CHECK_OK(lk_run_sp(flags, NULL, &res));
-        CHECK(res.len == 2 * sizeof(int32_t));
-        int32_t f[2];
-        memcpy(f, res.data, sizeof f);
-        CHECK(f[0] == 1);
-        CHECK(f[1] == 0);
-        lk_buffer_free(&res);
-        CHECK(lk_is_worker() == 0);
-        CHECK(lk_is_mp_worker() == 0);
-    }
+/* Run `fn` in a child: it reports (lk_is_worker(), lk_is_mp_worker()),
+ * which must be (1, 0); the parent's answers stay (0, 0). */
+static void check_child_flags(lk_sp_fn fn) {
     lk_buffer res = spt_empty();
-    CHECK_OK(lk_run_sp(flags_in_map, NULL, &res));
+    CHECK_OK(lk_run_sp(fn, NULL, &res));
     CHECK(res.len == 2 * sizeof(int32_t));
     int32_t f[2];
     memcpy(f, res.data, sizeof f);
     CHECK(f[0] == 1);
     CHECK(f[1] == 0);
     lk_buffer_free(&res);
+    CHECK(lk_is_worker() == 0);
+    CHECK(lk_is_mp_worker() == 0);
+}
+
+int main(void) {
+    lkt_watchdog(20);
+    CHECK(lk_is_worker() == 0);
+    CHECK(lk_is_mp_worker() == 0);
+    for (int i = 0; i < 3; i++) check_child_flags(flags);
+    check_child_flags(flags_in_map);
     lkt_check_no_children();
-    printf("api_sp_worker_flags: ok\n");
+    printf("run_sp_api_worker_flags: ok\n");
     return 0;
 }
