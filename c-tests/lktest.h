@@ -80,6 +80,19 @@
         }                                                                              \
     } while (0)
 
+/* CHECK_FAIL in a forked child: the exact status and a non-empty message, or
+ * report and _exit(1). */
+#define CHECK_CHILD_FAIL(call, expected)                                               \
+    do {                                                                               \
+        lk_status lkt_s_ = (call);                                                     \
+        if (lkt_s_ != (expected) || lk_last_error()[0] == '\0') {                      \
+            fprintf(stderr, "%s:%d: (in child %d) %s gave %d (%s), expected %s\n",      \
+                    __FILE__, __LINE__, (int)getpid(), #call, (int)lkt_s_,             \
+                    lk_last_error(), #expected);                                       \
+            _exit(1);                                                                  \
+        }                                                                              \
+    } while (0)
+
 /* CHECK_FAIL(call, LK_X): the exact (non-OK) status, and a non-empty
  * lk_last_error() afterwards (API.md: every non-OK status sets a message). */
 #define CHECK_FAIL(call, expected)                                                     \
@@ -899,6 +912,21 @@ static inline int lkt_wait_child(pid_t pid) {
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return 255;
+}
+
+/* Run body(arg) in a fork()ed child (with its own watchdog: alarms are not
+ * inherited), which must end with _exit(0); `what` names it if not. */
+static inline void lkt_in_child(void (*body)(void *), void *arg, const char *what) {
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        lkt_watchdog(60);
+        body(arg);
+        _exit(0);
+    }
+    int code = lkt_wait_child(pid);
+    CHECK_MSG(code == 0, "%s: the child ended with %d", what, code);
 }
 
 /* The path of this test program (/proc/self/exe), NUL-terminated. */

@@ -7,22 +7,10 @@
  * thread is in the middle of a map; no child is left behind. */
 #include "lktest.h"
 
-static atomic_int *busy_ran; /* shared memory: workers may be processes */
-
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
     (void)model;
     if (task->index % 20 == 0) lkt_sleep_us(1000);
     *(uint64_t *)result = *(const uint64_t *)arg + 100;
-    return 0;
-}
-
-static int32_t slow_op(const void *model, const void *arg, void *result, const lk_task *task) {
-    (void)model;
-    (void)arg;
-    (void)result;
-    (void)task;
-    atomic_fetch_add(busy_ran, 1);
-    lkt_sleep_us(500);
     return 0;
 }
 
@@ -41,7 +29,8 @@ static int map_works(lk_invoker *inv) {
 }
 
 /* In the child: every call with the inherited handle is refused. */
-static void child_checks(lk_invoker *inherited) {
+static void child_checks(void *p) {
+    lk_invoker *inherited = (lk_invoker *)p;
     lkt_watchdog(20);
     uint64_t args[4] = {1, 2, 3, 4}, results[4] = {0, 0, 0, 0};
     lk_map_options mo;
@@ -72,18 +61,10 @@ static void child_checks(lk_invoker *inherited) {
         CHECK_CHILD(lk_invoker_shutdown(fresh) == LK_OK);
         CHECK_CHILD(lk_invoker_map(fresh, args, 4, sizeof args[0], results, sizeof results[0]) == LK_ERR_INVALID);
     }
-    _exit(0);
 }
 
 static void fork_and_check(lk_invoker *inherited) {
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) child_checks(inherited);
-    int code = lkt_wait_child(pid);
-    if (code != 0) fprintf(stderr, "child exited with %d\n", code);
-    CHECK(code == 0);
+    lkt_in_child(child_checks, inherited, "the child with an inherited handle");
 }
 
 static void *busy_map(void *p) {
@@ -94,7 +75,8 @@ static void *busy_map(void *p) {
 int main(int argc, char **argv) {
     lkt_backend_init(argc, argv);
     lkt_watchdog(60);
-    busy_ran = (atomic_int *)lkt_shared(sizeof *busy_ran);
+    lkt_slow *slow = (lkt_slow *)lkt_shared(sizeof *slow); /* workers may be processes */
+    slow->sleep_us = 500;
 
     /* an idle pool, an n_jobs 1 invoker */
     int32_t jobs[] = {2, 1};
@@ -107,14 +89,14 @@ int main(int argc, char **argv) {
     }
 
     /* forked while a parent thread is in the middle of a map */
-    lk_invoker *inv = lkt_new(NULL, op, 2), *busy = lkt_new(NULL, slow_op, 2);
+    lk_invoker *inv = lkt_new(NULL, op, 2), *busy = lkt_new(slow, lkt_slow_item, 2);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, busy_map, busy) == 0);
-    while (atomic_load(busy_ran) < 10) lkt_sleep_us(500);
+    lkt_slow_wait(slow, 10);
     fork_and_check(busy);
     fork_and_check(inv);
     CHECK(pthread_join(th, NULL) == 0);
-    CHECK(atomic_load(busy_ran) == 400);
+    CHECK(atomic_load(&slow->started) == 400);
     CHECK(map_works(inv));
     CHECK_OK(lk_invoker_shutdown(busy));
     CHECK_OK(lk_invoker_shutdown(inv));

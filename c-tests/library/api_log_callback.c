@@ -25,68 +25,55 @@ static void expect_none(void) {
     CHECK(lkt_log_count() == 0);
 }
 
+/* What lk_log(level, message) gives with the callback's max_level: one
+ * record at level `want` (with target "app", the message, the user
+ * pointer, on this thread), or none (want 0). */
+static const struct {
+    int32_t max_level, level;
+    const char *message;
+    int want;
+} cases[] = {
+    /* every level, with its number; an empty message */
+    {LK_LOG_TRACE, LK_LOG_ERROR, "an error", 1},
+    {LK_LOG_TRACE, LK_LOG_WARN, "a warning", 2},
+    {LK_LOG_TRACE, LK_LOG_INFO, "some info", 3},
+    {LK_LOG_TRACE, LK_LOG_DEBUG, "debugging", 4},
+    {LK_LOG_TRACE, LK_LOG_TRACE, "tracing", 5},
+    {LK_LOG_TRACE, LK_LOG_INFO, "", 3},
+    /* out-of-range levels are clamped */
+    {LK_LOG_TRACE, 99, "too high", 5},
+    {LK_LOG_TRACE, 6, "six", 5},
+    {LK_LOG_TRACE, INT32_MAX, "max", 5},
+    {LK_LOG_TRACE, 0, "zero", 1},
+    {LK_LOG_TRACE, -4, "negative", 1},
+    {LK_LOG_TRACE, INT32_MIN, "min", 1},
+    /* filtered by max_level */
+    {LK_LOG_WARN, LK_LOG_INFO, "dropped", 0},
+    {LK_LOG_WARN, LK_LOG_DEBUG, "dropped", 0},
+    {LK_LOG_WARN, LK_LOG_TRACE, "dropped", 0},
+    {LK_LOG_WARN, 99, "dropped", 0},
+    {LK_LOG_WARN, LK_LOG_WARN, "kept warning", 2},
+    {LK_LOG_WARN, LK_LOG_ERROR, "kept error", 1},
+    {LK_LOG_WARN, -4, "kept clamped", 1},
+    /* max_level clamped too: 99 keeps everything, -3 and 0 only errors */
+    {99, LK_LOG_TRACE, "trace kept", 5},
+    {-3, LK_LOG_WARN, "dropped", 0},
+    {-3, LK_LOG_ERROR, "error kept", 1},
+    {0, LK_LOG_ERROR, "error kept at 0", 1},
+};
+
 int main(void) {
     lkt_watchdog(30);
     unsetenv("LK_NUM_PROCS");
-    lk_set_log_callback(lkt_log_capture, &user_token, LK_LOG_TRACE);
-    lkt_log_clear();
-
-    /* every level, with its number, target "app" and the message */
-    lk_log(LK_LOG_ERROR, "an error");
-    expect_one(1, "app", "an error");
-    lk_log(LK_LOG_WARN, "a warning");
-    expect_one(2, "app", "a warning");
-    lk_log(LK_LOG_INFO, "some info");
-    expect_one(3, "app", "some info");
-    lk_log(LK_LOG_DEBUG, "debugging");
-    expect_one(4, "app", "debugging");
-    lk_log(LK_LOG_TRACE, "tracing");
-    expect_one(5, "app", "tracing");
-    lk_log(LK_LOG_INFO, "");
-    expect_one(3, "app", "");
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        lk_set_log_callback(lkt_log_capture, &user_token, cases[k].max_level);
+        lkt_log_clear();
+        lk_log(cases[k].level, cases[k].message);
+        if (cases[k].want) expect_one(cases[k].want, "app", cases[k].message);
+        else expect_none();
+    }
     lk_log(LK_LOG_INFO, NULL); /* ignored */
     expect_none();
-
-    /* out-of-range levels are clamped */
-    lk_log(99, "too high");
-    expect_one(5, "app", "too high");
-    lk_log(6, "six");
-    expect_one(5, "app", "six");
-    lk_log(INT32_MAX, "max");
-    expect_one(5, "app", "max");
-    lk_log(0, "zero");
-    expect_one(1, "app", "zero");
-    lk_log(-4, "negative");
-    expect_one(1, "app", "negative");
-    lk_log(INT32_MIN, "min");
-    expect_one(1, "app", "min");
-
-    /* filtered by max_level */
-    lk_set_log_callback(lkt_log_capture, &user_token, LK_LOG_WARN);
-    lk_log(LK_LOG_INFO, "dropped");
-    lk_log(LK_LOG_DEBUG, "dropped");
-    lk_log(LK_LOG_TRACE, "dropped");
-    lk_log(99, "dropped");
-    expect_none();
-    lk_log(LK_LOG_WARN, "kept warning");
-    expect_one(2, "app", "kept warning");
-    lk_log(LK_LOG_ERROR, "kept error");
-    expect_one(1, "app", "kept error");
-    lk_log(-4, "kept clamped");
-    expect_one(1, "app", "kept clamped");
-
-    /* max_level clamped too: 99 keeps everything, -3 only errors */
-    lk_set_log_callback(lkt_log_capture, &user_token, 99);
-    lk_log(LK_LOG_TRACE, "trace kept");
-    expect_one(5, "app", "trace kept");
-    lk_set_log_callback(lkt_log_capture, &user_token, -3);
-    lk_log(LK_LOG_WARN, "dropped");
-    expect_none();
-    lk_log(LK_LOG_ERROR, "error kept");
-    expect_one(1, "app", "error kept");
-    lk_set_log_callback(lkt_log_capture, &user_token, 0);
-    lk_log(LK_LOG_ERROR, "error kept at 0");
-    expect_one(1, "app", "error kept at 0");
 
     /* the library's own records: a malformed LK_NUM_PROCS is a warning */
     lk_set_log_callback(lkt_log_capture, &user_token, LK_LOG_TRACE);

@@ -203,28 +203,21 @@ int main(void) {
 
     /* unknown values and bad sizes are refused, and nothing runs */
     memset(results, 0xFF, sizeof results);
-    lk_map_options_init(&mo, sizeof mo);
-    mo.schedule = 3;
-    CHECK_FAIL(lk_invoker_map_with(inv, NULL, 20, 0, results, sizeof results[0], &mo), LK_ERR_INVALID);
-    mo.schedule = -1;
-    CHECK_FAIL(lk_invoker_map_with(inv, NULL, 20, 0, results, sizeof results[0], &mo), LK_ERR_INVALID);
-    lk_map_options_init(&mo, sizeof mo);
-    mo.results_at = 3;
-    CHECK_FAIL(lk_invoker_map_with(inv, NULL, 20, 0, results, sizeof results[0], &mo), LK_ERR_INVALID);
-    lk_map_options_init(&mo, sizeof mo);
-    mo.args_at_root = 2;
-    CHECK_FAIL(lk_invoker_map_with(inv, NULL, 20, 0, results, sizeof results[0], &mo), LK_ERR_INVALID);
-    lk_map_options_init(&mo, sizeof mo);
-    mo.reserved0 = 1;
-    CHECK_FAIL(lk_invoker_map_with(inv, NULL, 20, 0, results, sizeof results[0], &mo), LK_ERR_INVALID);
-    lk_map_options_init(&mo, sizeof mo);
-    mo.struct_size = 0;
-    CHECK_FAIL(lk_invoker_map_with(inv, NULL, 20, 0, results, sizeof results[0], &mo), LK_ERR_INVALID);
-    memset(&mo, 0, sizeof mo);
-    CHECK_FAIL(lk_invoker_map_with(inv, NULL, 20, 0, results, sizeof results[0], &mo), LK_ERR_INVALID);
+    enum { BAD = 7 };
+    lk_map_options bad[BAD];
+    for (int k = 0; k < BAD; k++) lk_map_options_init(&bad[k], sizeof bad[k]);
+    bad[0].schedule = 3;
+    bad[1].schedule = -1;
+    bad[2].results_at = 3;
+    bad[3].args_at_root = 2;
+    bad[4].reserved0 = 1;
+    bad[5].struct_size = 0;
+    memset(&bad[6], 0, sizeof bad[6]);
+    for (int k = 0; k < BAD; k++)
+        CHECK_FAIL(lk_invoker_map_with(inv, NULL, 20, 0, results, sizeof results[0], &bad[k]), LK_ERR_INVALID);
     for (size_t i = 0; i < 20; i++) CHECK(results[i] == (size_t)-1);
 
     CHECK_OK(lk_invoker_shutdown(inv));
-    printf("fault_options: ok\n");
+    printf("library_fault_options: ok\n");
     return 0;
 }

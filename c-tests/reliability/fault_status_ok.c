@@ -2,7 +2,8 @@
  * call (threads and process backends, run_sp with and without options,
  * buffers, cancel with no map in flight, shutdown of NULL), and a successful
  * call leaves lk_last_error() as the last failure set it (like errno). */
-#include "reliability/rel.h"
+#include "lktest.h"
+#include "run_sp/sptest.h"
 
 static int32_t twice(const void *model, const void *arg, void *result, const lk_task *task) {
     (void)model;
@@ -11,20 +12,13 @@ static int32_t twice(const void *model, const void *arg, void *result, const lk_
     return 0;
 }
 
-static int32_t hello(const void *arg, lk_buffer *out) {
-    (void)arg;
-    return lk_buffer_append(out, "hello", 5) == LK_OK ? 0 : 1;
-}
-
 static void check_map(lk_invoker *inv) {
     uint64_t args[100], results[100];
     for (int i = 0; i < 100; i++) args[i] = (uint64_t)i;
     CHECK_OK(lk_invoker_map(inv, args, 100, sizeof args[0], results, sizeof results[0]));
     for (int i = 0; i < 100; i++) CHECK(results[i] == (uint64_t)i * 2);
-    lk_map_options mo;
-    lk_map_options_init(&mo, sizeof mo);
     int32_t status[100];
-    mo.item_status = status;
+    lk_map_options mo = lkt_with_status(status);
     CHECK_OK(lk_invoker_map_with(inv, args, 100, sizeof args[0], results, sizeof results[0], &mo));
     for (int i = 0; i < 100; i++) CHECK(status[i] == 0);
     CHECK_OK(lk_invoker_map(inv, NULL, 0, 0, NULL, 0)); /* n_args 0: a no-op */
@@ -51,10 +45,7 @@ int main(void) {
     check_map(inv);
     CHECK_OK(lk_invoker_shutdown(inv));
 
-    lk_invoker_options o;
-    lk_invoker_options_init(&o, sizeof o);
-    o.backend = LK_BACKEND_PROCESSES;
-    o.n_jobs = 2;
+    lk_invoker_options o = lkt_options_on(LK_BACKEND_PROCESSES, 2);
     CHECK_OK(lk_invoker_new_with(NULL, twice, &o, &inv));
     check_map(inv);
     CHECK_OK(lk_invoker_shutdown(inv));
@@ -62,16 +53,17 @@ int main(void) {
 
     lk_buffer b;
     memset(&b, 0, sizeof b);
-    CHECK_OK(lk_run_sp(hello, NULL, &b));
-    CHECK(b.len == 5 && memcmp(b.data, "hello", 5) == 0);
+    const void *ok = spt_end_arg(SPT_OK);
+    CHECK_OK(lk_run_sp(spt_child, ok, &b));
+    CHECK(b.len == 2 && memcmp(b.data, "ok", 2) == 0);
     lk_buffer_free(&b);
     lk_sp_options so;
     lk_sp_options_init(&so, sizeof so);
     so.timeout_ms = 60000;
-    CHECK_OK(lk_run_sp_with(hello, NULL, &so, &b));
-    CHECK(b.len == 5 && memcmp(b.data, "hello", 5) == 0);
+    CHECK_OK(lk_run_sp_with(spt_child, ok, &so, &b));
+    CHECK(b.len == 2 && memcmp(b.data, "ok", 2) == 0);
     lk_buffer_free(&b);
-    CHECK_OK(lk_run_sp_with(hello, NULL, NULL, &b));
+    CHECK_OK(lk_run_sp_with(spt_child, ok, NULL, &b));
     lk_buffer_free(&b);
     CHECK_OK(lk_buffer_append(&b, "abc", 3));
     CHECK_OK(lk_buffer_append(&b, NULL, 0));
@@ -79,6 +71,6 @@ int main(void) {
     lk_buffer_free(&b);
 
     CHECK(strcmp(lk_last_error(), before) == 0);
-    printf("fault_status_ok: ok\n");
+    printf("reliability_fault_status_ok: ok\n");
     return 0;
 }
