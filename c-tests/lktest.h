@@ -85,12 +85,7 @@
 #define CHECK_CHILD_FAIL(call, expected)                                               \
     do {                                                                               \
         lk_status lkt_s_ = (call);                                                     \
-        if (lkt_s_ != (expected) || lk_last_error()[0] == '\0') {                      \
-            fprintf(stderr, "%s:%d: (in child %d) %s gave %d (%s), expected %s\n",      \
-                    __FILE__, __LINE__, (int)getpid(), #call, (int)lkt_s_,             \
-                    lk_last_error(), #expected);                                       \
-            _exit(1);                                                                  \
-        }                                                                              \
+        CHECK_CHILD(lkt_s_ == (expected) && lk_last_error()[0] != '\0');               \
     } while (0)
 
 /* CHECK_FAIL(call, LK_X): the exact (non-OK) status, and a non-empty
@@ -464,6 +459,28 @@ static inline int lkt_pid_count(lkt_pid_set *s) {
 static inline void lkt_pid_clear(lkt_pid_set *s) {
     for (int i = 0; i < LKT_MAX_PIDS; i++) atomic_store(&s->pids[i], 0);
     atomic_store(&s->n, 0);
+}
+
+/* Items that kill their worker or fail on purpose: keep it in lkt_shared()
+ * memory (lkt_faults_new), so the parent sets them for worker processes too;
+ * -1 means none. */
+typedef struct lkt_faults {
+    atomic_int die_at;  /* the item whose worker raises SIGKILL, once */
+    atomic_int fail_at; /* the item that fails */
+} lkt_faults;
+
+static inline lkt_faults *lkt_faults_new(void) {
+    lkt_faults *f = (lkt_faults *)lkt_shared(sizeof *f);
+    atomic_store(&f->die_at, -1);
+    atomic_store(&f->fail_at, -1);
+    return f;
+}
+
+/* In a callback: raise(SIGKILL) if this is die_at's item (once); `code` if
+ * it is fail_at's; 0 otherwise. */
+static inline int32_t lkt_faults_hit(lkt_faults *f, size_t index, int32_t code) {
+    if (lkt_take(&f->die_at, index)) raise(SIGKILL);
+    return (int)index == atomic_load(&f->fail_at) ? code : 0;
 }
 
 /* ---- slow items that count themselves ---- */

@@ -12,23 +12,16 @@
 
 enum { N = 500 };
 
-typedef struct {
-    atomic_int die_at, fail_at;
-} ctl_t;
-
-static ctl_t *ctl;
-
+/* The model: the items that die or fail after they logged. */
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
-    (void)model;
     (void)arg;
     (void)result;
     char msg[64];
     snprintf(msg, sizeof msg, "item %zu", task->index);
     lk_log(LK_LOG_INFO, msg);
-    if (lkt_take(&ctl->die_at, task->index)) raise(SIGKILL);
-    if ((int)task->index == atomic_load(&ctl->fail_at)) return 9;
+    int32_t code = lkt_faults_hit((lkt_faults *)model, task->index, 9);
     if (task->index % 50 == 0) lkt_sleep_us(500);
-    return 0;
+    return code;
 }
 
 /* ---- capture ---- */
@@ -87,16 +80,14 @@ int main(int argc, char **argv) {
     lkt_backend_init(argc, argv);
     lkt_watchdog(60);
     lkt_no_core_dumps();
-    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
-    atomic_store(&ctl->die_at, -1);
-    atomic_store(&ctl->fail_at, -1);
+    lkt_faults *faults = lkt_faults_new();
     lk_set_log_callback(capture, NULL, LK_LOG_INFO);
     int32_t jobs[] = {1, 2, 4};
     for (int j = 0; j < 3; j++) {
         on_mapper = lkt_processes() || jobs[j] == 1;
         lk_invoker_options o = lkt_options(jobs[j]);
         o.error_mode = LK_ERRORS_KEEP_GOING;
-        lk_invoker *inv = lkt_new_with(NULL, op, &o);
+        lk_invoker *inv = lkt_new_with(faults, op, &o);
         for (int m = 0; m < 5; m++) {
             reset();
             CHECK_OK(lk_invoker_map(inv, NULL, N, 0, NULL, 0));
@@ -115,14 +106,14 @@ int main(int argc, char **argv) {
         }
         /* a callback fails after logging (keep-going: every item runs) */
         reset();
-        atomic_store(&ctl->fail_at, 123);
+        atomic_store(&faults->fail_at, 123);
         CHECK_FAIL(lk_invoker_map(inv, NULL, N, 0, NULL, 0), LK_ERR_CALLBACK);
-        atomic_store(&ctl->fail_at, -1);
+        atomic_store(&faults->fail_at, -1);
         check_records("a map with a failing callback", 1);
         if (lkt_processes()) {
             /* a worker logs, then dies */
             reset();
-            atomic_store(&ctl->die_at, 321);
+            atomic_store(&faults->die_at, 321);
             CHECK_FAIL(lk_invoker_map(inv, NULL, N, 0, NULL, 0), LK_ERR_WORKER_DIED);
             check_records("a map where a worker died", 1);
             reset();

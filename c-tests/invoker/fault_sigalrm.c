@@ -10,17 +10,11 @@
 
 enum { MAX_N = 2000 };
 
-typedef struct {
-    atomic_int fail_at, die_at;
-} ctl_t;
-
-static ctl_t *ctl;
-
+/* The model: the item that kills its worker, and the one that fails. */
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
-    (void)model;
     uint64_t a = *(const uint64_t *)arg;
-    if (lkt_take(&ctl->die_at, task->index)) raise(SIGKILL);
-    if ((int)task->index == atomic_load(&ctl->fail_at)) return 33;
+    int32_t code = lkt_faults_hit((lkt_faults *)model, task->index, 33);
+    if (code) return code;
     if (task->index % 16 == 0) lkt_sleep_us(300);
     *(uint64_t *)result = lkt_mix(a) ^ task->index;
     return 0;
@@ -41,9 +35,7 @@ int main(int argc, char **argv) {
     lkt_backend_init(argc, argv);
     lkt_watchdog_thread(60);
     lkt_no_core_dumps();
-    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
-    atomic_store(&ctl->fail_at, -1);
-    atomic_store(&ctl->die_at, -1);
+    lkt_faults *faults = lkt_faults_new();
     lkt_count_signals(SIGALRM);
     lkt_alarm_every_us(1000);
 
@@ -53,24 +45,24 @@ int main(int argc, char **argv) {
         long t_before = atomic_load(&lkt_signals_seen);
         double t0 = lkt_now();
         for (int rep = 0; rep < 3; rep++) {
-            lk_invoker *inv = lkt_new(NULL, op, jobs[j]);
+            lk_invoker *inv = lkt_new(faults, op, jobs[j]);
             const size_t sizes[] = {1, 7, 100, 1000, MAX_N, 3};
             for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) good_map(inv, sizes[k], k + (size_t)rep * 10);
 
             /* a callback failure: exact index and code */
             for (int i = 0; i < MAX_N; i++) args[i] = (uint64_t)i;
-            atomic_store(&ctl->fail_at, 777);
+            atomic_store(&faults->fail_at, 777);
             CHECK_FAIL(lk_invoker_map(inv, args, MAX_N, sizeof args[0], results, sizeof results[0]), LK_ERR_CALLBACK);
             unsigned long long index = 0;
             long long code = 0;
             CHECK(lkt_parse_failure(lk_last_error(), &index, &code));
             CHECK_MSG(code == 33 && (jobs[j] > 1 || index == 777), "\"%s\"", lk_last_error());
-            atomic_store(&ctl->fail_at, -1);
+            atomic_store(&faults->fail_at, -1);
             good_map(inv, 500, 5);
 
             if (lkt_processes()) {
                 /* a worker death */
-                atomic_store(&ctl->die_at, 321);
+                atomic_store(&faults->die_at, 321);
                 CHECK_FAIL(lk_invoker_map(inv, args, MAX_N, sizeof args[0], results, sizeof results[0]),
                            LK_ERR_WORKER_DIED);
                 CHECK_ERROR_HAS_NUMBER(321);

@@ -9,16 +9,12 @@
 
 enum { N = 64, PLAIN = 200, FAILING = 21 };
 
-typedef struct {
-    atomic_int die_at;
-} ctl_t;
+static lkt_faults *faults;
 
-static ctl_t *ctl;
-
+/* The model: the item that kills its worker; the argument 999 fails. */
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
-    (void)model;
     uint64_t a = *(const uint64_t *)arg;
-    if (lkt_take(&ctl->die_at, task->index)) raise(SIGKILL);
+    lkt_faults_hit((lkt_faults *)model, task->index, 0);
     if (a == 999) return 7;
     *(uint64_t *)result = a * 2;
     return 0;
@@ -50,7 +46,7 @@ static void check_same(counts_t before, const char *when) {
 static void lifecycle(int kind) {
     static uint64_t args[N], results[N];
     for (int i = 0; i < N; i++) args[i] = (uint64_t)i;
-    lk_invoker *inv = pt_new(NULL, op, 2);
+    lk_invoker *inv = pt_new(faults, op, 2);
     switch (kind) {
     case 0:
         CHECK_OK(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]));
@@ -61,7 +57,7 @@ static void lifecycle(int kind) {
         CHECK_FAIL(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]), LK_ERR_CALLBACK);
         break;
     case 2:
-        atomic_store(&ctl->die_at, 20);
+        atomic_store(&faults->die_at, 20);
         CHECK_FAIL(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]), LK_ERR_WORKER_DIED);
         CHECK_OK(lk_invoker_map(inv, args, N, sizeof args[0], results, sizeof results[0]));
         break;
@@ -74,8 +70,7 @@ static void lifecycle(int kind) {
 
 int main(void) {
     lkt_watchdog(60);
-    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
-    atomic_store(&ctl->die_at, -1);
+    faults = lkt_faults_new();
     lifecycle(0); /* whatever the library sets up once is there before counting */
     counts_t before = count();
     double t0 = lkt_now();

@@ -8,8 +8,6 @@
 
 enum { ROUNDS = 40 };
 
-static rel_log_counter logs = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
-
 /* model: the index whose item ends its worker (or SIZE_MAX). Items whose
  * index is a multiple of 1009 (not 0) fail with code 1000 + index % 7;
  * every 97th item logs a record. */
@@ -42,9 +40,9 @@ static void check_map(lk_invoker *inv, size_t n, int keep_going, size_t die_at, 
     for (size_t i = 0; i < n * 3; i++) args[i] = (uint8_t)lkt_mix(i + (uint64_t)round * 7919);
     memset(results, 0xee, n * 5);
     lk_map_options mo = lkt_with_status(status);
-    long logs_before = rel_log_children(&logs);
+    long logs_before = rel_log_children(&rel_storm_logs);
     lk_status s = lk_invoker_map_with(inv, args, n, 3, results, 5, &mo);
-    long logged = rel_log_children(&logs) - logs_before;
+    long logged = rel_log_children(&rel_storm_logs) - logs_before;
 
     size_t lowest_fail = SIZE_MAX, ran = 0, expect_logs = 0;
     int died = 0;
@@ -95,32 +93,21 @@ static void check_map(lk_invoker *inv, size_t n, int keep_going, size_t die_at, 
 }
 
 int main(void) {
-    lkt_watchdog_thread(240);
-    lkt_no_core_dumps();
-    lk_set_log_callback(rel_log_count, &logs, LK_LOG_INFO);
-    lkt_count_signals(SIGCHLD);
-    double t0 = lkt_storm_start();
+    double t0 = rel_storm_begin();
     static size_t die_none = SIZE_MAX, die_500 = 500, die_3007 = 3007;
     size_t sizes[] = {1, 7, 1000, 20000, 100000};
     long maps = 0;
     for (int round = 0; round < ROUNDS; round++) {
-        lk_invoker_options o;
-        lk_invoker_options_init(&o, sizeof o);
-        o.backend = LK_BACKEND_PROCESSES;
-        o.n_jobs = 1 + round % 3;
+        lk_invoker_options o = lkt_options_on(LK_BACKEND_PROCESSES, 1 + round % 3);
         o.error_mode = round % 2 ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
         o.worker_init = worker_init;
         const size_t *die = round % 4 == 1 ? &die_500 : round % 4 == 3 ? &die_3007 : &die_none;
-        lk_invoker *inv = NULL;
-        CHECK_OK(lk_invoker_new_with(die, op, &o, &inv));
+        lk_invoker *inv = lkt_new_with(die, op, &o);
         for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++, maps++)
             check_map(inv, sizes[k], round % 2, *die, round);
         CHECK_OK(lk_invoker_shutdown(inv));
         CHECK(lkt_no_children());
     }
-    double took;
-    long seen = lkt_storm_stop(t0, &took);
-    lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
-    printf("fault_signal_sigalrm_procs: ok (%ld maps, %ld signals in %.2f s)\n", maps, seen, took);
+    rel_storm_end(t0, "reliability_fault_signal_sigalrm_procs", maps, "maps");
     return 0;
 }

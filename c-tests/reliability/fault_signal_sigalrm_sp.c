@@ -11,8 +11,6 @@ enum { ROUNDS = 25, BIG = 8 << 20, LOGS = 2000 };
 
 enum { OK_SMALL, OK_BIG, CODE, SEGV, EXIT3, TIMEOUT, LOG_MANY, OWN_TIMER, KINDS };
 
-static rel_log_counter logs = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
-
 static uint8_t pattern(size_t i, int round) {
     return (uint8_t)(lkt_mix(i / 4096 + (uint64_t)round * 1000003) + i);
 }
@@ -57,11 +55,7 @@ static int32_t child(const void *arg, lk_buffer *out) {
 }
 
 int main(void) {
-    lkt_watchdog_thread(240);
-    lkt_no_core_dumps();
-    lk_set_log_callback(rel_log_count, &logs, LK_LOG_INFO);
-    lkt_count_signals(SIGCHLD);
-    double t0 = lkt_storm_start();
+    double t0 = rel_storm_begin();
     long calls = 0;
     for (int round = 0; round < ROUNDS; round++)
         for (int kind = 0; kind < KINDS; kind++) {
@@ -72,7 +66,7 @@ int main(void) {
             lk_sp_options_init(&so, sizeof so);
             so.timeout_ms = kind == TIMEOUT ? 30 : 60000;
             so.grace_ms = 50;
-            long logs_before = rel_log_children(&logs);
+            long logs_before = rel_log_children(&rel_storm_logs);
             lk_status s = lk_run_sp_with(child, &j, &so, &b);
             calls++;
             switch (kind) {
@@ -86,7 +80,7 @@ int main(void) {
                 for (size_t i = 0; i < b.len; i++)
                     CHECK_MSG(b.data[i] == pattern(i, round), "round %d kind %d: byte %zu", round, kind, i);
                 lk_buffer_free(&b);
-                long got = rel_log_children(&logs) - logs_before;
+                long got = rel_log_children(&rel_storm_logs) - logs_before;
                 long expect = kind == LOG_MANY || kind == OWN_TIMER ? LOGS : 0;
                 CHECK_MSG(got == expect, "round %d kind %d: %ld records, expected %ld", round, kind, got,
                           expect);
@@ -111,9 +105,6 @@ int main(void) {
             if (s != LK_OK) CHECK(b.data == NULL && b.len == 0 && b.cap == 0 && b.priv == NULL);
             CHECK(lkt_no_children());
         }
-    double took;
-    long seen = lkt_storm_stop(t0, &took);
-    lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
-    printf("fault_signal_sigalrm_sp: ok (%ld calls, %ld signals in %.2f s)\n", calls, seen, took);
+    rel_storm_end(t0, "reliability_fault_signal_sigalrm_sp", calls, "calls");
     return 0;
 }

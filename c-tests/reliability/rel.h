@@ -45,4 +45,29 @@ static inline long rel_log_children(rel_log_counter *c) {
     return n;
 }
 
+/* ---- signal storms over children that log ---- */
+
+static rel_log_counter rel_storm_logs = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
+
+/* The start of a signal-storm test whose children log: a watchdog thread
+ * (SIGALRM is taken), no core dumps, records counted in rel_storm_logs,
+ * SIGCHLD counted by a handler without SA_RESTART too, then the 1 ms
+ * SIGALRM storm. Returns the time it started. */
+static inline double rel_storm_begin(void) {
+    lkt_watchdog_thread(240);
+    lkt_no_core_dumps();
+    lk_set_log_callback(rel_log_count, &rel_storm_logs, LK_LOG_INFO);
+    lkt_count_signals(SIGCHLD);
+    return lkt_storm_start();
+}
+
+/* The end: the storm stops (and must have blown, lkt_storm_stop), records
+ * are no longer counted; `done` things of `what` ran. */
+static inline void rel_storm_end(double t0, const char *test, long done, const char *what) {
+    double took;
+    long seen = lkt_storm_stop(t0, &took);
+    lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
+    printf("%s: ok (%ld %s, %ld signals in %.2f s)\n", test, done, what, seen, took);
+}
+
 #endif
