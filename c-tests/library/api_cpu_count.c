@@ -1,18 +1,25 @@
 /* lk_cpu_count: at least 1, no more than the online CPUs nor the affinity
  * mask; in a child restricted to one CPU with sched_setaffinity it is 1, and
- * so are lk_proc_count's CPU-derived answers and the n_jobs -1 pool size. The
- * count is logged at debug level. */
+ * so are lk_proc_count's CPU-derived answers and the n_jobs -1 invoker's
+ * size: one worker, so every callback runs on the map's calling thread and
+ * lk_is_worker() is 0 in it, as with n_jobs 1 (in a pool's callbacks it is
+ * 1, whichever thread runs them). The count is logged at debug level. */
 #include "lktest.h"
 
 #include <sched.h>
 
 static atomic_int max_worker;
+static atomic_int off_caller; /* callbacks run off the thread that called map */
+static atomic_int in_pool;    /* callbacks where lk_is_worker() said 1 */
+static pthread_t caller;
 
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
     (void)model;
     (void)arg;
     (void)result;
     lkt_atomic_max(&max_worker, (int)task->worker);
+    if (!pthread_equal(pthread_self(), caller)) atomic_fetch_add(&off_caller, 1);
+    if (lk_is_worker()) atomic_fetch_add(&in_pool, 1);
     return 0;
 }
 
@@ -69,8 +76,11 @@ int main(void) {
         CHECK_CHILD(lk_inner_threads() == 1);
         lk_invoker *inv = NULL;
         CHECK_CHILD(lk_invoker_new(NULL, op, -1, &inv) == LK_OK); /* every usable CPU: 1 */
+        caller = pthread_self();
         CHECK_CHILD(lk_invoker_map(inv, NULL, 100, 0, NULL, 0) == LK_OK);
         CHECK_CHILD(atomic_load(&max_worker) == 0);
+        CHECK_CHILD(atomic_load(&off_caller) == 0);
+        CHECK_CHILD(atomic_load(&in_pool) == 0);
         CHECK_CHILD(lk_invoker_shutdown(inv) == LK_OK);
         _exit(0);
     }
@@ -84,6 +94,6 @@ int main(void) {
     CHECK(atomic_load(&max_worker) < n);
     CHECK_OK(lk_invoker_shutdown(inv));
 
-    printf("api_cpu_count: ok\n");
+    printf("library_api_cpu_count: ok\n");
     return 0;
 }
