@@ -243,6 +243,6 @@ int main() {
     progress_that_throws();
     shutdown_from_own_callable();
     process_backend_exception();
-    std::printf("api_cxx_errors: ok\n");
+    std::printf("cxx_api_errors: ok\n");
     return 0;
 }

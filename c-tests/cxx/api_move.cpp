@@ -96,6 +96,6 @@ int main() {
     auto use = [inv = std::move(moved)](int x) { return inv.map({x})[0]; };
     CHECK(use(1) == 8);
 
-    std::printf("api_cxx_move: ok\n");
+    std::printf("cxx_api_move: ok\n");
     return 0;
 }

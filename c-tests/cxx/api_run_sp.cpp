@@ -96,6 +96,6 @@ int main() {
     }, 2);
     CHECK((inv.map({1, 2, 3}) == std::vector<int>{10, 20, 30}));
 
-    std::printf("api_cxx_run_sp: ok\n");
+    std::printf("cxx_api_run_sp: ok\n");
     return 0;
 }

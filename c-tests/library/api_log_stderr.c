@@ -108,6 +108,6 @@ int main(int argc, char **argv) {
     expect_lines("debug", 4);
     expect_lines("trace", 5);
 
-    printf("api_log_stderr: ok\n");
+    printf("library_api_log_stderr: ok\n");
     return 0;
 }

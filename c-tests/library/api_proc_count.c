@@ -116,6 +116,6 @@ int main(void) {
     check_unset_answers("unset again");
     CHECK(warnings_since(before) == 0);
     lk_set_log_callback(NULL, NULL, LK_LOG_WARN);
-    printf("api_proc_count: ok\n");
+    printf("library_api_proc_count: ok\n");
     return 0;
 }

@@ -71,6 +71,6 @@ int main(int argc, char **argv) {
     CHECK(lkt_run_self("child", unset, 1, b, sizeof b) == 0);
     CHECK(strtoull(a, NULL, 10) != strtoull(b, NULL, 10));
 
-    printf("api_seed_env: ok\n");
+    printf("library_api_seed_env: ok\n");
     return 0;
 }

@@ -45,6 +45,6 @@ int main(void) {
     CHECK(pthread_join(th, NULL) == 0);
 
     printf("lkparallel %s\n", v);
-    printf("api_version: ok\n");
+    printf("library_api_version: ok\n");
     return 0;
 }

@@ -156,6 +156,6 @@ int main(void) {
     }
     CHECK_OK(lk_invoker_shutdown(pool));
     CHECK_OK(lk_invoker_shutdown(slow));
-    printf("fault_error_message: ok\n");
+    printf("library_fault_error_message: ok\n");
     return 0;
 }

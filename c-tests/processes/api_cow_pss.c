@@ -99,6 +99,6 @@ int main(void) {
               total / 1024.0, model_kib / 1024.0);
     CHECK_OK(lk_invoker_shutdown(inv));
     CHECK(munmap(words, MODEL_BYTES) == 0);
-    printf("api_procs_cow_pss: ok\n");
+    printf("processes_api_cow_pss: ok\n");
     return 0;
 }

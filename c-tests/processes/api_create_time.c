@@ -47,6 +47,6 @@ int main(void) {
     }
     printf("best creation time: %.1f ms\n", best * 1e3);
     CHECK(munmap(words, MODEL_BYTES) == 0);
-    printf("api_procs_create_time: ok\n");
+    printf("processes_api_create_time: ok\n");
     return 0;
 }

@@ -105,6 +105,6 @@ int main(void) {
     CHECK_OK(lk_invoker_shutdown(inv));
     free(args);
     free(results);
-    printf("api_procs_hot_path: ok\n");
+    printf("processes_api_hot_path: ok\n");
     return 0;
 }

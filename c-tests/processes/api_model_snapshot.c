@@ -119,6 +119,6 @@ int main(void) {
     printf("recycling: %d worker processes saw the old model\n", lkt_pid_count(&ctl->pids));
     CHECK(lkt_pid_count(&ctl->pids) > 2);
     CHECK_OK(lk_invoker_shutdown(inv));
-    printf("api_procs_model_snapshot: ok\n");
+    printf("processes_api_model_snapshot: ok\n");
     return 0;
 }

@@ -60,6 +60,6 @@ int main(void) {
         CHECK(n > JOBS);
     }
     CHECK_OK(lk_invoker_shutdown(inv));
-    printf("api_procs_recycle_rss: ok\n");
+    printf("processes_api_recycle_rss: ok\n");
     return 0;
 }

@@ -51,6 +51,6 @@ int main(void) {
         }
         CHECK_OK(lk_invoker_shutdown(inv));
     }
-    printf("api_procs_skewed: ok\n");
+    printf("processes_api_skewed: ok\n");
     return 0;
 }

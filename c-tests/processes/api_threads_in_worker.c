@@ -87,6 +87,6 @@ int main(void) {
         CHECK_OK(lk_invoker_shutdown(inv));
         printf("n_jobs %d: threads invokers inside worker callbacks work\n", jobs[j]);
     }
-    printf("api_procs_threads_in_worker: ok\n");
+    printf("processes_api_threads_in_worker: ok\n");
     return 0;
 }

@@ -83,6 +83,6 @@ int main(void) {
         one_map(inv, LKT_DIE_EXIT3, 1, jobs[j]);
         CHECK_OK(lk_invoker_shutdown(inv));
     }
-    printf("fault_procs_death_keep_going: ok\n");
+    printf("processes_fault_death_keep_going: ok\n");
     return 0;
 }

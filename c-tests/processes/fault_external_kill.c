@@ -129,6 +129,6 @@ int main(void) {
         run(jobs[j], 0);
         run(jobs[j], 1);
     }
-    printf("fault_procs_external_kill: ok\n");
+    printf("processes_fault_external_kill: ok\n");
     return 0;
 }

@@ -92,6 +92,6 @@ int main(void) {
     }
     CHECK_OK(lk_invoker_shutdown(threads));
     CHECK_OK(lk_invoker_shutdown(inline_inv));
-    printf("fault_procs_parent_handle: ok\n");
+    printf("processes_fault_parent_handle: ok\n");
     return 0;
 }

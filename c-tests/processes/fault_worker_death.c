@@ -110,6 +110,6 @@ int main(void) {
     run(1);
     run(2);
     run(4);
-    printf("fault_procs_worker_death: ok\n");
+    printf("processes_fault_worker_death: ok\n");
     return 0;
 }

@@ -80,6 +80,6 @@ int main(void) {
     for (int i = 0; i < FAILING; i++) lifecycle(1 + i % 3);
     check_same(before, "after the other lifecycles");
     lkt_check_no_children();
-    printf("leak_procs_lifecycles: ok\n");
+    printf("processes_leak_lifecycles: ok\n");
     return 0;
 }

@@ -141,6 +141,6 @@ int main(void) {
     run(2);
     run(3);
     run(4);
-    printf("leak_procs_shutdown: ok\n");
+    printf("processes_leak_shutdown: ok\n");
     return 0;
 }

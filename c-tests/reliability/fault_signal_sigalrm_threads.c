@@ -88,6 +88,6 @@ int main(void) {
     CHECK_OK(lk_invoker_shutdown(g_inner));
     double took;
     long seen = lkt_storm_stop(t0, &took);
-    printf("fault_signal_sigalrm_threads: ok (%ld maps, %ld signals in %.2f s)\n", maps, seen, took);
+    printf("reliability_fault_signal_sigalrm_threads: ok (%ld maps, %ld signals in %.2f s)\n", maps, seen, took);
     return 0;
 }

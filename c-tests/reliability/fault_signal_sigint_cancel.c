@@ -92,6 +92,6 @@ int main(void) {
             CHECK_OK(lk_invoker_shutdown(inv));
         }
     CHECK(lkt_no_children());
-    printf("fault_signal_sigint_cancel: ok (%d signals handled)\n", atomic_load(&g_handled));
+    printf("reliability_fault_signal_sigint_cancel: ok (%d signals handled)\n", atomic_load(&g_handled));
     return 0;
 }

@@ -75,6 +75,6 @@ int main(void) {
     CHECK_FAIL(lk_run_sp(sp_fails, NULL, &b), LK_ERR_CALLBACK);
     CHECK_MSG(lkt_has_number(lk_last_error(), 4242), "%s", lk_last_error());
     CHECK(b.data == NULL && b.len == 0 && b.cap == 0 && b.priv == NULL);
-    printf("fault_status_callback: ok\n");
+    printf("reliability_fault_status_callback: ok\n");
     return 0;
 }

@@ -93,7 +93,7 @@ int main(void) {
     CHECK_OK(lk_invoker_map(inline_inv, NULL, 100, 0, r, sizeof r[0]));
     for (int i = 0; i < 100; i++) CHECK(r[i] == (uint64_t)i + 10);
     CHECK_OK(lk_invoker_shutdown(inline_inv));
-    printf("fault_status_internal: ok (no way to provoke LK_ERR_INTERNAL from C is known; "
+    printf("reliability_fault_status_internal: ok (no way to provoke LK_ERR_INTERNAL from C is known; "
            "the former one, calls from thread-exit destructors, works)\n");
     return 0;
 }

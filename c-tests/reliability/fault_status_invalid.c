@@ -76,6 +76,6 @@ int main(void) {
     CHECK_FAIL(lk_buffer_append(&b, "y", SIZE_MAX), LK_ERR_INVALID);
     CHECK(b.len == 1 && b.data[0] == 'x');
     lk_buffer_free(&b);
-    printf("fault_status_invalid: ok\n");
+    printf("reliability_fault_status_invalid: ok\n");
     return 0;
 }

@@ -101,6 +101,6 @@ int main(void) {
 
     free(m.values);
     lkt_check_no_children();
-    printf("api_sp_arg_snapshot: ok\n");
+    printf("run_sp_api_arg_snapshot: ok\n");
     return 0;
 }

@@ -74,6 +74,6 @@ int main(void) {
     }
     CHECK_OK(lk_invoker_shutdown(parent_inv));
     lkt_check_no_children();
-    printf("api_sp_handles_in_child: ok\n");
+    printf("run_sp_api_handles_in_child: ok\n");
     return 0;
 }

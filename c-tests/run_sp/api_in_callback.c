@@ -48,6 +48,6 @@ int main(void) {
     run(1);
     run(4);
     lkt_check_no_children();
-    printf("api_sp_in_callback: ok\n");
+    printf("run_sp_api_in_callback: ok\n");
     return 0;
 }

@@ -53,6 +53,6 @@ int main(void) {
     lk_buffer_free(&res);
     CHECK(spt_is_zero(&res));
     lkt_check_no_children();
-    printf("api_sp_large: ok (1 GiB: run_sp %.2f s, check %.2f s)\n", t1 - t0, t2 - t1);
+    printf("run_sp_api_large: ok (1 GiB: run_sp %.2f s, check %.2f s)\n", t1 - t0, t2 - t1);
     return 0;
 }

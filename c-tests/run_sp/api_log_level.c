@@ -73,6 +73,6 @@ int main(void) {
     CHECK(lkt_log_count() == 0);
 
     lkt_check_no_children();
-    printf("api_sp_log_level: ok\n");
+    printf("run_sp_api_log_level: ok\n");
     return 0;
 }

@@ -115,6 +115,6 @@ int main(void) {
 
     lk_set_log_callback(NULL, NULL, LK_LOG_TRACE);
     lkt_check_no_children();
-    printf("api_sp_log_order: ok\n");
+    printf("run_sp_api_log_order: ok\n");
     return 0;
 }

@@ -44,6 +44,6 @@ int main(void) {
     lkt_log_check_sequence("nest-", 3, LK_LOG_INFO);
     lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
     lkt_check_no_children();
-    printf("api_sp_nested: ok\n");
+    printf("run_sp_api_nested: ok\n");
     return 0;
 }

@@ -87,6 +87,6 @@ int main(void) {
     lk_buffer_free(&res);
 
     lkt_check_no_children();
-    printf("api_sp_result: ok\n");
+    printf("run_sp_api_result: ok\n");
     return 0;
 }

@@ -93,6 +93,6 @@ int main(int argc, char **argv) {
     }
 
     lkt_check_no_children();
-    printf("api_sp_seed: ok\n");
+    printf("run_sp_api_seed: ok\n");
     return 0;
 }

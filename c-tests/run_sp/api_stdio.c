@@ -70,6 +70,6 @@ int main(int argc, char **argv) {
         CHECK(strstr(r.out, "child-exit-out") < strstr(r.out, "parent-after"));
     }
     lkt_check_no_children();
-    printf("api_sp_stdio: ok\n");
+    printf("run_sp_api_stdio: ok\n");
     return 0;
 }

@@ -45,6 +45,6 @@ int main(void) {
     for (int i = 0; i < THREADS; i++) CHECK(pthread_create(&t[i], NULL, thread_main, (void *)(uintptr_t)i) == 0);
     for (int i = 0; i < THREADS; i++) CHECK(pthread_join(t[i], NULL) == 0);
     lkt_check_no_children();
-    printf("api_sp_threads: ok\n");
+    printf("run_sp_api_threads: ok\n");
     return 0;
 }

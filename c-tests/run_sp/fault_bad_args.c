@@ -85,6 +85,6 @@ int main(void) {
 
     /* None of these started a child. */
     lkt_check_no_children();
-    printf("fault_sp_bad_args: ok\n");
+    printf("run_sp_fault_bad_args: ok\n");
     return 0;
 }

@@ -92,6 +92,6 @@ int main(void) {
     lk_buffer_free(&res);
 
     lkt_check_no_children();
-    printf("fault_sp_buffer_append: ok\n");
+    printf("run_sp_fault_buffer_append: ok\n");
     return 0;
 }

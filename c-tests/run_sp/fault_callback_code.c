@@ -33,6 +33,6 @@ int main(void) {
     CHECK_ERROR_HAS_NUMBER(INT32_MIN);
 
     lkt_check_no_children();
-    printf("fault_sp_callback_code: ok\n");
+    printf("run_sp_fault_callback_code: ok\n");
     return 0;
 }

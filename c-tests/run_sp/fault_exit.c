@@ -41,6 +41,6 @@ int main(void) {
     expect_exit(plain_exit, 0);
     expect_exit(plain_exit, 1);
     expect_exit(plain_exit, 77);
-    printf("fault_sp_exit: ok\n");
+    printf("run_sp_fault_exit: ok\n");
     return 0;
 }

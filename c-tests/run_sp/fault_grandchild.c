@@ -59,6 +59,6 @@ int main(void) {
         run(1, LK_ERR_CALLBACK, with_options);
         run(2, LK_ERR_WORKER_DIED, with_options);
     }
-    printf("fault_sp_grandchild: ok\n");
+    printf("run_sp_fault_grandchild: ok\n");
     return 0;
 }

@@ -76,6 +76,6 @@ int main(void) {
     expect(then_fail, "fail-", LK_ERR_CALLBACK);
     expect(then_hang, "hang-", LK_ERR_TIMEOUT);
     lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
-    printf("fault_sp_log_then_crash: ok\n");
+    printf("run_sp_fault_log_then_crash: ok\n");
     return 0;
 }

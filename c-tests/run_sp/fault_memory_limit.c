@@ -82,6 +82,6 @@ int main(void) {
     lk_buffer_free(&res);
 
     lkt_check_no_children();
-    printf("fault_sp_memory_limit: ok\n");
+    printf("run_sp_fault_memory_limit: ok\n");
     return 0;
 }

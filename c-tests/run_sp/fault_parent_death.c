@@ -75,6 +75,6 @@ int main(void) {
     run(sleeper, 0);
     run(stubborn_sleeper, 0);
     run(sleeper, 1);
-    printf("fault_sp_parent_death: ok\n");
+    printf("run_sp_fault_parent_death: ok\n");
     return 0;
 }

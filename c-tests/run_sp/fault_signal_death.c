@@ -59,6 +59,6 @@ int main(void) {
         CHECK_ERROR_HAS("OOM");
         expect_death(sigbus, "SIGBUS", with_options);
     }
-    printf("fault_sp_signal_death: ok\n");
+    printf("run_sp_fault_signal_death: ok\n");
     return 0;
 }

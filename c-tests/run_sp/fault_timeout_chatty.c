@@ -67,6 +67,6 @@ int main(void) {
     run(lkt_log_capture);
     run(slow_capture);
     lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
-    printf("fault_sp_timeout_chatty: ok\n");
+    printf("run_sp_fault_timeout_chatty: ok\n");
     return 0;
 }

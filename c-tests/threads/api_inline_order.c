@@ -69,6 +69,6 @@ int main(void) {
     map_here(inv);
     CHECK_OK(lk_invoker_shutdown(inv));
 
-    printf("api_inline_order: ok\n");
+    printf("threads_api_inline_order: ok\n");
     return 0;
 }

@@ -50,6 +50,7 @@ int main(void) {
     for (int j = 0; j < 3; j++) expect_inside(jobs[j], 3);
     CHECK(setenv("LK_NUM_PROCS", "8", 1) == 0);
     expect_inside(2, 1);
+    expect_inside(1, 1); /* not the CPU count, which n_jobs 1 would get (2 CPUs or more) */
     CHECK(setenv("LK_NUM_PROCS", "2,5,7", 1) == 0);
     expect_inside(2, 5);
     CHECK(lk_inner_threads() == cpus); /* outside any callback */
@@ -59,8 +60,9 @@ int main(void) {
     {
         int want = cpus / 2;
         expect_inside(2, want < 1 ? 1 : want);
+        expect_inside(1, cpus); /* not 1, past the end of a list taken as such */
     }
     unsetenv("LK_NUM_PROCS");
-    printf("api_inner_threads: ok\n");
+    printf("threads_api_inner_threads: ok\n");
     return 0;
 }

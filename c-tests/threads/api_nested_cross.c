@@ -99,6 +99,6 @@ int main(void) {
     run(2, 2, 0);
     run(2, 2, 1);
     run(3, 2, 2);
-    printf("api_nested_cross: ok\n");
+    printf("threads_api_nested_cross: ok\n");
     return 0;
 }

@@ -39,6 +39,6 @@ int main(void) {
     }
     CHECK_OK(lk_invoker_shutdown(A));
     CHECK_OK(lk_invoker_shutdown(B));
-    printf("api_nested_mutual: ok\n");
+    printf("threads_api_nested_mutual: ok\n");
     return 0;
 }

@@ -92,6 +92,6 @@ int main(void) {
     run(2, 2, 3);
     run(4, 2, 3);
     run(2, 1, 3);
-    printf("api_nested_other: ok\n");
+    printf("threads_api_nested_other: ok\n");
     return 0;
 }

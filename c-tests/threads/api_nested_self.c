@@ -79,6 +79,6 @@ int main(void) {
     run(2, 3);
     run(1, 3);
     run(3, 2);
-    printf("api_nested_self: ok\n");
+    printf("threads_api_nested_self: ok\n");
     return 0;
 }

@@ -149,6 +149,6 @@ int main(void) {
         check_dead(self_inv);
     }
 
-    printf("fault_dead_handle: ok\n");
+    printf("threads_fault_dead_handle: ok\n");
     return 0;
 }

@@ -135,6 +135,6 @@ int main(void) {
     CHECK(timer_delete(timer) == 0);
     printf("%ld signals delivered during the maps\n", (long)atomic_load(&lkt_signals_seen));
     CHECK(atomic_load(&lkt_signals_seen) > 100);
-    printf("fault_eintr: ok\n");
+    printf("threads_fault_eintr: ok\n");
     return 0;
 }
