@@ -1,7 +1,7 @@
 /* Making a process invoker does not copy the model: with a 512 MiB model
  * (every page touched in the parent first) and 2 workers,
  * lk_invoker_new_with returns in well under a second (the time is printed;
- * the issue's benchmark target is 50 ms for 1 GiB, not asserted here), and
+ * the benchmark target is 50 ms for 1 GiB, not asserted here), and
  * the workers then see the model. Also printed: the first map and shutdown. */
 #include "procstest.h"
 
