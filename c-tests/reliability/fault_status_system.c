@@ -26,13 +26,13 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 static void check_nothing_starts(const char *word) {
     lk_buffer b;
     memset(&b, 0, sizeof b);
-    CHECK_CHECK_CHILD_FAIL(lk_run_sp(spt_child, spt_end_arg(SPT_OK), &b), LK_ERR_SYSTEM);
+    CHECK_CHILD_FAIL(lk_run_sp(spt_child, spt_end_arg(SPT_OK), &b), LK_ERR_SYSTEM);
     if (word) CHECK_CHILD(strstr(lk_last_error(), word) != NULL);
     CHECK_CHILD(b.data == NULL && b.len == 0 && b.priv == NULL);
     lk_invoker *const SENTINEL = (lk_invoker *)(uintptr_t)0x5e5e5e50;
     lk_invoker *inv = SENTINEL;
     lk_invoker_options o = lkt_options_on(LK_BACKEND_PROCESSES, 2);
-    CHECK_CHECK_CHILD_FAIL(lk_invoker_new_with(NULL, op, &o, &inv), LK_ERR_SYSTEM);
+    CHECK_CHILD_FAIL(lk_invoker_new_with(NULL, op, &o, &inv), LK_ERR_SYSTEM);
     CHECK_CHILD(inv == SENTINEL);
 }
 
