@@ -1,9 +1,11 @@
 /* Shared helpers for the C tests: checks that always run, watchdogs so a
- * hang fails the test instead of blocking CI, and what the tests of every
- * area (threads, processes, run_sp, reliability) look at: time, processes
- * and descriptors from /proc, captured log records, a rerun of the test
- * program. Include it first (it defines _GNU_SOURCE for the system headers).
- * sptest.h, procstest.h and reliability/rel.h add what only their area uses. */
+ * hang fails the test instead of blocking CI, the backend of a test written
+ * for both backends, and what the tests of every area (invoker, threads,
+ * processes, run_sp, library, reliability) look at: time, processes and
+ * descriptors from /proc, shared memory, captured log records, a rerun of
+ * the test program. Include it first (it defines _GNU_SOURCE for the system
+ * headers). processes/procstest.h, run_sp/sptest.h and reliability/rel.h add
+ * what only their area uses. */
 #ifndef LKTEST_H
 #define LKTEST_H
 
@@ -76,6 +78,14 @@
                     __LINE__, (int)getpid(), #cond, lk_last_error());                  \
             _exit(1);                                                                  \
         }                                                                              \
+    } while (0)
+
+/* CHECK_FAIL in a forked child: the exact status and a non-empty message, or
+ * report and _exit(1). */
+#define CHECK_CHILD_FAIL(call, expected)                                               \
+    do {                                                                               \
+        lk_status lkt_s_ = (call);                                                     \
+        CHECK_CHILD(lkt_s_ == (expected) && lk_last_error()[0] != '\0');               \
     } while (0)
 
 /* CHECK_FAIL(call, LK_X): the exact (non-OK) status, and a non-empty
@@ -187,7 +197,112 @@ static inline void lkt_watchdog_thread(unsigned seconds) {
     CHECK(pthread_detach(t) == 0);
 }
 
+/* ---- signals ---- */
+
+/* Handle `sig` with `handler`, installed WITHOUT SA_RESTART, so every
+ * blocking call a signal interrupts fails with EINTR (which the library must
+ * retry). */
+static inline void lkt_on_signal(int sig, void (*handler)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART */
+    CHECK(sigaction(sig, &sa, NULL) == 0);
+}
+
+/* Signals counted by lkt_count_signals' handler. */
+static atomic_long lkt_signals_seen;
+
+static inline void lkt_count_signal(int sig) {
+    (void)sig;
+    atomic_fetch_add(&lkt_signals_seen, 1);
+}
+
+/* Handle `sig` by counting it in lkt_signals_seen (without SA_RESTART). */
+static inline void lkt_count_signals(int sig) {
+    lkt_on_signal(sig, lkt_count_signal);
+}
+
+/* SIGALRM every `us` microseconds (0: stop), to this process only: timers
+ * are not inherited by fork. A test that uses it takes its watchdog from
+ * lkt_watchdog_thread. */
+static inline void lkt_alarm_every_us(long us) {
+    struct itimerval it;
+    it.it_interval.tv_sec = us / 1000000;
+    it.it_interval.tv_usec = us % 1000000;
+    it.it_value = it.it_interval;
+    CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+}
+
+/* A signal storm: SIGALRM every millisecond, counted by a handler without
+ * SA_RESTART. Returns the time it started, for lkt_storm_stop. */
+static inline double lkt_storm_start(void) {
+    lkt_count_signals(SIGALRM);
+    lkt_alarm_every_us(1000);
+    return lkt_now();
+}
+
+/* Stop the storm started at `t0`, check that it really blew (at least one
+ * signal per 5 ms of running), and return the signals seen; the seconds it
+ * lasted go to *took. */
+static inline long lkt_storm_stop(double t0, double *took) {
+    *took = lkt_now() - t0;
+    lkt_alarm_every_us(0);
+    long seen = atomic_load(&lkt_signals_seen);
+    CHECK_MSG(seen > (long)(*took * 200), "only %ld signals in %.2f s", seen, *took);
+    return seen;
+}
+
 /* ---- small things ---- */
+
+/* An lk_op_fn that does nothing and succeeds. */
+static inline int32_t lkt_nop(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model;
+    (void)arg;
+    (void)result;
+    (void)task;
+    return 0;
+}
+
+/* 1 for the one callback whose task index is *at: *at then becomes -1, so
+ * a replacement worker or a later map does not take it again. For items
+ * that die or fail on purpose, once (*at in shared memory for worker
+ * processes). */
+static inline int lkt_take(atomic_int *at, size_t index) {
+    int expected = (int)index;
+    return atomic_load(at) == expected && atomic_compare_exchange_strong(at, &expected, -1);
+}
+
+/* The ways a worker or child dies on purpose, with lkt_die. */
+enum { LKT_DIE_KILL, LKT_DIE_SEGV, LKT_DIE_EXIT3, LKT_DEATHS };
+static const char *const lkt_death_name[LKT_DEATHS] = {"raise(SIGKILL)", "SIGSEGV", "_exit(3)"};
+/* What lk_last_error() says of each. */
+static const char *const lkt_death_words[LKT_DEATHS] = {"SIGKILL", "SIGSEGV", "exit status 3"};
+
+/* Die: raise(SIGKILL) as the OOM killer would, a real SIGSEGV (a write
+ * through a NULL pointer, not raise), or _exit(3) without answering. */
+static inline void lkt_die(int how) {
+    switch (how) {
+    case LKT_DIE_KILL: raise(SIGKILL); break;
+    case LKT_DIE_SEGV: {
+        volatile int *volatile nowhere = NULL;
+        *nowhere = 1;
+        break;
+    }
+    default: break;
+    }
+    _exit(3);
+}
+
+/* Map options that collect every item's status (0, its non-zero code,
+ * LK_ITEM_SKIPPED or LK_ITEM_WORKER_DIED) in `status`, one entry per item. */
+static inline lk_map_options lkt_with_status(int32_t *status) {
+    lk_map_options mo;
+    lk_map_options_init(&mo, sizeof mo);
+    mo.item_status = status;
+    return mo;
+}
 
 /* Keep the largest value ever stored in `max`. */
 static inline void lkt_atomic_max(atomic_int *max, int value) {
@@ -226,14 +341,259 @@ static inline void lkt_no_core_dumps(void) {
     CHECK(setrlimit(RLIMIT_CORE, &rl) == 0);
 }
 
+/* ---- the backend, for the tests of both backends (c-tests/invoker/) ---- */
+
+/* The backend this run of the test is for: set by lkt_backend_init. */
+static lk_backend lkt_backend = -1;
+
+/* Read the backend from argv[1] ("threads" or "processes", as CTest passes
+ * it to <test>_threads and <test>_processes) or, without an argument, from
+ * the LKT_BACKEND environment variable; anything else ends the test with a
+ * usage line (status 2). Call it first in main. */
+static inline lk_backend lkt_backend_init(int argc, char **argv) {
+    const char *name = argc > 1 ? argv[1] : getenv("LKT_BACKEND");
+    if (name && strcmp(name, "threads") == 0) {
+        lkt_backend = LK_BACKEND_THREADS;
+    } else if (name && strcmp(name, "processes") == 0) {
+        lkt_backend = LK_BACKEND_PROCESSES;
+    } else {
+        fprintf(stderr, "usage: %s threads|processes (or LKT_BACKEND=threads|processes)\n", argv[0]);
+        exit(2);
+    }
+    printf("backend: %s\n", name);
+    fflush(stdout); /* not to be printed again by a forked child */
+    return lkt_backend;
+}
+
+/* 1 when this run is for the process backend. Where the backends really
+ * differ, a test branches on it, visibly. */
+static inline int lkt_processes(void) {
+    CHECK_MSG(lkt_backend == LK_BACKEND_THREADS || lkt_backend == LK_BACKEND_PROCESSES,
+              "lkt_backend_init was not called");
+    return lkt_backend == LK_BACKEND_PROCESSES;
+}
+
+/* Options for an invoker with `n_jobs` workers on `backend` (everything else
+ * default). */
+static inline lk_invoker_options lkt_options_on(lk_backend backend, int32_t n_jobs) {
+    lk_invoker_options o;
+    lk_invoker_options_init(&o, sizeof o);
+    o.n_jobs = n_jobs;
+    o.backend = backend;
+    return o;
+}
+
+/* Options for an invoker with `n_jobs` workers on this run's backend. */
+static inline lk_invoker_options lkt_options(int32_t n_jobs) {
+    (void)lkt_processes(); /* the backend is known */
+    return lkt_options_on(lkt_backend, n_jobs);
+}
+
+/* lk_invoker_new_with, which must succeed. */
+static inline lk_invoker *lkt_new_with(const void *model, lk_op_fn fn, const lk_invoker_options *o) {
+    lk_invoker *inv = NULL;
+    CHECK_OK(lk_invoker_new_with(model, fn, o, &inv));
+    CHECK(inv != NULL);
+    return inv;
+}
+
+/* An invoker on this run's backend with `n_jobs` workers (fail-fast, no
+ * callbacks). */
+static inline lk_invoker *lkt_new(const void *model, lk_op_fn fn, int32_t n_jobs) {
+    lk_invoker_options o = lkt_options(n_jobs);
+    return lkt_new_with(model, fn, &o);
+}
+
+/* ---- shared memory ---- */
+
 /* `size` zeroed bytes in a MAP_SHARED | MAP_ANONYMOUS mapping: made before a
  * process invoker, it is shared by the parent, the zygote and every worker (a
  * replacement too), so what workers write there is seen by the parent.
- * Atomics in it work across processes. */
+ * Atomics in it work across processes. The tests of both backends keep what
+ * callbacks count there, so the same code counts with either backend. */
 static inline void *lkt_shared(size_t size) {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     CHECK(p != MAP_FAILED);
     return p;
+}
+
+enum { LKT_MAX_PIDS = 1024 };
+
+/* A set of pids, in shared memory: lkt_pid_add is safe from any process. */
+typedef struct lkt_pid_set {
+    atomic_int n;
+    atomic_int pids[LKT_MAX_PIDS];
+} lkt_pid_set;
+
+/* Add `pid` unless it is there already. Lock-free; a pid may (rarely) be
+ * added twice by racing adders, which lkt_pid_count does not count twice. */
+static inline void lkt_pid_add(lkt_pid_set *s, int pid) {
+    int n = atomic_load(&s->n);
+    for (int i = 0; i < n && i < LKT_MAX_PIDS; i++)
+        if (atomic_load(&s->pids[i]) == pid) return;
+    int at = atomic_fetch_add(&s->n, 1);
+    if (at < LKT_MAX_PIDS) atomic_store(&s->pids[at], pid);
+}
+
+static inline int lkt_pid_has(lkt_pid_set *s, int pid) {
+    int n = atomic_load(&s->n);
+    for (int i = 0; i < n && i < LKT_MAX_PIDS; i++)
+        if (atomic_load(&s->pids[i]) == pid) return 1;
+    return 0;
+}
+
+/* The number of distinct non-zero pids in the set. */
+static inline int lkt_pid_count(lkt_pid_set *s) {
+    int n = atomic_load(&s->n), d = 0;
+    if (n > LKT_MAX_PIDS) n = LKT_MAX_PIDS;
+    for (int i = 0; i < n; i++) {
+        int p = atomic_load(&s->pids[i]), seen = 0;
+        if (p == 0) continue;
+        for (int j = 0; j < i; j++)
+            if (atomic_load(&s->pids[j]) == p) seen = 1;
+        d += !seen;
+    }
+    return d;
+}
+
+static inline void lkt_pid_clear(lkt_pid_set *s) {
+    for (int i = 0; i < LKT_MAX_PIDS; i++) atomic_store(&s->pids[i], 0);
+    atomic_store(&s->n, 0);
+}
+
+/* Items that kill their worker or fail on purpose: keep it in lkt_shared()
+ * memory (lkt_faults_new), so the parent sets them for worker processes too;
+ * -1 means none. */
+typedef struct lkt_faults {
+    atomic_int die_at;  /* the item whose worker raises SIGKILL, once */
+    atomic_int fail_at; /* the item that fails */
+} lkt_faults;
+
+static inline lkt_faults *lkt_faults_new(void) {
+    lkt_faults *f = (lkt_faults *)lkt_shared(sizeof *f);
+    atomic_store(&f->die_at, -1);
+    atomic_store(&f->fail_at, -1);
+    return f;
+}
+
+/* In a callback: raise(SIGKILL) if this is die_at's item (once); `code` if
+ * it is fail_at's; 0 otherwise. */
+static inline int32_t lkt_faults_hit(lkt_faults *f, size_t index, int32_t code) {
+    if (lkt_take(&f->die_at, index)) raise(SIGKILL);
+    return (int)index == atomic_load(&f->fail_at) ? code : 0;
+}
+
+/* ---- slow items that count themselves ---- */
+
+/* The model of lkt_slow_item: keep it in lkt_shared() memory so worker
+ * processes count too. */
+typedef struct lkt_slow {
+    atomic_long started; /* items that have started */
+    long sleep_us;       /* how long each item takes */
+} lkt_slow;
+
+static inline uint64_t lkt_slow_result(size_t index) {
+    return (uint64_t)index * 3 + 1;
+}
+
+/* An lk_op_fn for long maps to stop: counts itself, sleeps, writes
+ * lkt_slow_result(index) to a uint64_t result (if any). */
+static inline int32_t lkt_slow_item(const void *model, const void *arg, void *result, const lk_task *task) {
+    lkt_slow *s = (lkt_slow *)model;
+    (void)arg;
+    atomic_fetch_add(&s->started, 1);
+    lkt_sleep_us(s->sleep_us);
+    if (result) *(uint64_t *)result = lkt_slow_result(task->index);
+    return 0;
+}
+
+/* Wait until at least `n` items of `s` have started. */
+static inline void lkt_slow_wait(lkt_slow *s, long n) {
+    while (atomic_load(&s->started) < n) lkt_sleep_us(500);
+}
+
+/* After a map of lkt_slow_item that was stopped (cancelled) with an
+ * item_status array, and results zeroed before it: each item was either
+ * skipped (LK_ITEM_SKIPPED, its result slot untouched) or ran (status 0, its
+ * result written). Returns how many were skipped. */
+static inline size_t lkt_check_stopped(const int32_t *status, const uint64_t *results, size_t n, const char *what) {
+    size_t skipped = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (status[i] == LK_ITEM_SKIPPED) {
+            CHECK_MSG(results[i] == 0, "%s: item %zu was skipped but its result was written", what, i);
+            skipped++;
+        } else {
+            CHECK_MSG(status[i] == 0 && results[i] == lkt_slow_result(i), "%s: item %zu has status %d", what, i,
+                      (int)status[i]);
+        }
+    }
+    return skipped;
+}
+
+/* A map of `n` lkt_slow_items on `inv` runs in full: LK_OK, every item
+ * started once, every result right (cancel is not sticky). */
+static inline void lkt_check_full_map(lk_invoker *inv, lkt_slow *s, size_t n) {
+    uint64_t *results = (uint64_t *)calloc(n, sizeof *results);
+    CHECK(results != NULL);
+    atomic_store(&s->started, 0);
+    CHECK_OK(lk_invoker_map(inv, NULL, n, 0, results, sizeof results[0]));
+    CHECK(atomic_load(&s->started) == (long)n);
+    for (size_t i = 0; i < n; i++) CHECK(results[i] == lkt_slow_result(i));
+    free(results);
+}
+
+/* ---- callbacks at once ---- */
+
+enum { LKT_MAX_WORKERS = 32 }; /* worker indices tracked one by one */
+
+/* What the callbacks of one invoker do at the same time, counted by
+ * lkt_bound_enter / lkt_bound_leave around each callback's work. Keep it in
+ * lkt_shared() memory to count worker processes too. */
+typedef struct lkt_bound {
+    int n_jobs;    /* task->worker must be below it */
+    int exclusive; /* one callback per worker index at a time (not so for a
+                      threads n_jobs 1 invoker mapped from several threads) */
+    atomic_int running, max_running;
+    atomic_int calls;
+    atomic_int busy[LKT_MAX_WORKERS];
+    atomic_int double_booked; /* a worker index ran two callbacks at once */
+    atomic_int bad_worker;    /* task->worker >= n_jobs */
+    atomic_uint seen;         /* bit k: worker index k ran a callback */
+} lkt_bound;
+
+static inline void lkt_bound_reset(lkt_bound *b, int n_jobs, int exclusive) {
+    memset(b, 0, sizeof *b);
+    b->n_jobs = n_jobs;
+    b->exclusive = exclusive;
+}
+
+static inline void lkt_bound_enter(lkt_bound *b, uint32_t worker) {
+    lkt_atomic_max(&b->max_running, atomic_fetch_add(&b->running, 1) + 1);
+    atomic_fetch_add(&b->calls, 1);
+    if (worker >= (uint32_t)b->n_jobs) {
+        atomic_fetch_add(&b->bad_worker, 1);
+        return;
+    }
+    if (worker >= LKT_MAX_WORKERS) return; /* a pool this large is counted, not tracked */
+    atomic_fetch_or(&b->seen, 1u << worker);
+    if (b->exclusive && atomic_exchange(&b->busy[worker], 1) != 0) atomic_fetch_add(&b->double_booked, 1);
+}
+
+static inline void lkt_bound_leave(lkt_bound *b, uint32_t worker) {
+    if (b->exclusive && worker < (uint32_t)b->n_jobs && worker < LKT_MAX_WORKERS)
+        atomic_store(&b->busy[worker], 0);
+    atomic_fetch_sub(&b->running, 1);
+}
+
+/* No callback is running, none had a bad worker index, none shared its
+ * worker index with another running one, and at most `limit` ran at once. */
+static inline void lkt_bound_check(lkt_bound *b, int limit, const char *what) {
+    CHECK_MSG(atomic_load(&b->bad_worker) == 0, "%s: %d callbacks had task->worker >= %d", what,
+              atomic_load(&b->bad_worker), b->n_jobs);
+    CHECK_MSG(atomic_load(&b->double_booked) == 0, "%s: a worker ran two callbacks at once", what);
+    CHECK(atomic_load(&b->running) == 0);
+    CHECK_MSG(atomic_load(&b->max_running) <= limit, "%s: %d callbacks ran at once, at most %d allowed", what,
+              atomic_load(&b->max_running), limit);
 }
 
 /* ---- processes, from /proc ---- */
@@ -407,6 +767,83 @@ static inline uint64_t lkt_rss_bytes(void) {
     return got == 2 ? (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
+/* ---- a communicator table of one rank, without MPI ---- */
+
+/* What a one-rank table counts, and the call it makes fail. */
+typedef struct lkt_table {
+    int calls;            /* collective calls and fetch_adds */
+    int fail_at;          /* the call number that fails (with 5), or -1 */
+    int collective_calls; /* bcast, allgather(v), gatherv, scatterv */
+    uint64_t counter;     /* what fetch_add adds to */
+    int releases;
+} lkt_table;
+
+static inline int32_t lkt_table_call(void *ctx, int collective) {
+    lkt_table *t = (lkt_table *)ctx;
+    t->collective_calls += collective;
+    return t->calls++ == t->fail_at ? 5 : 0;
+}
+
+static inline int32_t lkt_table_bcast(void *ctx, void *buf, size_t len, int32_t root) {
+    (void)buf, (void)len;
+    CHECK(root == 0);
+    return lkt_table_call(ctx, 1);
+}
+
+static inline int32_t lkt_table_allgather(void *ctx, const void *send, void *recv, size_t len) {
+    memcpy(recv, send, len);
+    return lkt_table_call(ctx, 1);
+}
+
+/* allgatherv in place: one rank has nothing to move. */
+static inline int32_t lkt_table_allgatherv(void *ctx, void *buf, const size_t *counts, const size_t *displs,
+                                           size_t elem) {
+    (void)buf, (void)counts, (void)displs, (void)elem;
+    return lkt_table_call(ctx, 1);
+}
+
+/* gatherv and scatterv in place, to or from rank 0: nothing to move either. */
+static inline int32_t lkt_table_rooted(void *ctx, void *buf, const size_t *counts, const size_t *displs,
+                                       size_t elem, int32_t root) {
+    (void)buf, (void)counts, (void)displs, (void)elem;
+    CHECK(root == 0);
+    return lkt_table_call(ctx, 1);
+}
+
+static inline int32_t lkt_table_fetch_add(void *ctx, uint64_t add, uint64_t *old) {
+    lkt_table *t = (lkt_table *)ctx;
+    *old = t->counter;
+    t->counter += add;
+    return lkt_table_call(ctx, 0);
+}
+
+static inline void lkt_table_release(void *ctx) {
+    ((lkt_table *)ctx)->releases++;
+}
+
+/* The operations of a one-rank communicator over `t` (rank 0 of 1): every
+ * collective, fetch_add (for LK_SCHEDULE_DYNAMIC) and release; no abort.
+ * Clear a field to leave that operation out. */
+static inline lk_comm_ops lkt_table_ops(lkt_table *t) {
+    memset(t, 0, sizeof *t);
+    t->fail_at = -1;
+    lk_comm_ops ops = {
+        .struct_size = sizeof ops,
+        .rank = 0,
+        .size = 1,
+        .local_size = 1,
+        .ctx = t,
+        .bcast = lkt_table_bcast,
+        .allgather = lkt_table_allgather,
+        .allgatherv = lkt_table_allgatherv,
+        .gatherv = lkt_table_rooted,
+        .scatterv = lkt_table_rooted,
+        .fetch_add = lkt_table_fetch_add,
+        .release = lkt_table_release,
+    };
+    return ops;
+}
+
 /* ---- log capture: records passed to an lk_set_log_callback callback ---- */
 
 /* Room for what the chattiest tests log (run_sp children that log until
@@ -492,6 +929,21 @@ static inline int lkt_wait_child(pid_t pid) {
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return 255;
+}
+
+/* Run body(arg) in a fork()ed child (with its own watchdog: alarms are not
+ * inherited), which must end with _exit(0); `what` names it if not. */
+static inline void lkt_in_child(void (*body)(void *), void *arg, const char *what) {
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        lkt_watchdog(60);
+        body(arg);
+        _exit(0);
+    }
+    int code = lkt_wait_child(pid);
+    CHECK_MSG(code == 0, "%s: the child ended with %d", what, code);
 }
 
 /* The path of this test program (/proc/self/exe), NUL-terminated. */

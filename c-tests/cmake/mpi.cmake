@@ -12,7 +12,7 @@
 # so they never oversubscribe the machine together.
 set(LK_MPI_DIR "${LK_ROOT}/c-tests/mpi")
 
-lk_test("${LK_MPI_DIR}/api_comm_table.c")
+lk_test(mpi "${LK_MPI_DIR}/api_comm_table.c")
 
 add_test(NAME build_no_mpi_link COMMAND "${LK_MPI_DIR}/no_mpi_link.sh" "${LK_BUILT}")
 

@@ -1,20 +1,24 @@
-# Reliability (issue 7), included by c-tests/CMakeLists.txt. Registers:
+# Reliability, included by c-tests/CMakeLists.txt. Registers:
 #
-#   stress           c-tests/stress.c for LK_STRESS_SECONDS (30) seconds: a
-#                    random mix of maps, failures, cancellations, nested maps,
-#                    run_sp crashes and time-outs, invoker churn, from 4
-#                    threads; then no growth of threads, descriptors,
+#   reliability_stress   reliability/stress.c for LK_STRESS_SECONDS (30)
+#                    seconds: a random mix of maps, failures, cancellations,
+#                    nested maps, run_sp crashes and time-outs, invoker churn,
+#                    from 4 threads; then no growth of threads, descriptors,
 #                    children or RSS.
-#   asan_<test>      every api_/fault_/leak_ C and C++ test (but a few listed
-#                    below) built again with -fsanitize=address,undefined
-#                    against the same library, run by reliability/asan.sh.
-#   valgrind_<test>  memcheck over the C and C++ tests (all but the few listed
+#   asan_<test>      every test of LK_CHECKED_TESTS (the api_/fault_/leak_
+#                    tests of every area but build/ and mpi/, each backend's
+#                    run of an invoker/ test included; a few listed below
+#                    left out) with its program built again with
+#                    -fsanitize=address,undefined against the same library,
+#                    run by reliability/asan.sh.
+#   valgrind_<test>  memcheck over the same tests (all but the few listed
 #                    below; the slowest only with -DLK_RELIABILITY_LONG=ON)
 #                    and over 15 s of stress: 0 errors, 0 bytes definitely or
 #                    indirectly lost.
 #
-# The fault_signal_*, fault_status_* and fault_forksafety_* tests are plain
-# test programs, registered by c-tests/CMakeLists.txt like every fault_*.c.
+# The reliability/fault_signal_*, fault_status_* and fault_forksafety_*
+# tests are plain test programs, registered by c-tests/CMakeLists.txt like
+# every area's (labels: reliability, fault).
 # c-tests/reliability/run-long.sh runs all of this with long settings; the
 # figures it gives are in docs/reliability.md.
 
@@ -27,14 +31,26 @@ else()
 endif()
 set(LK_STRESS_SECONDS "${LK_STRESS_SECONDS_DEFAULT}" CACHE STRING "how long the stress test runs")
 
+# lk_check_names(<list variable>): fail the configuration when a name in the
+# list is not a registered test, so a renamed test cannot silently leave a
+# skip list.
+function(lk_check_names list)
+  get_property(all GLOBAL PROPERTY LK_TESTS)
+  foreach(name IN LISTS ${list})
+    if(NOT name IN_LIST all)
+      message(FATAL_ERROR "${list} names ${name}, which is no test")
+    endif()
+  endforeach()
+endfunction()
+
 # ---------------------------------------------------------------- stress
-add_executable(stress "${CMAKE_CURRENT_SOURCE_DIR}/stress.c")
-target_link_libraries(stress PRIVATE lkparallel Threads::Threads m)
-target_include_directories(stress PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}")
-target_compile_options(stress PRIVATE ${LK_WARNINGS} -UNDEBUG)
-add_test(NAME stress COMMAND stress ${LK_STRESS_SECONDS})
+add_executable(reliability_stress "${LK_REL_DIR}/stress.c")
+target_link_libraries(reliability_stress PRIVATE lkparallel Threads::Threads m)
+target_include_directories(reliability_stress PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}")
+target_compile_options(reliability_stress PRIVATE ${LK_WARNINGS} -UNDEBUG)
+add_test(NAME reliability_stress COMMAND reliability_stress ${LK_STRESS_SECONDS})
 math(EXPR LK_STRESS_TIMEOUT "${LK_STRESS_SECONDS} * 2 + 300")
-set_tests_properties(stress PROPERTIES TIMEOUT ${LK_STRESS_TIMEOUT} LABELS reliability)
+set_tests_properties(reliability_stress PROPERTIES TIMEOUT ${LK_STRESS_TIMEOUT} LABELS reliability)
 
 # ------------------------------------------- AddressSanitizer + UBSan build
 # The same sources, compiled with the sanitizers and linked against the same
@@ -65,47 +81,53 @@ set(LK_ASAN_ENV
   "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1")
 # Tests left out of the sanitizer build, each for a reason of the
 # sanitizer's, not of the library's:
-#   fault_sp_memory_limit: sets RLIMIT_AS in the child below what ASan's shadow
-#       memory reserves (terabytes of address space), so the child cannot
-#       run at all under ASan.
-#   fault_forksafety_run_sp, fault_forksafety_procs,
-#   fault_forksafety_child_log_callback, fault_sp_fork_deadlock,
-#   api_sp_handles_in_child, fault_fork_handle: they fork while other threads
-#       of the test allocate. GCC 12's libasan does not hold its allocator's
-#       locks across fork (glibc's malloc does), so a child forked while
-#       another thread was inside ASan's malloc waits forever on that lock
-#       the first time it allocates (seen: the child blocked in
+#   run_sp_fault_memory_limit: sets RLIMIT_AS in the child below what ASan's
+#       shadow memory reserves (terabytes of address space), so the child
+#       cannot run at all under ASan.
+#   reliability_fault_forksafety_run_sp, _procs, _child_log_callback,
+#   run_sp_api_handles_in_child, invoker_fault_fork_handle_threads: they
+#       fork while other threads of the test allocate. GCC 12's libasan does not hold its allocator's locks
+#       across fork (glibc's malloc does), so a child forked while another
+#       thread was inside ASan's malloc waits forever on that lock the first
+#       time it allocates (seen: the child blocked in
 #       SizeClassAllocator64::GetFromAllocator). They run natively and under
-#       valgrind, which checks the children too.
-#   leak_sp_fds: gives children 20 ms time limits, and one of its children
-#       calls exit(), which under ASan runs LeakSanitizer's exit-time scan
-#       (it stops the process with ptrace), longer than 20 ms under load.
-set(LK_ASAN_SKIP fault_sp_memory_limit fault_forksafety_run_sp fault_forksafety_procs
-    fault_forksafety_child_log_callback fault_sp_fork_deadlock api_sp_handles_in_child fault_fork_handle
-    leak_sp_fds)
+#       valgrind, which checks the children too. (The processes run of
+#       fault_fork_handle does run under ASan: while it forks, the other
+#       thread waits on worker processes.)
+#   run_sp_leak_fds: gives children 20 ms time limits, and one of its
+#       children calls exit(), which under ASan runs LeakSanitizer's exit-time
+#       scan (it stops the process with ptrace), longer than 20 ms under load.
+set(LK_ASAN_SKIP run_sp_fault_memory_limit reliability_fault_forksafety_run_sp
+    reliability_fault_forksafety_procs reliability_fault_forksafety_child_log_callback
+    run_sp_api_handles_in_child invoker_fault_fork_handle_threads
+    run_sp_leak_fds)
+lk_check_names(LK_ASAN_SKIP)
 # Tests to run without LeakSanitizer (each with its reason): none at present.
 set(LK_ASAN_NO_LEAK_CHECK "")
 
-file(GLOB LK_ASAN_SOURCES CONFIGURE_DEPENDS
-  "${CMAKE_CURRENT_SOURCE_DIR}/api_*.c" "${CMAKE_CURRENT_SOURCE_DIR}/fault_*.c"
-  "${CMAKE_CURRENT_SOURCE_DIR}/leak_*.c" "${CMAKE_CURRENT_SOURCE_DIR}/api_*.cpp"
-  "${CMAKE_CURRENT_SOURCE_DIR}/fault_*.cpp")
-foreach(src IN LISTS LK_ASAN_SOURCES)
-  get_filename_component(name "${src}" NAME_WE)
-  if(name IN_LIST LK_ASAN_SKIP)
+# One sanitized build of each program, run as asan_<test> for each of its tests.
+set(LK_ASAN_PROGRAMS "")
+foreach(test IN LISTS LK_CHECKED_TESTS)
+  if(test IN_LIST LK_ASAN_SKIP)
     continue()
   endif()
-  add_executable(asan_${name} "${src}")
-  target_link_libraries(asan_${name} PRIVATE lkparallel Threads::Threads m)
-  target_include_directories(asan_${name} PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}")
-  target_compile_options(asan_${name} PRIVATE ${LK_WARNINGS} -UNDEBUG ${LK_ASAN_FLAGS})
-  target_link_options(asan_${name} PRIVATE ${LK_ASAN_FLAGS})
-  add_test(NAME asan_${name} COMMAND "${LK_REL_DIR}/asan.sh" $<TARGET_FILE:asan_${name}>)
+  get_property(program GLOBAL PROPERTY LK_TEST_PROGRAM_${test})
+  get_property(args GLOBAL PROPERTY LK_TEST_ARGS_${test})
+  if(NOT program IN_LIST LK_ASAN_PROGRAMS)
+    list(APPEND LK_ASAN_PROGRAMS ${program})
+    get_target_property(sources ${program} SOURCES)
+    add_executable(asan_${program} ${sources})
+    target_link_libraries(asan_${program} PRIVATE lkparallel Threads::Threads m)
+    target_include_directories(asan_${program} PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}")
+    target_compile_options(asan_${program} PRIVATE ${LK_WARNINGS} -UNDEBUG ${LK_ASAN_FLAGS})
+    target_link_options(asan_${program} PRIVATE ${LK_ASAN_FLAGS})
+  endif()
+  add_test(NAME asan_${test} COMMAND "${LK_REL_DIR}/asan.sh" $<TARGET_FILE:asan_${program}> ${args})
   set(env ${LK_ASAN_ENV})
-  if(name IN_LIST LK_ASAN_NO_LEAK_CHECK)
+  if(test IN_LIST LK_ASAN_NO_LEAK_CHECK)
     string(REPLACE "detect_leaks=1" "detect_leaks=0" env "${env}")
   endif()
-  set_tests_properties(asan_${name} PROPERTIES TIMEOUT 300 LABELS "reliability;asan" ENVIRONMENT "${env}")
+  set_tests_properties(asan_${test} PROPERTIES TIMEOUT 300 LABELS "reliability;asan" ENVIRONMENT "${env}")
 endforeach()
 
 # ------------------------------------------------------------- valgrind
@@ -121,59 +143,50 @@ find_program(LK_VALGRIND valgrind)
 if(NOT LK_VALGRIND)
   message(FATAL_ERROR "valgrind is missing: scripts/test installs it")
 endif()
-# Which tests: every api_/fault_/leak_ test (C and C++), except
+# Which tests: every test of LK_CHECKED_TESTS (as for ASan), except
 #  - those that cannot work under valgrind, each for a reason of valgrind's:
-#      fault_status_system      lowers RLIMIT_NOFILE, which valgrind does not
-#                               let a program change (it keeps descriptors
-#                               of its own above the limit);
-#      leak_sp_fds              gives children 20 ms time limits, shorter than
+#      reliability_fault_status_system  lowers RLIMIT_NOFILE, which valgrind
+#                               does not let a program change (it keeps
+#                               descriptors of its own above the limit);
+#      run_sp_leak_fds          gives children 20 ms time limits, shorter than
 #                               a child takes to start under valgrind;
-#      api_procs_recycle_rss    measures workers' resident memory, which
+#      processes_api_recycle_rss  measures workers' resident memory, which
 #                               valgrind multiplies;
-#      fault_sp_fork_deadlock   a 20 s watchdog over 200 forks; the same
-#                               hazard is covered under valgrind by
-#                               fault_forksafety_* with fewer iterations;
-#      fault_procs_parent_death_forked  times how fast orphans notice their
-#                               host died, within 3 s;
-#      api_procs_skewed, api_procs_create_time, api_procs_hot_path  measure
-#                               speed-up, creation time, and the workers'
-#                               syscalls and context switches, all of which
-#                               valgrind's own scheduling changes;
+#      processes_api_skewed, _create_time, _hot_path  measure speed-up,
+#                               creation time, and the workers' syscalls and
+#                               context switches, all of which valgrind's own
+#                               scheduling changes;
 #  - the slow ones (over about 5 s under valgrind here), which run only with
 #    -DLK_RELIABILITY_LONG=ON (c-tests/reliability/run-long.sh), so the test
 #    command's valgrind runs stay within a few minutes on two cores.
-set(LK_VALGRIND_SKIP fault_status_system leak_sp_fds api_procs_recycle_rss
-    fault_sp_fork_deadlock fault_procs_parent_death_forked api_procs_skewed api_procs_create_time
-    api_procs_hot_path)
-set(LK_VALGRIND_LONG_ONLY api_sp_in_callback api_sp_threads api_proc_count api_procs_cow_pss
-    api_procs_progress api_procs_worker_index api_progress api_cancel_thread
-    fault_signal_sigalrm_sp fault_signal_sigalrm_threads fault_signal_sigint_cancel fault_sp_sigalrm
-    fault_sp_log_then_crash fault_procs_worker_death leak_procs_lifecycles leak_procs_shutdown
-    leak_sp_zombie fault_forksafety_procs fault_forksafety_run_sp fault_forksafety_child_log_callback)
+set(LK_VALGRIND_SKIP reliability_fault_status_system run_sp_leak_fds processes_api_recycle_rss
+    processes_api_skewed processes_api_create_time processes_api_hot_path)
+set(LK_VALGRIND_LONG_ONLY run_sp_api_in_callback run_sp_api_threads library_api_proc_count
+    processes_api_cow_pss invoker_api_progress_threads invoker_api_progress_processes
+    invoker_api_njobs_processes invoker_api_cancel_threads
+    reliability_fault_signal_sigalrm_sp reliability_fault_signal_sigalrm_threads
+    reliability_fault_signal_sigint_cancel run_sp_fault_sigalrm run_sp_fault_log_then_crash
+    processes_fault_worker_death processes_leak_lifecycles processes_leak_shutdown run_sp_leak_zombie
+    reliability_fault_forksafety_procs reliability_fault_forksafety_run_sp
+    reliability_fault_forksafety_child_log_callback)
+lk_check_names(LK_VALGRIND_SKIP)
+lk_check_names(LK_VALGRIND_LONG_ONLY)
 # Iteration counts (argv[1]) for tests that take one, under valgrind.
-set(LK_VALGRIND_ARGS_fault_forksafety_run_sp 100)
-set(LK_VALGRIND_ARGS_fault_forksafety_procs 50)
-set(LK_VALGRIND_ARGS_fault_forksafety_child_log_callback 50 10)
+set(LK_VALGRIND_ARGS_reliability_fault_forksafety_run_sp 100)
+set(LK_VALGRIND_ARGS_reliability_fault_forksafety_procs 50)
+set(LK_VALGRIND_ARGS_reliability_fault_forksafety_child_log_callback 50 10)
 
-set(LK_VALGRIND_SELECTED "")
-foreach(src IN LISTS LK_ASAN_SOURCES)
-  get_filename_component(name "${src}" NAME_WE)
-  if(name IN_LIST LK_VALGRIND_SKIP)
+foreach(test IN LISTS LK_CHECKED_TESTS)
+  if(test IN_LIST LK_VALGRIND_SKIP OR (test IN_LIST LK_VALGRIND_LONG_ONLY AND NOT LK_RELIABILITY_LONG))
     continue()
   endif()
-  if(name IN_LIST LK_VALGRIND_LONG_ONLY AND NOT LK_RELIABILITY_LONG)
-    continue()
+  get_property(program GLOBAL PROPERTY LK_TEST_PROGRAM_${test})
+  get_property(args GLOBAL PROPERTY LK_TEST_ARGS_${test})
+  if(DEFINED LK_VALGRIND_ARGS_${test})
+    set(args ${LK_VALGRIND_ARGS_${test}})
   endif()
-  list(APPEND LK_VALGRIND_SELECTED ${name})
-endforeach()
-foreach(name IN LISTS LK_VALGRIND_SELECTED)
-  if(NOT TARGET ${name})
-    message(WARNING "valgrind: no test program ${name}")
-    continue()
-  endif()
-  add_test(NAME valgrind_${name}
-           COMMAND "${LK_REL_DIR}/valgrind.sh" $<TARGET_FILE:${name}> ${LK_VALGRIND_ARGS_${name}})
-  set_tests_properties(valgrind_${name} PROPERTIES TIMEOUT 600 LABELS "reliability;valgrind"
+  add_test(NAME valgrind_${test} COMMAND "${LK_REL_DIR}/valgrind.sh" $<TARGET_FILE:${program}> ${args})
+  set_tests_properties(valgrind_${test} PROPERTIES TIMEOUT 600 LABELS "reliability;valgrind"
                        ENVIRONMENT "LK_VALGRIND=${LK_VALGRIND}")
 endforeach()
 
@@ -185,18 +198,10 @@ if(LK_RELIABILITY_LONG)
 else()
   set(LK_VALGRIND_STRESS_SECONDS 15)
 endif()
-add_test(NAME valgrind_stress COMMAND "${LK_REL_DIR}/valgrind.sh" $<TARGET_FILE:stress> ${LK_VALGRIND_STRESS_SECONDS})
+add_test(NAME valgrind_reliability_stress
+         COMMAND "${LK_REL_DIR}/valgrind.sh" $<TARGET_FILE:reliability_stress> ${LK_VALGRIND_STRESS_SECONDS})
 # RSS is not compared under valgrind (LK_STRESS_RSS_CHECK=0): memcheck's shadow
 # memory grows with the heap and is never given back; its leak check, exact,
 # takes the place of that comparison.
-set_tests_properties(valgrind_stress PROPERTIES TIMEOUT 900 LABELS "reliability;valgrind"
+set_tests_properties(valgrind_reliability_stress PROPERTIES TIMEOUT 900 LABELS "reliability;valgrind"
                      ENVIRONMENT "LK_VALGRIND=${LK_VALGRIND};LK_STRESS_RSS_CHECK=0")
-
-# The reliability tests registered by c-tests/CMakeLists.txt get the label too,
-# so `ctest -L reliability` runs everything of issue 7.
-file(GLOB LK_REL_FAULT_SOURCES CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/fault_signal_*.c"
-     "${CMAKE_CURRENT_SOURCE_DIR}/fault_status_*.c" "${CMAKE_CURRENT_SOURCE_DIR}/fault_forksafety_*.c")
-foreach(src IN LISTS LK_REL_FAULT_SOURCES)
-  get_filename_component(name "${src}" NAME_WE)
-  set_tests_properties(${name} PROPERTIES LABELS reliability)
-endforeach()

@@ -1,4 +1,4 @@
-// Shared helpers for the C++ tests (c-tests/api_cxx_*.cpp, c-tests/cxx/): checks
+// Shared helpers for the C++ tests (c-tests/cxx/): checks
 // that always run, and a watchdog that fails a hung test. Kept apart from
 // lktest.h, which is C (C11 atomics) and not meant for C++.
 #ifndef LK_CXXTEST_HPP

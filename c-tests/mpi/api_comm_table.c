@@ -1,51 +1,9 @@
-/* The communicator table without MPI: a one-rank table written here, with a
- * counter and failure injection. Checks lk_comm_new's validation, a
- * distributed map through the table (seeds equal to a local map's), a
- * failing operation giving LK_ERR_COMM and a broken invoker, release once. */
+/* The communicator table without MPI: a one-rank table written in C
+ * (lkt_table_ops in lktest.h), with a counter and failure injection. Checks
+ * lk_comm_new's validation, a distributed map through the table (seeds
+ * equal to a local map's), a failing operation giving LK_ERR_COMM and a
+ * broken invoker, release once. */
 #include "lktest.h"
-
-typedef struct table_ctx {
-    int calls;
-    int fail_at; /* the call number that fails, or -1 */
-    uint64_t counter;
-    int releases;
-    int collective_calls;
-} table_ctx;
-
-static int32_t step(table_ctx *c) {
-    return c->calls++ == c->fail_at ? 5 : 0;
-}
-static int32_t t_bcast(void *ctx, void *buf, size_t len, int32_t root) {
-    (void)buf, (void)len;
-    CHECK(root == 0);
-    ((table_ctx *)ctx)->collective_calls++;
-    return step((table_ctx *)ctx);
-}
-static int32_t t_allgather(void *ctx, const void *send, void *recv, size_t len) {
-    memcpy(recv, send, len);
-    ((table_ctx *)ctx)->collective_calls++;
-    return step((table_ctx *)ctx);
-}
-static int32_t t_allgatherv(void *ctx, void *buf, const size_t *counts, const size_t *displs, size_t elem) {
-    (void)buf, (void)counts, (void)displs, (void)elem;
-    ((table_ctx *)ctx)->collective_calls++;
-    return step((table_ctx *)ctx);
-}
-static int32_t t_rootedv(void *ctx, void *buf, const size_t *counts, const size_t *displs, size_t elem, int32_t root) {
-    (void)buf, (void)counts, (void)displs, (void)elem;
-    CHECK(root == 0);
-    ((table_ctx *)ctx)->collective_calls++;
-    return step((table_ctx *)ctx);
-}
-static int32_t t_fetch_add(void *ctx, uint64_t add, uint64_t *old) {
-    table_ctx *c = (table_ctx *)ctx;
-    *old = c->counter;
-    c->counter += add;
-    return step(c);
-}
-static void t_release(void *ctx) {
-    ((table_ctx *)ctx)->releases++;
-}
 
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
     (void)model;
@@ -55,28 +13,10 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     return 0;
 }
 
-static lk_comm_ops table(table_ctx *c) {
-    lk_comm_ops ops;
-    memset(&ops, 0, sizeof ops);
-    ops.struct_size = sizeof ops;
-    ops.rank = 0;
-    ops.size = 1;
-    ops.local_size = 1;
-    ops.ctx = c;
-    ops.bcast = t_bcast;
-    ops.allgather = t_allgather;
-    ops.allgatherv = t_allgatherv;
-    ops.gatherv = t_rootedv;
-    ops.scatterv = t_rootedv;
-    ops.fetch_add = t_fetch_add;
-    ops.release = t_release;
-    return ops;
-}
-
 int main(void) {
     lkt_watchdog(60);
-    table_ctx c = {0, -1, 0, 0, 0};
-    lk_comm_ops ops = table(&c);
+    lkt_table c;
+    lk_comm_ops ops = lkt_table_ops(&c);
     lk_comm *comm = (lk_comm *)(uintptr_t)0x1234;
 
     /* Bad tables: refused, nothing written, ctx not released. */
@@ -154,6 +94,6 @@ int main(void) {
     CHECK(c.releases == 0);
     CHECK_OK(lk_invoker_shutdown(inv));
     CHECK(c.releases == 1);
-    printf("api_comm_table: ok\n");
+    printf("mpi_api_comm_table: ok\n");
     return 0;
 }

@@ -43,14 +43,9 @@ int main(int argc, char **argv) {
     mt_init(&argc, &argv);
     CHECK(argc >= 2);
     int signal_mode = strcmp(argv[1], "signal") == 0;
-    lk_comm *comm = NULL;
-    CHECK_OK(lk_mpi_comm_new(MPI_COMM_WORLD, &comm));
-    lk_invoker_options o;
-    lk_invoker_options_init(&o, sizeof o);
-    o.comm = comm;
-    o.n_jobs = 2;
-    lk_invoker *inv = NULL;
-    CHECK_OK(lk_invoker_new_with(NULL, op, &o, &inv));
+    lk_comm *comm = mt_comm();
+    lk_invoker_options o = mt_options(comm, 2);
+    lk_invoker *inv = mt_new_with(NULL, op, &o);
     g_inv = inv;
     if (signal_mode) {
         CHECK(argc >= 3);
@@ -87,10 +82,7 @@ int main(int argc, char **argv) {
             CHECK_OK(lk_invoker_map_with(inv, NULL, 10, 0, NULL, 0, &mo)); /* not sticky */
         }
     }
-    CHECK_OK(lk_invoker_shutdown(inv));
-    CHECK_OK(lk_comm_free(comm));
-    if (mt_rank == 0)
-        printf("mpi_cancel %s: ok at np %d\n", argv[1], mt_size);
-    MPI_Finalize();
-    return 0;
+    char name[64];
+    snprintf(name, sizeof name, "mpi_cancel %s", argv[1]);
+    return mt_finish(inv, comm, name);
 }

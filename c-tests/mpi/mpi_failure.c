@@ -22,19 +22,14 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 
 int main(int argc, char **argv) {
     mt_init(&argc, &argv);
-    lk_comm *comm = NULL;
-    CHECK_OK(lk_mpi_comm_new(MPI_COMM_WORLD, &comm));
+    lk_comm *comm = mt_comm();
     enum { N = 999 };
     uint64_t args[N], out[N];
     for (int i = 0; i < N; i++)
         args[i] = (uint64_t)i;
     model_t model = {900, UINT64_MAX};
-    lk_invoker_options o;
-    lk_invoker_options_init(&o, sizeof o);
-    o.n_jobs = 2;
-    o.comm = comm;
-    lk_invoker *inv = NULL;
-    CHECK_OK(lk_invoker_new_with(&model, op, &o, &inv));
+    lk_invoker_options o = mt_options(comm, 2);
+    lk_invoker *inv = mt_new_with(&model, op, &o);
     char want[64];
     const int32_t schedules[] = {LK_SCHEDULE_BLOCK, LK_SCHEDULE_CYCLIC, LK_SCHEDULE_DYNAMIC};
     for (int s = 0; s < 3; s++) {
@@ -61,7 +56,7 @@ int main(int argc, char **argv) {
        statuses of all items reach every rank. */
     model_t many = {UINT64_MAX, 300};
     o.error_mode = LK_ERRORS_KEEP_GOING;
-    CHECK_OK(lk_invoker_new_with(&many, op, &o, &inv));
+    inv = mt_new_with(&many, op, &o);
     int32_t status[N];
     lk_map_options mo;
     lk_map_options_init(&mo, sizeof mo);
@@ -71,10 +66,5 @@ int main(int argc, char **argv) {
     CHECK(strstr(lk_last_error(), "index 300 with code 3 (7 items failed)") != NULL);
     for (int i = 0; i < N; i++)
         CHECK(status[i] == (i >= 300 && i % 100 == 0 ? i / 100 : 0));
-    CHECK_OK(lk_invoker_shutdown(inv));
-    CHECK_OK(lk_comm_free(comm));
-    if (mt_rank == 0)
-        printf("mpi_failure: ok at np %d\n", mt_size);
-    MPI_Finalize();
-    return 0;
+    return mt_finish(inv, comm, "mpi_failure");
 }

@@ -18,14 +18,9 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 
 int main(int argc, char **argv) {
     mt_init(&argc, &argv);
-    lk_comm *comm = NULL;
-    CHECK_OK(lk_mpi_comm_new(MPI_COMM_WORLD, &comm));
-    lk_invoker_options o;
-    lk_invoker_options_init(&o, sizeof o);
-    o.comm = comm;
-    o.n_jobs = 1;
-    lk_invoker *inv = NULL;
-    CHECK_OK(lk_invoker_new_with(NULL, op, &o, &inv));
+    lk_comm *comm = mt_comm();
+    lk_invoker_options o = mt_options(comm, 1);
+    lk_invoker *inv = mt_new_with(NULL, op, &o);
     lk_status st = lk_invoker_map(inv, NULL, 1000, 0, NULL, 0);
     /* Not reached on the killed rank; the others wait in a collective until
        the launcher ends them. Reaching here is a failure. */

@@ -34,14 +34,9 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 int main(int argc, char **argv) {
     mt_init(&argc, &argv);
     lk_set_log_callback(on_log, NULL, LK_LOG_INFO); /* every rank: ranks >= 1 must not see their records */
-    lk_comm *comm = NULL;
-    CHECK_OK(lk_mpi_comm_new(MPI_COMM_WORLD, &comm));
-    lk_invoker_options o;
-    lk_invoker_options_init(&o, sizeof o);
-    o.comm = comm;
-    o.n_jobs = 2;
-    lk_invoker *inv = NULL;
-    CHECK_OK(lk_invoker_new_with(&mt_size, op, &o, &inv));
+    lk_comm *comm = mt_comm();
+    lk_invoker_options o = mt_options(comm, 2);
+    lk_invoker *inv = mt_new_with(&mt_size, op, &o);
     CHECK_OK(lk_invoker_map(inv, NULL, 100, 0, NULL, 0));
     if (mt_rank == 0) {
         CHECK(hellos == mt_size - 1);
@@ -60,11 +55,6 @@ int main(int argc, char **argv) {
     hellos = 0;
     CHECK_OK(lk_invoker_map(inv, NULL, 0, 0, NULL, 0));
     CHECK(hellos == 0);
-    CHECK_OK(lk_invoker_shutdown(inv));
-    CHECK_OK(lk_comm_free(comm));
     lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
-    if (mt_rank == 0)
-        printf("mpi_logs: ok at np %d\n", mt_size);
-    MPI_Finalize();
-    return 0;
+    return mt_finish(inv, comm, "mpi_logs");
 }

@@ -12,18 +12,13 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 int main(int argc, char **argv) {
     mt_init(&argc, &argv);
     CHECK(mt_size >= 2);
-    lk_comm *comm = NULL;
-    CHECK_OK(lk_mpi_comm_new(MPI_COMM_WORLD, &comm));
+    lk_comm *comm = mt_comm();
     enum { N = 300 };
     uint64_t args[N + 1], out[N + 1];
     for (int i = 0; i <= N; i++)
         args[i] = (uint64_t)i;
-    lk_invoker_options o;
-    lk_invoker_options_init(&o, sizeof o);
-    o.comm = comm;
-    o.n_jobs = 2;
-    lk_invoker *inv = NULL;
-    CHECK_OK(lk_invoker_new_with(NULL, op, &o, &inv));
+    lk_invoker_options o = mt_options(comm, 2);
+    lk_invoker *inv = mt_new_with(NULL, op, &o);
     int odd = mt_rank == mt_size - 1;
     for (int c = 0; c < 7; c++) {
         lk_map_options mo;
@@ -53,10 +48,5 @@ int main(int argc, char **argv) {
         for (int i = 0; i < N; i++)
             CHECK(out[i] == (uint64_t)i + 1);
     }
-    CHECK_OK(lk_invoker_shutdown(inv));
-    CHECK_OK(lk_comm_free(comm));
-    if (mt_rank == 0)
-        printf("mpi_mismatch: ok at np %d\n", mt_size);
-    MPI_Finalize();
-    return 0;
+    return mt_finish(inv, comm, "mpi_mismatch");
 }

@@ -47,8 +47,7 @@ int main(int argc, char **argv) {
     make_cases();
     /* Only rank 0's root seed counts. */
     lk_seed_init(mt_rank == 0 ? 42 : 1000 + (uint64_t)mt_rank);
-    lk_comm *comm = NULL;
-    CHECK_OK(lk_mpi_comm_new(MPI_COMM_WORLD, &comm));
+    lk_comm *comm = mt_comm();
     CHECK(lk_comm_rank(comm) == mt_rank && lk_comm_size(comm) == mt_size);
 
     uint64_t *args = (uint64_t *)malloc(sizeof(uint64_t) * 1000);
@@ -57,12 +56,8 @@ int main(int argc, char **argv) {
     out_t *got[N_INVOKERS][N_CASES];
 
     for (int j = 0; j < N_INVOKERS; j++) {
-        lk_invoker_options o;
-        lk_invoker_options_init(&o, sizeof o);
-        o.n_jobs = JOBS[j];
-        o.comm = comm;
-        lk_invoker *inv = NULL;
-        CHECK_OK(lk_invoker_new_with(NULL, op, &o, &inv));
+        lk_invoker_options o = mt_options(comm, JOBS[j]);
+        lk_invoker *inv = mt_new_with(NULL, op, &o);
         for (int k = 0; k < N_CASES; k++) {
             one_case c = cases[k];
             got[j][k] = (out_t *)malloc(sizeof(out_t) * (c.n + 1));

@@ -1,5 +1,6 @@
 /* Shared by the MPI test programs: checks that end the whole job (with the
- * rank and lk_last_error()) and the MPI set-up every test does. */
+ * rank and lk_last_error()), and the MPI set-up, distributed invoker and
+ * ending every test has. */
 #ifndef LK_MPITEST_H
 #define LK_MPITEST_H
 
@@ -48,6 +49,40 @@ static inline void mt_init(int *argc, char ***argv) {
     MPI_Comm_size(MPI_COMM_WORLD, &mt_size);
     if (provided < MPI_THREAD_FUNNELED && mt_rank == 0)
         fprintf(stderr, "note: MPI gave thread level %d\n", provided);
+}
+
+/* A communicator over MPI_COMM_WORLD (collective). */
+static inline lk_comm *mt_comm(void) {
+    lk_comm *comm = NULL;
+    CHECK_OK(lk_mpi_comm_new(MPI_COMM_WORLD, &comm));
+    return comm;
+}
+
+/* Options for a distributed invoker on `comm`, `n_jobs` threads per rank. */
+static inline lk_invoker_options mt_options(lk_comm *comm, int32_t n_jobs) {
+    lk_invoker_options o;
+    lk_invoker_options_init(&o, sizeof o);
+    o.comm = comm;
+    o.n_jobs = n_jobs;
+    return o;
+}
+
+/* lk_invoker_new_with, which must succeed (collective with a comm). */
+static inline lk_invoker *mt_new_with(const void *model, lk_op_fn fn, const lk_invoker_options *o) {
+    lk_invoker *inv = NULL;
+    CHECK_OK(lk_invoker_new_with(model, fn, o, &inv));
+    return inv;
+}
+
+/* The end of a test: shut `inv` down, free `comm`, rank 0 says
+ * "<name>: ok at np <size>", MPI_Finalize. Returns main's status. */
+static inline int mt_finish(lk_invoker *inv, lk_comm *comm, const char *name) {
+    CHECK_OK(lk_invoker_shutdown(inv));
+    CHECK_OK(lk_comm_free(comm));
+    if (mt_rank == 0)
+        printf("%s: ok at np %d\n", name, mt_size);
+    MPI_Finalize();
+    return 0;
 }
 
 static inline double mt_now(void) {

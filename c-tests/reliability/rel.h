@@ -1,8 +1,8 @@
-/* Helpers only the reliability tests (fault_signal_*, fault_status_*,
- * fault_forksafety_*) and the stress program (stress.c) use: a log callback
- * that counts records under a mutex, and signal storms. Everything the tests
- * of other areas share too (checks, watchdogs, time, children, descriptors,
- * threads, RSS, lkt_shared) is in lktest.h. Include it as
+/* Helpers only the reliability tests (reliability/fault_signal_*,
+ * fault_status_*, fault_forksafety_*) and the stress program (stress.c) use:
+ * a log callback that counts records under a mutex. Everything the tests of
+ * other areas share too (checks, watchdogs, time, children, descriptors,
+ * threads, RSS, lkt_shared, signal storms) is in lktest.h. Include it as
  * "reliability/rel.h". */
 #ifndef LK_RELIABILITY_REL_H
 #define LK_RELIABILITY_REL_H
@@ -45,34 +45,29 @@ static inline long rel_log_children(rel_log_counter *c) {
     return n;
 }
 
-/* ---- signal storms ---- */
+/* ---- signal storms over children that log ---- */
 
-static atomic_long rel_signals_seen;
+static rel_log_counter rel_storm_logs = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0};
 
-static inline void rel_count_signal(int sig) {
-    (void)sig;
-    atomic_fetch_add(&rel_signals_seen, 1);
+/* The start of a signal-storm test whose children log: a watchdog thread
+ * (SIGALRM is taken), no core dumps, records counted in rel_storm_logs,
+ * SIGCHLD counted by a handler without SA_RESTART too, then the 1 ms
+ * SIGALRM storm. Returns the time it started. */
+static inline double rel_storm_begin(void) {
+    lkt_watchdog_thread(240);
+    lkt_no_core_dumps();
+    lk_set_log_callback(rel_log_count, &rel_storm_logs, LK_LOG_INFO);
+    lkt_count_signals(SIGCHLD);
+    return lkt_storm_start();
 }
 
-/* Handle `sig` by counting it, installed WITHOUT SA_RESTART, so every
- * blocking call a signal interrupts fails with EINTR. */
-static inline void rel_count_signals(int sig) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = rel_count_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
-    CHECK(sigaction(sig, &sa, NULL) == 0);
-}
-
-/* SIGALRM every `us` microseconds (0: stop), to this process only: timers
- * are not inherited by fork. */
-static inline void rel_alarm_every_us(long us) {
-    struct itimerval it;
-    it.it_interval.tv_sec = us / 1000000;
-    it.it_interval.tv_usec = us % 1000000;
-    it.it_value = it.it_interval;
-    CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+/* The end: the storm stops (and must have blown, lkt_storm_stop), records
+ * are no longer counted; `done` things of `what` ran. */
+static inline void rel_storm_end(double t0, const char *test, long done, const char *what) {
+    double took;
+    long seen = lkt_storm_stop(t0, &took);
+    lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
+    printf("%s: ok (%ld %s, %ld signals in %.2f s)\n", test, done, what, seen, took);
 }
 
 #endif

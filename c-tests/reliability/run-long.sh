@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# run-long.sh [SECONDS]: the reliability checks of issue 7 with long settings.
+# run-long.sh [SECONDS]: the reliability checks (ctest -L reliability) with
+# long settings.
 #
 #  - stress for SECONDS (default 300) with a fresh seed (set LK_STRESS_SEED to
 #    replay one);
@@ -19,5 +20,5 @@ cmake -S c-tests -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLK_RELIABILITY_
       -DLK_STRESS_SECONDS="$SECONDS_STRESS" >/dev/null
 cmake --build "$BUILD" --parallel 2 >/dev/null
 # The stress test alone first, so its figures are not skewed by the others.
-ctest --test-dir "$BUILD" -R '^stress$' --output-on-failure -V | grep -E '^[0-9]+: ' | sed 's/^[0-9]*: //'
-ctest --test-dir "$BUILD" -L reliability -E '^stress$' --output-on-failure -j2
+ctest --test-dir "$BUILD" -R '^reliability_stress$' --output-on-failure -V | grep -E '^[0-9]+: ' | sed 's/^[0-9]*: //'
+ctest --test-dir "$BUILD" -L reliability -E '^reliability_stress$' --output-on-failure -j2
