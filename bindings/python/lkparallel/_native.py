@@ -236,6 +236,8 @@ def _declare(lib: ctypes.CDLL) -> None:
             [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(SpOptions), ctypes.POINTER(Buffer)],
         ),
         "lk_buffer_free": (None, [ctypes.POINTER(Buffer)]),
+        # For compiled run_sp functions written in Python (numba can call it).
+        "lk_buffer_append": (c_status, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)

@@ -64,6 +64,7 @@ __all__ = [
     "item_signature",
     "range_signature",
     "sp_signature",
+    "buffer_append",
     "task_index",
     "task_seed",
     "task_worker",
@@ -134,8 +135,14 @@ def range_signature(arg: Any = None, result: Any = None, model: Any = None) -> A
 def sp_signature(arg: Any = None) -> Any:
     """The numba signature of a run_sp function (``lk_sp_fn``):
     ``int32(arg, voidptr)``; the second argument is the ``lk_buffer *``
-    to append to (with the library's ``lk_buffer_append``)."""
+    to append the result bytes to, with :data:`buffer_append`."""
     return types.int32(_pointer(arg), types.voidptr)
+
+
+#: ``lk_buffer_append(buf, data, len)``, callable from a numba function: in
+#: a run_sp function, ``buffer_append(out, data_pointer, n_bytes)`` returns
+#: 0 (LK_OK) or an lk_status.
+buffer_append = _lk.library.lk_buffer_append
 
 
 @numba.njit

@@ -13,6 +13,8 @@ from numba import carray, cfunc, types
 import lkparallel as lk
 from lkparallel.numba import (
     RANGE_DTYPE,
+    buffer_append,
+    sp_signature,
     TASK_DTYPE,
     item_signature,
     range_signature,
@@ -119,3 +121,22 @@ def test_example_runs():
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "every result checked against NumPy" in proc.stdout
+
+
+@cfunc(sp_signature())
+def sp_first_five(arg, out):
+    if buffer_append(out, arg, 5) != 0:
+        return 1
+    return 0
+
+
+@cfunc(sp_signature(arg=np.int32))
+def sp_fail_with(arg, out):
+    return arg[0]
+
+
+def test_run_sp_with_a_cfunc():
+    assert lk.run_sp(sp_first_five, b"hello world") == b"hello"
+    with pytest.raises(lk.LkError) as info:
+        lk.run_sp(sp_fail_with, np.array([17], np.int32))
+    assert info.value.status == lk.Status.ERR_CALLBACK and "17" in info.value.message
