@@ -16,6 +16,12 @@ rust=$(lk_rust_version "$LK_ROOT/Cargo.toml")
 [ -n "$rust" ] || fail "no rust-version in Cargo.toml"
 grep -q "Rust $rust or newer" "$README" || fail "README.md does not say 'Rust $rust or newer' (Cargo.toml's rust-version)"
 ! grep -n "shared folder" "$README" || fail "README.md sends readers to a folder they do not have"
+step "the README names the files and versions of Cargo.toml's version"
+grep -q "liblkparallel.so.$VERSION" "$README" || fail "README.md does not name liblkparallel.so.$VERSION"
+grep -q "SONAME \`$SONAME\`" "$README" || fail "README.md does not give the SONAME $SONAME"
+[[ $VERSION =~ ^([0-9]+\.[0-9]+)\. ]]
+grep -q "find_package(lkparallel ${BASH_REMATCH[1]} CONFIG REQUIRED)" "$README" ||
+    fail "README.md's find_package does not ask for ${BASH_REMATCH[1]}"
 
 step "extract the quick start"
 blocks=$LK_WORK/blocks
