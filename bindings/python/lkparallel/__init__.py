@@ -148,12 +148,19 @@ class ItemError(LkError):
         self.failures = failures
 
 
-class TaskInfo(NamedTuple):
-    """What a Python item function learns about its item (as lk_task)."""
+class TaskInfo:
+    """What a Python item function learns about its item (as lk_task):
+    ``index``, ``seed``, ``worker``."""
 
-    index: int
-    seed: int
-    worker: int
+    __slots__ = ("index", "seed", "worker")
+
+    def __init__(self, index: int, seed: int, worker: int) -> None:
+        self.index = index
+        self.seed = seed
+        self.worker = worker
+
+    def __repr__(self) -> str:
+        return "TaskInfo(index=%d, seed=%d, worker=%d)" % (self.index, self.seed, self.worker)
 
 
 def _check(status: int) -> None:
@@ -225,6 +232,7 @@ def get_include() -> str:
 # ---- Memory from Python objects ------------------------------------------------
 
 _CDATA = (ctypes._SimpleCData, ctypes.Structure, ctypes.Union, ctypes.Array)
+_CFUNCPTR: type = getattr(ctypes, "_CFuncPtr")  # the base of every ctypes function object
 # Formats a memoryview can be cast to (one native element each).
 _VIEW_FORMATS = set("cbB?hHiIlLqQnNfdeP")
 
@@ -234,7 +242,7 @@ class _Mem(NamedTuple):
 
     address: Optional[int]  # None: NULL
     nbytes: Optional[int]  # None: unknown (a bare address)
-    count: Optional[int]  # elements along the first axis, when known
+    items: Optional[int]  # elements along the first axis, when known
     element: Optional[int]  # bytes per element (first axis), when known
     format: str  # struct format of the element's scalars, "B" when unknown
     keep: Any  # what must stay alive while the memory is used
@@ -306,7 +314,7 @@ def _memory(obj: Any, writable: bool = False, what: str = "argument") -> _Mem:
     if not view.c_contiguous:
         raise ValueError("%s: the buffer is not C-contiguous" % what)
     nbytes = view.nbytes
-    count = view.shape[0] if view.ndim else 1
+    count = view.shape[0] if view.ndim and view.shape else 1
     element = nbytes // count if count else view.itemsize
     fmt = view.format if view.format in _VIEW_FORMATS else "B"
     if nbytes == 0:
@@ -344,14 +352,14 @@ def _compiled_address(func: Any, what: str) -> Optional[int]:
         if func == 0:
             raise ValueError("%s is NULL" % what)
         return func
-    if isinstance(func, ctypes._CFuncPtr):
+    if isinstance(func, _CFUNCPTR):
         if _wraps_python(func):
             raise TypeError(
                 "%s is a ctypes callback made from a Python function: ctypes would lose its exceptions. "
                 "Pass the Python function itself (lkparallel wraps it and re-raises its exceptions), "
                 "or a compiled function (a C function, a numba @cfunc)" % what
             )
-        address = ctypes.cast(func, ctypes.c_void_p).value
+        address = ctypes.cast(func, ctypes.c_void_p).value  # type: ignore[arg-type]
         if not address:
             raise ValueError("%s is NULL" % what)
         return address
@@ -390,7 +398,7 @@ class _PyMap:
 def _view(address: int, size: int, fmt: str, readonly: bool) -> memoryview:
     view = memoryview((ctypes.c_char * size).from_address(address)).cast("B")
     if fmt != "B" and size % struct.calcsize(fmt) == 0:
-        view = view.cast(fmt)
+        view = view.cast(fmt)  # type: ignore[call-overload]
     return view.toreadonly() if readonly else view
 
 
@@ -432,7 +440,7 @@ class _PythonOp:
             if m is None:
                 return PYTHON_EXCEPTION_CODE  # cannot happen: every map registers first
             arg_view = _view(arg, m.arg_size, m.arg_format, True) if arg else None
-            result_view = _view(result, m.result_size, m.result_format, False) if m.real_results else None
+            result_view = _view(result, m.result_size, m.result_format, False) if m.real_results and result else None
             code = self.func(self.model, arg_view, result_view, TaskInfo(t.index, t.seed, t.worker))
             if code is None:
                 return 0
@@ -701,9 +709,8 @@ class Invoker:
     def __enter__(self) -> "Invoker":
         return self
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> None:
         self.shutdown()
-        return False
 
     def __del__(self) -> None:
         try:

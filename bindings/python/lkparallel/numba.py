@@ -187,7 +187,7 @@ _derive_seed = _lk.library.lk_derive_seed
 
 
 @numba.njit
-def range_seed(rng: Any, index: int) -> int:
+def range_seed(rng: Any, index: int) -> Any:
     """The seed item ``index`` gets (``lk_range_seed``): the ``task->seed``
     an item function would see for it, 0 when seeds are off."""
     r = numba.carray(rng, 1)

@@ -159,3 +159,20 @@ def test_wrong_version_is_refused():
         ok, out = run_python(WHERE, clean_env(tmp), tmp)
         assert not ok
         assert "needs 99.0.x" in out
+
+
+def test_type_hints_reach_users(tmp_path):
+    # py.typed: a type checker reads the package's hints (a wrong use is caught),
+    # and the package itself type-checks.
+    user = tmp_path / "user.py"
+    user.write_text("import lkparallel as lk\nn: int = lk.cpu_count()\nwrong: str = lk.proc_count()\n")
+    env = clean_env(os.path.dirname(PACKAGE_DIR) if not INSTALLED else None)
+    env["MYPY_CACHE_DIR"] = str(tmp_path / "cache")
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--ignore-missing-imports", str(user)],
+                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=600)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert 'user.py:3: error: Incompatible types in assignment (expression has type "int"' in proc.stdout
+    assert "user.py:2" not in proc.stdout
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--ignore-missing-imports", "-p", "lkparallel"],
+                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
