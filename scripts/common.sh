@@ -33,3 +33,42 @@ ensure_file() {
 build_lib() {
     (cd "$ROOT" && cargo build --release --quiet)
 }
+
+# lk_version_soname [Cargo.toml]: print "VERSION SONAME" as read from Cargo.toml's
+# [package] version, the one version source (e.g. "0.1.0 liblkparallel.so.0.1"):
+# while 0.x every minor release may break the ABI, so the SONAME carries the
+# minor version; from 1.0 on, only the major. Fails when there is no X.Y.Z.
+#   read -r VERSION SONAME < <(lk_version_soname)
+lk_version_soname() {
+    local toml=${1:-$ROOT/Cargo.toml} version
+    version=$(awk -F'"' '/^\[/ { p = ($0 == "[package]") } p && /^version *=/ { print $2; exit }' "$toml")
+    if ! [[ $version =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)$ ]]; then
+        echo "error: no version X.Y.Z in the [package] of $toml (got '$version')" >&2
+        return 1
+    fi
+    if [ "${BASH_REMATCH[1]}" = 0 ]; then
+        echo "$version liblkparallel.so.0.${BASH_REMATCH[2]}"
+    else
+        echo "$version liblkparallel.so.${BASH_REMATCH[1]}"
+    fi
+}
+
+# lk_rust_version [Cargo.toml]: print the minimum Rust version (rust-version) from Cargo.toml.
+lk_rust_version() {
+    awk -F'"' '/^\[/ { p = ($0 == "[package]") } p && /^rust-version *=/ { print $2; exit }' "${1:-$ROOT/Cargo.toml}"
+}
+
+# ensure_python_venv: python3 with a working `python3 -m venv` (Debian splits
+# venv and ensurepip into python3-venv).
+ensure_python_venv() {
+    ensure python3 python3
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        echo "== installing python3-venv (for python3 -m venv)"
+        local sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+        python3 -c 'import venv, ensurepip' >/dev/null 2>&1 ||
+            { echo "error: could not install python3-venv" >&2; exit 1; }
+    fi
+}

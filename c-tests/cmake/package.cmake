@@ -7,7 +7,7 @@ endif()
 # Install what the other tests use: LK_BUILT is <target>/release/liblkparallel.so.
 get_filename_component(_lk_release_dir "${LK_BUILT}" DIRECTORY)
 get_filename_component(_lk_target_dir "${_lk_release_dir}" DIRECTORY)
-foreach(name IN ITEMS layout cmake pkgconfig multiarch version components)
+foreach(name IN ITEMS layout cmake pkgconfig multiarch version components static subproject readme)
   add_test(NAME package_${name}
            COMMAND "${LK_BASH}" "${LK_ROOT}/c-tests/package/test_${name}.sh")
   set_tests_properties(package_${name} PROPERTIES

@@ -25,9 +25,10 @@ rm -rf "$LK_WORK"
 mkdir -p "$LK_WORK"
 LK_WORK=$(cd "$LK_WORK" && pwd -P)
 
-VERSION=$(awk -F'"' '/^\[/ { p = ($0 == "[package]") } p && /^version *=/ { print $2; exit }' "$LK_ROOT/Cargo.toml")
-[[ $VERSION =~ ^([0-9]+)\.([0-9]+)\.[0-9]+$ ]] || fail "no version in Cargo.toml"
-if [ "${BASH_REMATCH[1]}" = 0 ]; then SONAME=liblkparallel.so.0.${BASH_REMATCH[2]}; else SONAME=liblkparallel.so.${BASH_REMATCH[1]}; fi
+# One version source: Cargo.toml, read by scripts/common.sh.
+# shellcheck source=../../scripts/common.sh
+source "$LK_ROOT/scripts/common.sh"
+read -r VERSION SONAME < <(lk_version_soname "$LK_ROOT/Cargo.toml") || fail "no version in Cargo.toml"
 
 # run_logged <log> <command...>: run quietly; on failure show the log and fail.
 run_logged() {

@@ -39,6 +39,32 @@ soname=$(LC_ALL=C readelf -d "$P/lib/liblkparallel.so.$VERSION" | sed -n 's/.*(S
 has_symbol "$P/lib/liblkparallel.so.$VERSION" lk_invoker_new || fail "lk_invoker_new not exported"
 has_symbol "$P/lib/liblkparallel.a" lk_invoker_new || fail "lk_invoker_new not in the archive"
 
+step "stripped libraries, debug info split out beside them"
+so=$P/lib/liblkparallel.so.$VERSION
+expect_file "lib/liblkparallel.so.$VERSION.debug"
+sections() { LC_ALL=C readelf -SW "$1" | sed -n 's/^ *\[ *[0-9]*\] \([^ ]*\) .*/\1/p'; }
+build_id() { LC_ALL=C readelf -n "$1" | sed -n 's/.*Build ID: \([0-9a-f]*\).*/\1/p'; }
+! sections "$so" | grep -qx -e '.debug_info' -e '.symtab' || fail "the installed library is not stripped"
+[ "$(LC_ALL=C readelf -p .gnu_debuglink "$so" | sed -n 's/^ *\[ *0\] *//p')" = "liblkparallel.so.$VERSION.debug" ] ||
+    fail "the library's .gnu_debuglink does not name liblkparallel.so.$VERSION.debug"
+sections "$so.debug" | grep -qx '.debug_info' || fail "the .debug file holds no DWARF"
+[ -n "$(build_id "$so")" ] && [ "$(build_id "$so")" = "$(build_id "$so.debug")" ] ||
+    fail "build IDs differ: library '$(build_id "$so")', .debug '$(build_id "$so.debug")'"
+size_so=$(stat -c %s "$so"); size_built=$(stat -c %s "$CARGO_TARGET_DIR/release/liblkparallel.so")
+[ "$size_so" -lt $((size_built / 3)) ] || fail "the installed library ($size_so bytes) is not much smaller than the build ($size_built)"
+! sections "$P/lib/liblkparallel.a" | grep -qx '.debug_info' || fail "the archive keeps its debug info"
+# A debugger finds the split debug info through the link: a source line for an exported function.
+command -v gdb >/dev/null || fail "gdb is not installed"
+line=$(gdb -batch -nx -ex 'info line lk_invoker_map' "$so" 2>&1)
+echo "$line" | grep -q 'Line [0-9]* of "src/.*\.rs"' || fail "gdb found no line for lk_invoker_map: $line"
+step "--no-strip installs the libraries as built, with no .debug file"
+U=$LK_WORK/unstripped
+install_prefix "$U" --no-strip
+[ ! -e "$U/lib/liblkparallel.so.$VERSION.debug" ] || fail "--no-strip installed a .debug file"
+cmp -s "$U/lib/liblkparallel.so.$VERSION" "$CARGO_TARGET_DIR/release/liblkparallel.so" || fail "--no-strip changed the library"
+install_prefix "$U"
+[ -f "$U/lib/liblkparallel.so.$VERSION.debug" ] || fail "installing stripped over an unstripped install made no .debug file"
+
 step "nothing absolute in the package files"
 for f in lib/cmake/lkparallel/lkparallelConfig.cmake lib/cmake/lkparallel/lkparallelConfigVersion.cmake lib/pkgconfig/lkparallel.pc; do
     ! grep -n -e "$P" -e "$LK_ROOT" -e "$LK_WORK" "$P/$f" || fail "$f names an absolute path"

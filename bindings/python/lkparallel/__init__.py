@@ -1,68 +1,105 @@
 """lkparallel: LensKit's parallel invoker as a native library, from Python.
 
-A thin ctypes binding of the C library (include/lkparallel.h); nothing to
-compile and no dependencies. The operation a map applies is a C function
-(an ``lk_op_fn``), typically taken from a ctypes-loaded library, so maps run
-truly in parallel with the GIL released::
+A ctypes binding of liblkparallel, which ``pip install ./bindings/python``
+builds from source and bundles in the package. A map applies one operation
+to every element of an array, in parallel, with the model shared::
 
-    import array, ctypes, lkparallel
+    import numpy as np
+    import lkparallel as lk
 
-    ops = ctypes.CDLL("./libmyops.so")         # int32_t score(const void *model, const void *arg,
-                                               #               void *result, const lk_task *task)
-    users = array.array("q", range(1000))
-    with lkparallel.Invoker(ops.score, model=weights, n_jobs=4) as inv:
-        scores = inv.map(users, result="d")     # array('d'): scores[i] belongs to users[i]
+    users = np.arange(100_000, dtype=np.int64)
+    with lk.Invoker(score, model=weights, n_jobs=4) as inv:
+        scores = inv.map(users, result=np.float64)   # scores[i] belongs to users[i]
 
-    blob = lkparallel.run_sp(ops.train, arg=config)   # bytes, made in an isolated child
+    blob = lk.run_sp(train, arg=config)              # bytes, made in an isolated child
 
-Failures raise :class:`LkError`, carrying the :class:`Status` and the
-library's message. See :mod:`lkparallel._native` for how the library is found.
+The operation ``score`` may be
+
+- a compiled function with the C signature ``int32_t score(const void *model,
+  const void *arg, void *result, const lk_task *task)``: a function from a
+  library loaded with ctypes, or a numba ``@cfunc`` (see
+  :mod:`lkparallel.numba`). It runs with the GIL released: truly in
+  parallel, on threads or in worker processes;
+- a Python callable ``score(model, arg, result, task)`` (threads backend
+  only). It runs **under the GIL**, so items take turns (it is for
+  convenience, not speed), and an exception it raises fails the map and is
+  re-raised by :meth:`Invoker.map` as :class:`ItemError` naming the item.
+
+Arrays are NumPy arrays (any C-contiguous array, structured dtypes too;
+NumPy is optional and imported only when used), ``array.array``,
+``bytes``/``bytearray``/``memoryview`` or ctypes arrays, passed to the
+library without copying. Failures raise :class:`LkError`, carrying the
+:class:`Status` and the library's message.
+
+``python -m lkparallel`` prints the version, the usable CPU count and the
+library's path.
 """
+
+from __future__ import annotations
 
 import array
 import ctypes
 import enum
 import math
+import os
+import struct
 import threading
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
 
 from . import _native
 
 __all__ = [
     "Status",
     "LkError",
+    "ItemError",
     "Invoker",
+    "TaskInfo",
     "run_sp",
     "proc_count",
     "cpu_count",
+    "inner_threads",
     "version",
     "is_worker",
     "seed_init",
     "root_seed",
     "derive_seed",
+    "get_include",
     "Task",
+    "Range",
     "Buffer",
     "OP_FN",
+    "RANGE_FN",
     "SP_FN",
+    "PYTHON_EXCEPTION_CODE",
     "library",
     "library_path",
+    "library_found_in",
 ]
-
-__version__ = "0.1.0"
 
 library, library_path, library_found_in = _native.load()
 _lib = library
 
+#: This package's version, which is Cargo.toml's (and the library's).
+__version__: str = _native.VERSION or _lib.lk_version().decode()
+
 Task = _native.Task
+Range = _native.Range
 Buffer = _native.Buffer
 OP_FN = _native.OP_FN
+RANGE_FN = _native.RANGE_FN
 SP_FN = _native.SP_FN
 
 BACKENDS = {"threads": 0, "processes": 1}
 ERROR_MODES = {"fail_fast": 0, "keep_going": 1}
+_SEEDS_OFF = 1
+
+#: The code a Python item function's exception gives its item (what
+#: ``lk_last_error()`` reports; :meth:`Invoker.map` raises the exception).
+PYTHON_EXCEPTION_CODE = -1
 
 
 class Status(enum.IntEnum):
-    """lk_status."""
+    """lk_status: what a failing call returned."""
 
     OK = 0
     ERR_INVALID = 1
@@ -77,10 +114,12 @@ class Status(enum.IntEnum):
 
 
 class LkError(Exception):
-    """A failed lkparallel call: ``status`` (a :class:`Status`, or an int the
-    binding does not know) and ``message`` (the library's lk_last_error())."""
+    """A failed lkparallel call.
 
-    def __init__(self, status, message):
+    ``status``: a :class:`Status` (or an int this binding does not know);
+    ``message``: the library's message (``lk_last_error()``)."""
+
+    def __init__(self, status: int, message: str) -> None:
         try:
             status = Status(status)
         except ValueError:
@@ -91,7 +130,40 @@ class LkError(Exception):
         super().__init__("%s: %s" % (name, message))
 
 
-def _check(status):
+class ItemError(LkError):
+    """An item of a map failed in a Python item function: it raised, or
+    returned a non-zero code.
+
+    ``index``: the lowest failing item's index; ``code``: its code
+    (:data:`PYTHON_EXCEPTION_CODE` for an exception); ``failures``: every
+    failing ``(index, code, exception or None)`` seen, lowest index first.
+    The exception the item raised is chained as ``__cause__``."""
+
+    def __init__(
+        self, index: int, code: int, message: str, failures: List[Tuple[int, int, Optional[BaseException]]]
+    ) -> None:
+        super().__init__(Status.ERR_CALLBACK, message)
+        self.index = index
+        self.code = code
+        self.failures = failures
+
+
+class TaskInfo:
+    """What a Python item function learns about its item (as lk_task):
+    ``index``, ``seed``, ``worker``."""
+
+    __slots__ = ("index", "seed", "worker")
+
+    def __init__(self, index: int, seed: int, worker: int) -> None:
+        self.index = index
+        self.seed = seed
+        self.worker = worker
+
+    def __repr__(self) -> str:
+        return "TaskInfo(index=%d, seed=%d, worker=%d)" % (self.index, self.seed, self.worker)
+
+
+def _check(status: int) -> None:
     if status != 0:
         message = _lib.lk_last_error()
         raise LkError(status, message.decode("utf-8", "replace") if message else "")
@@ -100,147 +172,401 @@ def _check(status):
 # ---- Small functions ----------------------------------------------------------
 
 
-def version():
+def version() -> str:
     """The C library's version, e.g. ``"0.1.0"``."""
     return _lib.lk_version().decode()
 
 
-def proc_count(core_div=2, max_default=None, level=0):
-    """LensKit's ``proc_count``: how many workers to use (honours ``LK_NUM_PROCS``)."""
+def proc_count(core_div: Optional[int] = 2, max_default: Optional[int] = None, level: int = 0) -> int:
+    """LensKit's ``proc_count``: how many workers to use (honours ``LK_NUM_PROCS``).
+
+    ``core_div``/``max_default`` None or <= 0 mean "none". Level 0 gets
+    ``max(cpus // core_div, 1)`` capped at ``max_default``. The Invoker's
+    default (``n_jobs=0``) is ``proc_count(2, 4)``: 1 on a 2-CPU machine."""
     return _lib.lk_proc_count(
         0 if core_div is None else int(core_div), 0 if max_default is None else int(max_default), int(level)
     )
 
 
-def cpu_count():
+def cpu_count() -> int:
     """The CPUs this process may run on (affinity and cgroup quota), at least 1."""
     return _lib.lk_cpu_count()
 
 
-def is_worker():
+def inner_threads() -> int:
+    """Inside an item function: the thread budget for nested BLAS/OpenMP work."""
+    return _lib.lk_inner_threads()
+
+
+def is_worker() -> bool:
     """True in a worker (see lk_is_worker); False in ordinary Python code."""
     return bool(_lib.lk_is_worker())
 
 
-def seed_init(seed):
+def seed_init(seed: int) -> None:
     """Set the root seed (and restart the seed counters)."""
     _lib.lk_seed_init(int(seed))
 
 
-def root_seed():
+def root_seed() -> int:
     """The root seed."""
     return _lib.lk_root_seed()
 
 
-def derive_seed(base, key):
+def derive_seed(base: int, key: int) -> int:
     """Derive a seed from ``base`` and ``key`` (as a task's seed comes from its index)."""
     return _lib.lk_derive_seed(int(base), int(key))
 
 
-# ---- Pointers from Python objects ------------------------------------------------
+def get_include() -> str:
+    """The folder holding ``lkparallel.h``, to compile C operations for this
+    library (``cc -shared -fPIC -I$(python -c 'import lkparallel; print(lkparallel.get_include())')``):
+    the copy installed with the package, else the repository's ``include/``."""
+    for folder in (os.path.join(os.path.dirname(os.path.abspath(__file__)), "include"),
+                   os.path.join(_native._REPO, "include")):
+        if os.path.exists(os.path.join(folder, "lkparallel.h")):
+            return folder
+    raise FileNotFoundError("lkparallel.h is neither in the package nor in a repository around it")
+
+
+# ---- Memory from Python objects ------------------------------------------------
 
 _CDATA = (ctypes._SimpleCData, ctypes.Structure, ctypes.Union, ctypes.Array)
+_CFUNCPTR: type = getattr(ctypes, "_CFuncPtr")  # the base of every ctypes function object
+# Formats a memoryview can be cast to (one native element each).
+_VIEW_FORMATS = set("cbB?hHiIlLqQnNfdeP")
 
 
-def _address(obj, writable=False, what="argument"):
-    """(address or None, size in bytes or None, object to keep alive) for:
-    None, an int address, a ctypes object or pointer, or a C-contiguous buffer.
-    A read-only buffer is copied (refused when ``writable``)."""
+class _Mem(NamedTuple):
+    """A block of memory taken from a Python object."""
+
+    address: Optional[int]  # None: NULL
+    nbytes: Optional[int]  # None: unknown (a bare address)
+    items: Optional[int]  # elements along the first axis, when known
+    element: Optional[int]  # bytes per element (first axis), when known
+    format: str  # struct format of the element's scalars, "B" when unknown
+    keep: Any  # what must stay alive while the memory is used
+
+
+def _is_array_interface(obj: Any) -> bool:
+    return not isinstance(obj, (bytes, bytearray, memoryview, array.array)) and hasattr(
+        type(obj), "__array_interface__"
+    )
+
+
+def _from_array_interface(obj: Any, writable: bool, what: str) -> _Mem:
+    """A NumPy (or other __array_interface__) array, without copying."""
+    ai = obj.__array_interface__
+    address, readonly = ai["data"]
+    shape = tuple(ai["shape"])
+    typestr = ai["typestr"]
+    if typestr[1] == "O" or getattr(getattr(obj, "dtype", None), "hasobject", False):
+        raise TypeError("%s: an array of Python objects holds no plain data" % what)
+    itemsize = int(typestr[2:])
+    if writable and readonly:
+        raise TypeError("%s: the array is read-only" % what)
+    strides = ai.get("strides")
+    if strides is not None:
+        expected = itemsize
+        for dim, stride in zip(reversed(shape), reversed(strides)):
+            if dim > 1 and stride != expected:
+                raise ValueError("%s: the array is not C-contiguous (use numpy.ascontiguousarray)" % what)
+            expected *= dim
+    nbytes = itemsize * math.prod(shape)
+    count = shape[0] if shape else 1
+    element = itemsize * math.prod(shape[1:]) if shape else itemsize
+    fmt = "B"
+    try:  # the element's scalar format, for typed views in Python item functions
+        fmt = memoryview(obj).format
+    except (TypeError, ValueError, BufferError):
+        pass
+    return _Mem(address if nbytes else None, nbytes, count, element, fmt, obj)
+
+
+def _memory(obj: Any, writable: bool = False, what: str = "argument") -> _Mem:
+    """The memory of None, an int address, a ctypes object or pointer, an
+    array with ``__array_interface__`` (NumPy) or a C-contiguous buffer.
+    Only a read-only buffer that is neither bytes nor an array is copied
+    (refused when ``writable``)."""
     if obj is None:
-        return None, 0, None
+        return _Mem(None, 0, 0, 0, "B", None)
     if isinstance(obj, bool):
         raise TypeError("%s: a bool is not an address" % what)
     if isinstance(obj, int):
-        return obj, None, None
+        return _Mem(obj, None, None, None, "B", None)
     if isinstance(obj, (ctypes._Pointer, ctypes.c_void_p)):  # a pointer: its value
-        return ctypes.cast(obj, ctypes.c_void_p).value, None, obj
+        return _Mem(ctypes.cast(obj, ctypes.c_void_p).value, None, None, None, "B", obj)
     if isinstance(obj, _CDATA):  # a C object: its address
-        return ctypes.addressof(obj), ctypes.sizeof(obj), obj
+        if isinstance(obj, ctypes.Array):
+            count, element = len(obj), ctypes.sizeof(obj._type_)
+        else:
+            count, element = 1, ctypes.sizeof(obj)
+        return _Mem(ctypes.addressof(obj), ctypes.sizeof(obj), count, element, "B", obj)
+    if _is_array_interface(obj):
+        return _from_array_interface(obj, writable, what)
     try:
         view = memoryview(obj)
     except TypeError:
         raise TypeError(
-            "%s: expected None, an address, a ctypes object or a buffer, got %s" % (what, type(obj).__name__)
+            "%s: expected None, an address, a ctypes object, a NumPy array or a buffer, got %s"
+            % (what, type(obj).__name__)
         ) from None
     if not view.c_contiguous:
         raise ValueError("%s: the buffer is not C-contiguous" % what)
     nbytes = view.nbytes
+    count = view.shape[0] if view.ndim and view.shape else 1
+    element = nbytes // count if count else view.itemsize
+    fmt = view.format if view.format in _VIEW_FORMATS else "B"
     if nbytes == 0:
-        return None, 0, view
+        return _Mem(None, 0, count, element, fmt, view)
     raw = view.cast("B") if view.format != "B" or view.ndim != 1 else view
     if not raw.readonly:
         cbuf = (ctypes.c_char * nbytes).from_buffer(raw)
-        return ctypes.addressof(cbuf), nbytes, cbuf
+        return _Mem(ctypes.addressof(cbuf), nbytes, count, element, fmt, cbuf)
     if writable:
         raise TypeError("%s: the buffer is read-only" % what)
     if isinstance(obj, bytes):
-        return ctypes.cast(ctypes.c_char_p(obj), ctypes.c_void_p).value, nbytes, obj
+        return _Mem(ctypes.cast(ctypes.c_char_p(obj), ctypes.c_void_p).value, nbytes, count, element, fmt, obj)
     cbuf = (ctypes.c_char * nbytes).from_buffer_copy(raw)
-    return ctypes.addressof(cbuf), nbytes, cbuf
+    return _Mem(ctypes.addressof(cbuf), nbytes, count, element, fmt, cbuf)
 
 
-def _function(func, fntype, what):
-    """A ctypes function pointer of ``fntype`` for a C function: a ctypes
-    function (from a CDLL, or a CFUNCTYPE object) or an int address."""
-    if isinstance(func, bool) or func is None:
-        raise TypeError("%s must be a C function" % what)
+# ---- Functions -------------------------------------------------------------------
+
+
+def _wraps_python(func: Any) -> bool:
+    """A ctypes function object made from a Python callable (CFUNCTYPE(f))."""
+    objects = getattr(func, "_objects", None)
+    return isinstance(objects, dict) and any(type(o).__name__ == "CThunkObject" for o in objects.values())
+
+
+def _compiled_address(func: Any, what: str) -> Optional[int]:
+    """The address of a compiled function, or None for a Python callable.
+
+    Compiled: a ctypes function from a loaded library, a CFUNCTYPE object
+    made from an address, an int address, or an object with an integer
+    ``address`` (a numba ``@cfunc``)."""
+    if func is None or isinstance(func, bool):
+        raise TypeError("%s must be a function" % what)
     if isinstance(func, int):
         if func == 0:
             raise ValueError("%s is NULL" % what)
-        return fntype(func)
-    if isinstance(func, ctypes._CFuncPtr):
-        if isinstance(func, fntype):
-            return func
-        address = ctypes.cast(func, ctypes.c_void_p).value
+        return func
+    if isinstance(func, _CFUNCPTR):
+        if _wraps_python(func):
+            raise TypeError(
+                "%s is a ctypes callback made from a Python function: ctypes would lose its exceptions. "
+                "Pass the Python function itself (lkparallel wraps it and re-raises its exceptions), "
+                "or a compiled function (a C function, a numba @cfunc)" % what
+            )
+        address = ctypes.cast(func, ctypes.c_void_p).value  # type: ignore[arg-type]
         if not address:
             raise ValueError("%s is NULL" % what)
-        return fntype(address)
+        return address
+    address = getattr(func, "address", None)
+    if isinstance(address, int) and not isinstance(address, bool):
+        if address == 0:
+            raise ValueError("%s is NULL" % what)
+        return address
+    if callable(func):
+        return None
     raise TypeError(
-        "%s must be a C function (a ctypes function from a loaded library, a CFUNCTYPE object "
-        "or an address), got %s" % (what, type(func).__name__)
+        "%s must be a C function (from a loaded library, a CFUNCTYPE object, an address or a numba "
+        "@cfunc) or a Python callable, got %s" % (what, type(func).__name__)
     )
+
+
+class _PyMap:
+    """One map in flight through a Python item function: where its
+    arguments and results are, and the failures seen."""
+
+    __slots__ = ("results", "n", "result_size", "real_results", "arg_size", "arg_format", "result_format",
+                 "failures")
+
+    def __init__(self, results: int, n: int, result_size: int, real_results: bool, arg_size: int,
+                 arg_format: str, result_format: str) -> None:
+        self.results = results
+        self.n = n
+        self.result_size = result_size
+        self.real_results = real_results
+        self.arg_size = arg_size
+        self.arg_format = arg_format
+        self.result_format = result_format
+        self.failures: List[Tuple[int, int, Optional[BaseException]]] = []
+
+
+def _view(address: int, size: int, fmt: str, readonly: bool) -> memoryview:
+    view = memoryview((ctypes.c_char * size).from_address(address)).cast("B")
+    if fmt != "B" and size % struct.calcsize(fmt) == 0:
+        view = view.cast(fmt)  # type: ignore[call-overload]
+    return view.toreadonly() if readonly else view
+
+
+class _PythonOp:
+    """The C trampoline of a Python item function. Maps are told apart by
+    their results memory (each map in flight has its own)."""
+
+    def __init__(self, func: Callable[..., Any], model: Any) -> None:
+        self.func = func
+        self.model = model
+        self.lock = threading.Lock()
+        self.maps: List[_PyMap] = []
+        self.cfunc = OP_FN(self._call)
+        self.address = ctypes.cast(self.cfunc, ctypes.c_void_p).value
+
+    def begin(self, m: _PyMap) -> None:
+        with self.lock:
+            self.maps.append(m)
+
+    def end(self, m: _PyMap) -> None:
+        with self.lock:
+            self.maps.remove(m)
+
+    def _find(self, result: int) -> Optional[_PyMap]:
+        with self.lock:
+            for m in self.maps:
+                if m.results <= result < m.results + m.n * m.result_size:
+                    return m
+        return None
+
+    def _call(self, model: Any, arg: Optional[int], result: Optional[int], task: Any) -> int:
+        # Never let anything escape into C: ctypes would print it and return garbage.
+        m = None
+        index = -1
+        try:
+            t = task.contents
+            index = t.index
+            m = self._find(result or 0)
+            if m is None:
+                return PYTHON_EXCEPTION_CODE  # cannot happen: every map registers first
+            arg_view = _view(arg, m.arg_size, m.arg_format, True) if arg else None
+            result_view = _view(result, m.result_size, m.result_format, False) if m.real_results and result else None
+            code = self.func(self.model, arg_view, result_view, TaskInfo(t.index, t.seed, t.worker))
+            if code is None:
+                return 0
+            if isinstance(code, bool) or not isinstance(code, int):
+                raise TypeError(
+                    "a Python item function must return None or an int code, not %s" % type(code).__name__
+                )
+            if code != 0:
+                code = max(-(2**31), min(2**31 - 1, code))
+                with self.lock:
+                    m.failures.append((index, code, None))
+            return code
+        except BaseException as e:  # noqa: B902 - everything, KeyboardInterrupt included
+            if m is not None:
+                with self.lock:
+                    m.failures.append((index, PYTHON_EXCEPTION_CODE, e))
+            return PYTHON_EXCEPTION_CODE
 
 
 # ---- Invoker ------------------------------------------------------------------------
 
 
 class Invoker:
-    """An invoker: a C operation ``func`` applied to ``model`` and each item of a map.
+    """An invoker: one operation applied to ``model`` and each item of a map.
 
-    ``func``: an ``lk_op_fn`` -- ``int32_t f(const void *model, const void *arg,
-    void *result, const lk_task *task)`` -- as a ctypes function from a loaded
-    library (``ctypes.CDLL(path).name``), a ``OP_FN`` object or an address.
+    ``func``: the item function, one of
 
-    ``model``: passed to ``func`` as a pointer: None (NULL), an address, a
-    ctypes object, or a buffer (bytes, bytearray, array.array, memoryview);
-    the invoker keeps a reference. A read-only buffer other than ``bytes`` is
-    copied once.
+    - compiled, ``int32_t f(const void *model, const void *arg, void *result,
+      const lk_task *task)``: a ctypes function from a loaded library
+      (``ctypes.CDLL(path).name``), an ``OP_FN`` object made from an
+      address, an int address, or a numba ``@cfunc`` (signature types:
+      :func:`lkparallel.numba.item_signature`). Runs without the GIL, in
+      parallel, on either backend.
+    - a Python callable ``f(model, arg, result, task)``: ``model`` is the
+      object given here; ``arg`` a read-only memoryview of the item's
+      argument (cast to the element format of ``args`` when it is a plain
+      one, e.g. ``"d"``, else bytes; None for ``map(None, count=n)``);
+      ``result`` a writable memoryview of its result slot (likewise; None
+      when there are no results); ``task`` a :class:`TaskInfo`. Return None
+      (or 0) for success, or a non-zero int code to fail the item; an
+      exception fails the item too, and :meth:`map` re-raises it as
+      :class:`ItemError` naming the item. The threads backend runs it under
+      the GIL, so items take turns; the processes backend refuses it
+      (TypeError): Python cannot run in a worker forked by the library.
 
-    ``n_jobs``: 0 the default (``proc_count(2, 4)``), -1 every usable CPU,
-    1 in order on the calling thread, n > 1 a pool of n workers.
-    ``backend``: ``"threads"`` or ``"processes"``. ``error_mode``:
+    ``range_func`` (instead of ``func``): a compiled range function,
+    ``int32_t f(const void *model, const void *args, void *results,
+    lk_range *range)``, called once per contiguous range of at least
+    ``grain`` items (0: the library chooses); see
+    :func:`lkparallel.numba.range_signature`. Needs a library with range maps.
+
+    ``model``: passed to ``func`` as a pointer (None: NULL; an address; a
+    ctypes object; a NumPy array or other buffer, used in place); the
+    invoker keeps a reference. A Python item function gets the object itself.
+
+    ``n_jobs``: 0 the default, ``proc_count(2, 4)`` (1 on a 2-CPU machine);
+    -1 every usable CPU; 1 in order on the calling thread; n > 1 a pool of
+    n workers. ``backend``: ``"threads"`` or ``"processes"``. ``error_mode``:
     ``"fail_fast"`` or ``"keep_going"``. ``progress``: a Python callable
     ``progress(done, total)``, called on the thread that maps; if it raises,
-    the maps in flight are cancelled and the map re-raises it.
+    the map is cancelled and re-raises it. ``seeds=False`` gives every task
+    seed 0 (saves ~1 ns per item).
 
-    Use it as a context manager, or call :meth:`shutdown`. Several threads may
-    map on one invoker at once; maps release the GIL.
+    Use it as a context manager, or call :meth:`shutdown`. Several threads
+    may map on one invoker at once; maps release the GIL.
     """
 
-    def __init__(self, func, model=None, n_jobs=0, backend="threads", error_mode="fail_fast", progress=None):
-        self._handle = None
-        self._func = _function(func, OP_FN, "func")
-        self._model_address, _, self._model_keep = _address(model, what="model")
+    def __init__(
+        self,
+        func: Any = None,
+        model: Any = None,
+        n_jobs: int = 0,
+        backend: Union[str, int] = "threads",
+        error_mode: Union[str, int] = "fail_fast",
+        progress: Optional[Callable[[int, int], Any]] = None,
+        *,
+        range_func: Any = None,
+        grain: int = 0,
+        seeds: bool = True,
+    ) -> None:
+        self._handle: Optional[ctypes.c_void_p] = None
+        self._python_op: Optional[_PythonOp] = None
         try:
             backend_value = BACKENDS[backend] if isinstance(backend, str) else int(backend)
             error_value = ERROR_MODES[error_mode] if isinstance(error_mode, str) else int(error_mode)
         except KeyError as e:
             raise ValueError("unknown backend or error_mode %s" % e) from None
+        if (func is None) == (range_func is None):
+            raise TypeError("give exactly one of func (an item function) and range_func (a range function)")
+        self._model_keep = model
         opts = _native.InvokerOptions()
-        _lib.lk_invoker_options_init(ctypes.byref(opts), ctypes.sizeof(opts))
+        size = ctypes.sizeof(opts) if range_func is not None else _native.ITEM_OPTIONS_SIZE
+        _lib.lk_invoker_options_init(ctypes.byref(opts), size)
+        func_address = None
+        model_address = None
+        if range_func is not None:
+            address = _compiled_address(range_func, "range_func")
+            if address is None:
+                raise TypeError(
+                    "range_func must be compiled (a C function or a numba @cfunc with "
+                    "lkparallel.numba.range_signature()); for a Python callable use func="
+                )
+            self._range_func = RANGE_FN(address)
+            opts.range_func = self._range_func
+            opts.grain = int(grain)
+            model_address = _memory(model, what="model").address
+        else:
+            func_address = _compiled_address(func, "func")
+            if func_address is not None:
+                model_address = _memory(model, what="model").address
+            else:
+                if backend_value == BACKENDS["processes"]:
+                    raise TypeError(
+                        "a Python item function cannot run with backend='processes': the library forks the "
+                        "workers, and the Python interpreter cannot run safely in such a child. Use "
+                        "backend='threads' (it runs under the GIL), or a compiled function (a C function, "
+                        "a numba @cfunc)"
+                    )
+                self._python_op = _PythonOp(func, model)
+                func_address = self._python_op.address
+        self._func = func
         opts.n_jobs = int(n_jobs)
         opts.backend = backend_value
         opts.error_mode = error_value
+        if not seeds:
+            opts.seeds = _SEEDS_OFF
         self._progress = None
         self._progress_errors = threading.local()
         if progress is not None:
@@ -249,11 +575,11 @@ class Invoker:
             self._progress = _native.PROGRESS_FN(self._progress_trampoline(progress))
             opts.progress = self._progress
         handle = ctypes.c_void_p()
-        _check(_lib.lk_invoker_new_with(self._model_address, self._func, ctypes.byref(opts), ctypes.byref(handle)))
+        _check(_lib.lk_invoker_new_with(model_address, func_address, ctypes.byref(opts), ctypes.byref(handle)))
         self._handle = handle
 
-    def _progress_trampoline(self, progress):
-        def call(done, total, user):
+    def _progress_trampoline(self, progress: Callable[[int, int], Any]) -> Callable[[int, int, Any], None]:
+        def call(done: int, total: int, user: Any) -> None:
             try:
                 progress(done, total)
             except BaseException as e:  # never into C: keep it for the map to raise
@@ -264,25 +590,41 @@ class Invoker:
 
         return call
 
-    def map(self, args, result=None, *, arg_size=None, count=None, out=None):
+    def map(
+        self,
+        args: Any,
+        result: Any = None,
+        *,
+        arg_size: Optional[int] = None,
+        count: Optional[int] = None,
+        out: Any = None,
+    ) -> Any:
         """Apply the operation to every element of ``args``; return the results.
 
-        ``args``: a buffer of fixed-size elements (array.array, bytes,
-        bytearray, memoryview, ctypes array); the element size is
-        ``arg_size``, else the buffer's itemsize. ``args=None`` with
-        ``count=n`` maps n items with NULL arguments.
+        ``args``: an array of fixed-size elements, used in place: a NumPy
+        array (C-contiguous; any dtype but object, structured too; an
+        element is one entry along the first axis, so a row of a 2-D
+        array), array.array, bytes, bytearray, memoryview or ctypes array.
+        The element size is ``arg_size`` when given, else the array's.
+        ``args=None`` with ``count=n`` maps n items with NULL arguments.
 
-        Results, ``result_size`` bytes each, go to:
+        Results go to:
 
-        - ``out``: a writable buffer of ``n`` elements (``result`` is ignored),
-          which is returned;
-        - else ``result``: an array.array typecode (``"d"``) gives a new
-          array.array; an int gives a new bytearray of ``n * result`` bytes;
-          0 gives no results (None);
-        - else, when ``args`` is an array.array, a new array of its typecode.
+        - ``out``: a writable array (NumPy, array.array, bytearray, ...) of
+          ``n`` elements, written in place and returned;
+        - else ``result``: an array.array typecode (one character, ``"d"``)
+          gives a new array.array; anything else NumPy reads as a dtype
+          (``np.float64``, ``"<f8"``, a structured dtype, ``(np.float64, 3)``)
+          a new NumPy array of ``n`` such elements; an int a new bytearray
+          of that many bytes per item (0: no results, None returned);
+        - else the type of ``args``: a 1-D NumPy array gives a NumPy array of
+          its dtype, an array.array one of its typecode; ``args=None`` gives
+          no results (None).
 
-        Raises :class:`LkError` (for example ERR_CALLBACK naming the lowest
-        failing index and its code).
+        Results of items that did not run are zero. Raises :class:`LkError`
+        (ERR_CALLBACK naming the lowest failing index and its code,
+        ERR_CANCELLED, ...) or, for a Python item function,
+        :class:`ItemError` (or the KeyboardInterrupt/SystemExit it raised).
         """
         if self._handle is None:
             raise LkError(Status.ERR_INVALID, "the invoker was shut down")
@@ -290,108 +632,189 @@ class Invoker:
         if args is None:
             if count is None:
                 raise TypeError("map(None) needs count=")
-            n, arg_size, args_address, args_keep = int(count), 0, None, None
+            n, arg_size_v, args_mem = int(count), 0, _Mem(None, 0, 0, 0, "B", None)
         else:
-            args_address, nbytes, args_keep = _address(args, what="args")
-            if nbytes is None:
-                raise TypeError("args must be a buffer or a ctypes array, not an address")
-            if arg_size is None:
-                arg_size = memoryview(args).itemsize if not isinstance(args, _CDATA) else _ctypes_itemsize(args)
-            arg_size = int(arg_size)
-            if arg_size <= 0:
+            args_mem = _memory(args, what="args")
+            if args_mem.nbytes is None:
+                raise TypeError("args must be an array or a buffer, not an address")
+            arg_size_v = int(arg_size) if arg_size is not None else (args_mem.element or 0)
+            if arg_size_v <= 0:
                 raise ValueError("arg_size must be positive")
-            if nbytes % arg_size:
-                raise ValueError("args has %d bytes, not a multiple of arg_size %d" % (nbytes, arg_size))
-            n = nbytes // arg_size
+            if args_mem.nbytes % arg_size_v:
+                raise ValueError("args has %d bytes, not a multiple of arg_size %d" % (args_mem.nbytes, arg_size_v))
+            n = args_mem.nbytes // arg_size_v
             if count is not None and int(count) != n:
                 raise ValueError("count=%d but args holds %d elements" % (count, n))
         # Results.
         if out is not None:
-            results_address, out_bytes, results_keep = _address(out, writable=True, what="out")
-            if out_bytes is None:
-                raise TypeError("out must be a buffer or a ctypes array")
+            res_mem = _memory(out, writable=True, what="out")
+            if res_mem.nbytes is None:
+                raise TypeError("out must be an array or a buffer")
             if n == 0:
                 result_size = 0
-            elif out_bytes % n:
-                raise ValueError("out has %d bytes, not a multiple of %d items" % (out_bytes, n))
+            elif res_mem.nbytes % n:
+                raise ValueError("out has %d bytes, not a multiple of %d items" % (res_mem.nbytes, n))
             else:
-                result_size = out_bytes // n
+                result_size = res_mem.nbytes // n
             returned = out
         else:
-            if result is None:
-                if isinstance(args, array.array):
-                    result = args.typecode
-                else:
-                    raise TypeError("map needs result= (a typecode or a size in bytes) or out=")
-            if isinstance(result, str):
-                returned = array.array(result)
-                result_size = returned.itemsize
-                returned.frombytes(bytes(n * result_size))
-            elif isinstance(result, int) and not isinstance(result, bool) and result >= 0:
-                result_size = result
-                returned = bytearray(n * result_size) if result_size else None
+            returned, result_size = _new_results(args, result, n)
+            res_mem = _memory(returned, writable=True, what="result")
+        results_address = res_mem.address
+        op = self._python_op
+        pymap = None
+        if op is not None and n > 0:
+            # Each map in flight needs its own results memory, to be told apart.
+            real_results = result_size > 0
+            if not real_results:
+                dummy = bytearray(n)
+                res_mem = _memory(dummy, writable=True, what="result")
+                result_size_c = 1
             else:
-                raise TypeError("result must be an array typecode or a size in bytes, not %r" % (result,))
-            results_address, _, results_keep = _address(returned, writable=True, what="result")
+                result_size_c = result_size
+            pymap = _PyMap(res_mem.address or 0, n, result_size_c, real_results, arg_size_v,
+                           _element_format(args_mem, arg_size_v), _element_format(res_mem, result_size_c))
+            results_address = res_mem.address
+            op.begin(pymap)
+        else:
+            result_size_c = result_size
         self._progress_errors.error = None
-        status = _lib.lk_invoker_map(self._handle, args_address, n, arg_size, results_address, result_size)
+        try:
+            status = _lib.lk_invoker_map(
+                self._handle, args_mem.address, n, arg_size_v, results_address, result_size_c
+            )
+        finally:
+            if pymap is not None and op is not None:
+                op.end(pymap)
         error = self._progress_errors.error
         self._progress_errors.error = None
-        del args_keep, results_keep
         if error is not None:
             raise error
+        if pymap is not None and pymap.failures and status != 0:
+            _raise_item_error(pymap.failures)
         _check(status)
         return returned
 
-    def cancel(self):
+    def cancel(self) -> None:
         """Make the maps in flight raise LkError(ERR_CANCELLED) promptly."""
         if self._handle is not None:
             _lib.lk_invoker_cancel(self._handle)
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         """Wait for maps in flight and free the workers. Safe to repeat."""
         handle, self._handle = self._handle, None
         if handle is not None:
             _check(_lib.lk_invoker_shutdown(handle))
 
-    def __enter__(self):
+    def __enter__(self) -> "Invoker":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.shutdown()
-        return False
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             self.shutdown()
         except Exception:
             pass
 
 
-def _ctypes_itemsize(obj):
-    if isinstance(obj, ctypes.Array):
-        return ctypes.sizeof(obj._type_)
-    return ctypes.sizeof(obj)
+def _element_format(mem: _Mem, size: int) -> str:
+    """The scalar format for views of one element of ``size`` bytes."""
+    if mem.format in _VIEW_FORMATS and mem.element == size:
+        return mem.format
+    return "B"
+
+
+def _raise_item_error(failures: List[Tuple[int, int, Optional[BaseException]]]) -> None:
+    failures = sorted(failures, key=lambda f: f[0])
+    index, code, exc = failures[0]
+    if exc is not None and not isinstance(exc, Exception):
+        raise exc  # KeyboardInterrupt, SystemExit: as they are
+    if exc is not None:
+        message = "item %d raised %s: %s" % (index, type(exc).__name__, exc)
+    else:
+        message = "item %d failed with code %d" % (index, code)
+    if len(failures) > 1:
+        message += " (%d items failed)" % len(failures)
+    raise ItemError(index, code, message, failures) from exc
+
+
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError:
+        raise TypeError("a NumPy dtype as result= needs NumPy (pip install numpy)") from None
+    return numpy
+
+
+def _new_results(args: Any, result: Any, n: int) -> Tuple[Any, int]:
+    """A new, zeroed results array for n items, and its element size."""
+    if result is None:
+        if args is None:
+            return None, 0
+        if isinstance(args, array.array):
+            result = args.typecode
+        elif args is not None and _is_array_interface(args) and type(args).__module__ == "numpy":
+            if args.ndim != 1:
+                raise TypeError("map of a %d-D array needs result= (a dtype) or out=" % args.ndim)
+            return _numpy().zeros(n, args.dtype), args.dtype.itemsize
+        else:
+            raise TypeError("map needs result= (a NumPy dtype, an array typecode or a size in bytes) or out=")
+    if isinstance(result, str) and result in array.typecodes:
+        returned = array.array(result)
+        returned.frombytes(bytes(n * returned.itemsize))
+        return returned, returned.itemsize
+    if isinstance(result, int) and not isinstance(result, bool):
+        if result < 0:
+            raise ValueError("result size must be >= 0")
+        return (bytearray(n * result) if result else None), result
+    np = _numpy()
+    try:
+        dtype = np.dtype(result)
+    except TypeError:
+        raise TypeError(
+            "result must be a NumPy dtype, an array typecode or a size in bytes, not %r" % (result,)
+        ) from None
+    if dtype.hasobject:
+        raise TypeError("result dtype %s holds Python objects, not plain data" % dtype)
+    returned = np.zeros(n, dtype)
+    return returned, dtype.itemsize
 
 
 # ---- Subprocess isolation ---------------------------------------------------------
 
 
-def run_sp(func, arg=None, *, timeout=None, memory_limit=None):
-    """Run the C function ``func(arg, out)`` (an ``lk_sp_fn``) in a forked child
-    and return the bytes it appended to ``out`` (with ``lk_buffer_append``).
+def run_sp(
+    func: Any, arg: Any = None, *, timeout: Optional[float] = None, memory_limit: Optional[int] = None
+) -> bytes:
+    """Run the compiled function ``func(arg, out)`` (an ``lk_sp_fn``:
+    ``int32_t f(const void *arg, lk_buffer *out)``) in a forked child and
+    return the bytes it appended to ``out`` (with ``lk_buffer_append``).
 
-    ``arg``: as an Invoker's model (None, an address, a ctypes object or a
-    buffer); the child sees a copy-on-write snapshot. ``timeout``: seconds
-    (None or 0: none; the child is killed past it: ERR_TIMEOUT). ``memory_limit``: bytes of
-    address space for the child.
+    ``func``: a ctypes function from a loaded library, an ``SP_FN`` made
+    from an address, an address, or a numba ``@cfunc``. A Python callable
+    is refused (TypeError): the child is forked by the library, and the
+    Python interpreter cannot run safely there (use ``multiprocessing``
+    for Python code).
+
+    ``arg``: as an Invoker's model (None, an address, a ctypes object, a
+    NumPy array or a buffer); the child sees a copy-on-write snapshot.
+    ``timeout``: seconds (None or 0: none; the child is killed past it:
+    ERR_TIMEOUT). ``memory_limit``: bytes of address space for the child.
 
     Raises :class:`LkError`: ERR_CALLBACK (``func`` returned non-zero; the
     code is in the message), ERR_WORKER_DIED (the child died or exited
     without answering), ERR_TIMEOUT, ERR_SYSTEM.
     """
-    fn = _function(func, SP_FN, "func")
-    address, _, keep = _address(arg, what="arg")
+    address = _compiled_address(func, "func")
+    if address is None:
+        raise TypeError(
+            "run_sp needs a compiled function (a C function, a numba @cfunc), not a Python callable: the "
+            "library forks the child, and the Python interpreter cannot run safely in it. For Python "
+            "code use multiprocessing or concurrent.futures.ProcessPoolExecutor"
+        )
+    mem = _memory(arg, what="arg")
     opts = _native.SpOptions()
     _lib.lk_sp_options_init(ctypes.byref(opts), ctypes.sizeof(opts))
     if timeout is not None:
@@ -403,8 +826,8 @@ def run_sp(func, arg=None, *, timeout=None, memory_limit=None):
             raise ValueError("memory_limit must be >= 0")
         opts.memory_limit = int(memory_limit)
     buf = Buffer()
-    status = _lib.lk_run_sp_with(fn, address, ctypes.byref(opts), ctypes.byref(buf))
-    del keep
+    status = _lib.lk_run_sp_with(address, mem.address, ctypes.byref(opts), ctypes.byref(buf))
+    del mem
     try:
         _check(status)
         return ctypes.string_at(buf.data, buf.len) if buf.len else b""

@@ -1,5 +1,7 @@
-/* C operations for the Python binding's tests (built by c-tests/cmake/python.cmake,
- * found by the tests through LKPARALLEL_TEST_OPS). */
+/* C operations for the Python binding's tests: tests/conftest.py compiles
+ * them with the system C compiler against the library the package loaded
+ * (or LKPARALLEL_TEST_OPS names a build of them). */
+#define _POSIX_C_SOURCE 200809L
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -60,6 +62,38 @@ int32_t lkpy_ratio(const void *model, const void *arg, void *result, const lk_ta
     const struct lkpy_pair *p = arg;
     if (p->b == 0) return 1;
     *(double *)result = (double)p->a / p->b;
+    return 0;
+}
+
+/* a record {int32 a; int32 b} -> {int32 q; int32 r}: a / b and a % b (fails with 1 when b is 0). */
+struct lkpy_divmod {
+    int32_t q, r;
+};
+int32_t lkpy_divmod(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model;
+    (void)task;
+    const struct lkpy_pair *p = arg;
+    if (p->b == 0) return 1;
+    struct lkpy_divmod *out = result;
+    out->q = p->a / p->b;
+    out->r = p->a % p->b;
+    return 0;
+}
+
+/* any -> uint64: the address of the argument (to check that nothing was copied). */
+int32_t lkpy_arg_address(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model;
+    (void)task;
+    *(uint64_t *)result = (uint64_t)(uintptr_t)arg;
+    return 0;
+}
+
+/* any -> uint64: the address of the result slot itself. */
+int32_t lkpy_result_address(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model;
+    (void)arg;
+    (void)task;
+    *(uint64_t *)result = (uint64_t)(uintptr_t)result;
     return 0;
 }
 
