@@ -1,7 +1,7 @@
 /*
  * lkparallel: run a model operation over a batch in parallel.
  *
- * Conventions (the whole contract is API.md):
+ * Conventions (the whole contract is docs/api.md):
  * - Fallible functions return lk_status; on failure lk_last_error() has a
  *   message for this thread, and outputs are left untouched.
  * - Every function is thread-safe unless its comment says otherwise, never
@@ -32,97 +32,11 @@
 /** Patch version: fixes only. */
 #define LKPARALLEL_VERSION_PATCH 0
 
+#ifdef __cplusplus
+extern "C" {
+#endif
 
-/**
- * Largest frame. A write of at most PIPE_BUF (4096) bytes to a pipe is
- * atomic, so frames written by several threads of one child never interleave.
- */
-#define MAX_FRAME 4096
-
-#define Kill_LEN 8
-
-/**
- * An item's status when it never ran (skipped after a failure or a cancel).
- */
-#define ITEM_SKIPPED INT32_MIN
-
-/**
- * An item's status when its worker process died while running it.
- */
-#define ITEM_WORKER_DIED (INT32_MIN + 1)
-
-/**
- * An item's status when it ran past the per-item time limit (its worker
- * process was killed and replaced).
- */
-#define ITEM_TIMED_OUT (INT32_MIN + 2)
-
-/**
- * Returned by a range function that stopped early because the map is
- * stopping (`lk_range_stopped`): the items from `range.failed` on did not run.
- */
-#define RANGE_STOPPED (INT32_MIN + 15)
-
-
-
-/**
- * Re-runs (keep-going, after a worker died mid-claim) that can wait at once.
- */
-#define RETRY_CAP 64
-
-#define RETRY_FREE 0
-
-#define RETRY_PENDING 1
-
-#define RETRY_TAKEN 2
-
-/**
- * Written to `lk_map_options.item_status[i]` for an item that never ran
- * (skipped after a failure in fail-fast mode, or after cancellation).
- */
-#define LK_ITEM_SKIPPED INT32_MIN
-
-/**
- * Written to `lk_map_options.item_status[i]` for an item whose worker
- * process died while running it (`LK_BACKEND_PROCESSES`).
- */
-#define LK_ITEM_WORKER_DIED (INT32_MIN + 1)
-
-/**
- * Written to `lk_map_options.item_status[i]` for an item that ran past the
- * invoker's `item_timeout_ms` (its worker process was killed and replaced).
- */
-#define LK_ITEM_TIMED_OUT (INT32_MIN + 2)
-
-/**
- * Distributed schedule: contiguous ranges per rank.
- */
-#define LK_SCHEDULE_BLOCK 0
-
-/**
- * Distributed schedule: interleaved chunks.
- */
-#define LK_SCHEDULE_CYCLIC 1
-
-/**
- * Distributed schedule: chunks claimed on demand.
- */
-#define LK_SCHEDULE_DYNAMIC 2
-
-/**
- * Every rank gets every result.
- */
-#define LK_RESULTS_ALL 0
-
-/**
- * Only rank 0 gets the results.
- */
-#define LK_RESULTS_ROOT 1
-
-/**
- * Each rank keeps the results it computed.
- */
-#define LK_RESULTS_OWNED 2
+/* ---------------- Statuses and tasks ---------------- */
 
 /**
  * The status every fallible lkparallel function returns. Numbers are stable
@@ -174,16 +88,1025 @@ typedef enum lk_status {
 } lk_status;
 
 /**
- * A communicator: `size` ranks that call the same collective operations in
- * the same order. Opaque; the pointer is a handle, looked up on every call.
+ * What one callback learns about its item.
  */
-typedef struct lk_comm lk_comm;
+typedef struct lk_task {
+    /**
+     * Position of this argument in the map call (plus `lk_map_options.index_base`).
+     */
+    size_t index;
+    /**
+     * Reproducible seed for this item: depends only on the root seed, the
+     * invoker's creation order, the map's order on the invoker and `index`.
+     */
+    uint64_t seed;
+    /**
+     * 0 .. n_jobs-1: which worker runs it.
+     */
+    uint32_t worker;
+    /**
+     * Always 0 (keeps the struct free of implicit padding).
+     */
+    uint32_t reserved;
+} lk_task;
+
+/* ---------------- Invokers ---------------- */
 
 /**
  * An invoker: a model, an operation and the workers that apply it.
  * Opaque; the pointer is a handle, looked up on every call.
  */
 typedef struct lk_invoker lk_invoker;
+
+/**
+ * The operation a map applies to each item: read `model` and `arg`, write
+ * `result`, return 0 on success and any other value to fail the item.
+ *
+ * Called on a worker thread (or the map's calling thread, or in a worker
+ * process), possibly concurrently with other items of the same map: it must
+ * be safe to call from several threads at once for distinct items. `arg` is
+ * NULL when the map's `arg_size` is 0, `result` NULL when `result_size` is 0.
+ * `task` is valid for the duration of the call.
+ */
+typedef int32_t (*lk_op_fn)(const void *model,
+                            const void *arg,
+                            void *result,
+                            const struct lk_task *task);
+
+/**
+ * Make an invoker that applies `func` to `model` and the items of each map.
+ *
+ * - `model`: opaque to the library, passed to every call of `func`; may be
+ *   NULL. The caller keeps ownership and must keep it valid until
+ *   `lk_invoker_shutdown` returns.
+ * - `func`: the operation; must not be NULL.
+ * - `n_jobs`: 0 means the default, `lk_proc_count(2, 4, 0)`; -1 every CPU
+ *   this process may use; 1 runs each map in order on its calling thread
+ *   (no threads); n > 1 a pool of exactly n workers. Below -1, or above 4096:
+ *   `LK_ERR_INVALID`.
+ * - `out`: receives the handle, only on success.
+ *
+ * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `func` or `out`, bad `n_jobs`);
+ * `LK_ERR_SYSTEM` (threads could not be started). Thread-safe.
+ *
+ * # Safety
+ * `out` must be NULL or point to writable memory for a pointer; `func`
+ * must be NULL or a function of the `lk_op_fn` type.
+ */
+enum lk_status lk_invoker_new(const void *model,
+                              lk_op_fn func,
+                              int32_t n_jobs,
+                              struct lk_invoker **out);
+
+/* ---------------- Maps ---------------- */
+
+/**
+ * Call `func(model, args + i*arg_size, results + i*result_size, task)` once
+ * for every `i < n_args` (a range invoker: its range function over
+ * contiguous ranges of them); return when all are done. Result `i` always
+ * belongs to argument `i`.
+ *
+ * - `args`: `n_args` elements of `arg_size` bytes, read-only, owned by the
+ *   caller; may be NULL when `arg_size == 0` (then `func` gets a NULL `arg`)
+ *   or `n_args == 0`.
+ * - `results`: `n_args` slots of `result_size` bytes, owned by the caller,
+ *   written by the callbacks; may be NULL when `result_size == 0` or
+ *   `n_args == 0`.
+ *
+ * At most `n_jobs` callbacks of the invoker run at once. The calling thread
+ * may run items itself. `n_args == 0` succeeds at once.
+ *
+ * Returns `LK_OK`; `LK_ERR_INVALID` (unknown or dead handle, NULL array with
+ * a non-zero size, a size product that overflows); `LK_ERR_CALLBACK` (a
+ * callback returned non-zero: in fail-fast mode items not yet started are
+ * skipped; `lk_last_error()` names the lowest failing index among the items
+ * that ran, and its code); `LK_ERR_CANCELLED` (`lk_invoker_cancel` was
+ * called during the map); `LK_ERR_WORKER_DIED` (process backend: a worker
+ * died, or the pool's zygote; named in the message; it is replaced);
+ * `LK_ERR_TIMEOUT` (process backend with `item_timeout_ms`: an item ran
+ * too long, named in the message); `LK_ERR_SYSTEM` (process backend: the
+ * shared memory could not be grown or mapped); `LK_ERR_UNSUPPORTED` (from
+ * inside the source or sink of a stream on the same invoker). Result slots
+ * of items that did not run are left as they were. The invoker stays
+ * usable after any failure.
+ *
+ * Thread-safety: several threads may map on one invoker at once; a
+ * callback may map on any invoker, its own included, without deadlock.
+ *
+ * A distributed invoker (made with a communicator): the call is collective
+ * and means the same: every rank gets every result, and every task the
+ * seed, of the single-process map (see `lk_map_options` for other
+ * placements). Ranks that pass different counts, sizes or options all
+ * return `LK_ERR_INVALID` before any result is written; a failure on any
+ * rank gives every rank the same status and message (naming the rank);
+ * `lk_invoker_cancel` on any rank cancels the map on all, within about a
+ * millisecond when the communicator has `fetch_add`. Also `LK_ERR_COMM` (a
+ * communicator operation failed; the invoker is broken from then on) and
+ * `LK_ERR_UNSUPPORTED` (a distributed map from inside a callback, or from
+ * a second thread while one is in flight on the same communicator). Call
+ * it from one thread per rank, in the same order on every rank.
+ *
+ * # Safety
+ * `args` and `results` must be valid for `n_args` elements of their sizes
+ * (or NULL as above) until the call returns.
+ */
+enum lk_status lk_invoker_map(struct lk_invoker *inv,
+                              const void *args,
+                              size_t n_args,
+                              size_t arg_size,
+                              void *results,
+                              size_t result_size);
+
+/**
+ * Written to `lk_map_options.item_status[i]` for an item that never ran
+ * (skipped after a failure in fail-fast mode, or after cancellation).
+ */
+#define LK_ITEM_SKIPPED INT32_MIN
+
+/**
+ * Written to `lk_map_options.item_status[i]` for an item whose worker
+ * process died while running it (`LK_BACKEND_PROCESSES`).
+ */
+#define LK_ITEM_WORKER_DIED (INT32_MIN + 1)
+
+/**
+ * Written to `lk_map_options.item_status[i]` for an item that ran past the
+ * invoker's `item_timeout_ms` (its worker process was killed and replaced).
+ */
+#define LK_ITEM_TIMED_OUT (INT32_MIN + 2)
+
+/**
+ * Distributed schedule: contiguous ranges per rank.
+ */
+#define LK_SCHEDULE_BLOCK 0
+
+/**
+ * Distributed schedule: interleaved chunks.
+ */
+#define LK_SCHEDULE_CYCLIC 1
+
+/**
+ * Distributed schedule: chunks claimed on demand.
+ */
+#define LK_SCHEDULE_DYNAMIC 2
+
+/**
+ * Every rank gets every result.
+ */
+#define LK_RESULTS_ALL 0
+
+/**
+ * Only rank 0 gets the results.
+ */
+#define LK_RESULTS_ROOT 1
+
+/**
+ * Each rank keeps the results it computed.
+ */
+#define LK_RESULTS_OWNED 2
+
+/**
+ * Options for `lk_invoker_map_with`. Initialise with
+ * `lk_map_options_init(&opts, sizeof opts)`. Zero is the default for every field.
+ */
+typedef struct lk_map_options {
+    /**
+     * Set by `lk_map_options_init`; lets the struct grow.
+     */
+    uint32_t struct_size;
+    /**
+     * Must be 0.
+     */
+    uint32_t reserved1;
+    /**
+     * `task->index = index_base + i`, for maps done in pieces; seeds follow it.
+     */
+    size_t index_base;
+    /**
+     * `LK_SCHEDULE_BLOCK` (default), `LK_SCHEDULE_CYCLIC` or `LK_SCHEDULE_DYNAMIC`:
+     * how a distributed map splits items among ranks. Locally every
+     * schedule gives the same results.
+     */
+    int32_t schedule;
+    /**
+     * `LK_RESULTS_ALL` (default), `LK_RESULTS_ROOT` or `LK_RESULTS_OWNED`
+     * (distributed maps; locally all results are always written).
+     */
+    int32_t results_at;
+    /**
+     * 1: only rank 0's `args` are read (distributed maps); 0 default.
+     */
+    int32_t args_at_root;
+    /**
+     * Must be 0.
+     */
+    int32_t reserved0;
+    /**
+     * Optional array of `n_args` `int32_t`: after the map, entry `i` holds
+     * item i's callback return value (0 for success), `LK_ITEM_SKIPPED`,
+     * `LK_ITEM_WORKER_DIED` or `LK_ITEM_TIMED_OUT`. Written also when the
+     * map fails; that is its purpose.
+     */
+    int32_t *item_status;
+} lk_map_options;
+
+/**
+ * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
+ * record `size`. NULL `opts` or `size < 4`: does nothing. Thread-safe.
+ *
+ * # Safety
+ * `opts` must be NULL or point to `size` writable bytes.
+ */
+void lk_map_options_init(struct lk_map_options *opts,
+                         size_t size);
+
+/**
+ * `lk_invoker_map` with per-map options (see `lk_map_options`); `opts` NULL
+ * means every default. Same ownership, statuses and thread-safety as
+ * `lk_invoker_map`; also `LK_ERR_INVALID` for a bad `struct_size` or an
+ * unknown option value. `opts->item_status`, when set, must hold `n_args`
+ * entries and is written even when the map fails.
+ *
+ * # Safety
+ * As `lk_invoker_map`; `opts` must be NULL or point to
+ * `opts->struct_size` readable bytes.
+ */
+enum lk_status lk_invoker_map_with(struct lk_invoker *inv,
+                                   const void *args,
+                                   size_t n_args,
+                                   size_t arg_size,
+                                   void *results,
+                                   size_t result_size,
+                                   const struct lk_map_options *opts);
+
+/* ---------------- Range maps: the per-item loop in the caller's code ---------------- */
+
+/**
+ * What a range function is given (C: `lk_range`). The fields after
+ * `worker` are the library's: what `lk_range_seed` and `lk_range_stopped`,
+ * defined inline in the header, read.
+ */
+typedef struct lk_range {
+    /**
+     * This call's items: task indices `begin .. end-1` (index_base applied).
+     */
+    size_t begin;
+    /**
+     * One past the last item of this call.
+     */
+    size_t end;
+    /**
+     * Written by the callback when it returns non-zero: the failing item's
+     * task index (preset to `begin`; a value outside `begin .. end-1` counts as `begin`).
+     */
+    size_t failed;
+    /**
+     * As `task->worker`: 0 .. n_jobs-1.
+     */
+    uint32_t worker;
+    /**
+     * Private: 1 when items have seeds, 0 with `LK_SEEDS_OFF`.
+     */
+    uint32_t seeds;
+    /**
+     * Private: `lk_range_seed(r, i)` is `lk_derive_seed(seed_base, i)`.
+     */
+    uint64_t seed_base;
+    /**
+     * Private: `begin` counted from the map's first item.
+     */
+    size_t offset;
+    /**
+     * Private: a `size_t` the library lowers to stop the map: ranges whose
+     * `offset` is at or past it are not to run.
+     */
+    const void *stop_at;
+    /**
+     * Private: a `uint64_t` that changes when the invoker is cancelled.
+     */
+    const void *cancel_word;
+    /**
+     * Private: `*cancel_word` when the map started.
+     */
+    uint64_t cancel_epoch;
+} lk_range;
+
+/**
+ * The operation of a range invoker: one call for a contiguous range of
+ * items, the loop over them the caller's (so the body can be inlined and
+ * vectorised). `args` and `results` point at the range's first argument and
+ * result slot (NULL when the size is 0); the items are `range->begin ..
+ * range->end - 1` (task indices). Return 0 when every item succeeded;
+ * otherwise set `range->failed` to the first failing item's index, having
+ * written the results of the items before it, and return its code. Called
+ * as an `lk_op_fn` is (any worker, concurrently for distinct ranges), never
+ * with an empty range; `range` is valid for the duration of the call.
+ */
+typedef int32_t (*lk_range_fn)(const void *model,
+                               const void *args,
+                               void *results,
+                               struct lk_range *range);
+
+/**
+ * What a range function returns when it stopped early because the map is
+ * stopping (`lk_range_stopped` is non-zero): it sets `range->failed` to the
+ * first item it did not do, and those items count as not run, not as
+ * failed. Returned while the map is not stopping, it is that item's failure
+ * code, like any other.
+ */
+#define LK_RANGE_STOPPED (INT32_MIN + 15)
+
+/**
+ * The `task->seed` item `index` (a task index, index_base applied) gets
+ * through an item function: `lk_derive_seed(seed_base, index)`, or 0 with
+ * `LK_SEEDS_OFF`. Defined here, calling nothing.
+ */
+static inline uint64_t lk_range_seed(const lk_range *range, size_t index) {
+    uint64_t z;
+    if (!range->seeds) {
+        return 0;
+    }
+    z = range->seed_base ^ (((uint64_t)index + 1) * UINT64_C(0x9e3779b97f4a7c15));
+    z ^= z >> 33;
+    z *= UINT64_C(0xff51afd7ed558ccd);
+    z ^= z >> 33;
+    z *= UINT64_C(0xc4ceb9fe1a85ec53);
+    return z ^ (z >> 33);
+}
+
+/**
+ * Non-zero once the map is cancelled (on any rank, for a distributed map)
+ * or, under fail-fast, has a failing item (for a stream: one below this
+ * range); never because of a keep-going failure. A long range may poll it
+ * and stop early: set `range->failed` to the first item it did not do and
+ * return `LK_RANGE_STOPPED`. Defined here, calling nothing: two loads.
+ */
+static inline int lk_range_stopped(const lk_range *range) {
+    return *(const volatile size_t *)range->stop_at <= range->offset
+        || *(const volatile uint64_t *)range->cancel_word != range->cancel_epoch;
+}
+
+/* ---------------- Invoker options ---------------- */
+
+/**
+ * Which kind of workers an invoker has (an `int32_t`, so unknown values can be refused).
+ */
+typedef int32_t lk_backend;
+
+/**
+ * Workers are threads; the model is shared in place.
+ */
+#define LK_BACKEND_THREADS 0
+
+/**
+ * Workers are forked processes; the model is shared copy-on-write as it was
+ * when the invoker was made (replacement workers too). For callbacks that
+ * are not thread-safe or may crash: a worker that dies fails only its item
+ * (`LK_ERR_WORKER_DIED`) and is replaced. Arguments and results must be
+ * plain data (or pointers into memory that existed, unchanged, when the
+ * invoker was made); what a callback writes outside its result slot stays
+ * in the worker. Arguments and results pass through shared memory, a
+ * window at a time. Maps on one process invoker take turns. Linux only
+ * (`LK_ERR_UNSUPPORTED` elsewhere, and in builds with the `portable` feature).
+ *
+ * If the pool's zygote (the process that forks the workers) is killed from
+ * outside, the map in flight returns `LK_ERR_WORKER_DIED`, and the next map
+ * forks a new zygote from the process as it is then: from there on the
+ * workers see the model as it is at that moment (a warning is logged).
+ */
+#define LK_BACKEND_PROCESSES 1
+
+/**
+ * What a map does when a callback fails (an `int32_t`).
+ */
+typedef int32_t lk_error_mode;
+
+/**
+ * Default: stop at the first failure; items not yet started are skipped.
+ */
+#define LK_ERRORS_FAIL_FAST 0
+
+/**
+ * Run every item even when some fail; the map still returns
+ * `LK_ERR_CALLBACK` naming the lowest failing index. Pair it with
+ * `lk_map_options.item_status` to learn every item's outcome.
+ */
+#define LK_ERRORS_KEEP_GOING 1
+
+/**
+ * What `task->seed` holds (an `int32_t`).
+ */
+typedef int32_t lk_seeds;
+
+/**
+ * Default: each item's reproducible seed (see `lk_derive_seed`).
+ */
+#define LK_SEEDS_PER_ITEM 0
+
+/**
+ * `task->seed` is 0: for callbacks that never read it, each item skips
+ * the seed's 64-bit mix (about 1 ns; it matters only for items that
+ * themselves take a few ns).
+ */
+#define LK_SEEDS_OFF 1
+
+/**
+ * Progress of a map: `done` of `total` items finished (run or skipped).
+ * Called on the map's calling thread, at most about 4 times a second, and
+ * once when the map ends. It must not call `lk_invoker_map` on the same invoker.
+ */
+typedef void (*lk_progress_fn)(size_t done,
+                               size_t total,
+                               void *user);
+
+/**
+ * Called once for each worker (0 .. n_jobs-1) before that worker runs its
+ * first item, on the thread (or in the process) that is about to run it;
+ * for example to limit a BLAS library's threads.
+ */
+typedef void (*lk_worker_init_fn)(uint32_t worker,
+                                  void *user);
+
+/**
+ * Options for `lk_invoker_new_with`. Initialise with
+ * `lk_invoker_options_init(&opts, sizeof opts)`, then set fields. Zero is
+ * the default for every field.
+ */
+typedef struct lk_invoker_options {
+    /**
+     * Set by `lk_invoker_options_init`; lets the struct grow.
+     */
+    uint32_t struct_size;
+    /**
+     * As for `lk_invoker_new`: 0 default, -1 every usable CPU, 1 inline, n > 1 a pool.
+     */
+    int32_t n_jobs;
+    /**
+     * `LK_BACKEND_THREADS` (default) or `LK_BACKEND_PROCESSES`.
+     */
+    lk_backend backend;
+    /**
+     * `LK_ERRORS_FAIL_FAST` (default) or `LK_ERRORS_KEEP_GOING`.
+     */
+    lk_error_mode error_mode;
+    /**
+     * Optional progress callback for every map of this invoker.
+     */
+    lk_progress_fn progress;
+    /**
+     * Passed to `progress` as `user`.
+     */
+    void *progress_user;
+    /**
+     * Optional per-worker initializer.
+     */
+    lk_worker_init_fn worker_init;
+    /**
+     * Passed to `worker_init` as `user`.
+     */
+    void *worker_init_user;
+    /**
+     * `LK_BACKEND_PROCESSES`: replace a worker process after it has run this
+     * many items, between items (0: never). Bounds leaks in long batches.
+     */
+    uint64_t recycle_after_items;
+    /**
+     * `LK_BACKEND_PROCESSES`: replace a worker process, between claims of at
+     * most 16 items, once its resident memory exceeds this many bytes (0: never).
+     */
+    uint64_t recycle_above_rss;
+    /**
+     * A communicator (`lk_comm_new`, `lk_mpi_comm_new`), or NULL (default):
+     * a local invoker. With one, `lk_invoker_new_with` and every map on the
+     * invoker are collective calls, `n_jobs` counts threads per rank (0: the
+     * usable CPUs divided among the ranks that share them), and the process
+     * backend is `LK_ERR_UNSUPPORTED`. Borrowed: the invoker keeps the
+     * communicator alive until it is shut down.
+     */
+    struct lk_comm *comm;
+    /**
+     * `LK_SEEDS_PER_ITEM` (default) or `LK_SEEDS_OFF`.
+     */
+    lk_seeds seeds;
+    /**
+     * Must be 0.
+     */
+    uint32_t reserved0;
+    /**
+     * A range function: the invoker calls it once per contiguous range of
+     * items instead of an item function per item; `lk_invoker_new_with`'s
+     * `func` must then be NULL. Every map call works unchanged on it, with
+     * the same results, statuses, messages and seeds (`lk_range_seed`).
+     */
+    lk_range_fn range_func;
+    /**
+     * Range invokers: the fewest items per range, except where fewer
+     * remain (the end of a map, the rest of a range after a keep-going
+     * failure). 0: the library chooses.
+     */
+    size_t grain;
+    /**
+     * `LK_BACKEND_PROCESSES`: an item running longer than this many
+     * milliseconds (a range: this many per item it holds) fails with
+     * `LK_ITEM_TIMED_OUT` and `LK_ERR_TIMEOUT`, and its worker is killed and
+     * replaced (0: no limit; then a worker that never returns — stopped by
+     * SIGSTOP, say — holds the map until it does). Threads cannot be
+     * killed: with the threads backend a non-zero value is `LK_ERR_UNSUPPORTED`.
+     */
+    uint64_t item_timeout_ms;
+} lk_invoker_options;
+
+/**
+ * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
+ * record `size` in `struct_size`, so a program built against an older,
+ * smaller struct keeps working. NULL `opts` or `size < 4`: does nothing.
+ * Thread-safe.
+ *
+ * # Safety
+ * `opts` must be NULL or point to `size` writable bytes.
+ */
+void lk_invoker_options_init(struct lk_invoker_options *opts,
+                             size_t size);
+
+/**
+ * Make an invoker with options (see `lk_invoker_options`); otherwise as
+ * `lk_invoker_new`. `opts` NULL means every default; it is read, not kept.
+ * With `opts->range_func` the invoker is a range invoker and `func` must be
+ * NULL; otherwise `func` must not be NULL.
+ *
+ * Returns `LK_OK`; `LK_ERR_INVALID` (`func` and `range_func` both or
+ * neither set, NULL `out`; `struct_size` below 12 or describing unknown
+ * non-zero fields; bad `n_jobs`, `backend`, `error_mode` or `seeds`, a
+ * non-zero reserved field, an unknown or dead `comm`);
+ * `LK_ERR_UNSUPPORTED` (a backend this build or platform lacks;
+ * `item_timeout_ms` with threads); `LK_ERR_SYSTEM` (threads, processes or
+ * shared memory could not be had). With `LK_BACKEND_PROCESSES`, `n_jobs` 1
+ * means one worker process (the isolation is kept), and the worker
+ * processes are forked from a snapshot of the process as it is now.
+ * `*out` is written only on success. Thread-safe.
+ *
+ * With `opts->comm` (a distributed invoker) the call is collective: every
+ * rank makes its invoker together, and all take rank 0's seeds. Then also
+ * `LK_ERR_UNSUPPORTED` on every rank when any rank asks for the process
+ * backend, or on a rank that calls from inside a callback;
+ * `LK_ERR_INVALID` on every rank when the ranks' `error_mode`s or `seeds` differ;
+ * `LK_ERR_COMM` when a communicator operation fails.
+ *
+ * # Safety
+ * `opts` must be NULL or point to `opts->struct_size` readable bytes;
+ * `out` as for `lk_invoker_new`.
+ */
+enum lk_status lk_invoker_new_with(const void *model,
+                                   lk_op_fn func,
+                                   const struct lk_invoker_options *opts,
+                                   struct lk_invoker **out);
+
+/* ---------------- Streaming maps ---------------- */
+
+/**
+ * Fill up to `capacity` arguments (of the stream's `arg_size` bytes each)
+ * at `args`, and set `*n_filled` (0: the stream has ended). Return non-zero
+ * to fail the stream with that code (`*n_filled` is then ignored). Called
+ * by one thread at a time, in order, with `capacity >= 1`; the items it
+ * hands over get consecutive indices from `index_base`.
+ */
+typedef int32_t (*lk_source_fn)(void *user,
+                                void *args,
+                                size_t capacity,
+                                size_t *n_filled);
+
+/**
+ * Receive the results of items `first .. first + n - 1` (task indices), in
+ * index order, with each item's outcome (as `lk_map_options.item_status`;
+ * never NULL). Both arrays are valid only during the call. Return non-zero
+ * to fail the stream with that code. Called by one thread at a time,
+ * strictly in index order, with `n >= 1`.
+ */
+typedef int32_t (*lk_sink_fn)(void *user,
+                              size_t first,
+                              const void *results,
+                              const int32_t *item_status,
+                              size_t n);
+
+/**
+ * Options for `lk_invoker_stream`. Initialise with
+ * `lk_stream_options_init(&opts, sizeof opts)`. Zero is the default for every field.
+ */
+typedef struct lk_stream_options {
+    /**
+     * Set by `lk_stream_options_init`; lets the struct grow.
+     */
+    uint32_t struct_size;
+    /**
+     * Must be 0.
+     */
+    uint32_t reserved0;
+    /**
+     * The most items sourced but not yet sunk (the items handed to
+     * `source` as capacity count too). 0: the library chooses a few chunks
+     * per worker, at most 64 MiB of arguments and results.
+     */
+    size_t window;
+    /**
+     * The first item's `task->index`.
+     */
+    size_t index_base;
+} lk_stream_options;
+
+/**
+ * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
+ * record `size`. NULL `opts` or `size < 4`: does nothing. Thread-safe.
+ *
+ * # Safety
+ * `opts` must be NULL or point to `size` writable bytes.
+ */
+void lk_stream_options_init(struct lk_stream_options *opts,
+                            size_t size);
+
+/**
+ * Stream items through the invoker: `source` fills arguments, the workers
+ * compute, `sink` receives the results in index order; the library's
+ * memory stays O(window × (arg_size + result_size)) whatever the length.
+ * With n_jobs >= 2 the workers compute while `source` and `sink` run (on
+ * the calling thread); with n_jobs 1 everything takes turns on it. The
+ * stream is one map in the invoker's map order: item `index_base + i` gets
+ * the `task->seed` that index gets in a map in that place. Progress counts
+ * done items against the items sourced so far. Works on both backends and
+ * on range invokers (the process backend's workers read and write the
+ * window in shared memory).
+ *
+ * - `source`, `sink`: must not be NULL; `user` is passed to both, untouched.
+ * - `arg_size`, `result_size`: bytes per argument and result (0: NULL is
+ *   passed, as for maps).
+ * - `opts`: NULL means every default; read, not kept.
+ *
+ * Every sourced item reaches `sink` exactly once unless the stream fails.
+ * Failures: under fail-fast the stream fails at the lowest failing index
+ * (a callback's non-zero return, or its worker's death): `sink` has
+ * received every item below it (those still run), not the failing item nor
+ * any after it, and the call returns `LK_ERR_CALLBACK` (or
+ * `LK_ERR_WORKER_DIED`, `LK_ERR_TIMEOUT`) naming the index. Under
+ * keep-going every item reaches `sink` with its status, and the call
+ * returns the status a map would, naming the lowest failing index. A
+ * non-zero `source` or `sink` return fails the stream with `LK_ERR_CALLBACK`
+ * naming `source` or `sink` and the code; filling more than `capacity` is
+ * `LK_ERR_INVALID`. Cancellation returns `LK_ERR_CANCELLED`. When failures
+ * coincide, the lowest index wins, then source, then sink. Neither `source`
+ * nor `sink` is called after the call returns, or again after the stream
+ * has failed.
+ *
+ * Returns also `LK_ERR_INVALID` (NULL or dead handle, NULL `source` or
+ * `sink`, a window too large to allocate's size product overflow, a bad
+ * `struct_size` or reserved field), `LK_ERR_UNSUPPORTED` (a distributed
+ * invoker; a map or stream on the same invoker from inside `source` or
+ * `sink`), `LK_ERR_SYSTEM` (the window's memory could not be had).
+ * `source` and `sink` may call `lk_invoker_cancel` and use other invokers.
+ * Thread-safe as `lk_invoker_map`.
+ *
+ * # Safety
+ * `source` and `sink` must be NULL or functions of their types; `opts`
+ * NULL or pointing to `opts->struct_size` readable bytes.
+ */
+enum lk_status lk_invoker_stream(struct lk_invoker *inv,
+                                 lk_source_fn source,
+                                 lk_sink_fn sink,
+                                 void *user,
+                                 size_t arg_size,
+                                 size_t result_size,
+                                 const struct lk_stream_options *opts);
+
+/* ---------------- Cancel and shutdown ---------------- */
+
+/**
+ * Make the maps in flight on `inv` return `LK_ERR_CANCELLED` promptly:
+ * items not started are skipped, running ones finish. Not sticky: a later
+ * map runs normally; with no map in flight it does nothing.
+ *
+ * Async-signal-safe in every state (a lock-free lookup and one atomic
+ * add): may be called from a signal handler, also in a forked child. It
+ * does not set `lk_last_error()`. Returns `LK_OK`, or `LK_ERR_INVALID` for
+ * a NULL, unknown or dead handle. Thread-safe.
+ *
+ * # Safety
+ * None beyond the handle being any value: it is looked up, never trusted.
+ */
+enum lk_status lk_invoker_cancel(struct lk_invoker *inv);
+
+/**
+ * Wait for the maps in flight on `inv`, then free everything: threads
+ * joined, worker processes reaped, descriptors and shared memory closed.
+ * `inv` is dead afterwards: every call with it gives `LK_ERR_INVALID`.
+ * The model is the caller's and is not touched.
+ *
+ * `inv` NULL: a no-op returning `LK_OK`. Returns `LK_ERR_INVALID` for an
+ * unknown or already shut down handle, or when called from one of the
+ * invoker's own callbacks (that would wait for itself). Thread-safe. For a
+ * distributed invoker, call it on every rank (it may free the communicator,
+ * see `lk_comm_free`).
+ *
+ * # Safety
+ * None beyond the handle being any value: it is looked up, never trusted.
+ */
+enum lk_status lk_invoker_shutdown(struct lk_invoker *inv);
+
+/* ---------------- Process counts and where a callback runs ---------------- */
+
+/**
+ * LensKit's `proc_count`: how many workers to use.
+ *
+ * `core_div <= 0` and `max_default <= 0` mean "none". If `LK_NUM_PROCS` is
+ * set it is a comma-separated list, one count per nesting `level` ("8",
+ * "7,3"); a level past its end gets 1. Otherwise level 0 gets
+ * `max(cpus / core_div, 1)` capped at `max_default`, level 1 gets
+ * `core_div`, deeper levels 1; with no `core_div` every level gets 1.
+ * `cpus` is `lk_cpu_count()`. `LK_NUM_PROCS` is read at each call; a
+ * malformed value (empty, or an entry that is not a positive decimal
+ * `int32_t`) is logged as a warning and ignored as a whole.
+ *
+ * Returns a count >= 1. Thread-safe.
+ */
+int32_t lk_proc_count(int32_t core_div,
+                      int32_t max_default,
+                      int32_t level);
+
+/**
+ * The number of CPUs this process may actually run on: the smaller of its
+ * affinity mask and its cgroup (v1 or v2) CPU quota, rounded up, at least 1.
+ * Which limit decided it is logged at debug level. Thread-safe.
+ */
+int32_t lk_cpu_count(void);
+
+/**
+ * The thread budget for parallel work nested inside the current callback
+ * (BLAS, OpenMP): `LK_NUM_PROCS`'s level-1 entry when it is set (1 past its
+ * end, as `lk_proc_count(.., .., 1)`), else `lk_cpu_count()` divided among
+ * the invoker's workers, at least 1. Outside any callback: `lk_cpu_count()`.
+ * Thread-safe; cheap enough to call from every callback.
+ */
+int32_t lk_inner_threads(void);
+
+/**
+ * 1 inside a callback of a pool invoker (`n_jobs >= 2`, whatever thread runs
+ * it), in a worker process, or in an `lk_run_sp` child; 0 elsewhere (n_jobs
+ * 1 callbacks included). Thread-safe, async-signal-safe.
+ */
+int32_t lk_is_worker(void);
+
+/**
+ * 1 only in a worker process of a process-backend invoker; 0 elsewhere.
+ * Thread-safe, async-signal-safe.
+ */
+int32_t lk_is_mp_worker(void);
+
+/* ---------------- Isolated children: run_sp and buffers ---------------- */
+
+/**
+ * A byte buffer (C: `lk_buffer`). Start it zeroed; free it with `lk_buffer_free`.
+ */
+typedef struct lk_buffer {
+    /**
+     * The bytes; owned by the library until `lk_buffer_free`.
+     */
+    uint8_t *data;
+    /**
+     * How many bytes are in use.
+     */
+    size_t len;
+    /**
+     * How many bytes `data` can hold.
+     */
+    size_t cap;
+    /**
+     * The library's bookkeeping (where the bytes live); start it zeroed.
+     */
+    void *priv;
+} lk_buffer;
+
+/**
+ * The function `lk_run_sp` runs in a child process: read `arg` (a
+ * copy-on-write snapshot of the parent's memory), append the result bytes
+ * to `out` with `lk_buffer_append`, and return 0; a non-zero return fails
+ * the call with `LK_ERR_CALLBACK`. Called on the child's only thread.
+ */
+typedef int32_t (*lk_sp_fn)(const void *arg,
+                            struct lk_buffer *out);
+
+/**
+ * Options for `lk_run_sp_with`. Initialise with
+ * `lk_sp_options_init(&opts, sizeof opts)`. Zero is the default for every field.
+ */
+typedef struct lk_sp_options {
+    /**
+     * Set by `lk_sp_options_init`; lets the struct grow.
+     */
+    uint32_t struct_size;
+    /**
+     * Milliseconds between SIGTERM and SIGKILL after a time-out (0: 500).
+     */
+    uint32_t grace_ms;
+    /**
+     * Time limit in milliseconds (0: none). Past it the child gets SIGTERM,
+     * then SIGKILL after `grace_ms`, and the call returns `LK_ERR_TIMEOUT`.
+     */
+    uint64_t timeout_ms;
+    /**
+     * Address-space limit for the child in bytes (RLIMIT_AS; 0: none).
+     * Allocations past it fail in the child.
+     */
+    uint64_t memory_limit;
+} lk_sp_options;
+
+/**
+ * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
+ * record `size`. NULL `opts` or `size < 4`: does nothing. Thread-safe.
+ */
+void lk_sp_options_init(struct lk_sp_options *opts,
+                        size_t size);
+
+/**
+ * Run `func(arg, out)` in a forked child process, for isolation, and on
+ * success hand the bytes the child appended to `out` back in `result`.
+ *
+ * - `arg`: may point anywhere in the caller's memory; the child sees a
+ *   copy-on-write snapshot, and nothing it writes reaches the parent.
+ * - `result`: must point to a zeroed `lk_buffer`; on success it owns the
+ *   bytes (free them with `lk_buffer_free`); on failure it is untouched.
+ *
+ * In the child: `lk_is_worker()` is 1, `lk_root_seed()` is a seed derived
+ * from the parent's root seed and the order of `lk_run_sp` calls, log
+ * records reach the parent's log callback before this call returns,
+ * stdout and stderr are the parent's, and handles made by the parent are
+ * dead (a new invoker made in the child works). The child dies with the
+ * parent. Large results travel through shared memory, not a pipe.
+ *
+ * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `func` or `result`, or `result`
+ * not zeroed); `LK_ERR_CALLBACK` (`func` returned non-zero; the code is in
+ * the message); `LK_ERR_WORKER_DIED` (the child died or exited without
+ * answering; the signal or exit status is in the message);
+ * `LK_ERR_SYSTEM` (fork, pipe, memfd or mmap failed). The child is always
+ * reaped and no descriptor is left open. Linux only (it needs fork and
+ * memfd); elsewhere `LK_ERR_UNSUPPORTED`.
+ *
+ * Thread-safe: may be called from several threads at once, and from inside
+ * an invoker callback.
+ */
+enum lk_status lk_run_sp(lk_sp_fn func,
+                         const void *arg,
+                         struct lk_buffer *result);
+
+/**
+ * `lk_run_sp` with options (see `lk_sp_options`); `opts` NULL means every
+ * default. Also returns `LK_ERR_TIMEOUT` when the time limit passed (the
+ * child was sent SIGTERM, then SIGKILL after the grace period, and reaped),
+ * and `LK_ERR_INVALID` for a bad `struct_size`. Thread-safe.
+ */
+enum lk_status lk_run_sp_with(lk_sp_fn func,
+                              const void *arg,
+                              const struct lk_sp_options *opts,
+                              struct lk_buffer *result);
+
+/**
+ * Append `len` bytes from `data` to `buf`, growing it.
+ *
+ * `buf` must be zeroed or filled by lkparallel (an `lk_run_sp` result, the
+ * `out` of an `lk_sp_fn`, or earlier appends). `data` is read during the
+ * call; it may be NULL only when `len` is 0 (then nothing happens).
+ *
+ * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `buf`, NULL `data` with `len > 0`,
+ * a size that overflows, a buffer lkparallel did not make); `LK_ERR_SYSTEM`
+ * (the memory could not be had, e.g. 2^62 bytes). On failure `buf` is
+ * unchanged. Not thread-safe for one buffer; distinct buffers are independent.
+ */
+enum lk_status lk_buffer_append(struct lk_buffer *buf,
+                                const void *data,
+                                size_t len);
+
+/**
+ * Free the bytes of `buf` and zero the struct ("dispose": the struct itself
+ * stays the caller's). Safe to repeat; NULL is a no-op. A buffer lkparallel
+ * did not fill is only zeroed. Not thread-safe for one buffer.
+ */
+void lk_buffer_free(struct lk_buffer *buf);
+
+/* ---------------- Seeds ---------------- */
+
+/**
+ * Set the root seed, and restart the invoker and `lk_run_sp` counters, so
+ * the same calls after it give the same seeds. Without it the root seed is
+ * `LK_SEED` (a decimal u64) if set, else fresh entropy. Invokers already
+ * made keep the seeds they were made with. Thread-safe.
+ */
+void lk_seed_init(uint64_t seed);
+
+/**
+ * The root seed: the value set by `lk_seed_init` or `LK_SEED`, else the
+ * entropy drawn once. In an `lk_run_sp` child: that child's derived root
+ * seed. Thread-safe.
+ */
+uint64_t lk_root_seed(void);
+
+/**
+ * Derive a seed from `base` and `key` (a 64-bit mix). For a fixed `base`,
+ * distinct keys give distinct seeds. This is how `task->seed` is made:
+ * `lk_derive_seed(map_seed, task->index)`. Pure; thread-safe.
+ */
+uint64_t lk_derive_seed(uint64_t base,
+                        uint64_t key);
+
+/* ---------------- Logging ---------------- */
+
+/**
+ * A log level (an `int32_t`): `LK_LOG_ERROR` 1 .. `LK_LOG_TRACE` 5.
+ */
+typedef int32_t lk_log_level;
+
+/**
+ * Errors: something failed.
+ */
+#define LK_LOG_ERROR 1
+
+/**
+ * Warnings: something was ignored or replaced (a malformed LK_NUM_PROCS, a dead worker).
+ */
+#define LK_LOG_WARN 2
+
+/**
+ * Information worth a line in a batch job's log.
+ */
+#define LK_LOG_INFO 3
+
+/**
+ * Decisions: worker counts, which CPU limit applied, workers started.
+ */
+#define LK_LOG_DEBUG 4
+
+/**
+ * Everything.
+ */
+#define LK_LOG_TRACE 5
+
+/**
+ * Receives log records: `level` 1..5, `target` (the library module, or
+ * "app" for `lk_log`), the `message`, and the `user` pointer given to
+ * `lk_set_log_callback`. Both strings are valid only during the call.
+ * Called on whatever thread logged, possibly several at once; records from
+ * `lk_run_sp` children and worker processes arrive on the thread that is
+ * waiting for them.
+ */
+typedef void (*lk_log_fn)(lk_log_level level,
+                          const char *target,
+                          const char *message,
+                          void *user);
+
+/**
+ * Send the library's log records, and everything passed to `lk_log`, to
+ * `func` (NULL: stop), keeping those at `max_level` or more severe
+ * (out-of-range levels are clamped to 1..5). While a callback is set,
+ * nothing is printed. `user` is passed back untouched; the caller keeps
+ * ownership. Thread-safe.
+ */
+void lk_set_log_callback(lk_log_fn func,
+                         void *user,
+                         lk_log_level max_level);
+
+/**
+ * Log `message` (a NUL-terminated string, read during the call; NULL is
+ * ignored) at `level` (clamped to 1..5) through the library's logging:
+ * to the callback, or to stderr under `LK_LOG`, or from a child process to
+ * its parent's callback. Thread-safe.
+ */
+void lk_log(lk_log_level level,
+            const char *message);
+
+/* ---------------- Errors and version ---------------- */
+
+/**
+ * The message of this thread's last failed lkparallel call, or "" if none.
+ *
+ * Every call that returns a status other than `LK_OK` sets it (except
+ * `lk_invoker_cancel`, which must stay async-signal-safe); a successful call
+ * leaves it alone, like `errno`.
+ *
+ * Ownership: the string belongs to the library and stays valid until the
+ * next lkparallel call on the same thread; copy it to keep it.
+ * Thread-safety: each thread has its own message.
+ */
+const char *lk_last_error(void);
+
+/**
+ * The library's version, e.g. "0.1.0" (the same as `LKPARALLEL_VERSION`).
+ *
+ * Ownership: a static string; never free it. Thread-safety: safe.
+ */
+const char *lk_version(void);
+
+/* ---------------- Beyond one machine: distributed maps ---------------- */
+
+/**
+ * A communicator: `size` ranks that call the same collective operations in
+ * the same order. Opaque; the pointer is a handle, looked up on every call.
+ */
+typedef struct lk_comm lk_comm;
 
 /**
  * The collective operations a distributed map needs, as C function pointers.
@@ -303,472 +1226,6 @@ typedef struct lk_comm_ops {
 } lk_comm_ops;
 
 /**
- * What one callback learns about its item.
- */
-typedef struct lk_task {
-    /**
-     * Position of this argument in the map call (plus `lk_map_options.index_base`).
-     */
-    size_t index;
-    /**
-     * Reproducible seed for this item: depends only on the root seed, the
-     * invoker's creation order, the map's order on the invoker and `index`.
-     */
-    uint64_t seed;
-    /**
-     * 0 .. n_jobs-1: which worker runs it.
-     */
-    uint32_t worker;
-} lk_task;
-
-/**
- * The operation a map applies to each item: read `model` and `arg`, write
- * `result`, return 0 on success and any other value to fail the item.
- *
- * Called on a worker thread (or the map's calling thread, or in a worker
- * process), possibly concurrently with other items of the same map: it must
- * be safe to call from several threads at once for distinct items. `arg` is
- * NULL when the map's `arg_size` is 0, `result` NULL when `result_size` is 0.
- * `task` is valid for the duration of the call.
- */
-typedef int32_t (*lk_op_fn)(const void *model,
-                            const void *arg,
-                            void *result,
-                            const struct lk_task *task);
-
-/**
- * Which kind of workers an invoker has (an `int32_t`, so unknown values can be refused).
- */
-typedef int32_t lk_backend;
-
-/**
- * What a map does when a callback fails (an `int32_t`).
- */
-typedef int32_t lk_error_mode;
-
-/**
- * Progress of a map: `done` of `total` items finished (run or skipped).
- * Called on the map's calling thread, at most about 4 times a second, and
- * once when the map ends. It must not call `lk_invoker_map` on the same invoker.
- */
-typedef void (*lk_progress_fn)(size_t done,
-                               size_t total,
-                               void *user);
-
-/**
- * Called once for each worker (0 .. n_jobs-1) before that worker runs its
- * first item, on the thread (or in the process) that is about to run it;
- * for example to limit a BLAS library's threads.
- */
-typedef void (*lk_worker_init_fn)(uint32_t worker,
-                                  void *user);
-
-/**
- * What `task->seed` holds (an `int32_t`).
- */
-typedef int32_t lk_seeds;
-
-/**
- * What a range function is given (C: `lk_range`). The fields after
- * `worker` are the library's: what `lk_range_seed` and `lk_range_stopped`,
- * defined inline in the header, read.
- */
-typedef struct Range {
-    /**
-     * This call's items: task indices `begin .. end-1` (index_base applied).
-     */
-    size_t begin;
-    /**
-     * One past the last item of this call.
-     */
-    size_t end;
-    /**
-     * Written by the callback when it returns non-zero: the failing item's
-     * task index (preset to `begin`; a value outside `begin .. end-1` counts as `begin`).
-     */
-    size_t failed;
-    /**
-     * As `task->worker`: 0 .. n_jobs-1.
-     */
-    uint32_t worker;
-    /**
-     * Private: 1 when items have seeds, 0 with `LK_SEEDS_OFF`.
-     */
-    uint32_t seeds;
-    /**
-     * Private: `lk_range_seed(r, i)` is `lk_derive_seed(seed_base, i)`.
-     */
-    uint64_t seed_base;
-    /**
-     * Private: `begin` counted from the map's first item.
-     */
-    size_t offset;
-    /**
-     * Private: a `size_t` the library lowers to stop the map: ranges whose
-     * `offset` is at or past it are not to run.
-     */
-    const void *stop_at;
-    /**
-     * Private: a `uint64_t` that changes when the invoker is cancelled.
-     */
-    const void *cancel_word;
-    /**
-     * Private: `*cancel_word` when the map started.
-     */
-    uint64_t cancel_epoch;
-} Range;
-
-/**
- * The operation of a range invoker: one call for a contiguous range of
- * items, the loop over them the caller's (so the body can be inlined and
- * vectorised). `args` and `results` point at the range's first argument and
- * result slot (NULL when the size is 0); the items are `range->begin ..
- * range->end - 1` (task indices). Return 0 when every item succeeded;
- * otherwise set `range->failed` to the first failing item's index, having
- * written the results of the items before it, and return its code. Called
- * as an `lk_op_fn` is (any worker, concurrently for distinct ranges), never
- * with an empty range; `range` is valid for the duration of the call.
- */
-typedef int32_t (*lk_range_fn)(const void *model,
-                               const void *args,
-                               void *results,
-                               struct Range *range);
-
-/**
- * Options for `lk_invoker_new_with`. Initialise with
- * `lk_invoker_options_init(&opts, sizeof opts)`, then set fields. Zero is
- * the default for every field.
- */
-typedef struct lk_invoker_options {
-    /**
-     * Set by `lk_invoker_options_init`; lets the struct grow.
-     */
-    uint32_t struct_size;
-    /**
-     * As for `lk_invoker_new`: 0 default, -1 every usable CPU, 1 inline, n > 1 a pool.
-     */
-    int32_t n_jobs;
-    /**
-     * `LK_BACKEND_THREADS` (default) or `LK_BACKEND_PROCESSES`.
-     */
-    lk_backend backend;
-    /**
-     * `LK_ERRORS_FAIL_FAST` (default) or `LK_ERRORS_KEEP_GOING`.
-     */
-    lk_error_mode error_mode;
-    /**
-     * Optional progress callback for every map of this invoker.
-     */
-    lk_progress_fn progress;
-    /**
-     * Passed to `progress` as `user`.
-     */
-    void *progress_user;
-    /**
-     * Optional per-worker initializer.
-     */
-    lk_worker_init_fn worker_init;
-    /**
-     * Passed to `worker_init` as `user`.
-     */
-    void *worker_init_user;
-    /**
-     * `LK_BACKEND_PROCESSES`: replace a worker process after it has run this
-     * many items, between items (0: never). Bounds leaks in long batches.
-     */
-    uint64_t recycle_after_items;
-    /**
-     * `LK_BACKEND_PROCESSES`: replace a worker process, between claims of at
-     * most 16 items, once its resident memory exceeds this many bytes (0: never).
-     */
-    uint64_t recycle_above_rss;
-    /**
-     * A communicator (`lk_comm_new`, `lk_mpi_comm_new`), or NULL (default):
-     * a local invoker. With one, `lk_invoker_new_with` and every map on the
-     * invoker are collective calls, `n_jobs` counts threads per rank (0: the
-     * usable CPUs divided among the ranks that share them), and the process
-     * backend is `LK_ERR_UNSUPPORTED`. Borrowed: the invoker keeps the
-     * communicator alive until it is shut down.
-     */
-    struct lk_comm *comm;
-    /**
-     * `LK_SEEDS_PER_ITEM` (default) or `LK_SEEDS_OFF`.
-     */
-    lk_seeds seeds;
-    /**
-     * Must be 0.
-     */
-    uint32_t reserved0;
-    /**
-     * A range function: the invoker calls it once per contiguous range of
-     * items instead of an item function per item; `lk_invoker_new_with`'s
-     * `func` must then be NULL. Every map call works unchanged on it, with
-     * the same results, statuses, messages and seeds (`lk_range_seed`).
-     */
-    lk_range_fn range_func;
-    /**
-     * Range invokers: the fewest items per range, except where fewer
-     * remain (the end of a map, the rest of a range after a keep-going
-     * failure). 0: the library chooses.
-     */
-    size_t grain;
-    /**
-     * `LK_BACKEND_PROCESSES`: an item running longer than this many
-     * milliseconds (a range: this many per item it holds) fails with
-     * `LK_ITEM_TIMED_OUT` and `LK_ERR_TIMEOUT`, and its worker is killed and
-     * replaced (0: no limit; then a worker that never returns — stopped by
-     * SIGSTOP, say — holds the map until it does). Threads cannot be
-     * killed: with the threads backend a non-zero value is `LK_ERR_UNSUPPORTED`.
-     */
-    uint64_t item_timeout_ms;
-} lk_invoker_options;
-
-/**
- * A log level (an `int32_t`): `LK_LOG_ERROR` 1 .. `LK_LOG_TRACE` 5.
- */
-typedef int32_t lk_log_level;
-
-/**
- * Receives log records: `level` 1..5, `target` (the library module, or
- * "app" for `lk_log`), the `message`, and the `user` pointer given to
- * `lk_set_log_callback`. Both strings are valid only during the call.
- * Called on whatever thread logged, possibly several at once; records from
- * `lk_run_sp` children and worker processes arrive on the thread that is
- * waiting for them.
- */
-typedef void (*lk_log_fn)(lk_log_level level,
-                          const char *target,
-                          const char *message,
-                          void *user);
-
-/**
- * Options for `lk_invoker_map_with`. Initialise with
- * `lk_map_options_init(&opts, sizeof opts)`. Zero is the default for every field.
- */
-typedef struct lk_map_options {
-    /**
-     * Set by `lk_map_options_init`; lets the struct grow.
-     */
-    uint32_t struct_size;
-    /**
-     * Must be 0.
-     */
-    uint32_t reserved1;
-    /**
-     * `task->index = index_base + i`, for maps done in pieces; seeds follow it.
-     */
-    size_t index_base;
-    /**
-     * `LK_SCHEDULE_BLOCK` (default), `LK_SCHEDULE_CYCLIC` or `LK_SCHEDULE_DYNAMIC`:
-     * how a distributed map splits items among ranks. Locally every
-     * schedule gives the same results.
-     */
-    int32_t schedule;
-    /**
-     * `LK_RESULTS_ALL` (default), `LK_RESULTS_ROOT` or `LK_RESULTS_OWNED`
-     * (distributed maps; locally all results are always written).
-     */
-    int32_t results_at;
-    /**
-     * 1: only rank 0's `args` are read (distributed maps); 0 default.
-     */
-    int32_t args_at_root;
-    /**
-     * Must be 0.
-     */
-    int32_t reserved0;
-    /**
-     * Optional array of `n_args` `int32_t`: after the map, entry `i` holds
-     * item i's callback return value (0 for success), `LK_ITEM_SKIPPED`,
-     * `LK_ITEM_WORKER_DIED` or `LK_ITEM_TIMED_OUT`. Written also when the
-     * map fails; that is its purpose.
-     */
-    int32_t *item_status;
-} lk_map_options;
-
-/**
- * Options for `lk_run_sp_with`. Initialise with
- * `lk_sp_options_init(&opts, sizeof opts)`. Zero is the default for every field.
- */
-typedef struct lk_sp_options {
-    /**
-     * Set by `lk_sp_options_init`; lets the struct grow.
-     */
-    uint32_t struct_size;
-    /**
-     * Milliseconds between SIGTERM and SIGKILL after a time-out (0: 500).
-     */
-    uint32_t grace_ms;
-    /**
-     * Time limit in milliseconds (0: none). Past it the child gets SIGTERM,
-     * then SIGKILL after `grace_ms`, and the call returns `LK_ERR_TIMEOUT`.
-     */
-    uint64_t timeout_ms;
-    /**
-     * Address-space limit for the child in bytes (RLIMIT_AS; 0: none).
-     * Allocations past it fail in the child.
-     */
-    uint64_t memory_limit;
-} lk_sp_options;
-
-/**
- * A byte buffer (C: `lk_buffer`). Start it zeroed; free it with `lk_buffer_free`.
- */
-typedef struct lk_buffer {
-    /**
-     * The bytes; owned by the library until `lk_buffer_free`.
-     */
-    uint8_t *data;
-    /**
-     * How many bytes are in use.
-     */
-    size_t len;
-    /**
-     * How many bytes `data` can hold.
-     */
-    size_t cap;
-    /**
-     * The library's bookkeeping (where the bytes live); start it zeroed.
-     */
-    void *priv;
-} lk_buffer;
-
-/**
- * The function `lk_run_sp` runs in a child process: read `arg` (a
- * copy-on-write snapshot of the parent's memory), append the result bytes
- * to `out` with `lk_buffer_append`, and return 0; a non-zero return fails
- * the call with `LK_ERR_CALLBACK`. Called on the child's only thread.
- */
-typedef int32_t (*lk_sp_fn)(const void *arg,
-                            struct lk_buffer *out);
-
-/**
- * Options for `lk_invoker_stream`. Initialise with
- * `lk_stream_options_init(&opts, sizeof opts)`. Zero is the default for every field.
- */
-typedef struct lk_stream_options {
-    /**
-     * Set by `lk_stream_options_init`; lets the struct grow.
-     */
-    uint32_t struct_size;
-    /**
-     * Must be 0.
-     */
-    uint32_t reserved0;
-    /**
-     * The most items sourced but not yet sunk (the items handed to
-     * `source` as capacity count too). 0: the library chooses a few chunks
-     * per worker, at most 64 MiB of arguments and results.
-     */
-    size_t window;
-    /**
-     * The first item's `task->index`.
-     */
-    size_t index_base;
-} lk_stream_options;
-
-/**
- * Fill up to `capacity` arguments (of the stream's `arg_size` bytes each)
- * at `args`, and set `*n_filled` (0: the stream has ended). Return non-zero
- * to fail the stream with that code (`*n_filled` is then ignored). Called
- * by one thread at a time, in order, with `capacity >= 1`; the items it
- * hands over get consecutive indices from `index_base`.
- */
-typedef int32_t (*lk_source_fn)(void *user,
-                                void *args,
-                                size_t capacity,
-                                size_t *n_filled);
-
-/**
- * Receive the results of items `first .. first + n - 1` (task indices), in
- * index order, with each item's outcome (as `lk_map_options.item_status`;
- * never NULL). Both arrays are valid only during the call. Return non-zero
- * to fail the stream with that code. Called by one thread at a time,
- * strictly in index order, with `n >= 1`.
- */
-typedef int32_t (*lk_sink_fn)(void *user,
-                              size_t first,
-                              const void *results,
-                              const int32_t *item_status,
-                              size_t n);
-
-/**
- * Workers are threads; the model is shared in place.
- */
-#define LK_BACKEND_THREADS 0
-
-/**
- * Workers are forked processes; the model is shared copy-on-write as it was
- * when the invoker was made (replacement workers too). For callbacks that
- * are not thread-safe or may crash: a worker that dies fails only its item
- * (`LK_ERR_WORKER_DIED`) and is replaced. Arguments and results must be
- * plain data (or pointers into memory that existed, unchanged, when the
- * invoker was made); what a callback writes outside its result slot stays
- * in the worker. Arguments and results pass through shared memory, a
- * window at a time. Maps on one process invoker take turns. Linux only
- * (`LK_ERR_UNSUPPORTED` elsewhere, and in builds with the `portable` feature).
- *
- * If the pool's zygote (the process that forks the workers) is killed from
- * outside, the map in flight returns `LK_ERR_WORKER_DIED`, and the next map
- * forks a new zygote from the process as it is then: from there on the
- * workers see the model as it is at that moment (a warning is logged).
- */
-#define LK_BACKEND_PROCESSES 1
-
-/**
- * Default: stop at the first failure; items not yet started are skipped.
- */
-#define LK_ERRORS_FAIL_FAST 0
-
-/**
- * Run every item even when some fail; the map still returns
- * `LK_ERR_CALLBACK` naming the lowest failing index. Pair it with
- * `lk_map_options.item_status` to learn every item's outcome.
- */
-#define LK_ERRORS_KEEP_GOING 1
-
-/**
- * Default: each item's reproducible seed (see `lk_derive_seed`).
- */
-#define LK_SEEDS_PER_ITEM 0
-
-/**
- * `task->seed` is 0: for callbacks that never read it, each item skips
- * the seed's 64-bit mix (about 1 ns; it matters only for items that
- * themselves take a few ns).
- */
-#define LK_SEEDS_OFF 1
-
-/**
- * Errors: something failed.
- */
-#define LK_LOG_ERROR 1
-
-/**
- * Warnings: something was ignored or replaced (a malformed LK_NUM_PROCS, a dead worker).
- */
-#define LK_LOG_WARN 2
-
-/**
- * Information worth a line in a batch job's log.
- */
-#define LK_LOG_INFO 3
-
-/**
- * Decisions: worker counts, which CPU limit applied, workers started.
- */
-#define LK_LOG_DEBUG 4
-
-/**
- * Everything.
- */
-#define LK_LOG_TRACE 5
-
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
-
-/**
  * Make a communicator from a table of collective operations (see
  * `lk_comm_ops`); `lk_mpi_comm_new` in `lkparallel_mpi.h` calls it for an
  * `MPI_Comm`. Not collective: it only checks and copies the table.
@@ -834,440 +1291,8 @@ enum lk_status lk_comm_abort(struct lk_comm *comm,
  */
 enum lk_status lk_comm_report_failure(const char *message);
 
-/**
- * The message of this thread's last failed lkparallel call, or "" if none.
- *
- * Every call that returns a status other than `LK_OK` sets it (except
- * `lk_invoker_cancel`, which must stay async-signal-safe); a successful call
- * leaves it alone, like `errno`.
- *
- * Ownership: the string belongs to the library and stays valid until the
- * next lkparallel call on the same thread; copy it to keep it.
- * Thread-safety: each thread has its own message.
- */
-const char *lk_last_error(void);
-
-/**
- * The library's version, e.g. "0.1.0" (the same as `LKPARALLEL_VERSION`).
- *
- * Ownership: a static string; never free it. Thread-safety: safe.
- */
-const char *lk_version(void);
-
-/**
- * Make an invoker that applies `func` to `model` and the items of each map.
- *
- * - `model`: opaque to the library, passed to every call of `func`; may be
- *   NULL. The caller keeps ownership and must keep it valid until
- *   `lk_invoker_shutdown` returns.
- * - `func`: the operation; must not be NULL.
- * - `n_jobs`: 0 means the default, `lk_proc_count(2, 4, 0)`; -1 every CPU
- *   this process may use; 1 runs each map in order on its calling thread
- *   (no threads); n > 1 a pool of exactly n workers. Below -1, or above 4096:
- *   `LK_ERR_INVALID`.
- * - `out`: receives the handle, only on success.
- *
- * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `func` or `out`, bad `n_jobs`);
- * `LK_ERR_SYSTEM` (threads could not be started). Thread-safe.
- *
- * # Safety
- * `out` must be NULL or point to writable memory for a pointer; `func`
- * must be NULL or a function of the `lk_op_fn` type.
- */
-enum lk_status lk_invoker_new(const void *model,
-                              lk_op_fn func,
-                              int32_t n_jobs,
-                              struct lk_invoker **out);
-
-/**
- * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
- * record `size` in `struct_size`, so a program built against an older,
- * smaller struct keeps working. NULL `opts` or `size < 4`: does nothing.
- * Thread-safe.
- *
- * # Safety
- * `opts` must be NULL or point to `size` writable bytes.
- */
-void lk_invoker_options_init(struct lk_invoker_options *opts,
-                             size_t size);
-
-/**
- * Make an invoker with options (see `lk_invoker_options`); otherwise as
- * `lk_invoker_new`. `opts` NULL means every default; it is read, not kept.
- * With `opts->range_func` the invoker is a range invoker and `func` must be
- * NULL; otherwise `func` must not be NULL.
- *
- * Returns `LK_OK`; `LK_ERR_INVALID` (`func` and `range_func` both or
- * neither set, NULL `out`; `struct_size` below 12 or describing unknown
- * non-zero fields; bad `n_jobs`, `backend`, `error_mode` or `seeds`, a
- * non-zero reserved field, an unknown or dead `comm`);
- * `LK_ERR_UNSUPPORTED` (a backend this build or platform lacks;
- * `item_timeout_ms` with threads); `LK_ERR_SYSTEM` (threads, processes or
- * shared memory could not be had). With `LK_BACKEND_PROCESSES`, `n_jobs` 1
- * means one worker process (the isolation is kept), and the worker
- * processes are forked from a snapshot of the process as it is now.
- * `*out` is written only on success. Thread-safe.
- *
- * With `opts->comm` (a distributed invoker) the call is collective: every
- * rank makes its invoker together, and all take rank 0's seeds. Then also
- * `LK_ERR_UNSUPPORTED` on every rank when any rank asks for the process
- * backend, or on a rank that calls from inside a callback;
- * `LK_ERR_INVALID` on every rank when the ranks' `error_mode`s or `seeds` differ;
- * `LK_ERR_COMM` when a communicator operation fails.
- *
- * # Safety
- * `opts` must be NULL or point to `opts->struct_size` readable bytes;
- * `out` as for `lk_invoker_new`.
- */
-enum lk_status lk_invoker_new_with(const void *model,
-                                   lk_op_fn func,
-                                   const struct lk_invoker_options *opts,
-                                   struct lk_invoker **out);
-
-/**
- * Make the maps in flight on `inv` return `LK_ERR_CANCELLED` promptly:
- * items not started are skipped, running ones finish. Not sticky: a later
- * map runs normally; with no map in flight it does nothing.
- *
- * Async-signal-safe in every state (a lock-free lookup and one atomic
- * add): may be called from a signal handler, also in a forked child. It
- * does not set `lk_last_error()`. Returns `LK_OK`, or `LK_ERR_INVALID` for
- * a NULL, unknown or dead handle. Thread-safe.
- *
- * # Safety
- * None beyond the handle being any value: it is looked up, never trusted.
- */
-enum lk_status lk_invoker_cancel(struct lk_invoker *inv);
-
-/**
- * Wait for the maps in flight on `inv`, then free everything: threads
- * joined, worker processes reaped, descriptors and shared memory closed.
- * `inv` is dead afterwards: every call with it gives `LK_ERR_INVALID`.
- * The model is the caller's and is not touched.
- *
- * `inv` NULL: a no-op returning `LK_OK`. Returns `LK_ERR_INVALID` for an
- * unknown or already shut down handle, or when called from one of the
- * invoker's own callbacks (that would wait for itself). Thread-safe. For a
- * distributed invoker, call it on every rank (it may free the communicator,
- * see `lk_comm_free`).
- *
- * # Safety
- * None beyond the handle being any value: it is looked up, never trusted.
- */
-enum lk_status lk_invoker_shutdown(struct lk_invoker *inv);
-
-/**
- * Send the library's log records, and everything passed to `lk_log`, to
- * `func` (NULL: stop), keeping those at `max_level` or more severe
- * (out-of-range levels are clamped to 1..5). While a callback is set,
- * nothing is printed. `user` is passed back untouched; the caller keeps
- * ownership. Thread-safe.
- */
-void lk_set_log_callback(lk_log_fn func,
-                         void *user,
-                         lk_log_level max_level);
-
-/**
- * Log `message` (a NUL-terminated string, read during the call; NULL is
- * ignored) at `level` (clamped to 1..5) through the library's logging:
- * to the callback, or to stderr under `LK_LOG`, or from a child process to
- * its parent's callback. Thread-safe.
- */
-void lk_log(lk_log_level level,
-            const char *message);
-
-/**
- * Call `func(model, args + i*arg_size, results + i*result_size, task)` once
- * for every `i < n_args` (a range invoker: its range function over
- * contiguous ranges of them); return when all are done. Result `i` always
- * belongs to argument `i`.
- *
- * - `args`: `n_args` elements of `arg_size` bytes, read-only, owned by the
- *   caller; may be NULL when `arg_size == 0` (then `func` gets a NULL `arg`)
- *   or `n_args == 0`.
- * - `results`: `n_args` slots of `result_size` bytes, owned by the caller,
- *   written by the callbacks; may be NULL when `result_size == 0` or
- *   `n_args == 0`.
- *
- * At most `n_jobs` callbacks of the invoker run at once. The calling thread
- * may run items itself. `n_args == 0` succeeds at once.
- *
- * Returns `LK_OK`; `LK_ERR_INVALID` (unknown or dead handle, NULL array with
- * a non-zero size, a size product that overflows); `LK_ERR_CALLBACK` (a
- * callback returned non-zero: in fail-fast mode items not yet started are
- * skipped; `lk_last_error()` names the lowest failing index among the items
- * that ran, and its code); `LK_ERR_CANCELLED` (`lk_invoker_cancel` was
- * called during the map); `LK_ERR_WORKER_DIED` (process backend: a worker
- * died, or the pool's zygote; named in the message; it is replaced);
- * `LK_ERR_TIMEOUT` (process backend with `item_timeout_ms`: an item ran
- * too long, named in the message); `LK_ERR_SYSTEM` (process backend: the
- * shared memory could not be grown or mapped); `LK_ERR_UNSUPPORTED` (from
- * inside the source or sink of a stream on the same invoker). Result slots
- * of items that did not run are left as they were. The invoker stays
- * usable after any failure.
- *
- * Thread-safety: several threads may map on one invoker at once; a
- * callback may map on any invoker, its own included, without deadlock.
- *
- * A distributed invoker (made with a communicator): the call is collective
- * and means the same: every rank gets every result, and every task the
- * seed, of the single-process map (see `lk_map_options` for other
- * placements). Ranks that pass different counts, sizes or options all
- * return `LK_ERR_INVALID` before any result is written; a failure on any
- * rank gives every rank the same status and message (naming the rank);
- * `lk_invoker_cancel` on any rank cancels the map on all, within about a
- * millisecond when the communicator has `fetch_add`. Also `LK_ERR_COMM` (a
- * communicator operation failed; the invoker is broken from then on) and
- * `LK_ERR_UNSUPPORTED` (a distributed map from inside a callback, or from
- * a second thread while one is in flight on the same communicator). Call
- * it from one thread per rank, in the same order on every rank.
- *
- * # Safety
- * `args` and `results` must be valid for `n_args` elements of their sizes
- * (or NULL as above) until the call returns.
- */
-enum lk_status lk_invoker_map(struct lk_invoker *inv,
-                              const void *args,
-                              size_t n_args,
-                              size_t arg_size,
-                              void *results,
-                              size_t result_size);
-
-/**
- * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
- * record `size`. NULL `opts` or `size < 4`: does nothing. Thread-safe.
- *
- * # Safety
- * `opts` must be NULL or point to `size` writable bytes.
- */
-void lk_map_options_init(struct lk_map_options *opts,
-                         size_t size);
-
-/**
- * `lk_invoker_map` with per-map options (see `lk_map_options`); `opts` NULL
- * means every default. Same ownership, statuses and thread-safety as
- * `lk_invoker_map`; also `LK_ERR_INVALID` for a bad `struct_size` or an
- * unknown option value. `opts->item_status`, when set, must hold `n_args`
- * entries and is written even when the map fails.
- *
- * # Safety
- * As `lk_invoker_map`; `opts` must be NULL or point to
- * `opts->struct_size` readable bytes.
- */
-enum lk_status lk_invoker_map_with(struct lk_invoker *inv,
-                                   const void *args,
-                                   size_t n_args,
-                                   size_t arg_size,
-                                   void *results,
-                                   size_t result_size,
-                                   const struct lk_map_options *opts);
-
-/**
- * LensKit's `proc_count`: how many workers to use.
- *
- * `core_div <= 0` and `max_default <= 0` mean "none". If `LK_NUM_PROCS` is
- * set it is a comma-separated list, one count per nesting `level` ("8",
- * "7,3"); a level past its end gets 1. Otherwise level 0 gets
- * `max(cpus / core_div, 1)` capped at `max_default`, level 1 gets
- * `core_div`, deeper levels 1; with no `core_div` every level gets 1.
- * `cpus` is `lk_cpu_count()`. `LK_NUM_PROCS` is read at each call; a
- * malformed value (empty, or an entry that is not a positive decimal
- * `int32_t`) is logged as a warning and ignored as a whole.
- *
- * Returns a count >= 1. Thread-safe.
- */
-int32_t lk_proc_count(int32_t core_div,
-                      int32_t max_default,
-                      int32_t level);
-
-/**
- * The number of CPUs this process may actually run on: the smaller of its
- * affinity mask and its cgroup (v1 or v2) CPU quota, rounded up, at least 1.
- * Which limit decided it is logged at debug level. Thread-safe.
- */
-int32_t lk_cpu_count(void);
-
-/**
- * The thread budget for parallel work nested inside the current callback
- * (BLAS, OpenMP): `LK_NUM_PROCS`'s level-1 entry when it is set (1 past its
- * end, as `lk_proc_count(.., .., 1)`), else `lk_cpu_count()` divided among
- * the invoker's workers, at least 1. Outside any callback: `lk_cpu_count()`.
- * Thread-safe; cheap enough to call from every callback.
- */
-int32_t lk_inner_threads(void);
-
-/**
- * 1 inside a callback of a pool invoker (`n_jobs >= 2`, whatever thread runs
- * it), in a worker process, or in an `lk_run_sp` child; 0 elsewhere (n_jobs
- * 1 callbacks included). Thread-safe, async-signal-safe.
- */
-int32_t lk_is_worker(void);
-
-/**
- * 1 only in a worker process of a process-backend invoker; 0 elsewhere.
- * Thread-safe, async-signal-safe.
- */
-int32_t lk_is_mp_worker(void);
-
-/**
- * Set the root seed, and restart the invoker and `lk_run_sp` counters, so
- * the same calls after it give the same seeds. Without it the root seed is
- * `LK_SEED` (a decimal u64) if set, else fresh entropy. Invokers already
- * made keep the seeds they were made with. Thread-safe.
- */
-void lk_seed_init(uint64_t seed);
-
-/**
- * The root seed: the value set by `lk_seed_init` or `LK_SEED`, else the
- * entropy drawn once. In an `lk_run_sp` child: that child's derived root
- * seed. Thread-safe.
- */
-uint64_t lk_root_seed(void);
-
-/**
- * Derive a seed from `base` and `key` (a 64-bit mix). For a fixed `base`,
- * distinct keys give distinct seeds. This is how `task->seed` is made:
- * `lk_derive_seed(map_seed, task->index)`. Pure; thread-safe.
- */
-uint64_t lk_derive_seed(uint64_t base,
-                        uint64_t key);
-
-/**
- * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
- * record `size`. NULL `opts` or `size < 4`: does nothing. Thread-safe.
- */
-void lk_sp_options_init(struct lk_sp_options *opts,
-                        size_t size);
-
-/**
- * Run `func(arg, out)` in a forked child process, for isolation, and on
- * success hand the bytes the child appended to `out` back in `result`.
- *
- * - `arg`: may point anywhere in the caller's memory; the child sees a
- *   copy-on-write snapshot, and nothing it writes reaches the parent.
- * - `result`: must point to a zeroed `lk_buffer`; on success it owns the
- *   bytes (free them with `lk_buffer_free`); on failure it is untouched.
- *
- * In the child: `lk_is_worker()` is 1, `lk_root_seed()` is a seed derived
- * from the parent's root seed and the order of `lk_run_sp` calls, log
- * records reach the parent's log callback before this call returns,
- * stdout and stderr are the parent's, and handles made by the parent are
- * dead (a new invoker made in the child works). The child dies with the
- * parent. Large results travel through shared memory, not a pipe.
- *
- * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `func` or `result`, or `result`
- * not zeroed); `LK_ERR_CALLBACK` (`func` returned non-zero; the code is in
- * the message); `LK_ERR_WORKER_DIED` (the child died or exited without
- * answering; the signal or exit status is in the message);
- * `LK_ERR_SYSTEM` (fork, pipe, memfd or mmap failed). The child is always
- * reaped and no descriptor is left open. Linux only (it needs fork and
- * memfd); elsewhere `LK_ERR_UNSUPPORTED`.
- *
- * Thread-safe: may be called from several threads at once, and from inside
- * an invoker callback.
- */
-enum lk_status lk_run_sp(lk_sp_fn func,
-                         const void *arg,
-                         struct lk_buffer *result);
-
-/**
- * `lk_run_sp` with options (see `lk_sp_options`); `opts` NULL means every
- * default. Also returns `LK_ERR_TIMEOUT` when the time limit passed (the
- * child was sent SIGTERM, then SIGKILL after the grace period, and reaped),
- * and `LK_ERR_INVALID` for a bad `struct_size`. Thread-safe.
- */
-enum lk_status lk_run_sp_with(lk_sp_fn func,
-                              const void *arg,
-                              const struct lk_sp_options *opts,
-                              struct lk_buffer *result);
-
-/**
- * Append `len` bytes from `data` to `buf`, growing it.
- *
- * `buf` must be zeroed or filled by lkparallel (an `lk_run_sp` result, the
- * `out` of an `lk_sp_fn`, or earlier appends). `data` is read during the
- * call; it may be NULL only when `len` is 0 (then nothing happens).
- *
- * Returns `LK_OK`; `LK_ERR_INVALID` (NULL `buf`, NULL `data` with `len > 0`,
- * a size that overflows, a buffer lkparallel did not make); `LK_ERR_SYSTEM`
- * (the memory could not be had, e.g. 2^62 bytes). On failure `buf` is
- * unchanged. Not thread-safe for one buffer; distinct buffers are independent.
- */
-enum lk_status lk_buffer_append(struct lk_buffer *buf,
-                                const void *data,
-                                size_t len);
-
-/**
- * Free the bytes of `buf` and zero the struct ("dispose": the struct itself
- * stays the caller's). Safe to repeat; NULL is a no-op. A buffer lkparallel
- * did not fill is only zeroed. Not thread-safe for one buffer.
- */
-void lk_buffer_free(struct lk_buffer *buf);
-
-/**
- * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
- * record `size`. NULL `opts` or `size < 4`: does nothing. Thread-safe.
- *
- * # Safety
- * `opts` must be NULL or point to `size` writable bytes.
- */
-void lk_stream_options_init(struct lk_stream_options *opts,
-                            size_t size);
-
-/**
- * Stream items through the invoker: `source` fills arguments, the workers
- * compute, `sink` receives the results in index order; the library's
- * memory stays O(window × (arg_size + result_size)) whatever the length.
- * With n_jobs >= 2 the workers compute while `source` and `sink` run (on
- * the calling thread); with n_jobs 1 everything takes turns on it. The
- * stream is one map in the invoker's map order: item `index_base + i` gets
- * the `task->seed` that index gets in a map in that place. Progress counts
- * done items against the items sourced so far. Works on both backends and
- * on range invokers (the process backend's workers read and write the
- * window in shared memory).
- *
- * - `source`, `sink`: must not be NULL; `user` is passed to both, untouched.
- * - `arg_size`, `result_size`: bytes per argument and result (0: NULL is
- *   passed, as for maps).
- * - `opts`: NULL means every default; read, not kept.
- *
- * Every sourced item reaches `sink` exactly once unless the stream fails.
- * Failures: under fail-fast the stream fails at the lowest failing index
- * (a callback's non-zero return, or its worker's death): `sink` has
- * received every item below it (those still run), not the failing item nor
- * any after it, and the call returns `LK_ERR_CALLBACK` (or
- * `LK_ERR_WORKER_DIED`, `LK_ERR_TIMEOUT`) naming the index. Under
- * keep-going every item reaches `sink` with its status, and the call
- * returns the status a map would, naming the lowest failing index. A
- * non-zero `source` or `sink` return fails the stream with `LK_ERR_CALLBACK`
- * naming `source` or `sink` and the code; filling more than `capacity` is
- * `LK_ERR_INVALID`. Cancellation returns `LK_ERR_CANCELLED`. When failures
- * coincide, the lowest index wins, then source, then sink. Neither `source`
- * nor `sink` is called after the call returns, or again after the stream
- * has failed.
- *
- * Returns also `LK_ERR_INVALID` (NULL or dead handle, NULL `source` or
- * `sink`, a window too large to allocate's size product overflow, a bad
- * `struct_size` or reserved field), `LK_ERR_UNSUPPORTED` (a distributed
- * invoker; a map or stream on the same invoker from inside `source` or
- * `sink`), `LK_ERR_SYSTEM` (the window's memory could not be had).
- * `source` and `sink` may call `lk_invoker_cancel` and use other invokers.
- * Thread-safe as `lk_invoker_map`.
- *
- * # Safety
- * `source` and `sink` must be NULL or functions of their types; `opts`
- * NULL or pointing to `opts->struct_size` readable bytes.
- */
-enum lk_status lk_invoker_stream(struct lk_invoker *inv,
-                                 lk_source_fn source,
-                                 lk_sink_fn sink,
-                                 void *user,
-                                 size_t arg_size,
-                                 size_t result_size,
-                                 const struct lk_stream_options *opts);
-
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif
 
 #endif  /* LKPARALLEL_H */

@@ -12,7 +12,7 @@ use std::fmt;
 
 /// Largest frame. A write of at most PIPE_BUF (4096) bytes to a pipe is
 /// atomic, so frames written by several threads of one child never interleave.
-pub const MAX_FRAME: usize = 4096;
+pub(crate) const MAX_FRAME: usize = 4096;
 const HEADER: usize = 4;
 
 /// The kinds of frame.
@@ -159,7 +159,7 @@ pub struct Kill {
 }
 
 impl Kill {
-    pub const LEN: usize = 8;
+    pub(crate) const LEN: usize = 8;
 
     pub fn encode(self) -> [u8; Self::LEN] {
         let mut b = [0u8; Self::LEN];

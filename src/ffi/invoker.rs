@@ -97,6 +97,13 @@ pub const LK_SEEDS_PER_ITEM: lk_seeds = 0;
 /// themselves take a few ns).
 pub const LK_SEEDS_OFF: lk_seeds = 1;
 
+/// What a range function returns when it stopped early because the map is
+/// stopping (`lk_range_stopped` is non-zero): it sets `range->failed` to the
+/// first item it did not do, and those items count as not run, not as
+/// failed. Returned while the map is not stopping, it is that item's failure
+/// code, like any other.
+pub const LK_RANGE_STOPPED: i32 = i32::MIN + 15;
+
 /// Options for `lk_invoker_new_with`. Initialise with
 /// `lk_invoker_options_init(&opts, sizeof opts)`, then set fields. Zero is
 /// the default for every field.
@@ -402,4 +409,15 @@ pub unsafe extern "C" fn lk_invoker_shutdown(inv: *mut lk_invoker) -> lk_status 
         drop(invoker);
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The header's constant is the kernel's (cbindgen needs a literal).
+    #[test]
+    fn range_stopped_matches_the_kernel() {
+        assert_eq!(LK_RANGE_STOPPED, crate::invoker::kernel::RANGE_STOPPED);
+    }
 }

@@ -15,7 +15,7 @@ use crate::seed;
 
 /// Returned by a range function that stopped early because the map is
 /// stopping (`lk_range_stopped`): the items from `range.failed` on did not run.
-pub const RANGE_STOPPED: i32 = i32::MIN + 15;
+pub(crate) const RANGE_STOPPED: i32 = i32::MIN + 15;
 
 /// What a range function is given (C: `lk_range`). The fields after
 /// `worker` are the library's: what `lk_range_seed` and `lk_range_stopped`,
@@ -133,7 +133,7 @@ impl Lane<'_> {
             // A fresh task per item: stores only, so no item waits on the
             // last one's (a read-modify-write would chain them through memory).
             let seed = if SEEDS { keys.next_seed(seed_base) } else { 0 };
-            let task = Task { index, seed, worker };
+            let task = Task { index, seed, worker, reserved: 0 };
             if GENERAL {
                 tally.starting(rel);
             }

@@ -17,7 +17,7 @@
 
 mod context;
 mod job;
-mod kernel;
+pub(crate) mod kernel;
 #[cfg(lk_fork)]
 mod procs;
 mod sched;
@@ -35,7 +35,7 @@ use crate::util::SendPtr;
 
 pub use context::{current_inner_threads, in_pool_callback, in_stream_io, inside as inside_invoker};
 pub use job::Items;
-pub use kernel::{Range, RANGE_STOPPED};
+pub use kernel::Range;
 pub use stream::{CallbackIo, SinkFn, SourceFn, StreamOptions};
 
 /// The C source and sink of a stream, as the driver calls them.
@@ -44,12 +44,12 @@ pub fn stream_io(source: SourceFn, sink: SinkFn, user: SendPtr<c_void>) -> Callb
 }
 
 /// An item's status when it never ran (skipped after a failure or a cancel).
-pub const ITEM_SKIPPED: i32 = i32::MIN;
+pub(crate) const ITEM_SKIPPED: i32 = i32::MIN;
 /// An item's status when its worker process died while running it.
-pub const ITEM_WORKER_DIED: i32 = i32::MIN + 1;
+pub(crate) const ITEM_WORKER_DIED: i32 = i32::MIN + 1;
 /// An item's status when it ran past the per-item time limit (its worker
 /// process was killed and replaced).
-pub const ITEM_TIMED_OUT: i32 = i32::MIN + 2;
+pub(crate) const ITEM_TIMED_OUT: i32 = i32::MIN + 2;
 
 /// The item operation: `func(model, arg, result, task) -> 0 | code`.
 pub type OpFn = unsafe extern "C" fn(model: *const c_void, arg: *const c_void, result: *mut c_void, task: *const Task) -> i32;
@@ -71,6 +71,8 @@ pub struct Task {
     pub seed: u64,
     /// 0 .. n_jobs-1: which worker runs it.
     pub worker: u32,
+    /// Always 0 (keeps the struct free of implicit padding).
+    pub reserved: u32,
 }
 
 /// How a map treats a failing item.

@@ -16,13 +16,13 @@ use crate::error::{Error, Result};
 use crate::sys::{self, Mapping};
 
 /// A claim slot or running item that is not there.
-pub const IDLE: usize = usize::MAX;
+pub(crate) const IDLE: usize = usize::MAX;
 /// Re-runs (keep-going, after a worker died mid-claim) that can wait at once.
-pub const RETRY_CAP: usize = 64;
+pub(crate) const RETRY_CAP: usize = 64;
 
-pub const RETRY_FREE: u32 = 0;
-pub const RETRY_PENDING: u32 = 1;
-pub const RETRY_TAKEN: u32 = 2;
+pub(crate) const RETRY_FREE: u32 = 0;
+pub(crate) const RETRY_PENDING: u32 = 1;
+pub(crate) const RETRY_TAKEN: u32 = 2;
 
 /// Items of a dead worker's claim that must run again.
 #[repr(C)]
