@@ -919,6 +919,8 @@ typedef struct lk_sp_options {
 /**
  * Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
  * record `size`. NULL `opts` or `size < 4`: does nothing. Thread-safe.
+ * # Safety
+ * `opts` must be NULL or point to `size` writable bytes.
  */
 void lk_sp_options_init(struct lk_sp_options *opts,
                         size_t size);
@@ -949,6 +951,9 @@ void lk_sp_options_init(struct lk_sp_options *opts,
  *
  * Thread-safe: may be called from several threads at once, and from inside
  * an invoker callback.
+ * # Safety
+ * `func` must be NULL or a function of the `lk_sp_fn` type; `result` NULL
+ * or pointing to a writable `lk_buffer`. `arg` is only passed to `func`.
  */
 enum lk_status lk_run_sp(lk_sp_fn func,
                          const void *arg,
@@ -959,6 +964,8 @@ enum lk_status lk_run_sp(lk_sp_fn func,
  * default. Also returns `LK_ERR_TIMEOUT` when the time limit passed (the
  * child was sent SIGTERM, then SIGKILL after the grace period, and reaped),
  * and `LK_ERR_INVALID` for a bad `struct_size`. Thread-safe.
+ * # Safety
+ * As `lk_run_sp`; `opts` NULL or pointing to `opts->struct_size` readable bytes.
  */
 enum lk_status lk_run_sp_with(lk_sp_fn func,
                               const void *arg,
@@ -976,6 +983,9 @@ enum lk_status lk_run_sp_with(lk_sp_fn func,
  * a size that overflows, a buffer lkparallel did not make); `LK_ERR_SYSTEM`
  * (the memory could not be had, e.g. 2^62 bytes). On failure `buf` is
  * unchanged. Not thread-safe for one buffer; distinct buffers are independent.
+ * # Safety
+ * `buf` must be NULL or point to an `lk_buffer`; `data` must be readable
+ * for `len` bytes (it may point into `buf` itself).
  */
 enum lk_status lk_buffer_append(struct lk_buffer *buf,
                                 const void *data,
@@ -985,6 +995,8 @@ enum lk_status lk_buffer_append(struct lk_buffer *buf,
  * Free the bytes of `buf` and zero the struct ("dispose": the struct itself
  * stays the caller's). Safe to repeat; NULL is a no-op. A buffer lkparallel
  * did not fill is only zeroed. Not thread-safe for one buffer.
+ * # Safety
+ * `buf` must be NULL or point to an `lk_buffer`.
  */
 void lk_buffer_free(struct lk_buffer *buf);
 
@@ -1064,6 +1076,10 @@ typedef void (*lk_log_fn)(lk_log_level level,
  * (out-of-range levels are clamped to 1..5). While a callback is set,
  * nothing is printed. `user` is passed back untouched; the caller keeps
  * ownership. Thread-safe.
+ *
+ * # Safety
+ * `func` must be NULL or a function of the `lk_log_fn` type, callable from
+ * any thread with `user` until it is replaced.
  */
 void lk_set_log_callback(lk_log_fn func,
                          void *user,
@@ -1074,6 +1090,9 @@ void lk_set_log_callback(lk_log_fn func,
  * ignored) at `level` (clamped to 1..5) through the library's logging:
  * to the callback, or to stderr under `LK_LOG`, or from a child process to
  * its parent's callback. Thread-safe.
+ *
+ * # Safety
+ * `message` must be NULL or a NUL-terminated string.
  */
 void lk_log(lk_log_level level,
             const char *message);

@@ -231,22 +231,16 @@ mod child_out {
                     .checked_next_multiple_of(page)
                     .ok_or_else(|| Error::invalid("the buffer would exceed the address space"))?;
                 sys::set_file_size(fd, new_cap as u64).map_err(|e| Error::os("growing the result memfd", e))?;
-                let grown = if self.data.is_null() {
-                    Mapping::of_file(fd, new_cap, true)
-                } else {
-                    // SAFETY: kind ChildOut owns a mapping of `cap` bytes at `data`.
-                    let mut m = Mapping::from_raw_parts(self.data, self.cap);
-                    match m.resize(new_cap) {
-                        Ok(()) => Ok(m),
-                        Err(e) => {
-                            // mremap failed: the old mapping is still ours.
-                            let _ = m.into_raw();
-                            Err(e)
+                // A new mapping of the longer file, then the old one goes
+                // (the bytes are the file's, so nothing is copied).
+                match Mapping::of_file(fd, new_cap, true) {
+                    Ok(m) => {
+                        if !self.data.is_null() {
+                            // SAFETY: kind ChildOut owns a mapping of `cap` bytes at `data`.
+                            drop(Mapping::from_raw_parts(self.data, self.cap));
                         }
+                        (self.data, self.cap) = m.into_raw();
                     }
-                };
-                match grown {
-                    Ok(m) => (self.data, self.cap) = m.into_raw(),
                     Err(e) => {
                         // Leave the file as long as the mapping that stays.
                         let _ = sys::set_file_size(fd, self.cap as u64);

@@ -14,6 +14,7 @@ pub mod cpus;
 pub mod error;
 pub mod logging;
 pub mod seed;
+pub(crate) mod sync;
 pub(crate) mod sys;
 pub mod util;
 
@@ -23,6 +24,7 @@ pub mod buffer;
 pub mod child;
 pub mod fork;
 pub mod sp;
+#[cfg(lk_fork)]
 pub(crate) mod wire;
 
 // The core: local maps, and distributed maps as a layer over them.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use once_cell::sync::Lazy;
-use parking_lot::RwLock;
+use crate::sync::RwLock;
 
 use crate::util::SendPtr;
 
@@ -35,18 +35,7 @@ type SinkLock = RwLock<Option<Arc<Sink>>>;
 static SINK: AtomicPtr<SinkLock> = AtomicPtr::new(std::ptr::null_mut());
 
 fn sink() -> &'static SinkLock {
-    let p = SINK.load(Ordering::Acquire);
-    if !p.is_null() {
-        return unsafe { &*p };
-    }
-    let fresh = Box::into_raw(Box::new(RwLock::new(None)));
-    match SINK.compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => unsafe { &*fresh },
-        Err(existing) => {
-            drop(unsafe { Box::from_raw(fresh) });
-            unsafe { &*existing }
-        }
-    }
+    crate::util::leaked_once(&SINK, || RwLock::new(None))
 }
 /// In a child process: the pipe that carries records to the parent; else -1.
 static FORWARD_FD: AtomicI32 = AtomicI32::new(-1);
@@ -165,12 +154,15 @@ pub fn set_callback(func: Option<LogFn>, user: *mut c_void, max: Level) {
 
 /// Send one record wherever records go in this process.
 pub fn deliver(level: Level, target: &str, message: &str) {
-    let fd = FORWARD_FD.load(Ordering::Acquire);
-    if fd >= 0 {
-        if level as usize <= FORWARD_MAX.load(Ordering::Acquire) {
-            forward(fd, level, target, message);
+    #[cfg(lk_fork)]
+    {
+        let fd = FORWARD_FD.load(Ordering::Acquire);
+        if fd >= 0 {
+            if level as usize <= FORWARD_MAX.load(Ordering::Acquire) {
+                forward(fd, level, target, message);
+            }
+            return;
         }
-        return;
     }
     if tapped(level, target, message) {
         return;
@@ -182,6 +174,8 @@ pub fn deliver(level: Level, target: &str, message: &str) {
             if level <= sink.max {
                 let target = c_string(target);
                 let message = c_string(message);
+                // SAFETY: the host's callback and user pointer, given for
+                // this use; both strings live across the call.
                 unsafe { (sink.func)(level_to_c(level), target.as_ptr(), message.as_ptr(), sink.user.0) };
             }
         }
@@ -256,6 +250,7 @@ fn tapped(level: Level, target: &str, message: &str) -> bool {
 
 // ---- forwarding between a child and its parent ----
 
+#[cfg(lk_fork)]
 /// In a freshly forked child: send records to `fd`, filtered as the parent's were.
 /// Touches no lock (the parent's sink lock may have been held at fork time).
 pub fn become_child(fd: i32, parent_max: LevelFilter) {
@@ -266,11 +261,13 @@ pub fn become_child(fd: i32, parent_max: LevelFilter) {
     log::set_max_level(parent_max);
 }
 
-/// The max level the parent wants, to hand to a child before forking.
+/// The most verbose level anyone here wants records at (a child, or
+/// another rank, is given it).
 pub fn max_for_child() -> LevelFilter {
     current_max()
 }
 
+#[cfg(lk_fork)]
 /// One frame per record: a write of at most `wire::MAX_FRAME` bytes is
 /// atomic, so records from several threads of a child never interleave.
 fn forward(fd: i32, level: Level, target: &str, message: &str) {
@@ -279,6 +276,7 @@ fn forward(fd: i32, level: Level, target: &str, message: &str) {
     let _ = crate::sys::write_all_raw(fd, &frame);
 }
 
+#[cfg(lk_fork)]
 /// Deliver a record a child forwarded (level 1..5) here.
 pub fn deliver_forwarded(level: u8, target: &str, message: &str) {
     deliver(level_from_c(i32::from(level)), target, message);

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use parking_lot::Once;
+use std::sync::Once;
 
 static ROOT: AtomicU64 = AtomicU64::new(0);
 static ROOT_READY: AtomicBool = AtomicBool::new(false);

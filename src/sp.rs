@@ -6,7 +6,7 @@
 //! waited on forever.
 
 use std::ffi::c_void;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::buffer::Buffer;
 use crate::error::{Error, Result};
@@ -42,6 +42,7 @@ pub use self::forked::run_sp;
 #[cfg(lk_fork)]
 mod forked {
     use std::os::fd::{AsFd, BorrowedFd};
+    use std::time::Instant;
 
     use super::*;
     use crate::buffer;

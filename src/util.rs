@@ -25,7 +25,11 @@ impl<T> Default for SendPtr<T> {
     }
 }
 
+// SAFETY: see the type's comment: the pointee is the C caller's, promised
+// valid and shareable for the call that handed it over; we only move the
+// address between threads.
 unsafe impl<T> Send for SendPtr<T> {}
+// SAFETY: as for Send; shared access reads the address only.
 unsafe impl<T> Sync for SendPtr<T> {}
 
 impl<T> SendPtr<T> {
@@ -49,5 +53,30 @@ pub fn retry_eintr<T: Copy + PartialOrd + Default>(mut f: impl FnMut() -> T) -> 
             continue;
         }
         return r;
+    }
+}
+
+/// The value behind `cell`, made on first use and never freed (so the
+/// reference lives forever). Lock-free: racing threads each make one and
+/// all but the first drop theirs. A forked child may store null into
+/// `cell` to start afresh, leaking the parent's on purpose.
+pub fn leaked_once<T>(cell: &std::sync::atomic::AtomicPtr<T>, make: impl FnOnce() -> T) -> &T {
+    use std::sync::atomic::Ordering;
+    let p = cell.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: every non-null value in `cell` came from `Box::into_raw`
+        // below and is never freed.
+        return unsafe { &*p };
+    }
+    let fresh = Box::into_raw(Box::new(make()));
+    match cell.compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        // SAFETY: our Box, now shared and never freed.
+        Ok(_) => unsafe { &*fresh },
+        Err(existing) => {
+            // SAFETY: ours was never shared, so we still own it.
+            drop(unsafe { Box::from_raw(fresh) });
+            // SAFETY: another thread's Box, shared and never freed.
+            unsafe { &*existing }
+        }
     }
 }

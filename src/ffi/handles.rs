@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 const CHUNK: usize = 256;
 const MAX_CHUNKS: usize = 4096; // 1M live handles at once
@@ -141,20 +141,7 @@ impl<T> Registry<T> {
 
     /// The table, made on first use.
     fn table(&self) -> &Table<T> {
-        if let Some(t) = self.existing() {
-            return t;
-        }
-        let fresh = Box::into_raw(Box::new(Table::new()));
-        match self.table.compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
-            // SAFETY: our Box, now shared for the life of the process.
-            Ok(_) => unsafe { &*fresh },
-            Err(existing) => {
-                // SAFETY: ours was never shared; `existing` is another's
-                // Box, shared forever as above.
-                drop(unsafe { Box::from_raw(fresh) });
-                unsafe { &*existing }
-            }
-        }
+        crate::util::leaked_once(&self.table, Table::new)
     }
 
     /// Store `value`; returns its handle value (never 0), or `None` when full.

@@ -34,6 +34,10 @@ pub type lk_log_fn =
 /// (out-of-range levels are clamped to 1..5). While a callback is set,
 /// nothing is printed. `user` is passed back untouched; the caller keeps
 /// ownership. Thread-safe.
+///
+/// # Safety
+/// `func` must be NULL or a function of the `lk_log_fn` type, callable from
+/// any thread with `user` until it is replaced.
 #[no_mangle]
 pub unsafe extern "C" fn lk_set_log_callback(func: lk_log_fn, user: *mut c_void, max_level: lk_log_level) {
     guard_value((), || logging::set_callback(func, user, logging::level_from_c(max_level)))
@@ -43,6 +47,9 @@ pub unsafe extern "C" fn lk_set_log_callback(func: lk_log_fn, user: *mut c_void,
 /// ignored) at `level` (clamped to 1..5) through the library's logging:
 /// to the callback, or to stderr under `LK_LOG`, or from a child process to
 /// its parent's callback. Thread-safe.
+///
+/// # Safety
+/// `message` must be NULL or a NUL-terminated string.
 #[no_mangle]
 pub unsafe extern "C" fn lk_log(level: lk_log_level, message: *const c_char) {
     guard_value((), || {
@@ -51,7 +58,8 @@ pub unsafe extern "C" fn lk_log(level: lk_log_level, message: *const c_char) {
         }
         let level = logging::level_from_c(level);
         if logging::enabled(level) {
-            let text = CStr::from_ptr(message).to_string_lossy();
+            // SAFETY: non-null and NUL-terminated (the caller's promise).
+            let text = unsafe { CStr::from_ptr(message) }.to_string_lossy();
             logging::deliver(level, logging::USER_TARGET, &text);
         }
     })

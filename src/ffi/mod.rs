@@ -75,6 +75,7 @@ pub(crate) fn out<T>(ptr: *mut T, what: &str) -> Result<&'static mut T> {
     if ptr.is_null() {
         return Err(Error::invalid(format!("{what} is NULL")));
     }
+    // SAFETY: non-null, and the C caller promises it points to a writable `T`.
     Ok(unsafe { &mut *ptr })
 }
 
@@ -130,6 +131,7 @@ mod tests {
     fn a_panic_becomes_internal() {
         let status = guard(|| panic!("boom"));
         assert_eq!(status, lk_status::LK_ERR_INTERNAL);
+        // SAFETY: lk_last_error returns a NUL-terminated thread-local buffer.
         let msg = unsafe { std::ffi::CStr::from_ptr(error::lk_last_error()) }.to_string_lossy().into_owned();
         assert!(msg.contains("internal error") && msg.contains("boom"), "{msg}");
         assert_eq!(guard_value(7, || -> i32 { panic!("again") }), 7);

@@ -38,6 +38,8 @@ const SP_OPTIONS_MIN: usize = 4;
 
 /// Fill `opts` (of `size` bytes, normally `sizeof *opts`) with defaults and
 /// record `size`. NULL `opts` or `size < 4`: does nothing. Thread-safe.
+/// # Safety
+/// `opts` must be NULL or point to `size` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn lk_sp_options_init(opts: *mut lk_sp_options, size: usize) {
     guard_value((), || init_sized(opts, size, lk_sp_options { struct_size: 0, grace_ms: 0, timeout_ms: 0, memory_limit: 0 }))
@@ -92,6 +94,9 @@ fn run(func: lk_sp_fn, arg: *const c_void, opts: SpOptions, result: *mut Buffer)
 ///
 /// Thread-safe: may be called from several threads at once, and from inside
 /// an invoker callback.
+/// # Safety
+/// `func` must be NULL or a function of the `lk_sp_fn` type; `result` NULL
+/// or pointing to a writable `lk_buffer`. `arg` is only passed to `func`.
 #[no_mangle]
 pub unsafe extern "C" fn lk_run_sp(func: lk_sp_fn, arg: *const c_void, result: *mut Buffer) -> lk_status {
     guard(|| run(func, arg, SpOptions::default(), result))
@@ -101,6 +106,8 @@ pub unsafe extern "C" fn lk_run_sp(func: lk_sp_fn, arg: *const c_void, result: *
 /// default. Also returns `LK_ERR_TIMEOUT` when the time limit passed (the
 /// child was sent SIGTERM, then SIGKILL after the grace period, and reaped),
 /// and `LK_ERR_INVALID` for a bad `struct_size`. Thread-safe.
+/// # Safety
+/// As `lk_run_sp`; `opts` NULL or pointing to `opts->struct_size` readable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn lk_run_sp_with(
     func: lk_sp_fn,
@@ -128,6 +135,9 @@ pub unsafe extern "C" fn lk_run_sp_with(
 /// a size that overflows, a buffer lkparallel did not make); `LK_ERR_SYSTEM`
 /// (the memory could not be had, e.g. 2^62 bytes). On failure `buf` is
 /// unchanged. Not thread-safe for one buffer; distinct buffers are independent.
+/// # Safety
+/// `buf` must be NULL or point to an `lk_buffer`; `data` must be readable
+/// for `len` bytes (it may point into `buf` itself).
 #[no_mangle]
 pub unsafe extern "C" fn lk_buffer_append(buf: *mut Buffer, data: *const c_void, len: usize) -> lk_status {
     guard(|| {
@@ -138,17 +148,21 @@ pub unsafe extern "C" fn lk_buffer_append(buf: *mut Buffer, data: *const c_void,
         if data.is_null() {
             return Err(Error::invalid("data is NULL with len > 0"));
         }
-        buf.append(data.cast::<u8>(), len)
+        // SAFETY: `data` is non-null and readable for `len` bytes (the caller's promise).
+        unsafe { buf.append(data.cast::<u8>(), len) }
     })
 }
 
 /// Free the bytes of `buf` and zero the struct ("dispose": the struct itself
 /// stays the caller's). Safe to repeat; NULL is a no-op. A buffer lkparallel
 /// did not fill is only zeroed. Not thread-safe for one buffer.
+/// # Safety
+/// `buf` must be NULL or point to an `lk_buffer`.
 #[no_mangle]
 pub unsafe extern "C" fn lk_buffer_free(buf: *mut Buffer) {
     guard_value((), || {
-        if let Some(buf) = buf.as_mut() {
+        // SAFETY: NULL or a valid `lk_buffer` (the caller's promise).
+        if let Some(buf) = unsafe { buf.as_mut() } {
             buf.free();
         }
     })

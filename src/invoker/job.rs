@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 
 use super::context::{self, Enter};
 use super::kernel::{Lane, Tally};

@@ -178,7 +178,7 @@ pub struct Core {
     cancel_epoch: AtomicU64,
     /// Unique per invoker within the process, used by the thread-local context.
     pub id: u64,
-    inits: Vec<parking_lot::Once>,
+    inits: Vec<std::sync::Once>,
     /// What `lk_inner_threads` answers inside this invoker's callbacks.
     pub inner_threads: i32,
     /// The usable CPUs when the invoker was made: with more workers than
@@ -196,7 +196,7 @@ impl Core {
             maps: AtomicU64::new(0),
             cancel_epoch: AtomicU64::new(0),
             id: IDS.fetch_add(1, Ordering::Relaxed),
-            inits: (0..opts.n_jobs).map(|_| Default::default()).collect(),
+            inits: (0..opts.n_jobs).map(|_| std::sync::Once::new()).collect(),
             inner_threads: context::inner_threads_for(opts.n_jobs),
             cpus: crate::cpus::cpu_count().count,
         }

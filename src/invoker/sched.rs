@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 
 use super::job::{Job, Waiter, SPIN};
 
@@ -135,8 +135,9 @@ impl Sched {
         let mut g = self.idle.lock();
         self.sleepers.fetch_add(1, Ordering::SeqCst);
         while self.gen.load(Ordering::SeqCst) == seen && !self.quit.load(Ordering::SeqCst) {
-            self.wake.wait(&mut g);
+            g = self.wake.wait(g);
         }
+        drop(g);
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
 

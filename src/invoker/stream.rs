@@ -127,7 +127,7 @@ pub(crate) trait Flow {
     /// Items run or skipped so far (for progress).
     fn done(&self) -> usize;
     /// Why item `rel` died or timed out, for the message.
-    fn death(&self, rel: usize) -> String;
+    fn death(&mut self, rel: usize) -> String;
 }
 
 /// The window for `sizes` (argument and result bytes) and `n_jobs` workers.
@@ -171,7 +171,7 @@ impl Outcomes {
                 }
                 code => {
                     self.failed += 1;
-                    if self.failure.is_none_or(|(f, _)| rel < f) {
+                    if self.failure.map_or(true, |(f, _)| rel < f) {
                         self.failure = Some((rel, code));
                     }
                 }
@@ -181,7 +181,7 @@ impl Outcomes {
 
     /// The items' verdict: for a map a dead or timed-out worker comes
     /// first, then the lowest failing item; for a stream the lowest index.
-    fn verdict(&self, mode: Mode, flow: &dyn Flow, index_base: usize) -> Result<()> {
+    fn verdict(&self, mode: Mode, flow: &mut dyn Flow, index_base: usize) -> Result<()> {
         let died = self.died.map(|r| (r, Error::WorkerDied(flow.death(r))));
         let timed = self.timed_out.map(|r| (r, Error::Timeout(flow.death(r))));
         let failed = self
@@ -387,7 +387,7 @@ impl Flow for ThreadFlow<'_> {
     fn done(&self) -> usize {
         self.job.done_count()
     }
-    fn death(&self, rel: usize) -> String {
+    fn death(&mut self, rel: usize) -> String {
         format!("item {rel}")
     }
 }
@@ -456,7 +456,7 @@ impl Flow for InlineFlow {
     fn done(&self) -> usize {
         self.job.done_count()
     }
-    fn death(&self, rel: usize) -> String {
+    fn death(&mut self, rel: usize) -> String {
         format!("item {rel}")
     }
 }

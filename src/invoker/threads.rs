@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 
 use super::context;
 use super::job::{Items, Job};
@@ -147,7 +147,7 @@ impl Gate {
     fn wait(&self) {
         let mut open = self.open.lock();
         while !*open {
-            self.opened.wait(&mut open);
+            open = self.opened.wait(open);
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{EventfdFlags, PollFd, PollFlags};
 use rustix::fs::{MemfdFlags, SealFlags};
-use rustix::mm::{MapFlags, MremapFlags, ProtFlags};
+use rustix::mm::{MapFlags, ProtFlags};
 use rustix::process::{Pid, Signal, WaitOptions};
 use rustix::thread::futex;
 
@@ -208,15 +208,6 @@ impl Mapping {
         self.len
     }
 
-    /// Grow (or shrink) to `len` bytes, possibly moving; the contents stay.
-    pub fn resize(&mut self, len: usize) -> io::Result<()> {
-        // SAFETY: `ptr .. ptr+self.len` is our own mapping; MAYMOVE lets the
-        // kernel pick a new address, which we take over (the old one is gone).
-        let p = unsafe { rustix::mm::mremap(self.ptr.as_ptr().cast(), self.len, len, MremapFlags::MAYMOVE) }?;
-        *self = Mapping::from_raw(p, len);
-        Ok(())
-    }
-
     /// Hand the mapping over as a raw pointer and length (no unmap on drop).
     pub fn into_raw(self) -> (*mut u8, usize) {
         let me = std::mem::ManuallyDrop::new(self);
@@ -241,14 +232,21 @@ impl Drop for Mapping {
     }
 }
 
-/// The page size (asked of the kernel, never assumed).
+/// The page size (asked of the system, never assumed). (libc, not
+/// rustix: rustix finds it by parsing the auxiliary vector and vDSO, which
+/// fails under valgrind.)
 pub fn page_size() -> usize {
-    rustix::param::page_size()
+    // SAFETY: sysconf reads a constant; no memory is passed.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
 }
 
-/// Monotonic time in nanoseconds, the same clock in every process (vDSO, no syscall).
+/// Monotonic time in nanoseconds, the same clock in every process (glibc's
+/// vDSO call: no syscall).
 pub fn monotonic_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `t` is a valid, writable timespec; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
     (t.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(t.tv_nsec as u64)
 }
 
@@ -333,7 +331,7 @@ pub fn die_with_parent() -> io::Result<()> {
 /// In a child: limit its address space (RLIMIT_AS) to `bytes`.
 pub fn limit_address_space(bytes: u64) -> io::Result<()> {
     let limit = rustix::process::Rlimit { current: Some(bytes), maximum: Some(bytes) };
-    retry(|| rustix::process::setrlimit(rustix::process::Resource::As, limit.clone()))
+    retry(|| rustix::process::setrlimit(rustix::process::Resource::As, limit))
 }
 
 /// Restore the default SIGCHLD disposition (a host that ignores SIGCHLD

@@ -132,6 +132,7 @@ pub fn write_all_raw(fd: i32, mut bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(lk_fork)]
 /// Flush every C stdio stream (before a fork: buffered output must not be
 /// written twice, once by the child).
 pub fn flush_stdio() {

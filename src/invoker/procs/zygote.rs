@@ -309,9 +309,8 @@ impl Zygote<'_> {
             }
             let mut fds: Vec<_> = self.members.iter().filter_map(|m| m.pidfd.as_ref()).map(sys::readable).collect();
             let wait = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
-            if fds.is_empty() {
-                std::thread::sleep(Duration::from_millis(1));
-            } else if sys::poll(&mut fds, Some(wait)).is_err() {
+            // Without pidfds (old kernels) the exits are looked for every millisecond.
+            if fds.is_empty() || sys::poll(&mut fds, Some(wait)).is_err() {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }

@@ -1,0 +1,271 @@
+//! The parent's side of a flow: what the driver (`invoker::stream`) asks
+//! of the process pool, and the news it waits for — finished claims (the
+//! pool's eventfd), departures (the zygote's records), the workers' logs,
+//! item deadlines.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use super::shm::{Shared, IDLE};
+use super::{Departure, Parent, Zygote};
+use crate::child::Exit;
+use crate::error::{Error, Result};
+use crate::invoker::job::SPIN;
+use crate::invoker::stream::{Flow, Ring};
+use crate::invoker::ITEM_SKIPPED;
+use crate::sys;
+use crate::wire::{self, Kill, Record};
+
+/// A flow on the process pool, as the driver sees it.
+pub(super) struct ProcFlow<'a> {
+    pub(super) parent: &'a mut Parent,
+    pub(super) shared: &'a Shared,
+    pub(super) ring: Ring,
+    pub(super) departures: Vec<Departure>,
+    /// (worker, pid) already asked to be killed for a time-out.
+    pub(super) kills_sent: Vec<(u32, i32)>,
+    pub(super) may_spin: bool,
+}
+
+impl ProcFlow<'_> {
+    fn zygote(&mut self) -> Result<&mut Zygote> {
+        self.parent.zygote.as_mut().ok_or_else(|| Error::WorkerDied("the process pool's zygote ended".into()))
+    }
+
+    /// Workers running past their item's deadline: ask the zygote to kill
+    /// them. Returns the next deadline to wake for.
+    fn enforce_deadlines(&mut self) -> Result<Option<Duration>> {
+        if self.shared.header().item_timeout_ns.load(Ordering::Relaxed) == 0 {
+            return Ok(None);
+        }
+        let now = sys::monotonic_ns();
+        let mut next: Option<u64> = None;
+        let mut overdue = Vec::new();
+        for (k, s) in self.shared.slots().iter().enumerate() {
+            if s.running.load(Ordering::Acquire) == IDLE {
+                continue;
+            }
+            let deadline = s.deadline_ns.load(Ordering::Acquire);
+            let pid = s.pid.load(Ordering::Acquire);
+            if deadline <= now {
+                if pid > 0 && !self.kills_sent.contains(&(k as u32, pid)) {
+                    overdue.push(Kill { worker: k as u32, pid });
+                }
+            } else {
+                next = Some(next.map_or(deadline, |n| n.min(deadline)));
+            }
+        }
+        for kill in overdue {
+            self.kills_sent.push((kill.worker, kill.pid));
+            let z = self.zygote()?;
+            sys::write_all_raw(z.commands.as_raw_fd(), &kill.encode()).map_err(|e| Error::os("writing to the process pool's zygote", e))?;
+        }
+        Ok(next.map(|d| Duration::from_nanos(d - now)))
+    }
+
+    /// Deliver what arrived from the zygote and the workers; an ended
+    /// zygote fails the flow (a new one is forked for the next).
+    fn take_news(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let events = self.parent.events.as_fd();
+        let z = self.parent.zygote.as_mut().ok_or_else(|| Error::WorkerDied("the process pool's zygote ended".into()))?;
+        let mut exits = Vec::new();
+        let logs = z.logs.as_fd();
+        let ended = z.child.wait_event(&[events, logs], timeout, &mut |r| {
+            if let Record::WorkerExit { worker, pid, status, retired, item, timed_out, .. } = r {
+                if !retired {
+                    exits.push(Departure { worker, pid, exit: Exit::from_wait_status(status), item: (item != u64::MAX).then_some(item as usize), timed_out });
+                }
+            }
+        });
+        drain_logs(&z.logs, &mut z.log_reader);
+        if let Some(e) = z.child.garbled() {
+            let why = format!("the process pool's zygote sent malformed data ({e}); it is replaced at the next map");
+            self.parent.zygote = None;
+            return Err(Error::WorkerDied(why));
+        }
+        if let Err(e) = sys::eventfd_clear(events) {
+            log::error!(target: "lkparallel", "eventfd: {e}");
+        }
+        for d in exits {
+            log::warn!(target: "lkparallel", "worker {} (pid {}) ended with {}; replaced", d.worker, d.pid, d.exit.describe());
+            self.departures.push(d);
+        }
+        if let Some(exit) = ended {
+            let why = format!(
+                "the process pool's zygote (pid {}) ended with {}, and its workers with it; a new one is forked at the next map",
+                self.parent.zygote.as_ref().map_or(0, |z| z.child.pid()),
+                exit.describe()
+            );
+            self.parent.zygote = None;
+            return Err(Error::WorkerDied(why));
+        }
+        Ok(())
+    }
+
+    /// Before a flow: wait until every worker has started (and run its
+    /// initializer), so a map never runs on fewer workers than asked for;
+    /// after 5 s go on with those there are, or fail if there are none.
+    pub(super) fn await_workers(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let h = self.shared.header();
+        let ready = |s: &Shared| s.slots().iter().filter(|w| w.ready.load(Ordering::SeqCst) != 0).count();
+        loop {
+            let n = ready(self.shared);
+            if n == self.shared.n_jobs() {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                if n > 0 {
+                    return Ok(());
+                }
+                return Err(Error::System("no worker process could be started (see the log)".into()));
+            }
+            h.parent_asleep.store(1, Ordering::SeqCst);
+            let timeout = if ready(self.shared) != n { Some(Duration::ZERO) } else { Some(left) };
+            let r = self.take_news(timeout);
+            h.parent_asleep.store(0, Ordering::SeqCst);
+            r?;
+        }
+    }
+
+    /// After the driver: nothing runs; what the workers logged is delivered.
+    pub(super) fn finish(&mut self) {
+        if let Some(z) = self.parent.zygote.as_mut() {
+            let mut ignore = |_: Record| {};
+            z.child.wait_event(&[], Some(Duration::ZERO), &mut ignore);
+            drain_logs(&z.logs, &mut z.log_reader);
+        }
+    }
+}
+
+impl Flow for ProcFlow<'_> {
+    fn ring(&self) -> Ring {
+        self.ring
+    }
+
+    fn publish(&mut self, avail: usize) -> Result<()> {
+        self.shared.header().avail.store(avail, Ordering::SeqCst);
+        self.shared.wake_workers();
+        Ok(())
+    }
+
+    fn end(&mut self, _total: usize) -> Result<()> {
+        Ok(())
+    }
+
+    fn settled(&mut self) -> Result<usize> {
+        Ok(self.shared.settled())
+    }
+
+    fn stop_at(&self) -> usize {
+        self.shared.header().stop_at.load(Ordering::SeqCst)
+    }
+
+    fn cancelled(&self) -> bool {
+        let h = self.shared.header();
+        h.cancel.load(Ordering::SeqCst) != h.epoch.load(Ordering::SeqCst)
+    }
+
+    fn wait(&mut self, seen: usize, timeout: Option<Duration>) -> Result<()> {
+        let h = self.shared.header();
+        let changed = |s: &Shared| s.settled() != seen || h.cancel.load(Ordering::SeqCst) != h.epoch.load(Ordering::SeqCst);
+        if self.may_spin {
+            let until = Instant::now() + SPIN;
+            let mut spins = 0u32;
+            while !changed(self.shared) {
+                spins += 1;
+                if spins % 64 == 0 && Instant::now() >= until {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            if changed(self.shared) {
+                return Ok(());
+            }
+        }
+        let deadline = self.enforce_deadlines()?;
+        let timeout = match (timeout, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // Asleep before the last look: a worker that finishes a claim after
+        // it sees the flag and signals the eventfd.
+        h.parent_asleep.store(1, Ordering::SeqCst);
+        let timeout = if changed(self.shared) { Some(Duration::ZERO) } else { timeout };
+        let r = self.take_news(timeout);
+        h.parent_asleep.store(0, Ordering::SeqCst);
+        r
+    }
+
+    fn halt(&mut self) -> Result<()> {
+        let h = self.shared.header();
+        h.stop_at.store(0, Ordering::SeqCst);
+        // What no worker claimed is skipped here, once.
+        let avail = h.avail.load(Ordering::SeqCst);
+        let rest = h.next.swap(avail.max(h.next.load(Ordering::SeqCst)), Ordering::SeqCst);
+        for rel in rest..avail {
+            // SAFETY: the ring holds a status per slot, mapped here.
+            unsafe { *self.ring.status.add(rel % self.ring.slots) = ITEM_SKIPPED };
+        }
+        self.shared.wake_workers();
+        loop {
+            // `seen` before `busy`: a claim cleared after it moves `settled`.
+            let seen = self.shared.settled();
+            if !self.shared.busy() {
+                return Ok(());
+            }
+            self.wait(seen, None)?;
+        }
+    }
+
+    fn done(&self) -> usize {
+        self.shared.settled()
+    }
+
+    fn death(&mut self, rel: usize) -> String {
+        let index = self.shared.header().index_base.load(Ordering::Relaxed).wrapping_add(rel);
+        // The zygote marks the item, then forks a replacement, then sends
+        // the record that says who died and how: wait for it (briefly).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.departures.iter().any(|d| d.item == Some(rel)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.take_news(Some(left)).is_err() {
+                break;
+            }
+        }
+        match self.departures.iter().find(|d| d.item == Some(rel)) {
+            Some(d) if d.timed_out => format!(
+                "item {index} ran past the per-item time limit of {} ms; worker {} (pid {}) was killed and replaced",
+                self.parent.core.opts.item_timeout.unwrap_or_default().as_millis(),
+                d.worker,
+                d.pid
+            ),
+            Some(d) => format!("worker {} (pid {}) died with {} while running item {index}; it was replaced", d.worker, d.pid, d.exit.describe()),
+            None => format!("the worker running item {index} died; it was replaced"),
+        }
+    }
+}
+
+/// Deliver the workers' log records that have arrived. Garbage stops the
+/// reading of logs (the flow goes on); it is said once.
+pub(super) fn drain_logs(fd: &OwnedFd, reader: &mut wire::Reader) {
+    let mut buf = [0u8; 16384];
+    loop {
+        match sys::read(fd.as_fd(), &mut buf) {
+            Ok(n) if n > 0 => reader.push(&buf[..n]),
+            _ => break,
+        }
+    }
+    let was_broken = reader.is_broken();
+    while let Some(r) = reader.next_record() {
+        match r {
+            Ok(Record::Log { level, target, message }) => crate::logging::deliver_forwarded(level, &target, &message),
+            Ok(_) => {}
+            Err(e) if !was_broken => log::warn!(target: "lkparallel", "a worker process sent malformed log data ({e}); its logs are dropped"),
+            Err(_) => {}
+        }
+    }
+}
+
