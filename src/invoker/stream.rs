@@ -283,12 +283,15 @@ pub(crate) fn drive(core: &Core, flow: &mut dyn Flow, io: &mut dyn Io, index_bas
             flow.wait(observed, timeout)?;
         }
     };
+    // The failing item that stopped a stream (read before halting, which
+    // stops everything).
+    let stopped_at = flow.stop_at();
     // Whatever happened, nothing may run on the ring after we return.
     let halt = if halted { Ok(()) } else { flow.halt() };
     report(flow.done(), sourced);
-    if stream_stops && sunk < sourced && flow.stop_at() != usize::MAX {
-        // The failing item stopped the stream: its outcome counts.
-        let f = flow.stop_at() - 1;
+    if stream_stops && sunk < sourced && stopped_at != usize::MAX && stopped_at > 0 {
+        // Its outcome counts.
+        let f = stopped_at - 1;
         if f < sourced {
             // SAFETY: item `f` was not sunk, so its ring slot still holds its status.
             outcomes.scan(f, unsafe { std::slice::from_raw_parts(ring.status(f), 1) });

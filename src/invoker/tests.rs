@@ -2,6 +2,7 @@
 //! core (the C boundary has its own, in c-tests).
 
 use super::*;
+use super::stream;
 use std::sync::atomic::AtomicUsize;
 
 
@@ -128,4 +129,224 @@ fn n_jobs_conventions() {
     assert!(matches!(resolve_n_jobs(-2), Err(Error::Invalid(_))));
     assert!(matches!(resolve_n_jobs(i32::MIN), Err(Error::Invalid(_))));
     assert!(matches!(resolve_n_jobs(100_000), Err(Error::Invalid(_))));
+}
+
+// ---- range maps, streams and the process backend, through the core ----
+
+/// The range form of `double`: the same per item, the loop ours.
+unsafe extern "C" fn double_range(model: *const c_void, args: *const c_void, results: *mut c_void, range: *mut Range) -> i32 {
+    let r = &mut *range;
+    for (k, index) in (r.begin..r.end).enumerate() {
+        let a = *(args as *const u64).add(k);
+        if !model.is_null() && *(model as *const u64) == a {
+            r.failed = index;
+            return 7;
+        }
+        let out = (results as *mut u64).add(2 * k);
+        *out = a * 2 + 1;
+        let seed = if r.seeds != 0 { seed::derive(r.seed_base, index as u64) } else { 0 };
+        *out.add(1) = seed;
+    }
+    0
+}
+
+fn with(func: Func, n_jobs: usize, backend: Backend, mode: ErrorMode, model: *const u64) -> Invoker {
+    let mut opts = Options::new(n_jobs);
+    opts.backend = backend;
+    opts.error_mode = mode;
+    opts.grain = 3;
+    Invoker::new(Op { func, model: SendPtr::from_const(model.cast()) }, opts).unwrap()
+}
+
+fn backends() -> Vec<Backend> {
+    if cfg!(lk_fork) { vec![Backend::Threads, Backend::Processes] } else { vec![Backend::Threads] }
+}
+
+/// A range invoker gives exactly an item invoker's results, statuses,
+/// errors and seeds, on every backend and worker count.
+#[test]
+fn range_maps_equal_item_maps() {
+    let args: Vec<u64> = (0..3000).collect();
+    for backend in backends() {
+        for n_jobs in [1, 2, 4] {
+            for (mode, bad) in [(ErrorMode::FailFast, u64::MAX), (ErrorMode::KeepGoing, 1234)] {
+                let item = with(Func::Item(double), n_jobs, backend, mode, &bad);
+                let range = with(Func::Range(double_range), n_jobs, backend, mode, &bad);
+                let (mut a, mut b) = (vec![[0u64; 2]; args.len()], vec![[0u64; 2]; args.len()]);
+                let (mut sa, mut sb) = (vec![9i32; args.len()], vec![9i32; args.len()]);
+                let ra = run(&item, &args, &mut a, Some(&mut sa));
+                let rb = run(&range, &args, &mut b, Some(&mut sb));
+                assert_eq!(ra, rb, "{backend:?} n_jobs {n_jobs} {mode:?}");
+                assert_eq!(sa, sb, "{backend:?} n_jobs {n_jobs} {mode:?}");
+                for i in 0..args.len() {
+                    assert_eq!(a[i][0], b[i][0], "item {i}");
+                    // Seeds: each invoker's own base, the same derivation.
+                    if sb[i] == 0 {
+                        assert_eq!(b[i][1], seed::derive(seed::derive(range.core().seed_base, 0), i as u64), "{backend:?} n_jobs {n_jobs} {mode:?} item {i}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A stream that checks its own invariants as it goes.
+struct Counting {
+    next_source: u64,
+    total: u64,
+    next_sink: usize,
+    window: usize,
+    outstanding: usize,
+    sunk: Vec<(u64, u64, i32)>,
+    max_outstanding: usize,
+}
+
+impl stream::Io for Counting {
+    fn source(&mut self, args: *mut u8, capacity: usize) -> Result<usize> {
+        assert!(capacity >= 1);
+        self.outstanding += capacity;
+        self.max_outstanding = self.max_outstanding.max(self.outstanding);
+        assert!(self.outstanding <= self.window, "window exceeded");
+        let n = capacity.min((self.total - self.next_source) as usize);
+        for k in 0..n {
+            // SAFETY: the driver gives room for `capacity` u64 arguments.
+            unsafe { *(args as *mut u64).add(k) = self.next_source + k as u64 };
+        }
+        self.next_source += n as u64;
+        self.outstanding -= capacity - n;
+        Ok(n)
+    }
+
+    fn sink(&mut self, first: usize, results: *const u8, status: *const i32, n: usize) -> Result<()> {
+        assert!(n >= 1);
+        assert_eq!(first, self.next_sink, "in order, exactly once");
+        for k in 0..n {
+            // SAFETY: `n` results of two u64 and `n` statuses.
+            let (r, s) = unsafe { (*(results as *const [u64; 2]).add(k), *status.add(k)) };
+            self.sunk.push((r[0], r[1], s));
+        }
+        self.next_sink += n;
+        self.outstanding -= n;
+        Ok(())
+    }
+}
+
+#[test]
+fn streams_are_in_order_bounded_and_seeded_like_a_map() {
+    for backend in backends() {
+        for n_jobs in [1, 3] {
+            for func in [Func::Item(double), Func::Range(double_range)] {
+                for window in [1, 7, 64, 0] {
+                    let inv = with(func, n_jobs, backend, ErrorMode::FailFast, std::ptr::null());
+                    let w = if window == 0 { stream::window(&StreamOptions::default(), (8, 16), n_jobs) } else { window };
+                    let mut io = Counting { next_source: 0, total: 2000, next_sink: 0, window: w, outstanding: 0, sunk: Vec::new(), max_outstanding: 0 };
+                    inv.stream(&mut io, (8, 16), &StreamOptions { window, index_base: 0 }).unwrap();
+                    assert_eq!(io.sunk.len(), 2000);
+                    let base = seed::derive(inv.core().seed_base, 0);
+                    for (i, &(v, s, st)) in io.sunk.iter().enumerate() {
+                        assert_eq!((v, st), (2 * i as u64 + 1, 0));
+                        assert_eq!(s, seed::derive(base, i as u64), "{backend:?} n_jobs {n_jobs} window {window} item {i}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Under fail-fast a stream sinks every item below the failing one, and
+/// nothing from it on; under keep-going everything, with statuses.
+#[test]
+fn a_failing_stream_sinks_what_is_below_the_failure() {
+    let bad = 777u64;
+    for backend in backends() {
+        for func in [Func::Item(double), Func::Range(double_range)] {
+            let inv = with(func, 2, backend, ErrorMode::FailFast, &bad);
+            let mut io = Counting { next_source: 0, total: 5000, next_sink: 0, window: 100, outstanding: 0, sunk: Vec::new(), max_outstanding: 0 };
+            let r = inv.stream(&mut io, (8, 16), &StreamOptions { window: 100, index_base: 0 });
+            assert!(matches!(r, Err(Error::Callback { index: 777, code: 7, .. })), "{r:?}");
+            assert_eq!(io.sunk.len(), 777, "{backend:?}");
+
+            let inv = with(func, 2, backend, ErrorMode::KeepGoing, &bad);
+            let mut io = Counting { next_source: 0, total: 5000, next_sink: 0, window: 100, outstanding: 0, sunk: Vec::new(), max_outstanding: 0 };
+            let r = inv.stream(&mut io, (8, 16), &StreamOptions { window: 100, index_base: 0 });
+            assert!(matches!(r, Err(Error::Callback { index: 777, code: 7, .. })), "{r:?}");
+            assert_eq!(io.sunk.len(), 5000);
+            assert!(io.sunk.iter().enumerate().all(|(i, s)| s.2 == if i == 777 { 7 } else { 0 }));
+        }
+    }
+}
+
+#[cfg(lk_fork)]
+mod processes {
+    use super::*;
+
+    /// Dies (SIGKILL) at argument 300, once per process that sees it.
+    unsafe extern "C" fn dies(_: *const c_void, arg: *const c_void, result: *mut c_void, _: *const Task) -> i32 {
+        let a = *(arg as *const u64);
+        if a == 300 {
+            libc::raise(libc::SIGKILL);
+        }
+        *(result as *mut u64) = a + 1;
+        0
+    }
+
+    unsafe extern "C" fn sleeps(_: *const c_void, arg: *const c_void, result: *mut c_void, _: *const Task) -> i32 {
+        let a = *(arg as *const u64);
+        if a == 5 {
+            std::thread::sleep(std::time::Duration::from_secs(30));
+        }
+        *(result as *mut u64) = a + 1;
+        0
+    }
+
+    fn map_u64(inv: &Invoker, args: &[u64], out: &mut [u64], status: &mut [i32]) -> Result<()> {
+        let items = Items { args: SendPtr::from_const(args.as_ptr().cast()), arg_size: 8, results: SendPtr(out.as_mut_ptr().cast()), result_size: 8, n: args.len() };
+        inv.map(items, &MapOptions { index_base: 0, item_status: SendPtr(status.as_mut_ptr()), seed_base: None })
+    }
+
+    /// A dead worker fails only its item; under keep-going the rest of its
+    /// claim runs again elsewhere; the invoker stays usable.
+    #[test]
+    fn a_dead_worker_fails_only_its_item() {
+        let args: Vec<u64> = (0..2000).collect();
+        for mode in [ErrorMode::KeepGoing, ErrorMode::FailFast] {
+            let mut opts = Options::new(2);
+            opts.backend = Backend::Processes;
+            opts.error_mode = mode;
+            let inv = Invoker::new(Op { func: Func::Item(dies), model: SendPtr::null() }, opts).unwrap();
+            let (mut out, mut status) = (vec![0u64; args.len()], vec![9i32; args.len()]);
+            let r = map_u64(&inv, &args, &mut out, &mut status);
+            assert!(matches!(&r, Err(Error::WorkerDied(m)) if m.contains("item 300") && m.contains("SIGKILL")), "{r:?}");
+            assert_eq!(status[300], ITEM_WORKER_DIED);
+            if mode == ErrorMode::KeepGoing {
+                for (i, (&s, &o)) in status.iter().zip(&out).enumerate().filter(|&(i, _)| i != 300) {
+                    assert_eq!((s, o), (0, i as u64 + 1), "item {i}");
+                }
+            } else {
+                assert!(status.iter().all(|&s| s == 0 || s == ITEM_SKIPPED || s == ITEM_WORKER_DIED));
+            }
+            let ok: Vec<u64> = (1000..1100).collect();
+            let (mut out, mut status) = (vec![0u64; ok.len()], vec![9i32; ok.len()]);
+            map_u64(&inv, &ok, &mut out, &mut status).unwrap();
+        }
+    }
+
+    /// An item past the per-item limit fails with a time-out; its worker is
+    /// replaced and the map does not wait for it.
+    #[test]
+    fn an_item_past_its_time_limit_times_out() {
+        let mut opts = Options::new(2);
+        opts.backend = Backend::Processes;
+        opts.error_mode = ErrorMode::KeepGoing;
+        opts.item_timeout = Some(std::time::Duration::from_millis(200));
+        let inv = Invoker::new(Op { func: Func::Item(sleeps), model: SendPtr::null() }, opts).unwrap();
+        let args: Vec<u64> = (0..50).collect();
+        let (mut out, mut status) = (vec![0u64; args.len()], vec![9i32; args.len()]);
+        let t = std::time::Instant::now();
+        let r = map_u64(&inv, &args, &mut out, &mut status);
+        assert!(t.elapsed() < std::time::Duration::from_secs(10));
+        assert!(matches!(&r, Err(Error::Timeout(m)) if m.contains("item 5")), "{r:?}");
+        assert_eq!(status[5], ITEM_TIMED_OUT);
+        assert!(status.iter().enumerate().all(|(i, &s)| i == 5 || s == 0));
+    }
 }
