@@ -327,8 +327,8 @@ impl Invoker {
         let ordinal = self.core.next_ordinal();
         let seed_base = seed::derive(self.core.seed_base, ordinal);
         match &self.workers {
-            Workers::Inline => stream::run_inline(&self.core, io, sizes, opts, seed_base),
-            Workers::Threads(pool) => stream::run_threads(pool, &self.core, io, sizes, opts, seed_base),
+            Workers::Inline => stream::run_local(None, &self.core, io, sizes, opts, seed_base),
+            Workers::Threads(pool) => stream::run_local(Some(pool), &self.core, io, sizes, opts, seed_base),
             #[cfg(lk_fork)]
             Workers::Processes(pool) => pool.stream(&self.core, io, sizes, opts, seed_base),
         }

@@ -345,19 +345,23 @@ impl HeapRing {
     }
 }
 
-/// The threads backend's flow: a stream job on the pool.
-struct ThreadFlow<'a> {
-    pool: &'a Pool,
+/// A stream job in this process: on the pool's threads, or (no pool:
+/// n_jobs 1) run by the calling thread as it publishes, taking turns.
+struct JobFlow<'a> {
+    pool: Option<&'a Pool>,
     job: Arc<Job>,
     ring: Ring,
 }
 
-impl Flow for ThreadFlow<'_> {
+impl Flow for JobFlow<'_> {
     fn ring(&self) -> Ring {
         self.ring
     }
     fn publish(&mut self, avail: usize) -> Result<()> {
         self.job.publish(avail);
+        if self.pool.is_none() {
+            self.job.work(0, None);
+        }
         Ok(())
     }
     fn end(&mut self, total: usize) -> Result<()> {
@@ -374,8 +378,11 @@ impl Flow for ThreadFlow<'_> {
         self.job.was_cancelled()
     }
     fn wait(&mut self, seen: usize, timeout: Option<Duration>) -> Result<()> {
-        let job = &self.job;
-        job.waiter.sleep_unless(|| job.settled() != seen || job.was_cancelled(), timeout);
+        // Inline, everything published has settled: nothing to wait for.
+        if self.pool.is_some() {
+            let job = &self.job;
+            job.waiter.sleep_unless(|| job.settled() != seen || job.was_cancelled(), timeout);
+        }
         Ok(())
     }
     fn halt(&mut self) -> Result<()> {
@@ -384,7 +391,9 @@ impl Flow for ThreadFlow<'_> {
             let job = &self.job;
             job.waiter.sleep_unless(|| !job.running(), None);
         }
-        self.pool.sched.withdraw(&self.job);
+        if let Some(pool) = self.pool {
+            pool.sched.withdraw(&self.job);
+        }
         Ok(())
     }
     fn done(&self) -> usize {
@@ -395,14 +404,16 @@ impl Flow for ThreadFlow<'_> {
     }
 }
 
-/// A stream on the threads backend (n_jobs >= 2): the caller drives, the
-/// pool's threads compute.
-pub(crate) fn run_threads(pool: &Pool, core: &Arc<Core>, io: &mut dyn Io, sizes: (usize, usize), opts: &StreamOptions, seed_base: u64) -> Result<()> {
+/// A stream in this process: with a pool (n_jobs >= 2) the caller drives
+/// while the pool's threads compute; without, the caller does both in turn.
+pub(crate) fn run_local(pool: Option<&Pool>, core: &Arc<Core>, io: &mut dyn Io, sizes: (usize, usize), opts: &StreamOptions, seed_base: u64) -> Result<()> {
     let slots = window(opts, sizes, core.opts.n_jobs);
     let heap = HeapRing::new(slots, sizes.0, sizes.1)?;
-    let job = Job::for_stream(core, Some(pool.sched.clone()), space(&heap.ring), opts.index_base, seed_base);
-    pool.sched.post(&job, core.opts.n_jobs);
-    let mut flow = ThreadFlow { pool, job, ring: heap.ring };
+    let job = Job::for_stream(core, pool.map(|p| p.sched.clone()), space(&heap.ring), opts.index_base, seed_base);
+    if let Some(p) = pool {
+        p.sched.post(&job, core.opts.n_jobs);
+    }
+    let mut flow = JobFlow { pool, job, ring: heap.ring };
     let r = drive(core, &mut flow, io, opts.index_base, Mode::Stream);
     drop(flow);
     drop(heap);
@@ -418,56 +429,4 @@ fn space(ring: &Ring) -> Space {
         status: SendPtr(ring.status),
         ring: ring.slots,
     }
-}
-
-/// n_jobs 1: the calling thread takes turns: source a batch, run it, sink it.
-struct InlineFlow {
-    job: Arc<Job>,
-    ring: Ring,
-}
-
-impl Flow for InlineFlow {
-    fn ring(&self) -> Ring {
-        self.ring
-    }
-    fn publish(&mut self, avail: usize) -> Result<()> {
-        self.job.publish(avail);
-        self.job.work(0, None);
-        Ok(())
-    }
-    fn end(&mut self, total: usize) -> Result<()> {
-        self.job.end(total);
-        Ok(())
-    }
-    fn settled(&mut self) -> Result<usize> {
-        Ok(self.job.settled())
-    }
-    fn stop_at(&self) -> usize {
-        self.job.stop_point()
-    }
-    fn cancelled(&self) -> bool {
-        self.job.was_cancelled()
-    }
-    fn wait(&mut self, _: usize, _: Option<Duration>) -> Result<()> {
-        // Nothing runs elsewhere: everything published has settled.
-        Ok(())
-    }
-    fn halt(&mut self) -> Result<()> {
-        self.job.stop_quietly();
-        Ok(())
-    }
-    fn done(&self) -> usize {
-        self.job.done_count()
-    }
-    fn death(&mut self, rel: usize) -> String {
-        format!("item {rel}")
-    }
-}
-
-pub(crate) fn run_inline(core: &Arc<Core>, io: &mut dyn Io, sizes: (usize, usize), opts: &StreamOptions, seed_base: u64) -> Result<()> {
-    let slots = window(opts, sizes, 1);
-    let heap = HeapRing::new(slots, sizes.0, sizes.1)?;
-    let job = Job::for_stream(core, None, space(&heap.ring), opts.index_base, seed_base);
-    let mut flow = InlineFlow { job, ring: heap.ring };
-    drive(core, &mut flow, io, opts.index_base, Mode::Stream)
 }
