@@ -274,6 +274,24 @@ fn forward(fd: i32, level: Level, target: &str, message: &str) {
     let frame = crate::wire::Record::Log { level: level as usize as u8, target: target.into(), message: message.into() }.encode();
     // A closed pipe (the parent stopped listening) drops the record.
     let _ = crate::sys::write_all_raw(fd, &frame);
+    let count = FORWARDED.load(Ordering::Acquire);
+    if !count.is_null() {
+        // SAFETY: set by `count_forwards_in` to a word that stays mapped
+        // for this process's life.
+        unsafe { &*count }.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// In a child: a word bumped after every record forwarded, so the parent
+/// can tell whether there is anything to read without a syscall.
+#[cfg(lk_fork)]
+static FORWARDED: AtomicPtr<std::sync::atomic::AtomicU32> = AtomicPtr::new(std::ptr::null_mut());
+
+/// In a child: bump `word` (in memory the parent shares, mapped for the
+/// rest of this process's life) after each record forwarded.
+#[cfg(lk_fork)]
+pub fn count_forwards_in(word: &std::sync::atomic::AtomicU32) {
+    FORWARDED.store(word as *const _ as *mut _, Ordering::Release);
 }
 
 #[cfg(lk_fork)]

@@ -188,6 +188,13 @@ impl Job {
         self.next.load(Ordering::Acquire) < limit
     }
 
+    /// Enough items left to claim that another worker would find some after
+    /// this one takes its next chunk?
+    pub fn has_spare_work(&self) -> bool {
+        let limit = self.avail.load(Ordering::Acquire).min(self.stop_at.load(Ordering::Acquire));
+        limit.saturating_sub(self.next.load(Ordering::Acquire)) >= 2 * self.grain
+    }
+
     /// Will no item ever be claimable again (so the job can leave the board)?
     pub fn exhausted(&self) -> bool {
         let next = self.next.load(Ordering::Acquire);
@@ -208,8 +215,12 @@ impl Job {
             // knows no worker will start one (see `running`).
             let avail = self.avail.load(Ordering::SeqCst);
             if cur >= avail.min(self.stop_at.load(Ordering::SeqCst)) {
+                // A withdrawn announcement moves `settled`: the driver may
+                // be waiting for exactly that.
                 if let Some(c) = &self.claims {
-                    c[worker as usize].store(IDLE, Ordering::SeqCst);
+                    if c[worker as usize].swap(IDLE, Ordering::SeqCst) != IDLE {
+                        self.waiter.wake();
+                    }
                 }
                 return None;
             }
@@ -241,11 +252,12 @@ impl Job {
         low
     }
 
-    /// Streams: items below `avail` may be claimed (wakes the pool).
+    /// Streams: items below `avail` may be claimed (wakes the pool; woken
+    /// helpers wake more while there is work).
     pub fn publish(&self, avail: usize) {
         self.avail.store(avail, Ordering::Release);
         if let Some(s) = &self.sched {
-            s.notify(usize::MAX);
+            s.notify(2);
         }
     }
 

@@ -101,6 +101,14 @@ impl Sched {
         self.posted.load(Ordering::SeqCst) > 0 && self.board.lock().iter().any(|j| j.claimable())
     }
 
+    /// Wake up to `n` idle pool threads for work already posted (no new
+    /// event: nothing to do when none sleeps).
+    pub fn wake_idle(&self, n: usize) {
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            self.notify(n);
+        }
+    }
+
     /// Something changed: wake up to `n` idle pool threads.
     pub fn notify(&self, n: usize) {
         self.gen.fetch_add(1, Ordering::SeqCst);

@@ -411,7 +411,7 @@ pub(crate) fn run_local(pool: Option<&Pool>, core: &Arc<Core>, io: &mut dyn Io, 
     let heap = HeapRing::new(slots, sizes.0, sizes.1)?;
     let job = Job::for_stream(core, pool.map(|p| p.sched.clone()), space(&heap.ring), opts.index_base, seed_base);
     if let Some(p) = pool {
-        p.sched.post(&job, core.opts.n_jobs);
+        p.sched.post(&job, 2);
     }
     let mut flow = JobFlow { pool, job, ring: heap.ring };
     let r = drive(core, &mut flow, io, opts.index_base, Mode::Stream);

@@ -1,12 +1,15 @@
 //! The threads backend: what runs on the Rayon pool.
 //!
-//! Each invoker owns a Rayon `ThreadPool` of `n_jobs` threads. Every thread
-//! runs one long job, `worker_loop`, from the pool's start to its end: take
-//! a map with work from the scheduler, take a slot, claim and run chunks,
-//! give the slot back; when there is nothing to do, wait for the scheduler's
-//! next event (`Sched::wait_for_work`). Rayon's own work-stealing loop never
-//! runs, so an idle pool costs no CPU and a pool of 4096 threads does not
-//! search 4096 deques.
+//! Each invoker owns a Rayon `ThreadPool` of `n_jobs` threads, made by
+//! Rayon's builder and joined when the invoker is shut down. Every thread
+//! runs one loop, `worker_loop`, from the pool's start to its end: take a
+//! map with work from the scheduler, take a slot, claim and run chunks,
+//! give the slot back; when there is nothing to do, wait for the
+//! scheduler's next event (`Sched::wait_for_work`). Only then does the
+//! thread enter Rayon's own loop — after the pool has been told to end, so
+//! it leaves at once. Rayon's work-stealing search thus never runs: an idle
+//! pool costs no CPU, and a pool of 4096 threads does not search 4096
+//! queues (which made starting and ending big pools take seconds).
 //!
 //! The thread that calls `map` takes a slot and works too (as oneTBB's
 //! arenas let it), so a 1-item map never hands off to another thread.
@@ -15,7 +18,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::sync::{Condvar, Mutex};
+use crate::sync::Mutex;
 
 use super::context;
 use super::job::{Items, Job};
@@ -32,12 +35,9 @@ pub struct Pool {
 impl Pool {
     pub fn new(core: &Core) -> Result<Pool> {
         let n_jobs = core.opts.n_jobs;
+        let sched = Arc::new(Sched::new(n_jobs, core.may_spin()));
         let threads: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let spawned = threads.clone();
-        // Threads wait at this gate until their worker loop is queued, so
-        // none of them enters Rayon's search for work first.
-        let gate = Arc::new(Gate::default());
-        let thread_gate = gate.clone();
+        let (spawned, s) = (threads.clone(), sched.clone());
         // Spawn the threads ourselves so shutdown can join them (Rayon only signals).
         let built = rayon::ThreadPoolBuilder::new()
             .num_threads(n_jobs)
@@ -47,28 +47,24 @@ impl Pool {
                 if let Some(name) = thread.name() {
                     b = b.name(name.to_owned());
                 }
-                let gate = thread_gate.clone();
+                let sched = s.clone();
                 let handle = b.spawn(move || {
-                    gate.wait();
+                    worker_loop(&sched);
                     thread.run()
                 })?;
                 spawned.lock().push(handle);
                 Ok(())
             })
             .build();
-        let rayon = match built {
-            Ok(r) => r,
+        match built {
+            Ok(rayon) => Ok(Pool { rayon: Some(rayon), threads, sched }),
             Err(e) => {
-                // The threads that did start find Rayon's registry ended and exit.
-                gate.open();
-                return Err(Error::System(format!("cannot start {n_jobs} worker threads: {e}")));
+                // The threads that did start leave their loop, and find
+                // Rayon's registry ended.
+                sched.shut_down();
+                Err(Error::System(format!("cannot start {n_jobs} worker threads: {e}")))
             }
-        };
-        let sched = Arc::new(Sched::new(n_jobs, core.may_spin()));
-        let s = sched.clone();
-        rayon.spawn_broadcast(move |_| worker_loop(&s));
-        gate.open();
-        Ok(Pool { rayon: Some(rayon), threads, sched })
+        }
     }
 
     /// Run one map to completion with this pool's slots and threads.
@@ -82,7 +78,8 @@ impl Pool {
         let helpers = (core.opts.n_jobs - mine_count).min(n - mine_count);
         let posted = helpers > 0 || mine.is_none();
         if posted {
-            self.sched.post(&job, helpers);
+            // The helpers wake one another (see `worker_loop`).
+            self.sched.post(&job, helpers.min(2));
         }
         let mut reporter = job.reporter();
         if let Some(k) = mine {
@@ -101,7 +98,7 @@ impl Pool {
     /// A map whose caller runs no items but watches it (see `Invoker::map_watched`).
     pub fn map_watched(&self, core: &Arc<Core>, items: Items, mopts: &MapOptions, seed_base: u64, period: Duration, watch: &mut dyn FnMut(bool) -> Watch) -> Result<()> {
         let job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base);
-        self.sched.post(&job, core.opts.n_jobs.min(items.n));
+        self.sched.post(&job, core.opts.n_jobs.min(items.n).min(2));
         let mut reporter = job.reporter();
         loop {
             let stopping_here = job.stop_point() != usize::MAX || job.was_cancelled();
@@ -125,35 +122,17 @@ impl Pool {
 
     /// Stop the worker loops, the Rayon pool, and join its threads.
     pub fn join(&mut self) {
-        self.sched.shut_down();
+        // Rayon ends the pool first, so a thread that leaves its worker loop
+        // finds Rayon's loop ended too, rather than searching every other
+        // thread's queue for work until told (quadratic in the threads).
         drop(self.rayon.take());
+        self.sched.shut_down();
         let handles = std::mem::take(&mut *self.threads.lock());
         for h in handles {
             // A worker thread never panics out (callbacks are C; the loop
             // catches nothing that could unwind), so join only waits.
             let _ = h.join();
         }
-    }
-}
-
-/// Holds new threads until their first job is queued.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn wait(&self) {
-        let mut open = self.open.lock();
-        while !*open {
-            open = self.opened.wait(open);
-        }
-    }
-
-    fn open(&self) {
-        *self.open.lock() = true;
-        self.opened.notify_all();
     }
 }
 
@@ -166,6 +145,11 @@ fn worker_loop(sched: &Sched) {
         }
         if let Some(job) = sched.claimable() {
             if let Some(k) = sched.try_take_slot() {
+                // Wake the next helpers while there is work for them: a
+                // small map wakes few threads, a big one fans out.
+                if job.has_spare_work() {
+                    sched.wake_idle(2);
+                }
                 job.work(k, None);
                 sched.put_slot(k);
                 continue;

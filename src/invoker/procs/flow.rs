@@ -26,6 +26,8 @@ pub(super) struct ProcFlow<'a> {
     /// (worker, pid) already asked to be killed for a time-out.
     pub(super) kills_sent: Vec<(u32, i32)>,
     pub(super) may_spin: bool,
+    /// `Header::mail` when the pipes were last read.
+    pub(super) mail_seen: u32,
 }
 
 impl ProcFlow<'_> {
@@ -67,6 +69,7 @@ impl ProcFlow<'_> {
     /// Deliver what arrived from the zygote and the workers; an ended
     /// zygote fails the flow (a new one is forked for the next).
     fn take_news(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.mail_seen = self.shared.header().mail.load(Ordering::Acquire);
         let events = self.parent.events.as_fd();
         let z = self.parent.zygote.as_mut().ok_or_else(|| Error::WorkerDied("the process pool's zygote ended".into()))?;
         let mut exits = Vec::new();
@@ -132,11 +135,15 @@ impl ProcFlow<'_> {
 
     /// After the driver: nothing runs; what the workers logged is delivered.
     pub(super) fn finish(&mut self) {
-        if let Some(z) = self.parent.zygote.as_mut() {
-            let mut ignore = |_: Record| {};
-            z.child.wait_event(&[], Some(Duration::ZERO), &mut ignore);
-            drain_logs(&z.logs, &mut z.log_reader);
+        let mail = self.shared.header().mail.load(Ordering::Acquire);
+        if mail != self.mail_seen {
+            if let Some(z) = self.parent.zygote.as_mut() {
+                let mut ignore = |_: Record| {};
+                z.child.wait_event(&[], Some(Duration::ZERO), &mut ignore);
+                drain_logs(&z.logs, &mut z.log_reader);
+            }
         }
+        self.parent.mail_seen = mail;
     }
 }
 
@@ -147,7 +154,7 @@ impl Flow for ProcFlow<'_> {
 
     fn publish(&mut self, avail: usize) -> Result<()> {
         self.shared.header().avail.store(avail, Ordering::SeqCst);
-        self.shared.wake_workers();
+        self.shared.wake_workers(1);
         Ok(())
     }
 
@@ -209,7 +216,6 @@ impl Flow for ProcFlow<'_> {
             // SAFETY: the ring holds a status per slot, mapped here.
             unsafe { *self.ring.status.add(rel % self.ring.slots) = ITEM_SKIPPED };
         }
-        self.shared.wake_workers();
         loop {
             // `seen` before `busy`: a claim cleared after it moves `settled`.
             let seen = self.shared.settled();

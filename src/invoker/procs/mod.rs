@@ -62,6 +62,8 @@ pub(super) struct Parent {
     arena_fd: OwnedFd,
     arena: Arena,
     zygote: Option<Zygote>,
+    /// `Header::mail` when the pipes were last read.
+    mail_seen: u32,
 }
 
 /// The parent's ends of a zygote.
@@ -101,7 +103,7 @@ impl Pool {
         let shared = Arc::new(Shared::new(core.opts.n_jobs)?);
         let events = sys::eventfd().map_err(|e| Error::os("eventfd", e))?;
         let arena_fd = sys::memfd(c"lk-pool-arena", false).map_err(|e| Error::os("memfd_create", e))?;
-        let mut parent = Parent { core: core.clone(), events, arena_fd, arena: Arena::new(), zygote: None };
+        let mut parent = Parent { core: core.clone(), events, arena_fd, arena: Arena::new(), zygote: None, mail_seen: 0 };
         parent.zygote = Some(parent.start_zygote(&shared)?);
         log::debug!(target: "lkparallel", "process pool: zygote {} forks {} workers", parent.zygote.as_ref().map_or(0, |z| z.child.pid()), core.opts.n_jobs);
         Ok(Pool { shared, state: Mutex::new(parent) })
@@ -260,7 +262,8 @@ impl Parent {
             window,
         };
         let may_spin = core.opts.n_jobs < core.cpus;
-        let mut flow = ProcFlow { parent: self, shared, ring, departures: Vec::new(), kills_sent: Vec::new(), may_spin };
+        let mail_seen = self.mail_seen;
+        let mut flow = ProcFlow { parent: self, shared, ring, departures: Vec::new(), kills_sent: Vec::new(), may_spin, mail_seen };
         let r = flow.await_workers().and_then(|()| stream::drive(core, &mut flow, io, index_base, mode));
         flow.finish();
         r

@@ -46,6 +46,9 @@ pub struct Header {
     pub parent_asleep: AtomicU32,
     /// The invoker's cancel word (`lk_invoker_cancel` bumps it; async-signal-safe).
     pub cancel: AtomicU64,
+    /// Bumped after every record the zygote or a worker writes to the
+    /// parent: nothing to read while it stands still.
+    pub mail: AtomicU32,
 
     /// Bumped for each new flow: workers re-read the description below.
     pub flow_seq: AtomicU64,
@@ -163,12 +166,13 @@ impl Shared {
             || self.header().retry.iter().any(|r| r.state.load(Ordering::SeqCst) != RETRY_FREE)
     }
 
-    /// Wake workers blocked on `work_gen`.
-    pub fn wake_workers(&self) {
+    /// Something changed: wake up to `n` workers blocked on `work_gen`
+    /// (woken workers wake more while there is work for them).
+    pub fn wake_workers(&self, n: u32) {
         let h = self.header();
         h.work_gen.fetch_add(1, Ordering::SeqCst);
         if h.workers_asleep.load(Ordering::SeqCst) > 0 {
-            sys::futex_wake_shared(&h.work_gen, u32::MAX);
+            sys::futex_wake_shared(&h.work_gen, n);
         }
     }
 }

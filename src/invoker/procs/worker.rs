@@ -59,6 +59,7 @@ pub fn main(spec: &Spec<'_>, k: usize) -> i32 {
         None
     };
     let h = spec.shared.header();
+    crate::logging::count_forwards_in(&h.mail);
     let mut w = Worker {
         spec,
         h,
@@ -167,7 +168,11 @@ impl Worker<'_> {
         loop {
             let avail = self.h.avail.load(Ordering::SeqCst);
             if cur >= avail.min(self.h.stop_at.load(Ordering::SeqCst)) {
-                self.slot.claim.store(IDLE, Ordering::SeqCst);
+                // A withdrawn announcement moves `settled`: the parent may
+                // be waiting for exactly that.
+                if self.slot.claim.swap(IDLE, Ordering::SeqCst) != IDLE {
+                    self.notify_parent();
+                }
                 return None;
             }
             let slots = self.h.slots.load(Ordering::Acquire);
@@ -175,7 +180,13 @@ impl Worker<'_> {
             let size = (left / spread).max(grain).min(left).min(cap).min(slots - cur % slots);
             self.announce(cur, cur + size);
             match self.h.next.compare_exchange_weak(cur, cur + size, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => return Some(cur..cur + size),
+                Ok(_) => {
+                    // Wake the next worker while there is work for it.
+                    if avail - (cur + size) >= 2 * grain && self.h.workers_asleep.load(Ordering::SeqCst) > 0 {
+                        self.spec.shared.wake_workers(1);
+                    }
+                    return Some(cur..cur + size);
+                }
                 Err(now) => cur = now,
             }
         }

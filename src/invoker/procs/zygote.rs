@@ -54,6 +54,7 @@ pub fn main(spec: Spec<'_>) -> i32 {
         return 1;
     }
     let n = spec.shared.n_jobs();
+    crate::logging::count_forwards_in(&spec.shared.header().mail);
     let mut z = Zygote {
         members: (0..n).map(|_| Member { pid: 0, pidfd: None, started: Instant::now(), backoff: Duration::ZERO, respawn_at: None, kill_asked: None }).collect(),
         arena: Arena::new(),
@@ -222,6 +223,7 @@ impl Zygote<'_> {
                 item: item.map_or(u64::MAX, |i| i as u64),
                 timed_out,
             });
+            self.spec.shared.header().mail.fetch_add(1, Ordering::Release);
         }
     }
 
@@ -274,7 +276,7 @@ impl Zygote<'_> {
         slot.running.store(IDLE, Ordering::SeqCst);
         // Last: the claim's items are settled (or queued) once it is clear.
         slot.claim.store(IDLE, Ordering::SeqCst);
-        shared.wake_workers();
+        shared.wake_workers(1);
         (!failed.is_empty()).then_some(failed.start)
     }
 
@@ -284,7 +286,7 @@ impl Zygote<'_> {
         let h = shared.header();
         h.quit.store(1, Ordering::SeqCst);
         h.stop_at.store(0, Ordering::SeqCst);
-        shared.wake_workers();
+        shared.wake_workers(u32::MAX);
         let deadline = Instant::now() + Duration::from_secs(2);
         let mut killed = false;
         loop {
