@@ -29,7 +29,18 @@ typedef struct bench_work {
     size_t arg_size;
     size_t result_size;
     size_t chunk;       /* chunk for OpenMP schedule(dynamic) and the pthread pool */
+    size_t repeat;      /* maps back to back per timed batch (1; trivial_cached: 200) */
+    int trivial_body;   /* 1: `op` is result = arg * 2 + 1 on u64, so the tools that
+                           inline that body (lk_range, omp_inline, lk_cxx, tbb_lambda)
+                           may run it */
 } bench_work;
+
+/* Streams (lk_stream, tbb_pipeline): the window, in items, per worker: a
+   few chunks of BENCH_STREAM_BATCH items each. The oneTBB pipeline gets the
+   same number of items in flight: window live tokens of one item, or
+   window / BENCH_STREAM_BATCH tokens of BENCH_STREAM_BATCH items. */
+#define BENCH_STREAM_BATCH 64
+#define BENCH_STREAM_WINDOW_PER_JOB (4 * BENCH_STREAM_BATCH)
 
 /* Tool status codes (setup). */
 #define BENCH_OK 0
@@ -59,6 +70,21 @@ extern const bench_tool bench_tool_omp_static;
 extern const bench_tool bench_tool_omp_dynamic;
 extern const bench_tool bench_tool_tbb;
 extern const bench_tool bench_tool_pthread_pool;
+/* The trivial body inlined into the caller's loop (trivial_body workloads only). */
+extern const bench_tool bench_tool_lk_range;        /* C range invoker, threads */
+extern const bench_tool bench_tool_lk_proc_range;   /* C range invoker, processes */
+extern const bench_tool bench_tool_omp_inline;      /* OpenMP static, body inlined */
+extern const bench_tool bench_tool_lk_cxx;          /* lkparallel.hpp lambda (tool_cxx.cpp) */
+extern const bench_tool bench_tool_lk_cxx_noseed;   /* the same, lk::seeds::off */
+extern const bench_tool bench_tool_tbb_lambda;      /* oneTBB parallel_for, the same lambda */
+/* Streams: source copies the arguments in, sink copies the results out. */
+extern const bench_tool bench_tool_lk_stream;       /* window BENCH_STREAM_WINDOW_PER_JOB x n_jobs */
+extern const bench_tool bench_tool_lk_stream_auto;  /* window 0: the library's */
+extern const bench_tool bench_tool_lk_proc_stream;  /* lk_stream on LK_BACKEND_PROCESSES */
+extern const bench_tool bench_tool_tbb_pipeline;    /* parallel_pipeline, one item per token */
+extern const bench_tool bench_tool_tbb_pipeline_batched; /* tokens of BENCH_STREAM_BATCH items */
+/* Latency: one worker process woken by a futex, no library. */
+extern const bench_tool bench_tool_futex_pingpong;
 
 /* The process workloads (sp.c): measure `workload` with `tool` once and
    put the value (us per call or seconds) in *value. BENCH_OK, BENCH_NA or
@@ -68,6 +94,11 @@ int bench_sp_measure(const char *workload, const char *tool, int n_jobs, size_t 
 
 #ifdef __cplusplus
 }
+
+#include <cstdint>
+
+/* The trivial body as the lambda both C++ tools (lk_cxx, tbb_lambda) call. */
+inline constexpr auto bench_trivial_lambda = [](const std::uint64_t &x) { return x * 2 + 1; };
 #endif
 
 #endif /* LK_BENCH_H */

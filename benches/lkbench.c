@@ -23,10 +23,28 @@
  * stored in the --ref file by the `seq` tool with --write-ref: a wrong run
  * fails the benchmark instead of looking fast.
  *
+ * A workload with `repeat` > 1 (trivial_cached: 10^5 items, 200 maps back
+ * to back) times `repeat` maps as one batch; before each map a few result
+ * slots (the first, the last, one that moves) are poisoned and after it
+ * they are compared with the reference, so every map must have run, and
+ * the whole output is compared after each batch.
+ *
  * Latency workloads (value: median microseconds per map call): maps of 1
  * or 8 trivial items, back to back (at least --calls of them and 0.3 s),
  * each call timed on its own and its results checked against the
  * sequential loop's.
+ *
+ * Oversubscription (n_jobs far above the CPU count; benches/run passes
+ * --jobs CPUs, 64 and 1024): oversub_map2k and oversub_map20k are map
+ * workloads of 2,000 and 20,000 trivial items; oversub_create (value:
+ * seconds) makes the tool's pool (lk_invoker_new, the pthread pool's
+ * threads, OpenMP's first team) and runs its first 2,000-item map, then
+ * shuts it down, timed apart as oversub_shutdown (lk_invoker_shutdown,
+ * joining the pthread pool; OpenMP keeps its team, so ~0), repeated for
+ * 0.3 s and at least 3 times (medians);
+ * oversub_idle (value: CPUs) is the process's CPU time per second of wall
+ * time in the 0.3 s after a map, while nothing is asked of the pool:
+ * workers that keep spinning show here.
  *
  * Process workloads (lk_run_sp, process-backend creation) live in sp.c.
  *
@@ -41,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,7 +93,7 @@ static double group_cpu_seconds(void) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
         char path[64], buf[1024];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        snprintf(path, sizeof path, "/proc/%.32s/stat", e->d_name);
         FILE *f = fopen(path, "r");
         if (!f)
             continue;
@@ -191,35 +210,53 @@ static uint64_t calibrate_50us(void) {
 
 /* ---------------------------------------------------------- workloads */
 
-enum { KIND_MAP, KIND_LATENCY, KIND_PROC };
+enum { KIND_MAP, KIND_LATENCY, KIND_PROC, KIND_CREATE, KIND_IDLE };
 
 #define MAP_TOOLS "seq lk_threads lk_processes omp_static omp_dynamic tbb pthread_pool"
+/* The trivial body inlined into the caller's loop: range invokers, the C++
+   layer's lambda, and their OpenMP and oneTBB peers. */
+#define INLINE_TOOLS "lk_range lk_proc_range lk_cxx lk_cxx_noseed omp_inline tbb_lambda"
+#define OVERSUB_TOOLS "lk_threads pthread_pool omp_static"
 
 typedef struct workload {
     const char *name;
-    const char *unit;   /* "s" per batch, or "us" per call */
+    const char *unit;   /* "s" per batch, "us" per call, "cpus" busy */
     size_t default_items;
     int kind;
     const char *tools;  /* the tools that run it (`lkbench list` tells benches/run) */
+    size_t repeat;      /* maps per timed batch (0: 1) */
 } workload;
 
 static const workload WORKLOADS[] = {
-    {"trivial", "s", 10000000, KIND_MAP, MAP_TOOLS " lk_noseed lk_static lk_static_noseed"},
-    {"uniform", "s", 20000, KIND_MAP, MAP_TOOLS},
-    {"skewed", "s", 20000, KIND_MAP, MAP_TOOLS},
-    {"recommend", "s", MF_N_USERS, KIND_MAP, MAP_TOOLS},
-    {"latency1", "us", 1, KIND_LATENCY, MAP_TOOLS},
-    {"latency8", "us", 8, KIND_LATENCY, MAP_TOOLS},
+    {"trivial", "s", 10000000, KIND_MAP, MAP_TOOLS " lk_noseed lk_static lk_static_noseed " INLINE_TOOLS, 0},
+    {"trivial_cached", "s", 100000, KIND_MAP, MAP_TOOLS " lk_noseed " INLINE_TOOLS, 200},
+    {"uniform", "s", 20000, KIND_MAP, MAP_TOOLS, 0},
+    {"skewed", "s", 20000, KIND_MAP, MAP_TOOLS, 0},
+    {"recommend", "s", MF_N_USERS, KIND_MAP, MAP_TOOLS, 0},
+    {"latency1", "us", 1, KIND_LATENCY, MAP_TOOLS " lk_range lk_proc_range futex_pingpong", 0},
+    {"latency8", "us", 8, KIND_LATENCY, MAP_TOOLS " lk_range lk_proc_range futex_pingpong", 0},
+    {"stream_20us", "s", 200000, KIND_MAP,
+     "seq lk_threads lk_stream lk_stream_auto lk_proc_stream tbb_pipeline tbb_pipeline_batched", 0},
+    {"oversub_create", "s", 2000, KIND_CREATE, OVERSUB_TOOLS, 0},
+    {"oversub_shutdown", "s", 2000, KIND_CREATE, OVERSUB_TOOLS, 0},
+    {"oversub_map2k", "s", 2000, KIND_MAP, "seq " OVERSUB_TOOLS, 0},
+    {"oversub_map20k", "s", 20000, KIND_MAP, "seq " OVERSUB_TOOLS, 0},
+    {"oversub_idle", "cpus", 2000, KIND_IDLE, OVERSUB_TOOLS, 0},
     /* sp.c */
-    {"sp_roundtrip", "us", 0, KIND_PROC, "lk_run_sp fork_pipe"},
-    {"sp_result_1gib", "s", 0, KIND_PROC, "lk_run_sp fork_memfd_write fork_memfd_mmap memcpy"},
-    {"proc_create_1gib", "s", 0, KIND_PROC, "lk_processes fork_ready"},
+    {"sp_roundtrip", "us", 0, KIND_PROC, "lk_run_sp fork_pipe", 0},
+    {"sp_result_1gib", "s", 0, KIND_PROC, "lk_run_sp fork_memfd_write fork_memfd_mmap memcpy", 0},
+    {"proc_create_1gib", "s", 0, KIND_PROC, "lk_processes fork_ready", 0},
 };
 
 static const bench_tool *const TOOLS[] = {
-    &bench_tool_seq,         &bench_tool_lk_threads, &bench_tool_lk_processes, &bench_tool_omp_static,
-    &bench_tool_omp_dynamic, &bench_tool_tbb,        &bench_tool_pthread_pool, &bench_tool_lk_noseed,
-    &bench_tool_lk_static,   &bench_tool_lk_static_noseed,
+    &bench_tool_seq,          &bench_tool_lk_threads,          &bench_tool_lk_processes,
+    &bench_tool_omp_static,   &bench_tool_omp_dynamic,         &bench_tool_tbb,
+    &bench_tool_pthread_pool, &bench_tool_lk_noseed,           &bench_tool_lk_static,
+    &bench_tool_lk_static_noseed,
+    &bench_tool_lk_range,     &bench_tool_lk_proc_range,       &bench_tool_omp_inline,
+    &bench_tool_lk_cxx,       &bench_tool_lk_cxx_noseed,       &bench_tool_tbb_lambda,
+    &bench_tool_lk_stream,    &bench_tool_lk_stream_auto,      &bench_tool_lk_proc_stream,
+    &bench_tool_tbb_pipeline, &bench_tool_tbb_pipeline_batched, &bench_tool_futex_pingpong,
 };
 
 /* lkbench links liblkparallel.so, lkbench_static (built with LKBENCH_STATIC)
@@ -248,16 +285,22 @@ static void build_work(const workload *wl, size_t n, uint64_t iters, bench_work 
     memset(w, 0, sizeof *w);
     w->name = wl->name;
     w->n_items = n;
-    if (!strcmp(wl->name, "trivial") || wl->kind == KIND_LATENCY) {
+    w->repeat = wl->repeat ? wl->repeat : 1;
+    if (!strncmp(wl->name, "trivial", 7) || !strncmp(wl->name, "oversub_", 8) || wl->kind == KIND_LATENCY) {
         uint64_t *args = xmalloc(n * sizeof *args);
         for (size_t i = 0; i < n; i++)
             args[i] = i;
         w->op = trivial_op;
+        w->trivial_body = 1;
         w->args = args;
         w->arg_size = w->result_size = sizeof(uint64_t);
         w->chunk = wl->kind == KIND_LATENCY ? 1 : 16384; /* ~20-40 us of trivial items per claim */
-    } else if (!strcmp(wl->name, "uniform") || !strcmp(wl->name, "skewed")) {
-        int skewed = wl->name[0] == 's';
+        if (n < 16 * w->chunk && wl->kind != KIND_LATENCY)
+            w->chunk = n / 16 ? n / 16 : 1; /* small maps: still 16 claims */
+    } else if (!strcmp(wl->name, "uniform") || !strcmp(wl->name, "skewed") || !strcmp(wl->name, "stream_20us")) {
+        int skewed = wl->name[0] == 's' && wl->name[1] == 'k';
+        /* stream_20us: every item 0.4 x the ~50 us calibration */
+        double scale = !strcmp(wl->name, "stream_20us") ? 0.4 : 1.0;
         spin_arg *args = xmalloc(n * sizeof *args);
         uint64_t state = skewed ? UINT64_C(0x5ce5ed) : UINT64_C(0x0f1f0);
         /* skewed: Pareto(alpha 1.3) weights with mean 1 (heavy-tailed, like
@@ -272,7 +315,7 @@ static void build_work(const workload *wl, size_t n, uint64_t iters, bench_work 
                 if (weight > 500.0)
                     weight = 500.0;
             }
-            uint64_t it = (uint64_t)(weight * (double)iters + 0.5);
+            uint64_t it = (uint64_t)(scale * weight * (double)iters + 0.5);
             args[i].iters = it ? it : 1;
         }
         w->op = spin_op;
@@ -350,39 +393,141 @@ static double throughput(const bench_tool *tool, const bench_work *w, const char
                          int write_ref, double *others) {
     char why[1024] = "";
     size_t n = w->n_items, rs = w->result_size;
+    uint8_t *res = xmalloc(n * rs);
+    memset(res, 0xa5, n * rs); /* also faults the pages in, outside the timing */
+    if (write_ref) {
+        /* the seq tool writes the reference once; its time is not used */
+        double t0 = now_s();
+        if (tool->run(w, n, res, why, sizeof why) != 0)
+            die("run failed: %s%s", why, "");
+        double t = now_s() - t0;
+        write_file(ref_path, res, n * rs);
+        *others = -1.0;
+        return t;
+    }
     size_t n_warm = n / 16 ? n / 16 : 1;
     uint8_t *warm = xmalloc(n_warm * rs);
-    uint8_t *res = xmalloc(n * rs);
     memset(warm, 0xa5, n_warm * rs);
-    memset(res, 0xa5, n * rs); /* also faults the pages in, outside the timing */
     if (tool->run(w, n_warm, warm, why, sizeof why) != 0)
         die("warm-up run failed: %s%s", why, "");
-    const void *ref = write_ref ? NULL : read_file(ref_path, n * rs);
+    const uint8_t *ref = read_file(ref_path, n * rs);
     double times[MAX_INNER];
     int inner = 0;
     probe p0 = probe_now();
     do {
-        if (inner > 0)
-            memset(res, 0xa5, n * rs);
-        double t0 = now_s();
-        int rc = tool->run(w, n, res, why, sizeof why);
-        times[inner++] = now_s() - t0;
-        if (rc != 0)
-            die("run failed: %s%s", why, "");
-        if (write_ref) {
-            write_file(ref_path, res, n * rs);
-            void *copy = xmalloc(n * rs);
-            memcpy(copy, res, n * rs);
-            ref = copy;
-            write_ref = 0;
+        double t0, t;
+        if (w->repeat <= 1) {
+            if (inner > 0)
+                memset(res, 0xa5, n * rs);
+            t0 = now_s();
+            int rc = tool->run(w, n, res, why, sizeof why);
+            t = now_s() - t0;
+            if (rc != 0)
+                die("run failed: %s%s", why, "");
         } else {
-            check_same(w, tool->name, "timed run", res, ref, n);
+            /* maps back to back; a few poisoned slots show that each one ran */
+            t0 = now_s();
+            for (size_t r = 0; r < w->repeat; r++) {
+                size_t pos[3] = {0, n - 1, ((size_t)inner * w->repeat + r) * 7919 % n};
+                for (int k = 0; k < 3; k++)
+                    memset(res + pos[k] * rs, 0xa5, rs);
+                if (tool->run(w, n, res, why, sizeof why) != 0)
+                    die("run failed: %s%s", why, "");
+                for (int k = 0; k < 3; k++)
+                    if (memcmp(res + pos[k] * rs, ref + pos[k] * rs, rs) != 0) {
+                        fprintf(stderr, "lkbench: %s/%s: map %zu of a batch: result %zu differs from the "
+                                "sequential output\n", w->name, tool->name, r, pos[k]);
+                        exit(1);
+                    }
+            }
+            t = now_s() - t0;
         }
+        times[inner++] = t;
+        check_same(w, tool->name, "timed run", res, ref, n);
     } while (inner < MAX_INNER && now_s() - p0.t < MIN_WINDOW);
     *others = others_pct(p0, probe_now());
     check_same(w, tool->name, "warm-up run", warm, ref, n_warm);
     qsort(times, (size_t)inner, sizeof *times, cmp_double);
     return inner % 2 ? times[inner / 2] : 0.5 * (times[inner / 2 - 1] + times[inner / 2]);
+}
+
+/* The sequential output of items [0, n) of `w`, computed here (for the
+   workloads that have no --ref file). */
+static uint8_t *expected_output(const bench_work *w, size_t n) {
+    uint8_t *out = xmalloc(n * w->result_size);
+    for (size_t i = 0; i < n; i++) {
+        lk_task task = {i, 0, 0, 0};
+        if (w->op(w->model, (const uint8_t *)w->args + i * w->arg_size, out + i * w->result_size, &task) != 0)
+            die("the sequential run failed%s%s", "", "");
+    }
+    return out;
+}
+
+/* oversub_create: make the tool's pool and run its first map of all of
+   `w`'s items (checked), timed; shut it down, timed apart; again until
+   MIN_WINDOW seconds have passed (at least 3 times). The median of the
+   first part, or with `shutdown` (oversub_shutdown) of the second. Returns
+   -1 when the tool is not available (`why` says why). */
+static double create_time(const bench_tool *tool, const bench_work *w, int jobs, int shutdown, double *others,
+                          char *why, size_t why_len) {
+    size_t n = w->n_items, rs = w->result_size;
+    uint8_t *expect = expected_output(w, n);
+    uint8_t *res = xmalloc(n * rs);
+    double times[MAX_INNER];
+    int inner = 0;
+    probe p0 = probe_now();
+    do {
+        memset(res, 0xa5, n * rs);
+        double t0 = now_s();
+        int st = tool->setup(w, jobs, why, why_len);
+        if (st == BENCH_NA)
+            return -1.0;
+        if (st != BENCH_OK)
+            die("setup failed: %s%s", why, "");
+        if (tool->run(w, n, res, why, why_len) != 0)
+            die("first map failed: %s%s", why, "");
+        double t1 = now_s();
+        tool->teardown();
+        times[inner++] = shutdown ? now_s() - t1 : t1 - t0;
+        check_same(w, tool->name, "first map", res, expect, n);
+    } while (inner < MAX_INNER && (inner < 3 || now_s() - p0.t < MIN_WINDOW));
+    *others = others_pct(p0, probe_now());
+    free(expect);
+    free(res);
+    qsort(times, (size_t)inner, sizeof *times, cmp_double);
+    return inner % 2 ? times[inner / 2] : 0.5 * (times[inner / 2 - 1] + times[inner / 2]);
+}
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+           1e-6 * (double)ru.ru_stime.tv_usec;
+}
+
+/* oversub_idle: after a map (checked), the CPUs the process uses per second
+   of wall time while the pool has nothing to do (IDLE_WINDOW seconds). */
+#define IDLE_WINDOW 0.3
+
+static double idle_cpus(const bench_tool *tool, const bench_work *w, double *others) {
+    char why[1024] = "";
+    size_t n = w->n_items, rs = w->result_size;
+    uint8_t *expect = expected_output(w, n);
+    uint8_t *res = xmalloc(n * rs);
+    memset(res, 0xa5, n * rs);
+    if (tool->run(w, n, res, why, sizeof why) != 0)
+        die("map failed: %s%s", why, "");
+    probe p0 = probe_now();
+    double c0 = cpu_seconds(), t0 = now_s();
+    struct timespec left = {0, (long)(IDLE_WINDOW * 1e9)};
+    while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
+    double cpus = (cpu_seconds() - c0) / (now_s() - t0);
+    *others = others_pct(p0, probe_now());
+    check_same(w, tool->name, "map", res, expect, n);
+    free(expect);
+    free(res);
+    return cpus;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -395,7 +540,7 @@ static double latency(const bench_tool *tool, const bench_work *w, size_t calls,
     size_t n = w->n_items;
     uint64_t expect[8], res[8];
     for (size_t i = 0; i < n; i++) {
-        lk_task task = {i, 0, 0};
+        lk_task task = {i, 0, 0, 0};
         w->op(w->model, (const uint64_t *)w->args + i, &expect[i], &task);
     }
     /* at least `calls` timed calls, and at least MIN_WINDOW seconds of them */
@@ -459,7 +604,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "list")) {
-        static const char *kinds[] = {"map", "latency", "process"};
+        static const char *kinds[] = {"map", "latency", "process", "create", "idle"};
         for (size_t i = 0; i < sizeof WORKLOADS / sizeof *WORKLOADS; i++)
             printf("%s %s %s %s\n", WORKLOADS[i].name, WORKLOADS[i].unit, kinds[WORKLOADS[i].kind],
                    WORKLOADS[i].tools);
@@ -534,6 +679,18 @@ int main(int argc, char **argv) {
     size_t n = wl->kind == KIND_LATENCY ? wl->default_items : (items ? (size_t)items : wl->default_items);
     bench_work w;
     build_work(wl, n, (uint64_t)iters, &w);
+    double others = -1.0;
+
+    if (wl->kind == KIND_CREATE) {
+        int shutdown = strstr(wl->name, "shutdown") != NULL;
+        double value = create_time(tool, &w, (int)jobs, shutdown, &others, why, sizeof why);
+        if (value < 0) {
+            printf("NA %s\n", why);
+            return 0;
+        }
+        printf("RESULT %.9g %s %.0f\n", value, wl->unit, others);
+        return 0;
+    }
 
     int st = tool->setup(&w, (int)jobs, why, sizeof why);
     if (st == BENCH_NA) {
@@ -542,8 +699,8 @@ int main(int argc, char **argv) {
     }
     if (st != BENCH_OK)
         die("%s: setup failed: %s", tool->name, why);
-    double others = -1.0;
     double value = wl->kind == KIND_LATENCY ? latency(tool, &w, (size_t)calls, &others)
+                   : wl->kind == KIND_IDLE  ? idle_cpus(tool, &w, &others)
                                             : throughput(tool, &w, ref, write_ref, &others);
     tool->teardown();
     printf("RESULT %.9g %s %.0f\n", value, wl->unit, others);

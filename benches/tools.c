@@ -16,18 +16,44 @@
  *   pthread_pool  a hand-written pool: n_jobs - 1 persistent threads plus the
  *                 caller, claiming chunks from an atomic counter
  *
+ * With the trivial body inlined into the caller's loop (workloads with
+ * `trivial_body`; the C++ ones are in tool_cxx.cpp and tool_tbb.cpp):
+ *   lk_range      a range invoker (lk_invoker_options.range_func) whose
+ *                 function is the loop `r[i] = a[i] * 2 + 1`
+ *   lk_proc_range the same on LK_BACKEND_PROCESSES
+ *   omp_inline    #pragma omp parallel for schedule(static) over the same loop
+ *
+ * Streams (source copies arguments in from the workload's array, sink
+ * copies results out to the tool's result array and checks their order):
+ *   lk_stream     lk_invoker_stream, window BENCH_STREAM_WINDOW_PER_JOB x n_jobs
+ *   lk_stream_auto  the same with window 0 (the library's choice)
+ *   lk_proc_stream  lk_stream on LK_BACKEND_PROCESSES
+ *
+ * Latency floor for the process backend:
+ *   futex_pingpong  one forked worker process, woken by a futex on shared
+ *                 memory, runs the items and wakes the caller with another:
+ *                 what a bare process pool of one worker pays per call
+ *
  * Peers fill `lk_task` with the item index and the worker number; `seed`
  * is 0 (none of the workloads reads it; lkparallel derives a real one).
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
 #include <omp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -44,7 +70,7 @@ static int seq_setup(const bench_work *w, int n_jobs, char *why, size_t why_len)
 static int seq_run(const bench_work *w, size_t n, void *results, char *why, size_t why_len) {
     lk_op_fn op = w->op;
     for (size_t i = 0; i < n; i++) {
-        lk_task task = {i, 0, 0};
+        lk_task task = {i, 0, 0, 0};
         int32_t rc = op(w->model, ARG(w, i), RES(w, results, i), &task);
         if (rc != 0) {
             snprintf(why, why_len, "callback failed at item %zu with %d", i, (int)rc);
@@ -139,7 +165,7 @@ static int omp_static_run(const bench_work *w, size_t n, void *results, char *wh
     int32_t code = 0;
 #pragma omp parallel for schedule(static) num_threads(omp_jobs)
     for (size_t i = 0; i < n; i++) {
-        lk_task task = {i, 0, (uint32_t)omp_get_thread_num()};
+        lk_task task = {i, 0, (uint32_t)omp_get_thread_num(), 0};
         int32_t rc = op(model, ARG(w, i), RES(w, results, i), &task);
         if (rc != 0) {
 #pragma omp critical
@@ -164,7 +190,7 @@ static int omp_dynamic_run(const bench_work *w, size_t n, void *results, char *w
     int32_t code = 0;
 #pragma omp parallel for schedule(dynamic, chunk) num_threads(omp_jobs)
     for (size_t i = 0; i < n; i++) {
-        lk_task task = {i, 0, (uint32_t)omp_get_thread_num()};
+        lk_task task = {i, 0, (uint32_t)omp_get_thread_num(), 0};
         int32_t rc = op(model, ARG(w, i), RES(w, results, i), &task);
         if (rc != 0) {
 #pragma omp critical
@@ -246,7 +272,7 @@ static void pool_work(pool *p, uint32_t worker) {
             break;
         size_t end = start + chunk < n ? start + chunk : n;
         for (size_t i = start; i < end; i++) {
-            lk_task task = {i, 0, worker};
+            lk_task task = {i, 0, worker, 0};
             int32_t rc = op(w->model, ARG(w, i), RES(w, p->results, i), &task);
             if (rc != 0) {
                 size_t cur = atomic_load(&p->failed_at);
@@ -364,3 +390,266 @@ static void pool_teardown(void) {
 }
 
 const bench_tool bench_tool_pthread_pool = {"pthread_pool", pool_setup, pool_run, pool_teardown};
+
+/* -------------------------------------------- the trivial body, inlined */
+
+/* The range function: the caller's loop over its range, the body inlined
+   (gcc -O2 vectorises it), as in an OpenMP loop or a oneTBB blocked_range. */
+static int32_t trivial_range(const void *model, const void *args, void *results, lk_range *range) {
+    (void)model;
+    const uint64_t *a = args;
+    uint64_t *r = results;
+    const size_t n = range->end - range->begin;
+    for (size_t i = 0; i < n; i++)
+        r[i] = a[i] * 2 + 1;
+    return 0;
+}
+
+static int lk_range_setup_with(const bench_work *w, int n_jobs, lk_backend backend, int on_failure, char *why,
+                               size_t why_len) {
+    if (!w->trivial_body) {
+        snprintf(why, why_len, "the range tools inline the trivial body; %s has another", w->name);
+        return BENCH_ERROR;
+    }
+    lk_invoker_options opts;
+    lk_invoker_options_init(&opts, sizeof opts);
+    opts.n_jobs = n_jobs;
+    opts.backend = backend;
+    opts.range_func = trivial_range;
+    lk_status st = lk_invoker_new_with(w->model, NULL, &opts, &lk_inv);
+    if (st != LK_OK) {
+        snprintf(why, why_len, "lk_invoker_new_with(range_func, backend %d): status %d: %s", (int)backend, (int)st,
+                 lk_last_error());
+        return on_failure;
+    }
+    return BENCH_OK;
+}
+
+static int lk_range_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
+    return lk_range_setup_with(w, n_jobs, LK_BACKEND_THREADS, BENCH_ERROR, why, why_len);
+}
+
+static int lk_proc_range_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
+    return lk_range_setup_with(w, n_jobs, LK_BACKEND_PROCESSES, BENCH_NA, why, why_len);
+}
+
+const bench_tool bench_tool_lk_range = {"lk_range", lk_range_setup, lk_run, lk_teardown};
+const bench_tool bench_tool_lk_proc_range = {"lk_proc_range", lk_proc_range_setup, lk_run, lk_teardown};
+
+static int omp_inline_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
+    if (!w->trivial_body) {
+        snprintf(why, why_len, "omp_inline inlines the trivial body; %s has another", w->name);
+        return BENCH_ERROR;
+    }
+    return omp_setup(w, n_jobs, why, why_len);
+}
+
+static int omp_inline_run(const bench_work *w, size_t n, void *results, char *why, size_t why_len) {
+    (void)why, (void)why_len;
+    const uint64_t *a = w->args;
+    uint64_t *r = results;
+#pragma omp parallel for schedule(static) num_threads(omp_jobs)
+    for (size_t i = 0; i < n; i++)
+        r[i] = a[i] * 2 + 1;
+    return 0;
+}
+
+const bench_tool bench_tool_omp_inline = {"omp_inline", omp_inline_setup, omp_inline_run, nothing};
+
+/* ------------------------------------------------------------ streams */
+
+static size_t stream_window;
+
+typedef struct stream_io {
+    const bench_work *w;
+    size_t n, next;  /* items to source; the next one */
+    uint8_t *results;
+    size_t sunk;     /* items sunk so far: the next `first` expected */
+    char bad[256];   /* what went wrong in the sink, if anything */
+} stream_io;
+
+static int32_t stream_source(void *user, void *args, size_t capacity, size_t *n_filled) {
+    stream_io *s = user;
+    size_t k = s->n - s->next < capacity ? s->n - s->next : capacity;
+    memcpy(args, ARG(s->w, s->next), k * s->w->arg_size);
+    s->next += k;
+    *n_filled = k;
+    return 0;
+}
+
+static int32_t stream_sink(void *user, size_t first, const void *results, const int32_t *item_status, size_t n) {
+    stream_io *s = user;
+    if (first != s->sunk || first + n > s->n) {
+        snprintf(s->bad, sizeof s->bad, "sink got items %zu..%zu, expected them from %zu (of %zu)", first,
+                 first + n, s->sunk, s->n);
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (item_status[i] != 0) {
+            snprintf(s->bad, sizeof s->bad, "item %zu has status %d", first + i, (int)item_status[i]);
+            return 1;
+        }
+    memcpy(RES(s->w, s->results, first), results, n * s->w->result_size);
+    s->sunk += n;
+    return 0;
+}
+
+static int lk_stream_setup_with(const bench_work *w, int n_jobs, lk_backend backend, size_t window, int on_failure,
+                                char *why, size_t why_len) {
+    stream_window = window;
+    return lk_setup_with(w, n_jobs, backend, LK_SEEDS_PER_ITEM, on_failure,
+                         backend == LK_BACKEND_PROCESSES ? "LK_BACKEND_PROCESSES" : "threads", why, why_len);
+}
+
+static int lk_stream_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
+    return lk_stream_setup_with(w, n_jobs, LK_BACKEND_THREADS, (size_t)BENCH_STREAM_WINDOW_PER_JOB * (size_t)n_jobs,
+                                BENCH_ERROR, why, why_len);
+}
+
+static int lk_stream_auto_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
+    return lk_stream_setup_with(w, n_jobs, LK_BACKEND_THREADS, 0, BENCH_ERROR, why, why_len);
+}
+
+static int lk_proc_stream_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
+    return lk_stream_setup_with(w, n_jobs, LK_BACKEND_PROCESSES,
+                                (size_t)BENCH_STREAM_WINDOW_PER_JOB * (size_t)n_jobs, BENCH_NA, why, why_len);
+}
+
+static int lk_stream_run(const bench_work *w, size_t n, void *results, char *why, size_t why_len) {
+    stream_io s = {w, n, 0, results, 0, ""};
+    lk_stream_options opts;
+    lk_stream_options_init(&opts, sizeof opts);
+    opts.window = stream_window;
+    lk_status st = lk_invoker_stream(lk_inv, stream_source, stream_sink, &s, w->arg_size, w->result_size, &opts);
+    if (st != LK_OK) {
+        snprintf(why, why_len, "lk_invoker_stream: status %d: %s%s%s", (int)st, lk_last_error(), s.bad[0] ? "; " : "",
+                 s.bad);
+        return 1;
+    }
+    if (s.sunk != n || s.next != n) {
+        snprintf(why, why_len, "lk_invoker_stream: sourced %zu, sunk %zu of %zu items", s.next, s.sunk, n);
+        return 1;
+    }
+    return 0;
+}
+
+const bench_tool bench_tool_lk_stream = {"lk_stream", lk_stream_setup, lk_stream_run, lk_teardown};
+const bench_tool bench_tool_lk_stream_auto = {"lk_stream_auto", lk_stream_auto_setup, lk_stream_run, lk_teardown};
+const bench_tool bench_tool_lk_proc_stream = {"lk_proc_stream", lk_proc_stream_setup, lk_stream_run, lk_teardown};
+
+/* ------------------------------------------------------ futex ping-pong */
+
+/*
+ * The floor under a process backend's latency: one worker process, forked
+ * once, sleeping on a futex in shared memory. A call copies the arguments
+ * into the shared page, bumps `req` and wakes the worker; the worker runs
+ * the items through the workload's callback, stores `ack = req` and wakes
+ * the caller. Nothing spins: both sides sleep in the kernel, as a process
+ * pool that never burns an idle CPU must.
+ */
+#define PP_MAX 8
+
+typedef struct pingpong {
+    _Atomic uint32_t req;
+    _Atomic uint32_t ack;
+    uint32_t n;
+    uint32_t quit;
+    int32_t rc;
+    uint8_t args[PP_MAX * 64];
+    uint8_t results[PP_MAX * 64];
+} pingpong;
+
+static pingpong *pp;
+static pid_t pp_child = -1;
+
+static void futex_wait(_Atomic uint32_t *addr, uint32_t val) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT, val, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *addr) {
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+static void pp_worker(const bench_work *w) {
+    uint32_t seen = 0;
+    for (;;) {
+        uint32_t r;
+        while ((r = atomic_load(&pp->req)) == seen)
+            futex_wait(&pp->req, seen);
+        seen = r;
+        if (pp->quit)
+            _exit(0);
+        int32_t rc = 0;
+        for (uint32_t i = 0; i < pp->n && rc == 0; i++) {
+            lk_task task = {i, 0, 0, 0};
+            rc = w->op(w->model, pp->args + i * w->arg_size, pp->results + i * w->result_size, &task);
+        }
+        pp->rc = rc;
+        atomic_store(&pp->ack, r);
+        futex_wake(&pp->ack);
+    }
+}
+
+static int pp_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
+    (void)n_jobs;
+    if (w->arg_size > 64 || w->result_size > 64) {
+        snprintf(why, why_len, "futex_pingpong: items of at most 64 bytes");
+        return BENCH_ERROR;
+    }
+    pp = mmap(NULL, sizeof *pp, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (pp == MAP_FAILED) {
+        snprintf(why, why_len, "mmap: %s", strerror(errno));
+        pp = NULL;
+        return BENCH_ERROR;
+    }
+    memset(pp, 0, sizeof *pp);
+    pid_t parent = getpid();
+    pp_child = fork();
+    if (pp_child < 0) {
+        snprintf(why, why_len, "fork: %s", strerror(errno));
+        return BENCH_ERROR;
+    }
+    if (pp_child == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        pp_worker(w);
+    }
+    return BENCH_OK;
+}
+
+static int pp_run(const bench_work *w, size_t n, void *results, char *why, size_t why_len) {
+    if (n > PP_MAX) {
+        snprintf(why, why_len, "futex_pingpong: at most %d items per call", PP_MAX);
+        return 1;
+    }
+    memcpy(pp->args, w->args, n * w->arg_size);
+    pp->n = (uint32_t)n;
+    uint32_t r = atomic_fetch_add(&pp->req, 1) + 1;
+    futex_wake(&pp->req);
+    uint32_t a;
+    while ((a = atomic_load(&pp->ack)) != r)
+        futex_wait(&pp->ack, a);
+    if (pp->rc != 0) {
+        snprintf(why, why_len, "callback failed with %d", (int)pp->rc);
+        return 1;
+    }
+    memcpy(results, pp->results, n * w->result_size);
+    return 0;
+}
+
+static void pp_teardown(void) {
+    if (pp_child > 0) {
+        pp->quit = 1;
+        atomic_fetch_add(&pp->req, 1);
+        futex_wake(&pp->req);
+        waitpid(pp_child, NULL, 0);
+        pp_child = -1;
+    }
+    if (pp) {
+        munmap(pp, sizeof *pp);
+        pp = NULL;
+    }
+}
+
+const bench_tool bench_tool_futex_pingpong = {"futex_pingpong", pp_setup, pp_run, pp_teardown};

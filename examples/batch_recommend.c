@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
     /* The sequential reference: a plain loop over the same operation. */
     double t0 = now_s();
     for (int32_t i = 0; i < n_users; i++) {
-        lk_task task = {(size_t)i, 0, 0};
+        lk_task task = {(size_t)i, 0, 0, 0};
         if (mf_recommend_op(&model, &users[i], &ref[i], &task) != 0) {
             fprintf(stderr, "sequential run failed at user %d\n", (int)i);
             return 1;

@@ -135,7 +135,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++)
         args[i] = i * 7 + 1;
     for (size_t i = 0; i < n; i++) {
-        lk_task t = {i, 0, 0};
+        lk_task t = {i, 0, 0, 0};
         op(&w, &args[i], &want[i], &t);
     }
 
