@@ -10,7 +10,7 @@
 //! swaps), logging switches to writing frames on a pipe, and the child ends
 //! with `_exit`.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -167,6 +167,12 @@ impl Child {
 
     pub fn pid(&self) -> RawPid {
         self.pid
+    }
+
+    /// What to poll to learn of the child: its pipe, and its pidfd when
+    /// there is one (without one, only `wait_event` notices its death).
+    pub fn watched_fds(&self) -> Option<(BorrowedFd<'_>, BorrowedFd<'_>)> {
+        self.pidfd.as_ref().map(|p| (self.ctrl.as_fd(), p.as_fd()))
     }
 
     /// The first malformed frame the child sent (it is then no longer read).

@@ -72,6 +72,20 @@ impl ProcFlow<'_> {
         self.mail_seen = self.shared.header().mail.load(Ordering::Acquire);
         let events = self.parent.events.as_fd();
         let z = self.parent.zygote.as_mut().ok_or_else(|| Error::WorkerDied("the process pool's zygote ended".into()))?;
+        // The common case, a finished claim and nothing else: one poll and
+        // one read of the eventfd.
+        let mut timeout = timeout;
+        if let Some((ctrl, pidfd)) = z.child.watched_fds() {
+            let mut fds = [sys::readable(&events), sys::readable(&z.logs), sys::readable(&ctrl), sys::readable(&pidfd)];
+            sys::poll(&mut fds, timeout).map_err(|e| Error::os("poll", e))?;
+            if !fds[1..].iter().any(sys::ready) {
+                if sys::ready(&fds[0]) {
+                    sys::eventfd_clear(events).map_err(|e| Error::os("eventfd", e))?;
+                }
+                return Ok(());
+            }
+            timeout = Some(Duration::ZERO);
+        }
         let mut exits = Vec::new();
         let logs = z.logs.as_fd();
         let ended = z.child.wait_event(&[events, logs], timeout, &mut |r| {
