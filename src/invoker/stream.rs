@@ -421,10 +421,12 @@ pub(crate) fn run_local(pool: Option<&Pool>, core: &Arc<Core>, io: &mut dyn Io, 
 }
 
 fn space(ring: &Ring) -> Space {
+    // A zero size passes NULL, as for maps.
+    let nonzero = |p: *mut u8, size: usize| SendPtr(if size == 0 { std::ptr::null_mut() } else { p });
     Space {
-        args: SendPtr(ring.args),
+        args: nonzero(ring.args, ring.arg_size),
         arg_size: ring.arg_size,
-        results: SendPtr(ring.results),
+        results: nonzero(ring.results, ring.result_size),
         result_size: ring.result_size,
         status: SendPtr(ring.status),
         ring: ring.slots,
