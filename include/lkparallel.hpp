@@ -61,6 +61,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <initializer_list>
@@ -603,6 +604,52 @@ inline decltype(auto) call_item(const F &func, const Arg &arg, const lk_range *r
     }
 }
 
+// Streams move arguments and results through the library's window as bytes;
+// other types travel boxed: the window's argument slot holds a pointer to
+// the item's box, in which the loop constructs the result (and keeps the
+// exception); the stream owns the boxes. Such types run on threads only
+// (the process backend refuses them), where a stream's range comes with no
+// results memory (result_size 0: NULL) and a map's always with some.
+template <class Arg, class Result>
+inline constexpr bool boxed_stream_v =
+    !(std::is_trivially_copyable_v<Arg> && (std::is_void_v<Result> || std::is_trivially_copyable_v<Result>));
+
+template <class Arg, class Result>
+struct stream_box {
+    std::size_t index;
+    std::optional<Arg> arg;
+    std::optional<std::conditional_t<std::is_void_v<Result>, unsigned char, Result>> result;
+    std::exception_ptr error;
+};
+
+// The loop over a range of boxed stream items.
+template <class Arg, class Result, class F>
+std::int32_t boxed_range(const F &func, const void *args, lk_range *range) noexcept {
+    stream_box<Arg, Result> *const *boxes = static_cast<stream_box<Arg, Result> *const *>(args);
+    const std::size_t begin = range->begin;
+    const std::size_t count = range->end - begin;
+    for (std::size_t k = 0; k < count; ++k) {
+        if (k % stop_poll_items == 0 && lk_range_stopped(range) != 0) {
+            range->failed = begin + k;
+            return LK_RANGE_STOPPED;
+        }
+        stream_box<Arg, Result> &box = *boxes[k];
+        try {
+            if constexpr (std::is_void_v<Result>) {
+                call_item<Arg>(func, *box.arg, range, begin + k);
+                box.result.emplace(static_cast<unsigned char>(0));
+            } else {
+                box.result.emplace(call_item<Arg>(func, *box.arg, range, begin + k));
+            }
+        } catch (...) {
+            box.error = std::current_exception();
+            range->failed = begin + k;
+            return exception_code;
+        }
+    }
+    return 0;
+}
+
 // The lk_range_fn of every C++ invoker, instantiated for its callable's type:
 // the loop over the range is here, the callable inlined into it. `model` is
 // the invoker's context. Nothing escapes: the first throwing item is
@@ -611,6 +658,9 @@ template <class Arg, class Result, class F>
 std::int32_t range_trampoline(const void *model, const void *args, void *results, lk_range *range) noexcept {
     const auto &ctx = *static_cast<const context<Arg, Result, F> *>(model);
     const F &func = ctx.func;
+    if constexpr (boxed_stream_v<Arg, Result>) {
+        if (results == nullptr) return boxed_range<Arg, Result, F>(func, args, range);
+    }
     const std::size_t begin = range->begin;
     const std::size_t count = range->end - begin;
     // The library keeps each element's alignment up to 64 bytes; beyond that
@@ -684,9 +734,12 @@ inline void progress_trampoline(std::size_t done, std::size_t total, void *user)
 // One stream in flight: its input (`pull`: the next argument, or nothing at
 // the end), its output (`push`), and what happened. The library calls the
 // source one call at a time, and the sink likewise; the two may overlap
-// (the C contract allows it), and share only `window`, which locks.
+// (the C contract allows it), and share only `window` and `boxes`, which lock.
 template <class Arg, class Result, class Pull, class Push>
 struct stream_run {
+    static constexpr bool boxed = boxed_stream_v<Arg, Result>;
+    using box = stream_box<Arg, Result>;
+
     stream_run(const context_base *c, Pull &in, Push &out, std::size_t base)
         : ctx(c), pull(in), push(out), index_base(base) {}
 
@@ -698,6 +751,8 @@ struct stream_run {
     std::size_t delivered = 0;
     bool input_ended = false;
     address_spans window; // where this stream's arguments lie (to find its items' exceptions)
+    std::mutex boxes_mutex;
+    std::deque<std::unique_ptr<box>> boxes; // boxed: the items sourced and not yet sunk, in order
     std::exception_ptr source_error;
     std::size_t source_index = 0;
     std::exception_ptr sink_error;
@@ -715,20 +770,42 @@ struct stream_run {
         }
     }
 
+    // Boxed: the exceptions of the items that never reached the sink (after the stream).
+    void note_unsunk_boxes() noexcept {
+        for (const auto &b : boxes)
+            if (b->error) note_item(b->index, b->error);
+    }
+
+    // The next item, into argument slot `k` of the window at `args`.
+    void fill(void *args, std::size_t k, Arg &&next) {
+        if constexpr (boxed) {
+            auto b = std::make_unique<box>();
+            b->index = index_base + sourced + k;
+            b->arg.emplace(std::move(next));
+            box *raw = b.get();
+            {
+                std::lock_guard<std::mutex> lock(boxes_mutex);
+                boxes.push_back(std::move(b));
+            }
+            static_cast<box **>(args)[k] = raw;
+        } else {
+            ::new (static_cast<void *>(static_cast<unsigned char *>(args) + k * sizeof(Arg))) Arg(std::move(next));
+        }
+    }
+
     static std::int32_t source(void *user, void *args, std::size_t capacity, std::size_t *n_filled) noexcept {
         auto &st = *static_cast<stream_run *>(user);
         std::size_t k = 0;
         if (!st.input_ended) {
             try {
-                st.window.add(args, capacity * sizeof(Arg));
-                auto *slots = static_cast<unsigned char *>(args);
+                if constexpr (!boxed) st.window.add(args, capacity * sizeof(Arg));
                 for (; k < capacity; ++k) {
                     std::optional<Arg> next = st.pull();
                     if (!next) {
                         st.input_ended = true;
                         break;
                     }
-                    ::new (static_cast<void *>(slots + k * sizeof(Arg))) Arg(std::move(*next));
+                    st.fill(args, k, std::move(*next));
                 }
             } catch (...) {
                 // The input ends here: the items before it still run and reach
@@ -743,31 +820,50 @@ struct stream_run {
         return 0;
     }
 
+    // Keep-going: item `index` failed with `code`; the output skips it and
+    // stream() throws at the end. Its exception, when C++ has it.
+    std::exception_ptr failed_item_cause(std::size_t index, std::int32_t code, box *b) noexcept {
+        if constexpr (boxed) {
+            (void)index;
+            (void)code;
+            return b->error;
+        } else {
+            (void)b;
+            std::exception_ptr cause;
+            if (code == exception_code) {
+                try {
+                    failure f{};
+                    if (ctx->take_if([&](const failure &x) { return x.index == index && window.contains(x.arg_slot); },
+                                     f, true))
+                        cause = f.error;
+                } catch (...) {
+                    // No lock: the item still fails, as lk::error with the library's message.
+                }
+            }
+            return cause;
+        }
+    }
+
     static std::int32_t sink(void *user, std::size_t first, const void *results, const std::int32_t *status,
                              std::size_t n) noexcept {
         auto &st = *static_cast<stream_run *>(user);
         for (std::size_t k = 0; k < n; ++k) {
             const std::size_t index = first + k;
+            std::unique_ptr<box> b;
+            if constexpr (boxed) {
+                std::lock_guard<std::mutex> lock(st.boxes_mutex);
+                b = std::move(st.boxes.front());
+                st.boxes.pop_front();
+            }
             if (status[k] != 0) {
-                // Keep-going: the item failed; the output skips it and stream() throws at the end.
-                std::exception_ptr cause;
-                if (status[k] == exception_code) {
-                    try {
-                        failure f{};
-                        if (st.ctx->take_if(
-                                [&](const failure &x) { return x.index == index && st.window.contains(x.arg_slot); }, f,
-                                true))
-                            cause = f.error;
-                    } catch (...) {
-                        // No lock: the item still fails, as lk::error with the library's message.
-                    }
-                }
-                st.note_item(index, cause);
+                st.note_item(index, st.failed_item_cause(index, status[k], b.get()));
                 continue;
             }
             try {
                 if constexpr (std::is_void_v<Result>) {
                     st.push(index);
+                } else if constexpr (boxed) {
+                    st.push(index, static_cast<const Result &>(*b->result));
                 } else {
                     Result value;
                     std::memcpy(static_cast<void *>(std::addressof(value)),
@@ -977,10 +1073,11 @@ public:
      *   item's exception in a worker process, which is logged, ...).
      * The original exception is nested in item_error and stream_error.
      *
-     * Arguments and results pass through the library's window as bytes, so
-     * streams need a trivially copyable Arg and Result (or a void Result).
-     * The stream must not map or stream on this invoker from its input or
-     * output (lk::error(LK_ERR_UNSUPPORTED)); other invokers are fine.
+     * A trivially copyable Arg and Result pass through the library's window
+     * as bytes; other types (std::string, std::vector: threads backend
+     * only) travel boxed, one allocation per item. The stream must not map
+     * or stream on this invoker from its input or output
+     * (lk::error(LK_ERR_UNSUPPORTED)); other invokers are fine.
      */
     template <class It, class End, class Out,
               std::enable_if_t<detail::input_iterator_v<It> && detail::sentinel_for_v<End, It> &&
@@ -1091,9 +1188,6 @@ private:
 
     template <class Pull, class Push>
     std::size_t run_stream(Pull &pull, Push &push, const stream_options &opts) const {
-        static_assert(std::is_trivially_copyable_v<Arg> && (std::is_void_v<Result> || std::is_trivially_copyable_v<Result>),
-                      "lk::invoker::stream: arguments and results pass through the library's window as bytes, so "
-                      "Arg and Result must be trivially copyable (map other types in pieces)");
         require_handle();
         using run_t = detail::stream_run<Arg, Result, Pull, Push>;
         run_t st(ctx_.get(), pull, push, opts.index_base);
@@ -1101,16 +1195,23 @@ private:
         lk_stream_options_init(&copts, sizeof copts);
         copts.window = opts.window;
         copts.index_base = opts.index_base;
-        const std::size_t result_size = std::is_void_v<Result> ? 0 : sizeof(detail::result_slot_t<Result>);
+        // Boxed items: a pointer per argument slot and no results memory (see detail::boxed_stream_v).
+        const std::size_t arg_size = run_t::boxed ? sizeof(typename run_t::box *) : sizeof(Arg);
+        const std::size_t result_size =
+            run_t::boxed || std::is_void_v<Result> ? 0 : sizeof(detail::result_slot_t<Result>);
         const lk_status status =
-            lk_invoker_stream(handle_, &run_t::source, &run_t::sink, &st, sizeof(Arg), result_size, &copts);
+            lk_invoker_stream(handle_, &run_t::source, &run_t::sink, &st, arg_size, result_size, &copts);
         const std::string message = status == LK_OK ? std::string() : detail::last_error_or(status);
         std::exception_ptr progress_error = std::exchange(detail::pending_progress_error(), nullptr);
         // The exceptions of items that never reached the sink (fail-fast: the
         // failing one, and any after it that ran); taken whatever happened.
-        detail::failure rest{};
-        if (ctx_->take_if([&](const detail::failure &f) { return st.window.contains(f.arg_slot); }, rest))
-            st.note_item(rest.index, rest.error);
+        if constexpr (run_t::boxed) {
+            st.note_unsunk_boxes();
+        } else {
+            detail::failure rest{};
+            if (ctx_->take_if([&](const detail::failure &f) { return st.window.contains(f.arg_slot); }, rest))
+                st.note_item(rest.index, rest.error);
+        }
 
         // The lowest index wins; at one index an item, then the input, then the output.
         enum kind { none, item, opaque, source, sink };

@@ -1,7 +1,8 @@
 // lkparallel.hpp: invoker::stream over iterators, ranges and generators into
 // sink callables and output iterators: every item exactly once, in order,
 // never more than a window read ahead; the callable's, the input's and the
-// output's exceptions name the item; both backends, n_jobs 1, 2 and 4.
+// output's exceptions name the item; both backends, n_jobs 1, 2 and 4;
+// types that are not trivially copyable (boxed) too.
 #include "cxx/cxxtest.hpp"
 
 #include <atomic>
@@ -342,6 +343,64 @@ static void concurrent_streams_keep_their_exceptions() {
     CHECK(good == 30);
 }
 
+static void other_types_travel_boxed() {
+    // std::string in, std::vector out: boxed (threads only), same guarantees.
+    for (int jobs : job_counts) {
+        lk::invoker inv([](const std::string &s, const lk::task &t) {
+            if (s == "boom") throw std::runtime_error("boom at " + std::to_string(t.index));
+            return std::vector<std::size_t>{s.size(), t.index};
+        }, jobs);
+        std::vector<std::string> words;
+        for (int i = 0; i < 500; i++) words.push_back(std::string(std::size_t(i % 17), 'x'));
+        for (std::size_t window : {std::size_t(2), std::size_t(0)}) {
+            std::size_t expect = 0;
+            bool ok = true;
+            CHECK(inv.stream(words, [&](std::size_t i, const std::vector<std::size_t> &r) {
+                ok = ok && i == expect && r.size() == 2 && r[0] == words[i].size() && r[1] == i;
+                expect++;
+            }, lk::stream_options{window, 0}) == words.size());
+            CHECK(ok && expect == words.size());
+        }
+        // A map on the same invoker while a stream runs (from its output): not mistaken for a stream.
+        lk::invoker<std::string, std::vector<std::size_t>> *self = &inv;
+        std::size_t maps = 0;
+        lk::invoker other([](const int &x) { return x; }, 2);
+        std::thread mapper([&] {
+            for (int rep = 0; rep < 20; rep++) {
+                auto r = self->map(std::vector<std::string>{"ab", "c"});
+                if (r[0][0] == 2 && r[1][0] == 1 && r[1][1] == 1) maps++;
+            }
+        });
+        inv.stream(words, [&](const std::vector<std::size_t> &) {});
+        mapper.join();
+        CHECK(maps == 20);
+        // Exceptions name the item, fail-fast and keep-going alike.
+        std::vector<std::string> bad(100, "fine");
+        bad[40] = bad[60] = "boom";
+        std::size_t got = 0;
+        CHECK_THROWS(inv.stream(bad, [&](const std::vector<std::size_t> &) { got++; }, lk::stream_options{8, 1000}),
+                     lk::item_error, e, e.index() == 1040 && lkt_contains(e.what(), "boom at 1040"));
+        CHECK(got == 40);
+        lk::options kg(jobs);
+        kg.error_mode = lk::error_mode::keep_going;
+        lk::invoker<std::string, void> effects([](const std::string &s) {
+            if (s == "boom") throw std::logic_error("boom");
+        }, kg);
+        got = 0;
+        CHECK_THROWS(effects.stream(bad, [&](std::size_t) { got++; }), lk::item_error, e, e.index() == 40);
+        CHECK(got == 98);
+        // The input's exception: after the items before it.
+        int k = 0;
+        got = 0;
+        CHECK_THROWS(inv.stream([&]() -> std::optional<std::string> {
+            if (k == 7) throw std::runtime_error("no more words");
+            return std::string(std::size_t(k++), 'y');
+        }, [&](const std::vector<std::size_t> &) { got++; }), lk::stream_error, e,
+                     e.where() == lk::stream_error::origin::source && e.index() == 7);
+        CHECK(got == 7);
+    }
+}
+
 int main(int argc, char **argv) {
     lkt_watchdog(120);
     // With an argument: only the part of that name (for debugging).
@@ -359,6 +418,7 @@ int main(int argc, char **argv) {
         {"processes", process_backend},
         {"cancel", cancel_and_progress},
         {"concurrent", concurrent_streams_keep_their_exceptions},
+        {"boxed", other_types_travel_boxed},
     };
     for (const part &p : parts)
         if (only.empty() || only == p.name) p.run();
