@@ -1240,8 +1240,8 @@ private:
         switch (first) {
         case item: detail::throw_item_error(at, st.item_exception);
         case opaque:
-            if (status != LK_OK) throw error(status, message);
-            break;
+            throw error(status != LK_OK ? status : LK_ERR_CALLBACK,
+                        status != LK_OK ? message : "lk::invoker::stream: item " + std::to_string(at) + " failed");
         case source: detail::throw_stream_error(stream_error::origin::source, at, st.source_error);
         case sink: detail::throw_stream_error(stream_error::origin::sink, at, st.sink_error);
         case none: break;
