@@ -8,6 +8,9 @@
  *                     4);                                 // 4 worker threads
  *     std::vector<double> scores = inv.map(users);        // scores[i] belongs to users[i]
  *
+ *     // Bounded memory, results in order, while the workers compute:
+ *     inv.stream(read_user, [&](std::size_t i, const double &s) { out << i << ' ' << s << '\n'; });
+ *
  * - lk::invoker<Arg, Result> owns one lk_invoker (move-only, like
  *   std::unique_ptr) and shuts it down in its destructor. Arg and Result are
  *   deduced from a callable with one signature (a lambda with captures, a
@@ -16,12 +19,27 @@
  *   invoker is made with a model), optionally followed by `const lk::task &`
  *   (index, seed, worker), and returns Result (or void). It is called through
  *   a const reference, from several threads at once: it must be safe for that.
+ * - The invoker is a range invoker (lk_invoker_options.range_func): the
+ *   library hands a worker a contiguous range of items, and the loop over
+ *   it is a function template instantiated for the callable's type, so the
+ *   callable's body is compiled (inlined, vectorised where it can be) into
+ *   that loop: no function pointer, std::function or virtual call per item.
+ *   lk::task::seed is lk_range_seed's, the seed the item API gives the same
+ *   item. A long range polls lk_range_stopped every few dozen items, so a
+ *   cancellation or a fail-fast failure stops it promptly.
  * - An exception thrown by the callable never crosses into the library: it is
- *   caught on the worker, and map() rethrows it as lk::item_error, which
+ *   caught in the loop, and map() rethrows it as lk::item_error, which
  *   carries the item's index and nests the original exception (the lowest
- *   failing index when several threw). A worker process cannot send the
- *   object back: there map throws lk::error(LK_ERR_CALLBACK) naming the item,
- *   and the exception's text is logged (lk_log, LK_LOG_ERROR).
+ *   failing index when several threw, also under keep-going). A worker
+ *   process cannot send the object back: there map throws
+ *   lk::error(LK_ERR_CALLBACK) naming the item, and the exception's text is
+ *   logged (lk_log, LK_LOG_ERROR).
+ * - stream() feeds the invoker from an input range, an iterator pair or a
+ *   generator (a callable returning std::optional), and hands each result,
+ *   in index order, to a sink callable or an output iterator, holding at
+ *   most a window of items (lk_invoker_stream). Exceptions from the
+ *   callable, the input or the output come back as lk::item_error or
+ *   lk::stream_error, naming the item.
  * - Every failing status becomes lk::error, carrying the lk_status and the
  *   library's message.
  * - lk::run_sp(f) runs f in a forked child process and returns the bytes it
@@ -29,19 +47,21 @@
  *   memory limit.
  *
  * Thread-safety is the C library's: an invoker may be used by several threads
- * at once (map is const), and a callable may map on any invoker, its own
- * included. Moving or destroying an invoker while another thread uses it is
- * a data race, as for any C++ object.
+ * at once (map and stream are const), and a callable may map on any invoker,
+ * its own included. Moving or destroying an invoker while another thread
+ * uses it is a data race, as for any C++ object.
  */
 #ifndef LKPARALLEL_HPP
 #define LKPARALLEL_HPP
 
 #include "lkparallel.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <initializer_list>
@@ -49,6 +69,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -106,6 +127,30 @@ public:
     std::size_t index() const noexcept { return index_; }
 
 private:
+    std::size_t index_;
+};
+
+/**
+ * A stream's input or output threw (see invoker::stream). status() is
+ * LK_ERR_CALLBACK; the original exception is nested, as in item_error.
+ */
+class stream_error : public error, public std::nested_exception {
+public:
+    /** Which end of the stream threw. */
+    enum class origin {
+        source, ///< the input: an iterator, the range or the generator
+        sink,   ///< the output: the sink callable or the output iterator
+    };
+    /** Made inside a handler of the original exception, which it nests. */
+    stream_error(origin where, std::size_t index, const std::string &message)
+        : error(LK_ERR_CALLBACK, message), where_(where), index_(index) {}
+    /** The input or the output. */
+    origin where() const noexcept { return where_; }
+    /** source: the index the item being read would have had; sink: the index of the item being handed over. */
+    std::size_t index() const noexcept { return index_; }
+
+private:
+    origin where_;
     std::size_t index_;
 };
 
@@ -203,6 +248,24 @@ struct options {
      * maps in flight are cancelled and that map rethrows the exception.
      */
     std::function<void(std::size_t done, std::size_t total)> progress;
+    /**
+     * The fewest items the library hands a worker at once (one call of the
+     * loop the callable is compiled into), except where fewer remain; 0:
+     * the library chooses. Raise it when items are tiny.
+     */
+    std::size_t grain = 0;
+};
+
+/** Options for invoker::stream (lk_stream_options). */
+struct stream_options {
+    /**
+     * The most items read from the input and not yet handed to the output
+     * (0: the library chooses: a few chunks per worker, at most 64 MiB of
+     * arguments and results). Any value >= 1 works.
+     */
+    std::size_t window = 0;
+    /** The first item's index (lk::task::index, item_error::index(), the index the sink gets). */
+    std::size_t index_base = 0;
 };
 
 namespace detail {
@@ -282,49 +345,152 @@ inline constexpr bool contiguous_of_v<
     std::is_pointer_v<decltype(std::data(std::declval<R &>()))> &&
     std::is_same_v<std::remove_cv_t<std::remove_pointer_t<decltype(std::data(std::declval<R &>()))>>, T>;
 
+// An iterator of the input category or a stronger one.
+template <class It, class = void>
+inline constexpr bool input_iterator_v = false;
+template <class It>
+inline constexpr bool input_iterator_v<It, std::void_t<typename std::iterator_traits<It>::iterator_category>> =
+    std::is_base_of_v<std::input_iterator_tag, typename std::iterator_traits<It>::iterator_category>;
+
+// `last` ends a run of `It`s: it != last is a bool.
+template <class End, class It, class = void>
+inline constexpr bool sentinel_for_v = false;
+template <class End, class It>
+inline constexpr bool sentinel_for_v<End, It, std::void_t<decltype(std::declval<It &>() != std::declval<End &>())>> =
+    std::is_convertible_v<decltype(std::declval<It &>() != std::declval<End &>()), bool>;
+
+// A range with std::begin and std::end (an input range; the elements convert to Arg).
+template <class R, class Arg, class = void>
+inline constexpr bool input_range_of_v = false;
+template <class R, class Arg>
+inline constexpr bool input_range_of_v<
+    R, Arg, std::void_t<decltype(std::begin(std::declval<R &>())), decltype(std::end(std::declval<R &>()))>> =
+    input_iterator_v<decltype(std::begin(std::declval<R &>()))> &&
+    sentinel_for_v<decltype(std::end(std::declval<R &>())), decltype(std::begin(std::declval<R &>()))> &&
+    std::is_constructible_v<Arg, decltype(*std::begin(std::declval<R &>()))>;
+
+template <class T>
+struct is_optional : std::false_type {};
+template <class T>
+struct is_optional<std::optional<T>> : std::true_type {};
+
+// A generator: called with no arguments, returns std::optional<T> (std::nullopt: the end) with T convertible to Arg.
+template <class G, class Arg, class = void>
+inline constexpr bool generator_of_v = false;
+template <class G, class Arg>
+inline constexpr bool generator_of_v<G, Arg, std::enable_if_t<std::is_invocable_v<G &>>> =
+    is_optional<std::remove_cv_t<std::remove_reference_t<std::invoke_result_t<G &>>>>::value &&
+    std::is_constructible_v<Arg, decltype(*std::declval<std::invoke_result_t<G &>>())>;
+
+// Where a stream's results go: a sink callable (index, result) or (result)
+// (for void results (index) or ()), or an output iterator (`*out = r; ++out`).
+template <class Out, class Result>
+struct sink_callable
+    : std::bool_constant<std::is_invocable_v<Out &, std::size_t, const Result &> ||
+                         std::is_invocable_v<Out &, const Result &>> {};
+template <class Out>
+struct sink_callable<Out, void>
+    : std::bool_constant<std::is_invocable_v<Out &, std::size_t> || std::is_invocable_v<Out &>> {};
+template <class Out, class Result>
+inline constexpr bool sink_callable_v = sink_callable<Out, Result>::value;
+
+template <class Out, class Result, class = void>
+inline constexpr bool output_iterator_v = false;
+template <class Out, class Result>
+inline constexpr bool output_iterator_v<
+    Out, Result,
+    std::enable_if_t<!std::is_void_v<Result>,
+                     std::void_t<decltype(*std::declval<Out &>() = std::declval<const Result &>()),
+                                 decltype(++std::declval<Out &>())>>> = !sink_callable_v<Out, Result>;
+
+template <class Out, class Result>
+inline constexpr bool stream_output_v = sink_callable_v<Out, Result> || output_iterator_v<Out, Result>;
+
 // ---- The context the C invoker gets as its model ----
 
+// An exception a callable threw, kept until its map or stream takes it. Maps
+// find theirs by the result slot (distinct for maps in flight at once, even
+// over the same arguments), streams by the argument slot (in their window).
 struct failure {
-    const void *slot;
+    const void *result_slot;
+    const void *arg_slot;
     std::size_t index;
     std::exception_ptr error;
+};
+
+// The address ranges a stream's window has shown its source (merged).
+class address_spans {
+public:
+    // May throw std::bad_alloc.
+    void add(const void *at, std::size_t bytes) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        std::uintptr_t lo = reinterpret_cast<std::uintptr_t>(at), hi = lo + bytes;
+        for (auto it = spans_.begin(); it != spans_.end();) {
+            if (it->first <= hi && lo <= it->second) { // overlapping or adjacent: merge
+                lo = std::min(lo, it->first);
+                hi = std::max(hi, it->second);
+                it = spans_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        spans_.emplace_back(lo, hi);
+    }
+
+    bool contains(const void *at) const {
+        std::lock_guard<std::mutex> lock(mutex_);
+        const auto p = reinterpret_cast<std::uintptr_t>(at);
+        for (const auto &s : spans_)
+            if (s.first <= p && p < s.second) return true;
+        return false;
+    }
+
+private:
+    // The source adds while the sink may look (the C API lets them run at once).
+    mutable std::mutex mutex_;
+    std::vector<std::pair<std::uintptr_t, std::uintptr_t>> spans_;
 };
 
 class context_base {
 public:
     virtual ~context_base() = default;
 
-    // Runs the callable for one item, writes its result; may throw.
-    virtual void invoke(const void *arg, void *result, const task &item) const = 0;
-
-    // Keeps the exception of the item whose result slot is `slot`. Never throws.
-    void record(const void *slot, std::size_t index, std::exception_ptr e) const noexcept {
+    // Keeps the exception of item `index`. Never throws.
+    void record(const void *result_slot, const void *arg_slot, std::size_t index, std::exception_ptr e) const noexcept {
         try {
             std::lock_guard<std::mutex> lock(mutex_);
-            failures_.push_back(failure{slot, index, std::move(e)});
+            failures_.push_back(failure{result_slot, arg_slot, index, std::move(e)});
         } catch (...) {
             // Out of memory while failing: the map still fails, with the C status and message.
         }
     }
 
-    // Removes the failures whose slots lie in [begin, end) (this map's results);
-    // true, with the lowest index in `out`, if there were any.
-    bool take(const void *begin, const void *end, failure &out) const {
+    // Removes the failures `match` accepts; true, with the lowest index in
+    // `out`, if there were any. `only_one`: remove the first match only.
+    template <class Match>
+    bool take_if(Match match, failure &out, bool only_one = false) const {
         std::lock_guard<std::mutex> lock(mutex_);
         bool found = false;
-        auto in_range = [&](const failure &f) {
-            return !std::less<const void *>()(f.slot, begin) && std::less<const void *>()(f.slot, end);
-        };
         for (auto it = failures_.begin(); it != failures_.end();) {
-            if (in_range(*it)) {
+            if (match(*it)) {
                 if (!found || it->index < out.index) out = std::move(*it);
                 found = true;
                 it = failures_.erase(it);
+                if (only_one) break;
             } else {
                 ++it;
             }
         }
         return found;
+    }
+
+    // A map's failures: those whose result slots lie in [begin, end).
+    bool take(const void *begin, const void *end, failure &out) const {
+        return take_if(
+            [&](const failure &f) {
+                return !std::less<const void *>()(f.result_slot, begin) && std::less<const void *>()(f.result_slot, end);
+            },
+            out);
     }
 
     std::function<void(std::size_t, std::size_t)> progress;
@@ -339,55 +505,28 @@ template <class Arg, class Result, class F>
 class context final : public context_base {
 public:
     template <class G>
-    explicit context(G &&func) : func_(std::forward<G>(func)) {}
+    explicit context(G &&f) : func(std::forward<G>(f)) {}
 
-    void invoke(const void *arg, void *result, const task &item) const override {
-        if constexpr (std::is_trivially_copyable_v<Arg>) {
-            // Process workers receive arguments as bytes, which may not be aligned for Arg.
-            if (reinterpret_cast<std::uintptr_t>(arg) % alignof(Arg) != 0) {
-                alignas(Arg) unsigned char copy[sizeof(Arg)];
-                std::memcpy(copy, arg, sizeof(Arg));
-                store(*std::launder(reinterpret_cast<const Arg *>(copy)), result, item);
-                return;
-            }
-        }
-        store(*static_cast<const Arg *>(arg), result, item);
-    }
-
-private:
-    decltype(auto) call(const Arg &arg, const task &item) const {
-        if constexpr (std::is_invocable_v<const F &, const Arg &, const task &>)
-            return std::invoke(func_, arg, item);
-        else
-            return std::invoke(func_, arg);
-    }
-
-    void store(const Arg &arg, void *result, const task &item) const {
-        if constexpr (std::is_void_v<Result>) {
-            call(arg, item);
-        } else if constexpr (std::is_trivially_copyable_v<Result>) {
-            const Result value = call(arg, item);
-            std::memcpy(result, &value, sizeof(Result));
-        } else {
-            *static_cast<Result *>(result) = call(arg, item);
-        }
-    }
-
-    F func_;
+    F func;
 };
 
 // The callable of an invoker made with a model: holds a pointer to the model.
+// It takes the task only when the user's callable does (the seed costs a mix).
 template <class Model, class F>
 struct with_model {
     const Model *model;
     F func;
 
-    template <class Arg>
+    template <class Arg, class G = F,
+              std::enable_if_t<std::is_invocable_v<const G &, const Model &, const Arg &, const task &>, int> = 0>
     decltype(auto) operator()(const Arg &arg, const task &item) const {
-        if constexpr (std::is_invocable_v<const F &, const Model &, const Arg &, const task &>)
-            return std::invoke(func, *model, arg, item);
-        else
-            return std::invoke(func, *model, arg);
+        return std::invoke(func, *model, arg, item);
+    }
+
+    template <class Arg, class G = F,
+              std::enable_if_t<!std::is_invocable_v<const G &, const Model &, const Arg &, const task &>, int> = 0>
+    decltype(auto) operator()(const Arg &arg) const {
+        return std::invoke(func, *model, arg);
     }
 };
 
@@ -414,37 +553,171 @@ using result_slot_t = typename result_slot<Result>::type;
     }
 }
 
+[[noreturn]] inline void throw_stream_error(stream_error::origin where, std::size_t index,
+                                            const std::exception_ptr &cause) {
+    const std::string what = where == stream_error::origin::source
+                                 ? "lk::invoker::stream: the input threw for item " + std::to_string(index)
+                                 : "lk::invoker::stream: the output threw at item " + std::to_string(index);
+    try {
+        std::rethrow_exception(cause);
+    } catch (const std::exception &e) {
+        throw stream_error(where, index, what + ": " + e.what()); // nests e
+    } catch (...) {
+        throw stream_error(where, index, what + ": a non-standard exception");
+    }
+}
+
 // The exception a progress callable threw on this thread, until its map rethrows it.
 inline std::exception_ptr &pending_progress_error() noexcept {
     static thread_local std::exception_ptr pending;
     return pending;
 }
 
-// The lk_op_fn of every C++ invoker: `model` is its context. Nothing escapes.
-inline std::int32_t op_trampoline(const void *model, const void *arg, void *result, const lk_task *item) noexcept {
-    const auto *ctx = static_cast<const context_base *>(model);
+// In a worker process the parent cannot receive the exception object: log what it said.
+inline void log_worker_exception(std::size_t index) noexcept {
     try {
-        ctx->invoke(arg, result, *item);
-        return 0;
+        std::string message = "item " + std::to_string(index) + " threw";
+        try {
+            throw;
+        } catch (const std::exception &e) {
+            message += std::string(": ") + e.what();
+        } catch (...) {
+        }
+        lk_log(LK_LOG_ERROR, message.c_str());
     } catch (...) {
-        if (lk_is_mp_worker() == 0) {
-            ctx->record(result, item->index, std::current_exception());
-        } else {
-            // In a worker process the parent cannot receive the object; log what it said.
-            try {
-                std::string message = "item " + std::to_string(item->index) + " threw";
-                try {
-                    throw;
-                } catch (const std::exception &e) {
-                    message += std::string(": ") + e.what();
-                } catch (...) {
+    }
+}
+
+// Items a range runs between two polls of lk_range_stopped (two loads): few
+// enough that a cancellation or a failure elsewhere stops a long range of
+// slow items promptly, enough that a trivial body's loop stays a tight one.
+inline constexpr std::size_t stop_poll_items = 64;
+
+// Item `index` of a range: the callable's result, with the task when it takes one.
+template <class Arg, class F>
+inline decltype(auto) call_item(const F &func, const Arg &arg, const lk_range *range, std::size_t index) {
+    if constexpr (std::is_invocable_v<const F &, const Arg &, const task &>) {
+        const task item{index, lk_range_seed(range, index), range->worker, 0};
+        return std::invoke(func, arg, item);
+    } else {
+        return std::invoke(func, arg);
+    }
+}
+
+// Streams move arguments and results through the library's window as bytes;
+// other types travel boxed: the window's argument slot holds a pointer to
+// the item's box, in which the loop constructs the result (and keeps the
+// exception); the stream owns the boxes. Such types run on threads only
+// (the process backend refuses them), where a stream's range comes with no
+// results memory (result_size 0: NULL) and a map's always with some.
+template <class Arg, class Result>
+inline constexpr bool boxed_stream_v =
+    !(std::is_trivially_copyable_v<Arg> && (std::is_void_v<Result> || std::is_trivially_copyable_v<Result>));
+
+template <class Arg, class Result>
+struct stream_box {
+    std::size_t index;
+    std::optional<Arg> arg;
+    std::optional<std::conditional_t<std::is_void_v<Result>, unsigned char, Result>> result;
+    std::exception_ptr error;
+};
+
+// The loop over a range of boxed stream items.
+template <class Arg, class Result, class F>
+std::int32_t boxed_range(const F &func, const void *args, lk_range *range) noexcept {
+    stream_box<Arg, Result> *const *boxes = static_cast<stream_box<Arg, Result> *const *>(args);
+    const std::size_t begin = range->begin;
+    const std::size_t count = range->end - begin;
+    for (std::size_t k = 0; k < count; ++k) {
+        if (k % stop_poll_items == 0 && lk_range_stopped(range) != 0) {
+            range->failed = begin + k;
+            return LK_RANGE_STOPPED;
+        }
+        stream_box<Arg, Result> &box = *boxes[k];
+        try {
+            if constexpr (std::is_void_v<Result>) {
+                call_item<Arg>(func, *box.arg, range, begin + k);
+                box.result.emplace(static_cast<unsigned char>(0));
+            } else {
+                box.result.emplace(call_item<Arg>(func, *box.arg, range, begin + k));
+            }
+        } catch (...) {
+            box.error = std::current_exception();
+            range->failed = begin + k;
+            return exception_code;
+        }
+    }
+    return 0;
+}
+
+// The lk_range_fn of every C++ invoker, instantiated for its callable's type:
+// the loop over the range is here, the callable inlined into it. `model` is
+// the invoker's context. Nothing escapes: the first throwing item is
+// recorded, named in range->failed, and fails with exception_code.
+template <class Arg, class Result, class F>
+std::int32_t range_trampoline(const void *model, const void *args, void *results, lk_range *range) noexcept {
+    const auto &ctx = *static_cast<const context<Arg, Result, F> *>(model);
+    const F &func = ctx.func;
+    if constexpr (boxed_stream_v<Arg, Result>) {
+        if (results == nullptr) return boxed_range<Arg, Result, F>(func, args, range);
+    }
+    const std::size_t begin = range->begin;
+    const std::size_t count = range->end - begin;
+    // The library keeps each element's alignment up to 64 bytes; beyond that
+    // (an over-aligned type through worker processes) elements are copied.
+    constexpr bool may_misalign = (alignof(Arg) > 64 || alignof(result_slot_t<Result>) > 64) &&
+                                  std::is_trivially_copyable_v<Arg> && std::is_trivially_copyable_v<result_slot_t<Result>>;
+    std::size_t k = 0;
+    try {
+        if constexpr (may_misalign) {
+            const auto *in = static_cast<const unsigned char *>(args);
+            auto *out = static_cast<unsigned char *>(results);
+            for (; k < count; ++k) {
+                if (k % stop_poll_items == 0 && lk_range_stopped(range) != 0) {
+                    range->failed = begin + k;
+                    return LK_RANGE_STOPPED;
                 }
-                lk_log(LK_LOG_ERROR, message.c_str());
-            } catch (...) {
+                alignas(Arg) unsigned char copy[sizeof(Arg)];
+                std::memcpy(copy, in + k * sizeof(Arg), sizeof(Arg));
+                const Arg &arg = *std::launder(reinterpret_cast<const Arg *>(copy));
+                if constexpr (std::is_void_v<Result>) {
+                    call_item<Arg>(func, arg, range, begin + k);
+                } else {
+                    const Result value = call_item<Arg>(func, arg, range, begin + k);
+                    std::memcpy(out + k * sizeof(Result), &value, sizeof(Result));
+                }
+            }
+        } else {
+            const Arg *in = static_cast<const Arg *>(args);
+            [[maybe_unused]] auto *out = static_cast<result_slot_t<Result> *>(results);
+            while (k < count) {
+                if (lk_range_stopped(range) != 0) {
+                    range->failed = begin + k;
+                    return LK_RANGE_STOPPED;
+                }
+                const std::size_t stop = count - k > stop_poll_items ? k + stop_poll_items : count;
+                for (; k < stop; ++k) {
+                    if constexpr (std::is_void_v<Result>)
+                        call_item<Arg>(func, in[k], range, begin + k);
+                    else
+                        out[k] = call_item<Arg>(func, in[k], range, begin + k);
+                }
             }
         }
+    } catch (...) {
+        const std::size_t index = begin + k;
+        if (lk_is_mp_worker() == 0) {
+            const void *result_slot =
+                results == nullptr ? nullptr : static_cast<const unsigned char *>(results) + k * sizeof(result_slot_t<Result>);
+            ctx.record(result_slot, static_cast<const unsigned char *>(args) + k * sizeof(Arg), index,
+                       std::current_exception());
+        } else {
+            log_worker_exception(index);
+        }
+        range->failed = index;
         return exception_code;
     }
+    return 0;
 }
 
 inline void progress_trampoline(std::size_t done, std::size_t total, void *user) noexcept {
@@ -457,6 +730,156 @@ inline void progress_trampoline(std::size_t done, std::size_t total, void *user)
         lk_invoker_cancel(ctx->handle);
     }
 }
+
+// One stream in flight: its input (`pull`: the next argument, or nothing at
+// the end), its output (`push`), and what happened. The library calls the
+// source one call at a time, and the sink likewise; the two may overlap
+// (the C contract allows it), and share only `window` and `boxes`, which lock.
+template <class Arg, class Result, class Pull, class Push>
+struct stream_run {
+    static constexpr bool boxed = boxed_stream_v<Arg, Result>;
+    using box = stream_box<Arg, Result>;
+
+    stream_run(const context_base *c, Pull &in, Push &out, std::size_t base)
+        : ctx(c), pull(in), push(out), index_base(base) {}
+
+    const context_base *ctx;
+    Pull &pull;
+    Push &push;
+    std::size_t index_base;
+    std::size_t sourced = 0;
+    std::size_t delivered = 0;
+    bool input_ended = false;
+    address_spans window; // where this stream's arguments lie (to find its items' exceptions)
+    std::mutex boxes_mutex;
+    std::deque<std::unique_ptr<box>> boxes; // boxed: the items sourced and not yet sunk, in order
+    std::exception_ptr source_error;
+    std::size_t source_index = 0;
+    std::exception_ptr sink_error;
+    std::size_t sink_index = 0;
+    // The lowest failing item the sink was handed (keep-going), and its exception if there is one.
+    bool item_failed = false;
+    std::size_t item_index = 0;
+    std::exception_ptr item_exception;
+
+    void note_item(std::size_t index, std::exception_ptr e) noexcept {
+        if (!item_failed || index < item_index || (index == item_index && !item_exception)) {
+            item_failed = true;
+            item_index = index;
+            item_exception = std::move(e);
+        }
+    }
+
+    // Boxed: the exceptions of the items that never reached the sink (after the stream).
+    void note_unsunk_boxes() noexcept {
+        for (const auto &b : boxes)
+            if (b->error) note_item(b->index, b->error);
+    }
+
+    // The next item, into argument slot `k` of the window at `args`.
+    void fill(void *args, std::size_t k, Arg &&next) {
+        if constexpr (boxed) {
+            auto b = std::make_unique<box>();
+            b->index = index_base + sourced + k;
+            b->arg.emplace(std::move(next));
+            box *raw = b.get();
+            {
+                std::lock_guard<std::mutex> lock(boxes_mutex);
+                boxes.push_back(std::move(b));
+            }
+            static_cast<box **>(args)[k] = raw;
+        } else {
+            ::new (static_cast<void *>(static_cast<unsigned char *>(args) + k * sizeof(Arg))) Arg(std::move(next));
+        }
+    }
+
+    static std::int32_t source(void *user, void *args, std::size_t capacity, std::size_t *n_filled) noexcept {
+        auto &st = *static_cast<stream_run *>(user);
+        std::size_t k = 0;
+        if (!st.input_ended) {
+            try {
+                if constexpr (!boxed) st.window.add(args, capacity * sizeof(Arg));
+                for (; k < capacity; ++k) {
+                    std::optional<Arg> next = st.pull();
+                    if (!next) {
+                        st.input_ended = true;
+                        break;
+                    }
+                    st.fill(args, k, std::move(*next));
+                }
+            } catch (...) {
+                // The input ends here: the items before it still run and reach
+                // the output; stream() then throws (lowest index first).
+                st.input_ended = true;
+                st.source_error = std::current_exception();
+                st.source_index = st.index_base + st.sourced + k;
+            }
+        }
+        st.sourced += k;
+        *n_filled = k;
+        return 0;
+    }
+
+    // Keep-going: item `index` failed with `code`; the output skips it and
+    // stream() throws at the end. Its exception, when C++ has it.
+    std::exception_ptr failed_item_cause(std::size_t index, std::int32_t code, box *b) noexcept {
+        if constexpr (boxed) {
+            (void)index;
+            (void)code;
+            return b->error;
+        } else {
+            (void)b;
+            std::exception_ptr cause;
+            if (code == exception_code) {
+                try {
+                    failure f{};
+                    if (ctx->take_if([&](const failure &x) { return x.index == index && window.contains(x.arg_slot); },
+                                     f, true))
+                        cause = f.error;
+                } catch (...) {
+                    // No lock: the item still fails, as lk::error with the library's message.
+                }
+            }
+            return cause;
+        }
+    }
+
+    static std::int32_t sink(void *user, std::size_t first, const void *results, const std::int32_t *status,
+                             std::size_t n) noexcept {
+        auto &st = *static_cast<stream_run *>(user);
+        for (std::size_t k = 0; k < n; ++k) {
+            const std::size_t index = first + k;
+            std::unique_ptr<box> b;
+            if constexpr (boxed) {
+                std::lock_guard<std::mutex> lock(st.boxes_mutex);
+                b = std::move(st.boxes.front());
+                st.boxes.pop_front();
+            }
+            if (status[k] != 0) {
+                st.note_item(index, st.failed_item_cause(index, status[k], b.get()));
+                continue;
+            }
+            try {
+                if constexpr (std::is_void_v<Result>) {
+                    st.push(index);
+                } else if constexpr (boxed) {
+                    st.push(index, static_cast<const Result &>(*b->result));
+                } else {
+                    Result value;
+                    std::memcpy(static_cast<void *>(std::addressof(value)),
+                                static_cast<const unsigned char *>(results) + k * sizeof(Result), sizeof(Result));
+                    st.push(index, static_cast<const Result &>(value));
+                }
+                ++st.delivered;
+            } catch (...) {
+                st.sink_error = std::current_exception();
+                st.sink_index = index;
+                return exception_code;
+            }
+        }
+        return 0;
+    }
+};
 
 } // namespace detail
 
@@ -619,6 +1042,91 @@ public:
         run(std::data(args), n, std::data(results));
     }
 
+    /**
+     * Stream the items of `[first, last)` (input iterators: read once, in
+     * order, as the workers need them) through the callable, handing each
+     * result to `out` in index order, while at most `opts.window` items are
+     * read but not yet handed over (lk_invoker_stream): for batches bigger
+     * than memory. `out` is
+     *
+     * - a sink callable, `out(index, result)` or `out(result)` (for a void
+     *   Result `out(index)` or `out()`): called on this thread, one item at
+     *   a time, in index order; stream() returns the number of items;
+     * - or an output iterator (`*out = result; ++out`, e.g. std::back_inserter
+     *   or a pointer): stream() returns it, past the last result, as
+     *   std::transform does.
+     *
+     * Items are numbered from opts.index_base (lk::task::index, the sink's
+     * index, item_error::index()); seeds are those a map in the same place
+     * would give. The input and the output run on the calling thread while
+     * the workers compute (with n_jobs 1 everything takes turns on it).
+     *
+     * Throws, for the lowest index first:
+     * - lk::item_error: the callable threw for item index() (fail-fast: the
+     *   output has received every item below it; keep-going: every other
+     *   item, and the failing ones are skipped);
+     * - lk::stream_error (origin sink): the output threw at item index(); the
+     *   stream stopped there;
+     * - lk::stream_error (origin source): reading item index() threw; the
+     *   items read before it were still run and handed to the output;
+     * - lk::error: a failing status (LK_ERR_CANCELLED, LK_ERR_WORKER_DIED, an
+     *   item's exception in a worker process, which is logged, ...).
+     * The original exception is nested in item_error and stream_error.
+     *
+     * A trivially copyable Arg and Result pass through the library's window
+     * as bytes; other types (std::string, std::vector: threads backend
+     * only) travel boxed, one allocation per item. The stream must not map
+     * or stream on this invoker from its input or output
+     * (lk::error(LK_ERR_UNSUPPORTED)); other invokers are fine.
+     */
+    template <class It, class End, class Out,
+              std::enable_if_t<detail::input_iterator_v<It> && detail::sentinel_for_v<End, It> &&
+                                   std::is_constructible_v<Arg, decltype(*std::declval<It &>())> &&
+                                   detail::stream_output_v<std::decay_t<Out>, Result>,
+                               int> = 0>
+    auto stream(It first, End last, Out &&out, const stream_options &opts = {}) const {
+        auto pull = [&first, &last]() -> std::optional<Arg> {
+            if (!(first != last)) return std::nullopt;
+            std::optional<Arg> next(std::in_place, *first);
+            ++first;
+            return next;
+        };
+        return stream_to(pull, std::forward<Out>(out), opts);
+    }
+
+    /**
+     * stream over an input range (a container, a std::span, an
+     * std::istream_iterator range; anything with std::begin and std::end):
+     * as stream(std::begin(input), std::end(input), out, opts).
+     */
+    template <class Input, class Out,
+              std::enable_if_t<detail::input_range_of_v<std::remove_reference_t<Input>, Arg> &&
+                                   detail::stream_output_v<std::decay_t<Out>, Result>,
+                               int> = 0>
+    auto stream(Input &&input, Out &&out, const stream_options &opts = {}) const {
+        return stream(std::begin(input), std::end(input), std::forward<Out>(out), opts);
+    }
+
+    /**
+     * stream over what a generator gives: `gen()` returns std::optional<T>
+     * (T convertible to Arg), and std::nullopt ends the input. It is called
+     * on this thread, one call per item, as the window has room, and never
+     * again after it returned std::nullopt or threw.
+     */
+    template <class Gen, class Out,
+              std::enable_if_t<detail::generator_of_v<std::remove_reference_t<Gen>, Arg> &&
+                                   !detail::input_range_of_v<std::remove_reference_t<Gen>, Arg> &&
+                                   detail::stream_output_v<std::decay_t<Out>, Result>,
+                               int> = 0>
+    auto stream(Gen &&gen, Out &&out, const stream_options &opts = {}) const {
+        auto pull = [&gen]() -> std::optional<Arg> {
+            auto next = std::invoke(gen);
+            if (!next) return std::nullopt;
+            return std::optional<Arg>(std::in_place, std::move(*next));
+        };
+        return stream_to(pull, std::forward<Out>(out), opts);
+    }
+
 private:
     template <class F, class G>
     void start(G &&func, options opts) {
@@ -633,22 +1141,118 @@ private:
         copts.backend = static_cast<lk_backend>(opts.backend);
         copts.error_mode = static_cast<lk_error_mode>(opts.error_mode);
         copts.seeds = static_cast<lk_seeds>(opts.seeds);
+        copts.range_func = &detail::range_trampoline<Arg, Result, F>;
+        copts.grain = opts.grain;
         if (opts.progress) {
             ctx->progress = std::move(opts.progress);
             copts.progress = &detail::progress_trampoline;
             copts.progress_user = static_cast<detail::context_base *>(ctx.get());
         }
         lk_invoker *handle = nullptr;
-        const void *model = static_cast<const detail::context_base *>(ctx.get());
-        check(lk_invoker_new_with(model, &detail::op_trampoline, &copts, &handle));
+        const void *model = static_cast<const detail::context<Arg, Result, F> *>(ctx.get());
+        check(lk_invoker_new_with(model, nullptr, &copts, &handle));
         ctx->handle = handle;
         ctx_ = std::move(ctx);
         handle_ = handle;
     }
 
-    void run(const Arg *args, std::size_t n, void *results) const {
+    void require_handle() const {
         if (handle_ == nullptr)
             throw error(LK_ERR_INVALID, "lk::invoker: empty (default-constructed, moved from or shut down)");
+    }
+
+    // The output of a stream as one call, push(index, result) (push(index) for
+    // a void Result); returns what stream() returns.
+    template <class Pull, class Out>
+    auto stream_to(Pull &pull, Out &&out, const stream_options &opts) const {
+        using O = std::decay_t<Out>;
+        if constexpr (detail::sink_callable_v<O, Result>) {
+            O &sink = out;
+            auto push = [&sink](std::size_t index, const auto &...result) {
+                if constexpr (std::is_invocable_v<O &, std::size_t, decltype(result)...>)
+                    std::invoke(sink, index, result...);
+                else
+                    std::invoke(sink, result...);
+            };
+            return run_stream(pull, push, opts);
+        } else {
+            O it(std::forward<Out>(out));
+            auto push = [&it](std::size_t, const Result &result) {
+                *it = result;
+                ++it;
+            };
+            run_stream(pull, push, opts);
+            return it;
+        }
+    }
+
+    template <class Pull, class Push>
+    std::size_t run_stream(Pull &pull, Push &push, const stream_options &opts) const {
+        require_handle();
+        using run_t = detail::stream_run<Arg, Result, Pull, Push>;
+        run_t st(ctx_.get(), pull, push, opts.index_base);
+        lk_stream_options copts{};
+        lk_stream_options_init(&copts, sizeof copts);
+        copts.window = opts.window;
+        copts.index_base = opts.index_base;
+        // Boxed items: a pointer per argument slot and no results memory (see detail::boxed_stream_v).
+        const std::size_t arg_size = run_t::boxed ? sizeof(typename run_t::box *) : sizeof(Arg);
+        const std::size_t result_size =
+            run_t::boxed || std::is_void_v<Result> ? 0 : sizeof(detail::result_slot_t<Result>);
+        const lk_status status =
+            lk_invoker_stream(handle_, &run_t::source, &run_t::sink, &st, arg_size, result_size, &copts);
+        const std::string message = status == LK_OK ? std::string() : detail::last_error_or(status);
+        std::exception_ptr progress_error = std::exchange(detail::pending_progress_error(), nullptr);
+        // The exceptions of items that never reached the sink (fail-fast: the
+        // failing one, and any after it that ran); taken whatever happened.
+        if constexpr (run_t::boxed) {
+            st.note_unsunk_boxes();
+        } else {
+            detail::failure rest{};
+            if (ctx_->take_if([&](const detail::failure &f) { return st.window.contains(f.arg_slot); }, rest))
+                st.note_item(rest.index, rest.error);
+        }
+
+        // The lowest index wins; at one index an item, then the input, then the output.
+        enum kind { none, item, opaque, source, sink };
+        kind first = none;
+        std::size_t at = 0;
+        auto consider = [&](kind k, std::size_t index) {
+            if (first == none || index < at || (index == at && k < first)) {
+                first = k;
+                at = index;
+            }
+        };
+        if (st.item_failed) consider(st.item_exception ? item : opaque, st.item_index);
+        // A failure the library saw but C++ did not (a worker process's item, a
+        // dead worker): under fail-fast its item never reached the sink, so it
+        // lies below what the input failed to read and above what the output took.
+        const bool item_status = status == LK_ERR_WORKER_DIED || status == LK_ERR_TIMEOUT ||
+                                 (status == LK_ERR_CALLBACK && !st.sink_error);
+        if (item_status && !st.item_failed) consider(opaque, st.source_error ? st.source_index : SIZE_MAX);
+        if (st.source_error) consider(source, st.source_index);
+        if (st.sink_error) consider(sink, st.sink_index);
+        // Defensive: under fail-fast an item the output never got, with no
+        // other explanation, failed (whatever the status says).
+        if (first == none && status == LK_OK && st.delivered < st.sourced)
+            throw error(LK_ERR_CALLBACK, "lk::invoker::stream: item " + std::to_string(opts.index_base + st.delivered) +
+                                             " failed: the stream ended before it reached the output");
+        switch (first) {
+        case item: detail::throw_item_error(at, st.item_exception);
+        case opaque:
+            throw error(status != LK_OK ? status : LK_ERR_CALLBACK,
+                        status != LK_OK ? message : "lk::invoker::stream: item " + std::to_string(at) + " failed");
+        case source: detail::throw_stream_error(stream_error::origin::source, at, st.source_error);
+        case sink: detail::throw_stream_error(stream_error::origin::sink, at, st.sink_error);
+        case none: break;
+        }
+        if (progress_error) std::rethrow_exception(progress_error);
+        if (status != LK_OK) throw error(status, message);
+        return st.delivered;
+    }
+
+    void run(const Arg *args, std::size_t n, void *results) const {
+        require_handle();
         // Exceptions are found again by their result slot, so even a Result of
         // void gets one distinct byte per item.
         std::unique_ptr<unsigned char[]> scratch;

@@ -1,6 +1,7 @@
 // The second translation unit of cxx_two_tu (see two_tu_a.cpp).
 #include <lkparallel.hpp>
 
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -8,6 +9,7 @@
 std::vector<int> twice_in_b(const std::vector<int> &xs);
 lk::invoker<int, int> make_in_b(int add);
 std::vector<std::byte> sp_in_b();
+std::vector<int> stream_in_b(const lk::invoker<int, int> &inv, const std::vector<int> &xs);
 
 std::vector<int> twice_in_b(const std::vector<int> &xs) {
     lk::invoker<int, int> inv([](const int &x) { return x * 2; }, 3);
@@ -19,6 +21,12 @@ lk::invoker<int, int> make_in_b(int add) {
         if (add < 0) throw std::runtime_error("negative add");
         return x + add;
     }, 2);
+}
+
+std::vector<int> stream_in_b(const lk::invoker<int, int> &inv, const std::vector<int> &xs) {
+    std::vector<int> out;
+    inv.stream(xs, std::back_inserter(out));
+    return out;
 }
 
 std::vector<std::byte> sp_in_b() {

@@ -11,6 +11,10 @@ to every element of an array, in parallel, with the model shared::
     with lk.Invoker(score, model=weights, n_jobs=4) as inv:
         scores = inv.map(users, result=np.float64)   # scores[i] belongs to users[i]
 
+    with lk.Invoker(score, model=weights, n_jobs=4) as inv:   # a generator in, results out in order,
+        for s in inv.stream(read_users(), result="d"):         # in bounded memory
+            ...
+
     blob = lk.run_sp(train, arg=config)              # bytes, made in an isolated child
 
 The operation ``score`` may be
@@ -38,13 +42,16 @@ library's path.
 from __future__ import annotations
 
 import array
+import collections
 import ctypes
 import enum
+import itertools
 import math
 import os
 import struct
 import threading
-from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
+import weakref
+from typing import Any, Callable, Deque, Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from . import _native
 
@@ -71,6 +78,9 @@ __all__ = [
     "RANGE_FN",
     "SP_FN",
     "PYTHON_EXCEPTION_CODE",
+    "ITEM_SKIPPED",
+    "ITEM_WORKER_DIED",
+    "ITEM_TIMED_OUT",
     "library",
     "library_path",
     "library_found_in",
@@ -92,6 +102,12 @@ SP_FN = _native.SP_FN
 BACKENDS = {"threads": 0, "processes": 1}
 ERROR_MODES = {"fail_fast": 0, "keep_going": 1}
 _SEEDS_OFF = 1
+
+#: Item statuses a stream yields with ``statuses=True`` (as lk_map_options.item_status):
+#: the item never ran; its worker process died; it ran past the time limit.
+ITEM_SKIPPED = -(2**31)
+ITEM_WORKER_DIED = -(2**31) + 1
+ITEM_TIMED_OUT = -(2**31) + 2
 
 #: The code a Python item function's exception gives its item (what
 #: ``lk_last_error()`` reports; :meth:`Invoker.map` raises the exception).
@@ -131,8 +147,9 @@ class LkError(Exception):
 
 
 class ItemError(LkError):
-    """An item of a map failed in a Python item function: it raised, or
-    returned a non-zero code.
+    """An item failed: in a map, a Python item function raised or returned
+    a non-zero code; in a stream (:meth:`Invoker.stream`), any item whose
+    failure the iterator reached.
 
     ``index``: the lowest failing item's index; ``code``: its code
     (:data:`PYTHON_EXCEPTION_CODE` for an exception); ``failures``: every
@@ -377,14 +394,16 @@ def _compiled_address(func: Any, what: str) -> Optional[int]:
 
 
 class _PyMap:
-    """One map in flight through a Python item function: where its
-    arguments and results are, and the failures seen."""
+    """One map (or stream) in flight through a Python item function: where
+    its arguments and results are, and the failures seen. A map is found by
+    its results memory; a stream by its window's argument memory
+    (``spans``, which its source records before handing items over)."""
 
     __slots__ = ("results", "n", "result_size", "real_results", "arg_size", "arg_format", "result_format",
-                 "failures")
+                 "failures", "spans")
 
     def __init__(self, results: int, n: int, result_size: int, real_results: bool, arg_size: int,
-                 arg_format: str, result_format: str) -> None:
+                 arg_format: str, result_format: str, stream: bool = False) -> None:
         self.results = results
         self.n = n
         self.result_size = result_size
@@ -393,6 +412,14 @@ class _PyMap:
         self.arg_format = arg_format
         self.result_format = result_format
         self.failures: List[Tuple[int, int, Optional[BaseException]]] = []
+        self.spans: Optional[List[Tuple[int, int]]] = [] if stream else None
+
+    def holds(self, result: int, arg: int) -> bool:
+        if self.spans is None:
+            return self.results <= result < self.results + self.n * self.result_size
+        if self.arg_size == 0:
+            return arg == 0
+        return any(lo <= arg < hi for lo, hi in self.spans)
 
 
 def _view(address: int, size: int, fmt: str, readonly: bool) -> memoryview:
@@ -422,10 +449,34 @@ class _PythonOp:
         with self.lock:
             self.maps.remove(m)
 
-    def _find(self, result: int) -> Optional[_PyMap]:
+    def begin_stream(self, m: _PyMap) -> None:
+        with self.lock:
+            if m.arg_size == 0 and any(s.spans is not None and s.arg_size == 0 for s in self.maps):
+                # Their items could not be told apart (no argument memory).
+                raise LkError(
+                    Status.ERR_UNSUPPORTED,
+                    "a Python item function runs one stream without arguments (arg=0) at a time",
+                )
+            self.maps.append(m)
+
+    def note_window(self, m: _PyMap, address: int, nbytes: int) -> None:
+        with self.lock:
+            spans = m.spans
+            if spans is not None and nbytes > 0:
+                lo, hi = address, address + nbytes
+                keep = []
+                for s in spans:
+                    if s[0] <= hi and lo <= s[1]:
+                        lo, hi = min(lo, s[0]), max(hi, s[1])
+                    else:
+                        keep.append(s)
+                keep.append((lo, hi))
+                m.spans = keep
+
+    def _find(self, result: int, arg: int) -> Optional[_PyMap]:
         with self.lock:
             for m in self.maps:
-                if m.results <= result < m.results + m.n * m.result_size:
+                if m.holds(result, arg):
                     return m
         return None
 
@@ -436,7 +487,7 @@ class _PythonOp:
         try:
             t = task.contents
             index = t.index
-            m = self._find(result or 0)
+            m = self._find(result or 0, arg or 0)
             if m is None:
                 return PYTHON_EXCEPTION_CODE  # cannot happen: every map registers first
             arg_view = _view(arg, m.arg_size, m.arg_format, True) if arg else None
@@ -523,6 +574,7 @@ class Invoker:
     ) -> None:
         self._handle: Optional[ctypes.c_void_p] = None
         self._python_op: Optional[_PythonOp] = None
+        self._streams: "weakref.WeakSet[_StreamRun]" = weakref.WeakSet()
         try:
             backend_value = BACKENDS[backend] if isinstance(backend, str) else int(backend)
             error_value = ERROR_MODES[error_mode] if isinstance(error_mode, str) else int(error_mode)
@@ -695,13 +747,125 @@ class Invoker:
         _check(status)
         return returned
 
+    def stream(
+        self,
+        items: Iterable[Any],
+        result: Any = None,
+        *,
+        arg: Any = None,
+        window: int = 0,
+        index_base: int = 0,
+        statuses: bool = False,
+    ) -> Iterator[Any]:
+        """Stream ``items`` through the operation; return an iterator of the
+        results, in order, computed while you consume them, holding at most
+        about ``window`` items (``lk_invoker_stream``): a batch bigger than
+        memory, a generator in and an iterator out::
+
+            with lk.Invoker(score, n_jobs=4) as inv:
+                for user, s in zip(users(), inv.stream(users(), "d")):
+                    out.write("%d %f\\n" % (user, s))
+
+        ``items``: any iterable (a generator, a file's lines parsed, a
+        range, a list); it is read once, in order, on a thread the stream
+        starts, as the window has room. Each item becomes one argument as
+        ``arg`` says:
+
+        - a ``struct`` format (an array typecode is one: ``"d"``, ``"q"``;
+          ``"qd"`` for records, whose items are tuples);
+        - an int: a size in bytes, each item a bytes-like object of exactly
+          that size (0: no arguments; the items only count);
+        - anything else NumPy reads as a dtype (``np.float64``, a structured
+          dtype, ``(np.float64, 3)``): each item converted with NumPy;
+        - None (default): from the first item: an int is ``"q"``, a float
+          ``"d"``, a bytes-like object its size in bytes, a NumPy scalar or
+          array its dtype (and shape).
+
+        ``result`` says what comes back, in the same forms: a ``struct``
+        format gives Python values (a tuple for several fields), a size in
+        bytes gives ``bytes`` (0: ``None`` for each item), a dtype gives
+        NumPy scalars (rows for ``(dtype, n)``, records for structured
+        dtypes). None (default): ``arg``'s form (it must then be typed).
+
+        ``window``: the most items read and not yet handed back by the
+        library (0: it chooses); the iterator holds at most one more batch.
+        ``index_base``: the first item's index (the task's ``index``, and
+        the ``index`` of an :class:`ItemError`). Seeds are those a map in the
+        same place would give.
+
+        Failures, in index order: when the iterator reaches an item whose
+        operation failed it raises :class:`ItemError` naming it (a Python
+        item function's exception chained) -- under keep-going, every item
+        before it has been yielded; with ``statuses=True`` it yields
+        ``(result, status)`` pairs instead and raises for no single item (a
+        failed item's result is zeros). An exception raised by ``items``
+        ends the input: the items read before it are still computed and
+        yielded, then that exception is raised, as the builtin ``map``
+        does. Otherwise :class:`LkError` (ERR_CANCELLED, ERR_WORKER_DIED,
+        ...) once the results before it have been yielded.
+
+        Closing the iterator early (``break``, ``close()``, dropping it)
+        stops the stream: items not yet started are skipped, the call waits
+        for those running (at most a window), and nothing is left running.
+        The stream starts at the first ``next()``; one that is never
+        iterated does nothing. Only this invoker's maps may not run from
+        inside ``items`` (ERR_UNSUPPORTED).
+        """
+        if self._handle is None:
+            raise LkError(Status.ERR_INVALID, "the invoker was shut down")
+        if not _native.has_streams(_lib):
+            raise LkError(Status.ERR_UNSUPPORTED, "the library (%s) has no streaming maps" % version())
+        window, index_base = int(window), int(index_base)
+        if window < 0 or index_base < 0:
+            raise ValueError("window and index_base must be >= 0")
+        arg_codec = None if arg is None else _codec(arg, "arg")
+        result_codec = None if result is None else _codec(result, "result")
+        if result_codec is None and arg_codec is not None:
+            result_codec = _default_result(arg_codec)
+        return self._stream(iter(items), arg_codec, result_codec, window, index_base, bool(statuses))
+
+    def _stream(self, items: Iterator[Any], arg_codec: Optional["_Codec"], result_codec: Optional["_Codec"],
+                window: int, index_base: int, statuses: bool) -> Iterator[Any]:
+        first: List[Any] = []
+        try:
+            first.append(next(items))
+        except StopIteration:
+            pass
+        if arg_codec is None:
+            arg_codec = _infer_codec(first[0]) if first else _BytesCodec(0)
+        if result_codec is None:
+            result_codec = _default_result(arg_codec) if first else _BytesCodec(0)
+        run = _StreamRun(self, itertools.chain(first, items), arg_codec, result_codec, window, index_base)
+        run.start()
+        try:
+            while True:
+                batch = run.take()
+                if batch is None:
+                    break
+                start, values, codes = batch
+                for k, value in enumerate(values):
+                    code = codes[k]
+                    if statuses:
+                        yield value, code
+                    elif code != 0:
+                        run.item_failed(start + k, code)  # raises
+                    else:
+                        yield value
+            run.finish(statuses)
+        finally:
+            run.close()
+
     def cancel(self) -> None:
         """Make the maps in flight raise LkError(ERR_CANCELLED) promptly."""
         if self._handle is not None:
             _lib.lk_invoker_cancel(self._handle)
 
     def shutdown(self) -> None:
-        """Wait for maps in flight and free the workers. Safe to repeat."""
+        """Wait for maps in flight and free the workers. Safe to repeat.
+        Streams not yet consumed to their end are stopped first (their
+        iterators then raise ERR_CANCELLED)."""
+        for run in list(getattr(self, "_streams", ())):
+            run.close("the invoker was shut down while the stream ran")
         handle, self._handle = self._handle, None
         if handle is not None:
             _check(_lib.lk_invoker_shutdown(handle))
@@ -717,6 +881,365 @@ class Invoker:
             self.shutdown()
         except Exception:
             pass
+
+
+# ---- Streams ---------------------------------------------------------------------
+
+
+class _Codec:
+    """How a stream's items become argument bytes, or result bytes Python values."""
+
+    size = 0
+    format = "B"  # the element format for a Python item function's views
+
+    def pack(self, address: int, items: List[Any]) -> None:
+        raise NotImplementedError
+
+    def unpack(self, address: int, n: int) -> List[Any]:
+        raise NotImplementedError
+
+
+class _StructCodec(_Codec):
+    def __init__(self, fmt: str) -> None:
+        self.struct = struct.Struct(fmt)
+        self.size = self.struct.size
+        self.single = len(self.struct.unpack(bytes(self.size))) == 1
+        self.format = fmt if fmt in _VIEW_FORMATS else "B"
+
+    def pack(self, address: int, items: List[Any]) -> None:
+        buf = (ctypes.c_char * (len(items) * self.size)).from_address(address)
+        s, size = self.struct, self.size
+        for k, item in enumerate(items):
+            if self.single:
+                s.pack_into(buf, k * size, item)
+            else:
+                s.pack_into(buf, k * size, *item)
+
+    def unpack(self, address: int, n: int) -> List[Any]:
+        data = ctypes.string_at(address, n * self.size)
+        if self.single:
+            return [t[0] for t in self.struct.iter_unpack(data)]
+        return list(self.struct.iter_unpack(data))
+
+
+class _BytesCodec(_Codec):
+    def __init__(self, size: int) -> None:
+        if size < 0:
+            raise ValueError("a size in bytes must be >= 0")
+        self.size = size
+
+    def pack(self, address: int, items: List[Any]) -> None:
+        size = self.size
+        if size == 0:
+            return
+        for k, item in enumerate(items):
+            view = memoryview(item).cast("B")
+            if view.nbytes != size:
+                raise ValueError("an item of %d bytes, not %d" % (view.nbytes, size))
+            ctypes.memmove(address + k * size, bytes(view), size)
+
+    def unpack(self, address: int, n: int) -> List[Any]:
+        size = self.size
+        if size == 0:
+            return [None] * n
+        data = ctypes.string_at(address, n * size)
+        return [data[k * size:(k + 1) * size] for k in range(n)]
+
+
+class _NumpyCodec(_Codec):
+    def __init__(self, dtype: Any) -> None:
+        if dtype.hasobject:
+            raise TypeError("dtype %s holds Python objects, not plain data" % dtype)
+        self.dtype = dtype
+        self.size = dtype.itemsize
+        base = dtype.base if dtype.subdtype is not None else dtype
+        try:
+            fmt = memoryview(_numpy().zeros(1, base)).format
+        except (TypeError, ValueError):
+            fmt = "B"
+        self.format = fmt if fmt in _VIEW_FORMATS else "B"
+
+    def pack(self, address: int, items: List[Any]) -> None:
+        packed = _numpy().array(items, dtype=self.dtype)
+        if packed.nbytes != len(items) * self.size:
+            raise ValueError("items do not convert to %d elements of %s" % (len(items), self.dtype))
+        packed = _numpy().ascontiguousarray(packed)
+        ctypes.memmove(address, packed.ctypes.data, packed.nbytes)
+
+    def unpack(self, address: int, n: int) -> List[Any]:
+        np = _numpy()
+        data = ctypes.string_at(address, n * self.size)
+        arr = np.frombuffer(data, dtype=self.dtype, count=n).copy()
+        return list(arr)
+
+
+def _codec(spec: Any, what: str) -> _Codec:
+    """A codec from ``arg=`` or ``result=``: a struct format, a size in bytes or a dtype."""
+    if isinstance(spec, str):
+        try:
+            return _StructCodec(spec)
+        except struct.error:
+            pass  # maybe a NumPy dtype string, such as "<f8" or "f8,i4"
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return _BytesCodec(spec)
+    np = _numpy()
+    try:
+        dtype = np.dtype(spec)
+    except TypeError:
+        raise TypeError(
+            "%s must be a struct format, a size in bytes or a NumPy dtype, not %r" % (what, spec)
+        ) from None
+    return _NumpyCodec(dtype)
+
+
+def _infer_codec(item: Any) -> _Codec:
+    """The argument codec for items like ``item`` (a stream's first)."""
+    dtype = getattr(item, "dtype", None)
+    if dtype is not None and type(item).__module__ == "numpy":  # before float: np.float64 is one
+        shape = tuple(getattr(item, "shape", ()))
+        return _NumpyCodec(_numpy().dtype((dtype, shape)) if shape else dtype)
+    if isinstance(item, bool):
+        return _StructCodec("?")
+    if isinstance(item, int):
+        return _StructCodec("q")
+    if isinstance(item, float):
+        return _StructCodec("d")
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return _BytesCodec(memoryview(item).nbytes)
+    raise TypeError(
+        "stream cannot tell how to pass items of type %s: give arg= (a struct format such as \"d\" or "
+        "\"qd\", a NumPy dtype, or a size in bytes)" % type(item).__name__
+    )
+
+
+def _default_result(arg: _Codec) -> _Codec:
+    if isinstance(arg, _BytesCodec):
+        raise TypeError("stream of bytes items needs result= (a struct format, a NumPy dtype or a size in bytes)")
+    return arg
+
+
+class _StreamRun:
+    """One stream in flight: a thread calls lk_invoker_stream, whose source
+    reads the items and whose sink hands batches of results to the consumer
+    (the iterator), one batch ahead at most."""
+
+    def __init__(self, inv: "Invoker", items: Iterator[Any], arg: _Codec, result: _Codec, window: int,
+                 index_base: int) -> None:
+        self.inv = inv
+        self.items = items
+        self.arg = arg
+        self.result = result
+        self.window = window
+        self.index_base = index_base
+        self.cond = threading.Condition()
+        self.batches: Deque[Tuple[int, List[Any], List[int]]] = collections.deque()
+        self.closed = False  # the consumer is gone (or the invoker shut down): stop
+        self.closed_because: Optional[str] = None
+        self.done = False  # lk_invoker_stream returned
+        self.input_ended = False
+        self.sourced = 0
+        self.delivered = 0
+        self.source_error: Optional[BaseException] = None
+        self.internal_error: Optional[BaseException] = None
+        self.progress_error: Optional[BaseException] = None
+        self.status = 0
+        self.message = ""
+        self.thread: Optional[threading.Thread] = None
+        op = inv._python_op
+        self.op = op
+        self.pymap: Optional[_PyMap] = None
+        if op is not None:
+            self.pymap = _PyMap(0, 0, result.size, result.size > 0, arg.size, arg.format, result.format, stream=True)
+            op.begin_stream(self.pymap)
+        self.source_fn = _native.SOURCE_FN(self._source)
+        self.sink_fn = _native.SINK_FN(self._sink)
+
+    def start(self) -> None:
+        # Not a daemon: at interpreter exit the sink sees the main thread
+        # gone and ends the stream, and exit waits for it.
+        self.thread = threading.Thread(target=self._run, name="lkparallel-stream", daemon=False)
+        try:
+            self.thread.start()
+        except BaseException:
+            self._end_op()
+            raise
+        self.inv._streams.add(self)
+
+    def _run(self) -> None:
+        inv = self.inv
+        try:
+            opts = _native.StreamOptions()
+            _lib.lk_stream_options_init(ctypes.byref(opts), ctypes.sizeof(opts))
+            opts.window = self.window
+            opts.index_base = self.index_base
+            inv._progress_errors.error = None
+            handle = inv._handle
+            if handle is None:
+                self.status, self.message = Status.ERR_INVALID, "the invoker was shut down"
+            else:
+                self.status = _lib.lk_invoker_stream(handle, self.source_fn, self.sink_fn, None, self.arg.size,
+                                                     self.result.size, ctypes.byref(opts))
+                if self.status != 0:
+                    message = _lib.lk_last_error()
+                    self.message = message.decode("utf-8", "replace") if message else ""
+            self.progress_error = getattr(inv._progress_errors, "error", None)
+            inv._progress_errors.error = None
+        except BaseException as e:  # a bug here: never lose it
+            self.internal_error = e
+        finally:
+            self._end_op()
+            with self.cond:
+                self.done = True
+                self.cond.notify_all()
+
+    def _end_op(self) -> None:
+        if self.op is not None and self.pymap is not None:
+            self.op.end(self.pymap)
+            self.op = None
+
+    # -- on the stream's thread, called by the library ------------------------
+
+    def _source(self, user: Any, args: Optional[int], capacity: int, n_filled: Any) -> int:
+        try:
+            if self.closed:
+                return 1
+            items: List[Any] = []
+            if not self.input_ended:
+                for _ in range(capacity):
+                    try:
+                        items.append(next(self.items))
+                    except StopIteration:
+                        self.input_ended = True
+                        break
+                    except BaseException as e:  # ends the input; raised after the results before it
+                        self.input_ended = True
+                        self.source_error = e
+                        break
+            if items and self.arg.size:
+                if self.op is not None and self.pymap is not None:
+                    self.op.note_window(self.pymap, args or 0, capacity * self.arg.size)
+                try:
+                    self.arg.pack(args or 0, items)
+                except Exception:
+                    items = self._pack_each(args or 0, items)
+            n_filled[0] = len(items)
+            self.sourced += len(items)
+            return 0
+        except BaseException as e:
+            self.internal_error = e
+            return 1
+
+    def _pack_each(self, address: int, items: List[Any]) -> List[Any]:
+        """Pack one by one up to the first item that does not convert, which ends the input."""
+        for k, item in enumerate(items):
+            try:
+                self.arg.pack(address + k * self.arg.size, [item])
+            except Exception as e:
+                index = self.index_base + self.sourced + k
+                error = type(e)("item %d cannot be passed as the stream's argument: %s" % (index, e))
+                error.__cause__ = e
+                self.input_ended = True
+                self.source_error = error
+                return items[:k]
+        return items
+
+    def _sink(self, user: Any, first: int, results: Optional[int], item_status: Any, n: int) -> int:
+        try:
+            values = self.result.unpack(results or 0, n) if self.result.size else [None] * n
+            codes = item_status[:n]
+            with self.cond:
+                while self.batches and not self.closed:
+                    self.cond.wait(0.25)
+                    if not threading.main_thread().is_alive():  # the interpreter is exiting
+                        self.closed = True
+                if self.closed:
+                    return 1
+                self.batches.append((first, values, codes))
+                self.delivered += n
+                self.cond.notify_all()
+            return 0
+        except BaseException as e:
+            self.internal_error = e
+            return 1
+
+    # -- on the consumer's thread ------------------------------------------------
+
+    def take(self) -> Optional[Tuple[int, List[Any], List[int]]]:
+        """The next batch, or None once the stream has ended and all were taken."""
+        with self.cond:
+            while not self.batches and not self.done:
+                self.cond.wait()
+            if self.batches:
+                batch = self.batches.popleft()
+                self.cond.notify_all()
+                return batch
+            return None
+
+    def close(self, reason: Optional[str] = None) -> None:
+        """Stop the stream (if it runs) and wait for its thread. ``reason``:
+        why, when it is not the consumer's doing (the consumer raises it)."""
+        with self.cond:
+            if reason is not None and not self.closed:
+                self.closed_because = reason
+            self.closed = True
+            self.cond.notify_all()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join()
+        self._end_op()
+        self.inv._streams.discard(self)
+
+    def _failure(self, index: int) -> Optional[BaseException]:
+        for i, _, e in self.pymap.failures if self.pymap is not None else []:
+            if i == index:
+                return e
+        return None
+
+    def item_failed(self, index: int, code: int) -> None:
+        """Raise for item ``index``, which failed with ``code`` (reached by the consumer)."""
+        exc = self._failure(index)
+        if exc is not None and not isinstance(exc, Exception):
+            raise exc  # KeyboardInterrupt, SystemExit: as they are
+        if exc is not None:
+            message = "item %d raised %s: %s" % (index, type(exc).__name__, exc)
+        elif code == ITEM_WORKER_DIED:
+            raise LkError(Status.ERR_WORKER_DIED, "item %d: its worker process died" % index)
+        elif code == ITEM_TIMED_OUT:
+            raise LkError(Status.ERR_TIMEOUT, "item %d ran past the time limit" % index)
+        else:
+            message = "item %d failed with code %d" % (index, code)
+        raise ItemError(index, code, message, [(index, code, exc)]) from exc
+
+    def finish(self, statuses: bool) -> None:
+        """Every batch was taken: raise what ended the stream, if anything did."""
+        if self.thread is not None:
+            self.thread.join()
+        if self.internal_error is not None:
+            raise self.internal_error
+        if self.closed_because is not None:
+            raise LkError(Status.ERR_CANCELLED, self.closed_because)
+        status = self.status
+        if status == 0 and self.source_error is None and self.delivered < self.sourced:
+            # Defensive: an item the consumer never got, with no status to say why, failed.
+            index = self.index_base + self.delivered
+            failures = self.pymap.failures if self.pymap is not None else []
+            if failures:
+                _raise_item_error(failures)
+            raise LkError(Status.ERR_CALLBACK, "item %d failed: the stream ended before it reached the consumer"
+                          % index)
+        if status != 0:
+            item_status = status in (Status.ERR_CALLBACK, Status.ERR_WORKER_DIED, Status.ERR_TIMEOUT)
+            if statuses and item_status and self.delivered == self.sourced:
+                pass  # keep-going: every item came with its status
+            elif self.pymap is not None and self.pymap.failures and status == Status.ERR_CALLBACK:
+                _raise_item_error(self.pymap.failures)
+            elif self.progress_error is not None:
+                raise self.progress_error
+            else:
+                raise LkError(status, self.message)
+        if self.progress_error is not None:
+            raise self.progress_error
+        if self.source_error is not None:
+            raise self.source_error
 
 
 def _element_format(mem: _Mem, size: int) -> str:

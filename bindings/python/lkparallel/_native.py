@@ -162,6 +162,14 @@ OP_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctype
 RANGE_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(Range))
 PROGRESS_FN = ctypes.CFUNCTYPE(None, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p)
 SP_FN = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(Buffer))
+#: lk_source_fn: ``source(user, args, capacity, &n_filled) -> 0 | code``.
+SOURCE_FN = ctypes.CFUNCTYPE(
+    ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)
+)
+#: lk_sink_fn: ``sink(user, first, results, item_status, n) -> 0 | code``.
+SINK_FN = ctypes.CFUNCTYPE(
+    ctypes.c_int32, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int32), ctypes.c_size_t
+)
 
 
 class InvokerOptions(ctypes.Structure):
@@ -193,6 +201,17 @@ class InvokerOptions(ctypes.Structure):
 #: sizeof the options up to and including `seeds` (with its padding): what a
 #: library without range maps knows.
 ITEM_OPTIONS_SIZE = InvokerOptions.range_func.offset
+
+
+class StreamOptions(ctypes.Structure):
+    """lk_stream_options."""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("reserved0", ctypes.c_uint32),
+        ("window", ctypes.c_size_t),
+        ("index_base", ctypes.c_size_t),
+    ]
 
 
 class SpOptions(ctypes.Structure):
@@ -243,3 +262,22 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn = getattr(lib, name)
         fn.restype = restype
         fn.argtypes = argtypes
+    # Streams: declared when the library has them (Invoker.stream says so otherwise).
+    optional = {
+        "lk_stream_options_init": (None, [ctypes.POINTER(StreamOptions), ctypes.c_size_t]),
+        "lk_invoker_stream": (
+            c_status,
+            [inv_p, SOURCE_FN, SINK_FN, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t,
+             ctypes.POINTER(StreamOptions)],
+        ),
+    }
+    for name, (restype, argtypes) in optional.items():
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            fn.restype = restype
+            fn.argtypes = argtypes
+
+
+def has_streams(lib: ctypes.CDLL) -> bool:
+    """Whether the library has streaming maps (lk_invoker_stream)."""
+    return getattr(lib, "lk_invoker_stream", None) is not None
