@@ -1,6 +1,6 @@
 /*
- * bench_mpi: distributed maps against the single-process map (issue 8's
- * Speed figures). benches/mpi/run drives it; by hand:
+ * bench_mpi: distributed maps against the single-process map.
+ * benches/mpi/run drives it; by hand:
  *
  *   bench_mpi calibrate                      spin iterations for ~50 us here
  *   bench_mpi local WORKLOAD N_JOBS ITERS REPS
@@ -135,7 +135,7 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < n; i++)
         args[i] = i * 7 + 1;
     for (size_t i = 0; i < n; i++) {
-        lk_task t = {i, 0, 0};
+        lk_task t = {i, 0, 0, 0};
         op(&w, &args[i], &want[i], &t);
     }
 

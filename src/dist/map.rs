@@ -44,6 +44,10 @@ pub(super) fn run(dist: &DistInvoker, items: Result<Items>, mopts: Result<&MapOp
         return Err(Error::Internal("a distributed map passed its check without a layout".into()));
     };
     if items.n == 0 {
+        if mopts.results_at == ResultsAt::OwnedCompact && !mopts.owned.count.is_null() {
+            // SAFETY: the caller's `owned_count`, a valid `size_t` for the call.
+            unsafe { *mopts.owned.count.0 = 0 };
+        }
         return Ok(());
     }
     if mopts.results_at == ResultsAt::Root && comm.rank() != 0 && !agreed.root_status {
