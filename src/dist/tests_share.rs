@@ -321,3 +321,47 @@ fn range_invokers_give_each_item_its_task_seed_on_every_rank() {
         }
     }
 }
+
+#[test]
+fn a_failing_compact_map_still_names_every_slot_and_its_status() {
+    let n = 900usize;
+    let args: Vec<u64> = (0..n as u64).collect();
+    for schedule in SCHEDULES {
+        let hub = Hub::new(3);
+        let mut model = Model::plain();
+        model.fail_value = 400;
+        model.fail_code = 5;
+        let got = ranks(&hub, 3, |_, comm| {
+            let (_, inv) = new_invoker(&model, comm, 2, LK_ERRORS_FAIL_FAST);
+            let capacity = if schedule == LK_SCHEDULE_DYNAMIC { n } else { owned(inv, n, schedule, 0).2 };
+            let mut out = vec![SENTINEL; capacity];
+            let mut status = vec![7i32; capacity];
+            let mut index = vec![usize::MAX; capacity];
+            let mut count = usize::MAX;
+            let mut o = map_opts(schedule, LK_RESULTS_OWNED_COMPACT, false, 0);
+            o.owned_capacity = capacity;
+            o.owned_index = index.as_mut_ptr();
+            o.owned_count = &mut count;
+            o.item_status = status.as_mut_ptr();
+            let st = super::tests::map(inv, Some(&args), n, &mut out, &o);
+            // SAFETY: a live handle.
+            unsafe { lk_invoker_shutdown(inv) };
+            (st, capacity, count, index, status)
+        });
+        let mut failed_seen = 0;
+        for (rank, (st, capacity, count, index, status)) in got.iter().enumerate() {
+            let what = format!("schedule {schedule} rank {rank}");
+            assert_eq!(*st, lk_status::LK_ERR_CALLBACK, "{what}");
+            if schedule != LK_SCHEDULE_DYNAMIC {
+                assert_eq!(count, capacity, "{what}: BLOCK and CYCLIC slots are the share, run or not");
+            }
+            for k in 0..*count {
+                assert!(index[k] < n && (k == 0 || index[k] > index[k - 1]), "{what}: slot {k}");
+                let s = status[k];
+                assert!(s == 0 || s == LK_ITEM_SKIPPED || (s == 5 && index[k] == 400), "{what}: slot {k} status {s}");
+                failed_seen += usize::from(s == 5);
+            }
+        }
+        assert_eq!(failed_seen, 1, "schedule {schedule}: the failing item's status is in its rank's slot");
+    }
+}
