@@ -89,6 +89,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
             "LK_RESULTS_ALL",
             "LK_RESULTS_ROOT",
             "LK_RESULTS_OWNED",
+            "LK_RESULTS_OWNED_COMPACT",
             "lk_map_options",
             "lk_map_options_init",
             "lk_invoker_map_with",
@@ -129,7 +130,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ("Errors and version", &["lk_last_error", "lk_version"]),
     (
         "Beyond one machine: distributed maps",
-        &["lk_comm", "lk_comm_ops", "lk_comm_new", "lk_comm_free", "lk_comm_rank", "lk_comm_size", "lk_comm_abort", "lk_comm_report_failure"],
+        &["lk_comm", "lk_comm_ops", "LK_COMM_COUNTERS", "lk_comm_new", "lk_comm_free", "lk_comm_rank", "lk_comm_size", "lk_comm_abort", "lk_comm_report_failure", "lk_index_range", "lk_invoker_owned_ranges"],
     ),
 ];
 

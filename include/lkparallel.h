@@ -261,9 +261,19 @@ enum lk_status lk_invoker_map(struct lk_invoker *inv,
 #define LK_RESULTS_ROOT 1
 
 /**
- * Each rank keeps the results it computed.
+ * Each rank keeps the results it computed, at their places in its full
+ * `results` array; nothing is exchanged.
  */
 #define LK_RESULTS_OWNED 2
+
+/**
+ * Each rank keeps the results it computed, packed in index order at the
+ * start of its `results`, an array of `owned_capacity` slots: memory per
+ * rank follows its share. `owned_index` learns each slot's task index,
+ * `owned_count` how many slots were filled. A local invoker owns every
+ * item: slot `k` is item `k`.
+ */
+#define LK_RESULTS_OWNED_COMPACT 3
 
 /**
  * Options for `lk_invoker_map_with`. Initialise with
@@ -305,9 +315,35 @@ typedef struct lk_map_options {
      * Optional array of `n_args` `int32_t`: after the map, entry `i` holds
      * item i's callback return value (0 for success), `LK_ITEM_SKIPPED`,
      * `LK_ITEM_WORKER_DIED` or `LK_ITEM_TIMED_OUT`. Written also when the
-     * map fails; that is its purpose.
+     * map fails; that is its purpose. With `LK_RESULTS_OWNED_COMPACT` it
+     * has `owned_capacity` entries, slot for slot with `results`. Under
+     * `LK_RESULTS_ROOT` only rank 0's counts: the other ranks may pass
+     * NULL (whether they do is not compared).
      */
     int32_t *item_status;
+    /**
+     * `LK_RESULTS_OWNED_COMPACT`: how many slots of `result_size` bytes
+     * this rank's `results` has (and `item_status` and `owned_index`, when
+     * set). With `LK_SCHEDULE_BLOCK` or `_CYCLIC` it must be at least the
+     * items this rank owns (`lk_invoker_owned_ranges`); with
+     * `LK_SCHEDULE_DYNAMIC` a rank claims work only while it has room, and
+     * the ranks' capacities must add up to at least `n_args`. Each rank
+     * may pass its own. Ignored by the other placements.
+     */
+    size_t owned_capacity;
+    /**
+     * `LK_RESULTS_OWNED_COMPACT`, optional (NULL: not written): an array of
+     * `owned_capacity` `size_t` that receives, for each slot this rank
+     * filled, its item's task index (`index_base` applied), in increasing
+     * order. Written whenever the map ran, also when it failed.
+     */
+    size_t *owned_index;
+    /**
+     * `LK_RESULTS_OWNED_COMPACT`, optional (NULL: not written): receives the
+     * number of slots this rank filled (its share; with DYNAMIC, what it
+     * claimed). Written whenever the map ran, also when it failed.
+     */
+    size_t *owned_count;
 } lk_map_options;
 
 /**
@@ -326,6 +362,32 @@ void lk_map_options_init(struct lk_map_options *opts,
  * `lk_invoker_map`; also `LK_ERR_INVALID` for a bad `struct_size` or an
  * unknown option value. `opts->item_status`, when set, must hold `n_args`
  * entries and is written even when the map fails.
+ *
+ * On a distributed invoker, what each rank passes follows the placement,
+ * so that memory per rank follows its share:
+ *
+ * - `args_at_root`: ranks other than 0 may pass `args` NULL. (With
+ *   `LK_SCHEDULE_DYNAMIC` every rank still receives every argument,
+ *   since any rank may claim any chunk.)
+ * - `LK_RESULTS_ROOT`: ranks other than 0 may pass `results` (and
+ *   `item_status`) NULL; the library then keeps their share in memory of
+ *   its own for the map's duration. A non-NULL array has `n_args` slots,
+ *   and receives the results that rank computed.
+ * - `LK_RESULTS_OWNED_COMPACT`: `results` (and `item_status`, and
+ *   `owned_index`) have `owned_capacity` slots; this rank's results are
+ *   packed at their start, in index order. A capacity below this rank's
+ *   BLOCK or CYCLIC share, or DYNAMIC capacities that add up to fewer than
+ *   `n_args`, are `LK_ERR_INVALID` on every rank.
+ * - `LK_RESULTS_ALL`, `LK_RESULTS_OWNED`: full arrays of `n_args` slots.
+ *
+ * A progress callback (`lk_invoker_options.progress`) on any rank sees
+ * done and total of the whole map, across ranks, a few times a second
+ * (with the table's `fetch_add_at`; without it, its own rank's items until
+ * the end); a rank whose share is done goes on reporting until every
+ * rank's is. After every distributed map rank 0 logs, at info level
+ * (target `lkparallel::dist`), each rank's item count and busy time, and
+ * how far the busiest rank is above the mean: a skewed BLOCK map shows
+ * there.
  *
  * # Safety
  * As `lk_invoker_map`; `opts` must be NULL or point to
@@ -1242,7 +1304,24 @@ typedef struct lk_comm_ops {
      * the communicator is freed (see `lk_comm_free`).
      */
     void (*release)(void *ctx);
+    /**
+     * Optional (NULL: a progress callback sees the other ranks' items only
+     * when the map ends). `fetch_add` on counter `counter` of
+     * `LK_COMM_COUNTERS` 64-bit counters that live on rank 0, each starting
+     * at 0; counter 0 is the one `fetch_add` adds to. Not collective, as
+     * `fetch_add`. The library uses counter 1 to add up the items every
+     * rank has done, for progress across ranks.
+     */
+    int32_t (*fetch_add_at)(void *ctx,
+                            uint32_t counter,
+                            uint64_t add,
+                            uint64_t *old);
 } lk_comm_ops;
+
+/**
+ * How many counters `lk_comm_ops.fetch_add_at` must offer (0 .. 1).
+ */
+#define LK_COMM_COUNTERS 2
 
 /**
  * Make a communicator from a table of collective operations (see
@@ -1258,6 +1337,11 @@ typedef struct lk_comm_ops {
  * small, or describing fields this library does not know set; a required
  * operation NULL; `size` < 1 or above 4194304; `rank` outside `0 .. size-1`;
  * `local_size` negative or above `size`). Thread-safe.
+ *
+ * # Safety
+ * `ops` must be NULL or point to `ops->struct_size` readable bytes, with
+ * function pointers of the types shown (or NULL) and a `ctx` they accept;
+ * `out` must be NULL or point to writable memory for a pointer.
  */
 enum lk_status lk_comm_new(const struct lk_comm_ops *ops,
                            struct lk_comm **out);
@@ -1274,18 +1358,29 @@ enum lk_status lk_comm_new(const struct lk_comm_ops *ops,
  * `comm` NULL: a no-op returning `LK_OK`. Returns `LK_ERR_INVALID` for an
  * unknown or already freed handle. Thread-safe, but on a given rank no
  * other call may be using the communicator in a collective at the same time.
+ *
+ * # Safety
+ * None beyond the handle being any value: it is looked up, never trusted.
+ * The table's `release` (run here or by the last invoker's shutdown) must
+ * be safe to call then.
  */
 enum lk_status lk_comm_free(struct lk_comm *comm);
 
 /**
  * This process's rank in `comm` (`0 .. size-1`), or -1 for a NULL, unknown
  * or freed handle (then `lk_last_error()` says so). Thread-safe.
+ *
+ * # Safety
+ * None: the handle is looked up, never trusted.
  */
 int32_t lk_comm_rank(const struct lk_comm *comm);
 
 /**
  * The number of ranks in `comm`, or -1 for a NULL, unknown or freed handle
  * (then `lk_last_error()` says so). Thread-safe.
+ *
+ * # Safety
+ * None: the handle is looked up, never trusted.
  */
 int32_t lk_comm_size(const struct lk_comm *comm);
 
@@ -1297,6 +1392,10 @@ int32_t lk_comm_size(const struct lk_comm *comm);
  *
  * Returns `LK_ERR_INVALID` for a NULL, unknown or freed handle;
  * `LK_ERR_UNSUPPORTED` when the table has no `abort`. Thread-safe.
+ *
+ * # Safety
+ * The handle is looked up, never trusted; the table's `abort` must be safe
+ * to call from this thread.
  */
 enum lk_status lk_comm_abort(struct lk_comm *comm,
                              int32_t code);
@@ -1307,8 +1406,62 @@ enum lk_status lk_comm_abort(struct lk_comm *comm,
  * adapters such as `lkparallel_mpi.h` whose own calls (MPI's) fail before a
  * communicator exists, so that their failures read like the library's.
  * Thread-safe.
+ *
+ * # Safety
+ * `message` must be NULL or a NUL-terminated string, readable during the call.
  */
 enum lk_status lk_comm_report_failure(const char *message);
+
+/**
+ * A range of task indices, `begin .. end-1`.
+ */
+typedef struct lk_index_range {
+    /**
+     * The first index.
+     */
+    size_t begin;
+    /**
+     * One past the last index.
+     */
+    size_t end;
+} lk_index_range;
+
+/**
+ * Which items this rank will run in a distributed map of `n_args` items
+ * with `opts` (its schedule and `index_base`; NULL: the defaults), before
+ * the map: for example to load or allocate only those. With
+ * `LK_RESULTS_OWNED_COMPACT` they are the items whose results this rank
+ * keeps, slot after slot, in this order.
+ *
+ * - `ranges`: receives up to `capacity` ranges of task indices
+ *   (`index_base` applied), in increasing order, none empty, adjacent ones
+ *   merged (BLOCK: at most one; CYCLIC: about 64). May be NULL when
+ *   `capacity` is 0 (to learn the count first).
+ * - `n_ranges`: optional (NULL: not written): the number of ranges, also
+ *   when it exceeds `capacity`.
+ * - `n_items`: optional: the number of items in them.
+ *
+ * Not collective, and it calls no communicator operation: every rank
+ * computes the same plan its maps use. On a local invoker the one range
+ * is every item. Outputs are written only on success.
+ *
+ * Returns `LK_OK`; `LK_ERR_INVALID` (unknown or dead handle, NULL `ranges`
+ * with a non-zero `capacity`, a bad `opts`); `LK_ERR_UNSUPPORTED` for
+ * `LK_SCHEDULE_DYNAMIC`, where which items a rank runs is known only after
+ * the map (see `lk_map_options.owned_index`). Thread-safe.
+ *
+ * # Safety
+ * `opts` as for `lk_invoker_map_with`; `ranges` must be NULL or hold
+ * `capacity` writable elements; `n_ranges` and `n_items` must be NULL or
+ * point to a writable `size_t`.
+ */
+enum lk_status lk_invoker_owned_ranges(struct lk_invoker *inv,
+                                       size_t n_args,
+                                       const struct lk_map_options *opts,
+                                       struct lk_index_range *ranges,
+                                       size_t capacity,
+                                       size_t *n_ranges,
+                                       size_t *n_items);
 
 #ifdef __cplusplus
 }  /* extern "C" */

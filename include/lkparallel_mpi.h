@@ -25,11 +25,12 @@
  *   failing MPI call becomes LK_ERR_COMM rather than an abort;
  * - counts the ranks on this machine (MPI_Comm_split_type with
  *   MPI_COMM_TYPE_SHARED), so ranks that share CPUs divide them;
- * - keeps one 64-bit counter in an MPI window on rank 0 for
- *   LK_SCHEDULE_DYNAMIC and cancellation (MPI_Fetch_and_op under
- *   MPI_Win_lock_all). When every rank is on one machine the window is a
- *   shared-memory one (MPI_Win_allocate_shared), so claims never wait for
- *   rank 0; across machines they rely on the MPI's one-sided progress.
+ * - keeps LK_COMM_COUNTERS 64-bit counters in an MPI window on rank 0:
+ *   counter 0 for LK_SCHEDULE_DYNAMIC and cancellation, counter 1 for
+ *   progress across ranks (MPI_Fetch_and_op under MPI_Win_lock_all). When
+ *   every rank is on one machine the window is a shared-memory one
+ *   (MPI_Win_allocate_shared), so claims never wait for rank 0; across
+ *   machines they rely on the MPI's one-sided progress.
  * - bcast, allgather, allgatherv, gatherv and scatterv map to the MPI
  *   collectives of those names (in place: MPI_IN_PLACE), with a contiguous
  *   datatype per element size; abort is MPI_Abort.
@@ -205,12 +206,19 @@ static inline int32_t lk_mpi_scatterv_(void *ctx, void *buf, const size_t *count
     return lk_mpi_rc_(rc);
 }
 
-static inline int32_t lk_mpi_fetch_add_(void *ctx, uint64_t add, uint64_t *old) {
+static inline int32_t lk_mpi_fetch_add_at_(void *ctx, uint32_t counter, uint64_t add, uint64_t *old) {
     lk_mpi_ctx_ *c = (lk_mpi_ctx_ *)ctx;
-    int rc = MPI_Fetch_and_op(&add, old, MPI_UINT64_T, 0, 0, MPI_SUM, c->win);
+    int rc;
+    if (counter >= LK_COMM_COUNTERS)
+        return lk_mpi_rc_(MPI_ERR_DISP);
+    rc = MPI_Fetch_and_op(&add, old, MPI_UINT64_T, 0, (MPI_Aint)counter, MPI_SUM, c->win);
     if (rc == MPI_SUCCESS)
         rc = MPI_Win_flush(0, c->win);
     return lk_mpi_rc_(rc);
+}
+
+static inline int32_t lk_mpi_fetch_add_(void *ctx, uint64_t add, uint64_t *old) {
+    return lk_mpi_fetch_add_at_(ctx, 0, add, old);
 }
 
 static inline void lk_mpi_abort_(void *ctx, int32_t code) {
@@ -235,10 +243,10 @@ static inline void lk_mpi_release_(void *ctx) {
     free(c);
 }
 
-/* The window with the shared counter, zeroed, in a passive-target epoch. */
+/* The window with the shared counters, zeroed, in a passive-target epoch. */
 static inline int lk_mpi_window_(lk_mpi_ctx_ *c, int all_local) {
     void *base = NULL;
-    MPI_Aint bytes = c->rank == 0 ? (MPI_Aint)sizeof(uint64_t) : 0;
+    MPI_Aint bytes = c->rank == 0 ? (MPI_Aint)(LK_COMM_COUNTERS * sizeof(uint64_t)) : 0;
     int rc = all_local
                  ? MPI_Win_allocate_shared(bytes, (int)sizeof(uint64_t), MPI_INFO_NULL, c->comm, &base, &c->win)
                  : MPI_Win_allocate(bytes, (int)sizeof(uint64_t), MPI_INFO_NULL, c->comm, &base, &c->win);
@@ -249,8 +257,8 @@ static inline int lk_mpi_window_(lk_mpi_ctx_ *c, int all_local) {
     MPI_Win_set_errhandler(c->win, MPI_ERRORS_RETURN);
     rc = MPI_Win_lock_all(MPI_MODE_NOCHECK, c->win);
     if (rc == MPI_SUCCESS && c->rank == 0) {
-        uint64_t zero = 0;
-        rc = MPI_Put(&zero, 1, MPI_UINT64_T, 0, 0, 1, MPI_UINT64_T, c->win);
+        uint64_t zero[LK_COMM_COUNTERS] = {0};
+        rc = MPI_Put(zero, LK_COMM_COUNTERS, MPI_UINT64_T, 0, 0, LK_COMM_COUNTERS, MPI_UINT64_T, c->win);
         if (rc == MPI_SUCCESS)
             rc = MPI_Win_flush(0, c->win);
     }
@@ -335,6 +343,7 @@ static inline lk_status lk_mpi_comm_new(MPI_Comm comm, lk_comm **out) {
     ops.fetch_add = lk_mpi_fetch_add_;
     ops.abort = lk_mpi_abort_;
     ops.release = lk_mpi_release_;
+    ops.fetch_add_at = lk_mpi_fetch_add_at_;
     st = lk_comm_new(&ops, out);
     if (st != LK_OK)
         lk_mpi_release_(c);

@@ -1,6 +1,6 @@
 /*
- * bench_mpi: distributed maps against the single-process map (issue 8's
- * Speed figures). benches/mpi/run drives it; by hand:
+ * bench_mpi: distributed maps against the single-process map.
+ * benches/mpi/run drives it; by hand:
  *
  *   bench_mpi calibrate                      spin iterations for ~50 us here
  *   bench_mpi local WORKLOAD N_JOBS ITERS REPS

@@ -5,7 +5,11 @@
 # With MPI (scripts/test installs Open MPI): the adapter header as C99, C11
 # and C++17; every mode at np 1, 2 and 3 against the single-process map;
 # failure agreement; mismatches; cancellation (from a callback, and by
-# SIGUSR1 through mpirun); a rank killed mid-map; log forwarding; the MPI
+# SIGUSR1 through mpirun); a stop (failure, cancel) on one rank reaching
+# every worker of the others within a few items; memory per rank that
+# follows its share (ROOT and args_at_root without arrays off rank 0,
+# compact OWNED results, ownership before a map); progress across ranks
+# and the balance report; a rank killed mid-map; log forwarding; the MPI
 # batch-recommend example; a consumer of the installed package at np 3.
 # Every launch goes through c-tests/mpi/launch.sh: loopback only, under a
 # timeout that dumps the stacks of a hung job. The MPI tests take one lock,
@@ -52,7 +56,7 @@ function(lk_mpi_test name seconds)
 endfunction()
 
 set(_lk_launch "${LK_MPI_DIR}/launch.sh")
-foreach(prog IN ITEMS mpi_modes mpi_failure mpi_mismatch mpi_logs mpi_cancel mpi_kill)
+foreach(prog IN ITEMS mpi_modes mpi_failure mpi_mismatch mpi_logs mpi_cancel mpi_kill mpi_stop mpi_share mpi_progress)
   lk_mpi_program(${prog} "${LK_MPI_DIR}/${prog}.c")
 endforeach()
 foreach(np IN ITEMS 1 2 3)
@@ -60,9 +64,12 @@ foreach(np IN ITEMS 1 2 3)
   lk_mpi_test(mpi_failure_np${np} 60 "${_lk_launch}" 30 ${np} $<TARGET_FILE:mpi_failure>)
   lk_mpi_test(mpi_logs_np${np} 60 "${_lk_launch}" 30 ${np} $<TARGET_FILE:mpi_logs>)
   lk_mpi_test(mpi_cancel_np${np} 60 "${_lk_launch}" 30 ${np} $<TARGET_FILE:mpi_cancel> callback)
+  lk_mpi_test(mpi_share_np${np} 60 "${_lk_launch}" 30 ${np} $<TARGET_FILE:mpi_share>)
+  lk_mpi_test(mpi_progress_np${np} 60 "${_lk_launch}" 30 ${np} $<TARGET_FILE:mpi_progress>)
 endforeach()
 foreach(np IN ITEMS 2 3)
   lk_mpi_test(mpi_mismatch_np${np} 60 "${_lk_launch}" 30 ${np} $<TARGET_FILE:mpi_mismatch>)
+  lk_mpi_test(mpi_stop_np${np} 60 "${_lk_launch}" 30 ${np} $<TARGET_FILE:mpi_stop>)
   lk_mpi_test(mpi_kill_rank_np${np} 60 "${LK_MPI_DIR}/kill_rank.sh" ${np} $<TARGET_FILE:mpi_kill>)
 endforeach()
 lk_mpi_test(mpi_cancel_sigusr1_np3 60 "${LK_MPI_DIR}/cancel_signal.sh" 3 $<TARGET_FILE:mpi_cancel>)

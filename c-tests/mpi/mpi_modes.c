@@ -1,6 +1,8 @@
 /* Every schedule x results placement x argument placement x index_base, at
  * several sizes and thread counts, against the single-process map: the same
- * results and the same seeds, bit for bit. Rank 0 decides the root seed. */
+ * results and the same seeds, bit for bit. Rank 0 decides the root seed.
+ * The third invoker is a range invoker: its loop's lk_range_seed equals the
+ * task->seed of the single-process item map on every rank. */
 #include "mpitest.h"
 
 typedef struct out_t {
@@ -17,11 +19,25 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
     return 0;
 }
 
+/* The same as `op`, as a range function's loop. */
+static int32_t range_op(const void *model, const void *args, void *results, lk_range *range) {
+    (void)model;
+    for (size_t i = range->begin; i < range->end; i++) {
+        size_t k = i - range->begin;
+        uint64_t a = args ? ((const uint64_t *)args)[k] : (uint64_t)i;
+        out_t *o = (out_t *)results + k;
+        o->index = i;
+        o->seed = lk_range_seed(range, i);
+        o->value = a * 3 + 1;
+    }
+    return 0;
+}
+
 static const size_t SIZES[] = {0, 1, 5, 1000};
 static const int32_t SCHEDULES[] = {LK_SCHEDULE_BLOCK, LK_SCHEDULE_CYCLIC, LK_SCHEDULE_DYNAMIC};
 static const int32_t PLACES[] = {LK_RESULTS_ALL, LK_RESULTS_ROOT, LK_RESULTS_OWNED};
-static const int32_t JOBS[] = {1, 3};
-enum { N_CASES = 4 * 3 * 3 * 2 * 2, N_INVOKERS = 2 };
+static const int32_t JOBS[] = {1, 3, 2};
+enum { N_CASES = 4 * 3 * 3 * 2 * 2, N_INVOKERS = 3, RANGE_INVOKER = 2 };
 
 typedef struct one_case {
     size_t n, index_base;
@@ -57,7 +73,9 @@ int main(int argc, char **argv) {
 
     for (int j = 0; j < N_INVOKERS; j++) {
         lk_invoker_options o = mt_options(comm, JOBS[j]);
-        lk_invoker *inv = mt_new_with(NULL, op, &o);
+        if (j == RANGE_INVOKER)
+            o.range_func = range_op;
+        lk_invoker *inv = mt_new_with(NULL, j == RANGE_INVOKER ? NULL : op, &o);
         for (int k = 0; k < N_CASES; k++) {
             one_case c = cases[k];
             got[j][k] = (out_t *)malloc(sizeof(out_t) * (c.n + 1));
@@ -125,7 +143,8 @@ int main(int argc, char **argv) {
     free(total);
     free(args);
     if (mt_rank == 0)
-        printf("mpi_modes: ok at np %d (%d maps per invoker, n_jobs 1 and 3)\n", mt_size, N_CASES);
+        printf("mpi_modes: ok at np %d (%d maps per invoker, n_jobs 1 and 3, and a range invoker)\n", mt_size,
+               N_CASES);
     MPI_Finalize();
     return 0;
 }

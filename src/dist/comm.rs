@@ -17,6 +17,7 @@ type AllgatherFn = unsafe extern "C" fn(*mut c_void, *const c_void, *mut c_void,
 type AllgathervFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const usize, *const usize, usize) -> i32;
 type RootedvFn = unsafe extern "C" fn(*mut c_void, *mut c_void, *const usize, *const usize, usize, i32) -> i32;
 type FetchAddFn = unsafe extern "C" fn(*mut c_void, u64, *mut u64) -> i32;
+type FetchAddAtFn = unsafe extern "C" fn(*mut c_void, u32, u64, *mut u64) -> i32;
 type AbortFn = unsafe extern "C" fn(*mut c_void, i32);
 type ReleaseFn = unsafe extern "C" fn(*mut c_void);
 
@@ -31,6 +32,7 @@ pub struct Fns {
     pub fetch_add: Option<FetchAddFn>,
     pub abort: Option<AbortFn>,
     pub release: Option<ReleaseFn>,
+    pub fetch_add_at: Option<FetchAddAtFn>,
 }
 
 /// Largest accepted number of ranks (the cancellation counter needs
@@ -95,6 +97,9 @@ impl Comm {
     pub fn has_fetch_add(&self) -> bool {
         self.fns.fetch_add.is_some()
     }
+    pub fn has_fetch_add_at(&self) -> bool {
+        self.fns.fetch_add_at.is_some()
+    }
 
     /// Take the communicator for one collective sequence; false when another
     /// thread of this process is in one (collectives must not interleave).
@@ -121,7 +126,8 @@ impl Comm {
     /// Rank `root`'s bytes of `buf` to every rank's `buf`.
     pub fn bcast(&self, buf: &mut [u8], root: usize) -> Result<()> {
         let mut spare = [0u64; 2];
-        // SAFETY: buf is valid for its length; the table reads/writes exactly that.
+        // SAFETY: buf (or `spare`, for an empty one) is valid for its length;
+        // the table's bcast reads or writes exactly that many bytes.
         let rc = unsafe { (self.fns.bcast)(self.ctx.0, real(buf.as_mut_ptr(), &mut spare), buf.len(), root as i32) };
         self.check("bcast", rc)
     }
@@ -132,7 +138,8 @@ impl Comm {
     /// `buf` must be valid for `len` bytes, writable on every rank but the root.
     pub unsafe fn bcast_raw(&self, buf: *mut u8, len: usize, root: usize) -> Result<()> {
         let mut spare = [0u64; 2];
-        let rc = (self.fns.bcast)(self.ctx.0, real(buf, &mut spare), len, root as i32);
+        // SAFETY: the caller's promise: `buf` is valid for `len` bytes.
+        let rc = unsafe { (self.fns.bcast)(self.ctx.0, real(buf, &mut spare), len, root as i32) };
         self.check("bcast", rc)
     }
 
@@ -141,6 +148,7 @@ impl Comm {
         let mut recv = vec![0u8; send.len() * self.size];
         let (mut s1, mut s2) = ([0u64; 2], [0u64; 2]);
         let send_ptr = real(send.as_ptr() as *mut u8, &mut s1);
+        // SAFETY: `send` holds `len` bytes (only read) and `recv` `size * len`.
         let rc = unsafe { (self.fns.allgather)(self.ctx.0, send_ptr, real(recv.as_mut_ptr(), &mut s2), send.len()) };
         self.check("allgather", rc)?;
         Ok(recv)
@@ -168,7 +176,9 @@ impl Comm {
             return Ok(());
         }
         let mut spare = [0u64; 2];
-        let rc = (self.fns.allgatherv)(self.ctx.0, real(buf, &mut spare), counts.as_ptr(), displs.as_ptr(), elem);
+        // SAFETY: the caller's promise on `buf`; `counts` and `displs` hold
+        // one entry per rank (checked above).
+        let rc = unsafe { (self.fns.allgatherv)(self.ctx.0, real(buf, &mut spare), counts.as_ptr(), displs.as_ptr(), elem) };
         self.check("allgatherv", rc)
     }
 
@@ -186,7 +196,9 @@ impl Comm {
         }
         let mut spare = [0u64; 2];
         let buf = self.own_part_base(buf, counts, displs, elem, root, &mut spare);
-        let rc = (self.fns.gatherv)(self.ctx.0, buf, counts.as_ptr(), displs.as_ptr(), elem, root as i32);
+        // SAFETY: the caller's promise on `buf` (an empty part is `spare`);
+        // `counts` and `displs` hold one entry per rank (checked above).
+        let rc = unsafe { (self.fns.gatherv)(self.ctx.0, buf, counts.as_ptr(), displs.as_ptr(), elem, root as i32) };
         self.check("gatherv", rc)
     }
 
@@ -202,7 +214,8 @@ impl Comm {
         }
         let mut spare = [0u64; 2];
         let buf = self.own_part_base(buf, counts, displs, elem, root, &mut spare);
-        let rc = (self.fns.scatterv)(self.ctx.0, buf, counts.as_ptr(), displs.as_ptr(), elem, root as i32);
+        // SAFETY: as in `gatherv`.
+        let rc = unsafe { (self.fns.scatterv)(self.ctx.0, buf, counts.as_ptr(), displs.as_ptr(), elem, root as i32) };
         self.check("scatterv", rc)
     }
 
@@ -221,14 +234,26 @@ impl Comm {
     pub fn fetch_add(&self, add: u64) -> Result<u64> {
         let f = self.fns.fetch_add.ok_or_else(|| Error::Unsupported("this communicator has no fetch_add".into()))?;
         let mut old = 0u64;
+        // SAFETY: `old` is a valid u64 for the call; `ctx` is the table's own.
         let rc = unsafe { f(self.ctx.0, add, &mut old) };
         self.check("fetch_add", rc)?;
+        Ok(old)
+    }
+
+    /// Add to counter `counter` (< `LK_COMM_COUNTERS`) on rank 0; its previous value.
+    pub fn fetch_add_at(&self, counter: u32, add: u64) -> Result<u64> {
+        let f = self.fns.fetch_add_at.ok_or_else(|| Error::Unsupported("this communicator has no fetch_add_at".into()))?;
+        let mut old = 0u64;
+        // SAFETY: `old` is a valid u64 for the call; `ctx` is the table's own.
+        let rc = unsafe { f(self.ctx.0, counter, add, &mut old) };
+        self.check("fetch_add_at", rc)?;
         Ok(old)
     }
 
     /// End the job through the table's `abort`.
     pub fn abort(&self, code: i32) -> Result<()> {
         let f = self.fns.abort.ok_or_else(|| Error::Unsupported("this communicator has no abort".into()))?;
+        // SAFETY: `ctx` is the table's own, alive until `release`.
         unsafe { f(self.ctx.0, code) };
         Ok(())
     }
@@ -237,6 +262,7 @@ impl Comm {
 impl Drop for Comm {
     fn drop(&mut self) {
         if let Some(release) = self.fns.release {
+            // SAFETY: the last use of `ctx`, which the table handed over to us.
             unsafe { release(self.ctx.0) };
         }
     }

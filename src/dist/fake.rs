@@ -35,13 +35,16 @@ pub struct Hub {
     n: usize,
     state: Mutex<State>,
     turn: Condvar,
-    counter: Mutex<u64>,
+    /// The counters `fetch_add` (0) and `fetch_add_at` add to, "on rank 0".
+    counters: Mutex<[u64; 2]>,
     /// Rule breaks seen (a test asserts this stays empty).
     pub violations: Mutex<Vec<String>>,
     /// Make every rank's collective number `k` (counted per rank) fail.
     pub fail_op: Mutex<Option<usize>>,
     /// Offer `fetch_add` in the tables made from now on.
     pub with_fetch_add: bool,
+    /// Offer `fetch_add_at` in the tables made from now on.
+    pub with_fetch_add_at: bool,
     pub aborted: Mutex<Vec<(usize, i32)>>,
     pub released: Mutex<usize>,
     pub ops_done: Mutex<Vec<usize>>,
@@ -64,10 +67,11 @@ impl Hub {
             n,
             state: Mutex::new(State { gen: 0, arrived: 0, slots: (0..n).map(|_| None).collect(), done: None }),
             turn: Condvar::new(),
-            counter: Mutex::new(0),
+            counters: Mutex::new([0; 2]),
             violations: Mutex::new(Vec::new()),
             fail_op: Mutex::new(None),
             with_fetch_add: true,
+            with_fetch_add_at: true,
             aborted: Mutex::new(Vec::new()),
             released: Mutex::new(0),
             ops_done: Mutex::new(vec![0; n]),
@@ -76,7 +80,16 @@ impl Hub {
 
     pub fn without_fetch_add(n: usize) -> Arc<Hub> {
         let mut hub = Hub::new(n);
-        Arc::get_mut(&mut hub).unwrap().with_fetch_add = false;
+        let h = Arc::get_mut(&mut hub).unwrap();
+        h.with_fetch_add = false;
+        h.with_fetch_add_at = false;
+        hub
+    }
+
+    /// A hub whose tables have `fetch_add` but no `fetch_add_at` (an older adapter).
+    pub fn without_fetch_add_at(n: usize) -> Arc<Hub> {
+        let mut hub = Hub::new(n);
+        Arc::get_mut(&mut hub).unwrap().with_fetch_add_at = false;
         hub
     }
 
@@ -97,6 +110,7 @@ impl Hub {
             fetch_add: if self.with_fetch_add { Some(fetch_add) } else { None },
             abort: Some(abort),
             release: Some(release),
+            fetch_add_at: if self.with_fetch_add_at { Some(fetch_add_at) } else { None },
         }
     }
 
@@ -150,7 +164,7 @@ unsafe fn enter<'a>(ctx: *mut c_void, op: &str, bufs: &[*const c_void]) -> Resul
     if std::thread::current().id() != me.owner {
         return Err(me.hub.violation(format!("rank {}: {op} called off the rank's own thread", me.rank)));
     }
-    if op == "fetch_add" {
+    if op.starts_with("fetch_add") {
         return Ok(me); // not collective: ranks call it different numbers of times
     }
     let k = {
@@ -202,7 +216,9 @@ unsafe extern "C" fn allgather(ctx: *mut c_void, send: *const c_void, recv: *mut
 }
 
 fn shape(n: usize, counts: *const usize, displs: *const usize, elem: usize) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    // SAFETY: the caller's promise: the table passes one entry per rank.
     let counts = unsafe { std::slice::from_raw_parts(counts, n) }.to_vec();
+    // SAFETY: the caller's promise: the table passes one entry per rank.
     let displs = unsafe { std::slice::from_raw_parts(displs, n) }.to_vec();
     let mut s = counts.clone();
     s.extend_from_slice(&displs);
@@ -286,10 +302,19 @@ unsafe extern "C" fn scatterv(
 }
 
 unsafe extern "C" fn fetch_add(ctx: *mut c_void, add: u64, old: *mut u64) -> i32 {
+    fetch_add_at(ctx, 0, add, old)
+}
+
+unsafe extern "C" fn fetch_add_at(ctx: *mut c_void, counter: u32, add: u64, old: *mut u64) -> i32 {
     rc((|| {
-        let me = enter(ctx, "fetch_add", &[old as *const c_void])?;
-        let mut c = me.hub.counter.lock();
-        *old = *c;
+        // SAFETY: `ctx` is a `Rank` this hub made; `old` is checked non-NULL by `enter`.
+        let me = unsafe { enter(ctx, "fetch_add", &[old as *const c_void])? };
+        let mut c = me.hub.counters.lock();
+        let Some(c) = c.get_mut(counter as usize) else {
+            return Err(me.hub.violation(format!("rank {}: fetch_add_at on counter {counter}", me.rank)));
+        };
+        // SAFETY: the library passes a valid u64 (checked non-NULL above).
+        unsafe { *old = *c };
         *c = c.wrapping_add(add);
         Ok(())
     })())

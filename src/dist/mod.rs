@@ -9,25 +9,41 @@
 //!
 //! A failing collective gives `Error::Comm` and breaks the invoker (the ranks
 //! may be out of step; later maps fail at once with `LK_ERR_COMM`).
+//!
+//! Memory per rank follows its share: only `LK_RESULTS_ALL` needs every
+//! result on every rank; `layout` says where this rank's arguments,
+//! results and statuses live (the caller's full arrays, its compact
+//! arrays, or rooms of the library's own).
 
+mod check;
 pub mod comm;
+mod compute;
+mod exchange;
 #[cfg(test)]
 pub(crate) mod fake;
+mod layout;
 mod logs;
 mod map;
 mod plan;
+mod progress;
 mod setup;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_share;
+#[cfg(test)]
+mod tests_watch;
 
 use std::cell::Cell;
+use std::ffi::c_void;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use comm::Comm;
 
 use crate::error::{Error, Result};
-use crate::invoker::{Invoker, Items, Op, Options};
+use crate::invoker::{Invoker, Items, Op, Options, ProgressFn};
 use crate::util::SendPtr;
 
 /// How a distributed map splits its items among ranks.
@@ -49,10 +65,25 @@ pub enum ResultsAt {
     /// On every rank.
     #[default]
     All,
-    /// On rank 0; other ranks hold the results they computed.
+    /// On rank 0; other ranks hold the results they computed (in their full
+    /// array, or, when they pass none, nowhere the caller sees).
     Root,
-    /// Each rank holds the results it computed.
+    /// Each rank holds the results it computed, in its full array.
     Owned,
+    /// Each rank holds the results it computed, packed in index order in
+    /// an array of `MapOptions::owned.capacity` slots.
+    OwnedCompact,
+}
+
+/// The outputs of a compact OWNED map beyond the results.
+#[derive(Default, Clone, Copy)]
+pub struct Owned {
+    /// Slots in this rank's results (and statuses, and `index`).
+    pub capacity: usize,
+    /// Optional, `capacity` entries: each slot's task index.
+    pub index: SendPtr<usize>,
+    /// Optional: how many slots this rank filled.
+    pub count: SendPtr<usize>,
 }
 
 /// Per-map settings of a distributed map.
@@ -60,12 +91,14 @@ pub enum ResultsAt {
 pub struct MapOptions {
     /// `task.index = index_base + i`.
     pub index_base: usize,
-    /// Per-item status out-array (`n` entries), or null.
+    /// Per-item status out-array (`n` entries, or `owned.capacity` for a
+    /// compact OWNED map), or null.
     pub item_status: SendPtr<i32>,
     pub schedule: Schedule,
     pub results_at: ResultsAt,
     /// Only rank 0's arguments are read.
     pub args_at_root: bool,
+    pub owned: Owned,
 }
 
 /// An invoker whose maps run over the ranks of a communicator.
@@ -82,6 +115,8 @@ pub struct DistInvoker {
     max_threads: usize,
     /// Every rank's table has `fetch_add`.
     all_fetch_add: bool,
+    /// Progress across ranks (see `progress`).
+    progress: progress::Setup,
 }
 
 thread_local! {
@@ -176,4 +211,20 @@ impl DistInvoker {
     pub fn cancel(&self) {
         self.local.cancel();
     }
+
+    /// The items this rank will run in a BLOCK or CYCLIC map of `n` items,
+    /// as ranges of positions `0 .. n` in increasing order (adjacent ones
+    /// merged). Not collective: every rank computes the same plan.
+    pub fn owned_ranges(&self, n: usize, schedule: Schedule) -> Result<Vec<Range<usize>>> {
+        if schedule == Schedule::Dynamic {
+            return Err(Error::Unsupported(
+                "which items a rank runs under LK_SCHEDULE_DYNAMIC is known only after the map (owned_index)".into(),
+            ));
+        }
+        let plan = plan::Plan::new(n, self.comm.size(), self.comm.rank(), schedule, self.max_threads);
+        Ok(plan.owned_ranges())
+    }
 }
+
+/// The user's progress callback, as the local invoker would call it.
+pub(crate) type UserProgress = Option<(ProgressFn, SendPtr<c_void>)>;

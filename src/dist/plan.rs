@@ -45,12 +45,46 @@ impl Plan {
         (self.rank..self.n_chunks()).step_by(self.size)
     }
 
-    /// Items of this rank's arguments when only rank 0 has them.
-    pub fn my_arg_items(&self) -> usize {
+    /// BLOCK, CYCLIC: how many items this rank runs (None: DYNAMIC, known only afterwards).
+    pub fn share(&self) -> Option<usize> {
         match self.schedule {
-            Schedule::Block => self.block(self.rank).len(),
-            Schedule::Cyclic => self.my_cyclic_chunks().map(|j| self.chunk_range(j).len()).sum(),
-            Schedule::Dynamic => self.n,
+            Schedule::Block => Some(self.block(self.rank).len()),
+            Schedule::Cyclic => Some(self.my_cyclic_chunks().map(|j| self.chunk_range(j).len()).sum()),
+            Schedule::Dynamic => None,
+        }
+    }
+
+    /// Items of this rank's arguments when only rank 0 has them (DYNAMIC:
+    /// all of them, since any rank may claim any chunk).
+    pub fn my_arg_items(&self) -> usize {
+        self.share().unwrap_or(self.n)
+    }
+
+    /// BLOCK, CYCLIC: this rank's items as ranges, in order, adjacent ones merged.
+    pub fn owned_ranges(&self) -> Vec<Range<usize>> {
+        let pieces: Vec<Range<usize>> = match self.schedule {
+            Schedule::Block => vec![self.block(self.rank)],
+            Schedule::Cyclic => self.my_cyclic_chunks().map(|j| self.chunk_range(j)).collect(),
+            Schedule::Dynamic => Vec::new(),
+        };
+        let mut out: Vec<Range<usize>> = Vec::with_capacity(pieces.len());
+        for p in pieces.into_iter().filter(|p| !p.is_empty()) {
+            match out.last_mut() {
+                Some(last) if last.end == p.start => last.end = p.end,
+                _ => out.push(p),
+            }
+        }
+        out
+    }
+
+    /// DYNAMIC with compact results: ranks claim whole chunks only while
+    /// they fit their capacities; make the chunks small enough that the
+    /// capacities of all ranks (`caps`) hold every chunk. Needs
+    /// `sum(caps) >= n`, under which chunks of 1 always fit.
+    pub fn fit_chunk(&mut self, caps: &[usize]) {
+        let fits = |c: usize| caps.iter().fold(0usize, |s, &cap| s.saturating_add(cap / c)) >= self.n.div_ceil(c);
+        while self.chunk > 1 && !fits(self.chunk) {
+            self.chunk = self.chunk.div_ceil(2);
         }
     }
 
@@ -134,8 +168,8 @@ mod tests {
                     let mut seen = vec![0u8; n];
                     for parts in plan.rounds(None) {
                         for r in 0..size {
-                            for i in parts.displs[r]..parts.displs[r] + parts.counts[r] {
-                                seen[i] += 1;
+                            for s in &mut seen[parts.displs[r]..parts.displs[r] + parts.counts[r]] {
+                                *s += 1;
                             }
                         }
                     }
@@ -159,6 +193,43 @@ mod tests {
                     assert_eq!(*s, u8::from(owners[i / plan.chunk].is_some()));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn owned_ranges_are_the_share_in_order() {
+        for n in [0usize, 1, 5, 100, 4097] {
+            for size in 1..=4 {
+                for schedule in [Schedule::Block, Schedule::Cyclic] {
+                    let mut owner = vec![usize::MAX; n];
+                    for rank in 0..size {
+                        let plan = Plan::new(n, size, rank, schedule, 2);
+                        let ranges = plan.owned_ranges();
+                        assert_eq!(ranges.iter().map(|r| r.len()).sum::<usize>(), plan.share().unwrap());
+                        for w in ranges.windows(2) {
+                            assert!(w[0].end < w[1].start, "in order, adjacent ones merged");
+                        }
+                        for r in ranges {
+                            assert!(!r.is_empty());
+                            for i in r {
+                                assert_eq!(owner[i], usize::MAX);
+                                owner[i] = rank;
+                            }
+                        }
+                    }
+                    assert!(owner.iter().all(|&o| o < size), "n {n} size {size} {schedule:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fitted_chunks_fit_the_capacities() {
+        for (n, caps) in [(1000usize, vec![500, 500]), (1000, vec![1000, 0, 0]), (1000, vec![334, 333, 333]), (7, vec![3, 4]), (100, vec![40, 40, 40])] {
+            let mut plan = Plan::new(n, caps.len(), 0, Schedule::Dynamic, 2);
+            plan.fit_chunk(&caps);
+            let slots: usize = caps.iter().map(|c| c / plan.chunk).sum();
+            assert!(slots >= plan.n_chunks(), "n {n} caps {caps:?}: chunk {}", plan.chunk);
         }
     }
 }

@@ -10,12 +10,12 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
-use super::{Collective, Comm, DistInvoker};
+use super::{progress, Collective, Comm, DistInvoker};
 use crate::error::{Error, Result};
 use crate::invoker::{Backend, ErrorMode, Invoker, Op, Options};
 use crate::sys;
 
-const MAGIC: u64 = u64::from_le_bytes(*b"lkdinv02");
+const MAGIC: u64 = u64::from_le_bytes(*b"lkdinv03");
 
 // Fields of the join record.
 const F_MAGIC: usize = 0;
@@ -29,7 +29,9 @@ const F_FETCH_ADD: usize = 7;
 const F_SIZE: usize = 8;
 const F_NUM_PROCS: usize = 9; // LK_NUM_PROCS's level-0 count, 0 when unset
 const F_SEEDS_OFF: usize = 10;
-const JOIN_LEN: usize = 11;
+const F_PROGRESS: usize = 11; // this rank has a progress callback
+const F_FETCH_ADD_AT: usize = 12;
+const JOIN_LEN: usize = 13;
 
 /// The whole creation, collective.
 pub(super) fn make(op: Op, mut opts: Options, comm: Arc<Comm>, default_threads: bool) -> Result<DistInvoker> {
@@ -37,6 +39,12 @@ pub(super) fn make(op: Op, mut opts: Options, comm: Arc<Comm>, default_threads: 
     let all = join(&comm, &opts, default_threads)?;
     let (n_jobs, why) = threads_for(&all, comm.rank(), comm.local_size());
     opts.n_jobs = n_jobs;
+    // The user's progress callback sees the whole map; the local invoker
+    // reports each piece to the distributed layer instead.
+    let any_user = all.iter().any(|rec| rec[F_PROGRESS] != 0);
+    let all_counters = all.iter().all(|rec| rec[F_FETCH_ADD_AT] != 0);
+    let progress = progress::Setup::new(opts.progress, any_user, all_counters, comm.size());
+    opts.progress = progress.local_hook();
     // The calling thread runs the collectives and watches for stops while
     // the local workers compute.
     opts.caller_waits = true;
@@ -62,6 +70,7 @@ pub(super) fn make(op: Op, mut opts: Options, comm: Arc<Comm>, default_threads: 
         broken: AtomicBool::new(false),
         max_threads: threads.iter().copied().max().unwrap_or(1).max(1),
         all_fetch_add: all.iter().all(|rec| rec[F_FETCH_ADD] != 0),
+        progress,
         comm,
     })
 }
@@ -87,6 +96,8 @@ fn join(comm: &Comm, opts: &Options, default_threads: bool) -> Result<Vec<Vec<u6
     record[F_SIZE] = comm.size() as u64;
     record[F_NUM_PROCS] = num_procs;
     record[F_SEEDS_OFF] = u64::from(!opts.item_seeds);
+    record[F_PROGRESS] = u64::from(opts.progress.is_some());
+    record[F_FETCH_ADD_AT] = u64::from(comm.has_fetch_add_at());
     let all = comm.allgather_u64(&record)?;
 
     for (r, rec) in all.iter().enumerate() {

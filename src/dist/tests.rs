@@ -20,32 +20,32 @@ use crate::util::SendPtr;
 /// One result: what a task saw, and a value computed from its argument.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Out {
-    index: u64,
-    seed: u64,
-    value: u64,
+pub(super) struct Out {
+    pub index: u64,
+    pub seed: u64,
+    pub value: u64,
 }
 
-const SENTINEL: Out = Out { index: u64::MAX, seed: u64::MAX, value: u64::MAX };
+pub(super) const SENTINEL: Out = Out { index: u64::MAX, seed: u64::MAX, value: u64::MAX };
 
 /// The model: which argument value fails (with which code), from which on it cancels.
 #[repr(C)]
-struct Model {
-    fail_value: u64,
-    fail_code: i32,
-    cancel_value: u64,
+pub(super) struct Model {
+    pub fail_value: u64,
+    pub fail_code: i32,
+    pub cancel_value: u64,
     /// The invoker to cancel (set after creation), per rank.
-    cancel_inv: AtomicUsize,
-    log_value: u64,
+    pub cancel_inv: AtomicUsize,
+    pub log_value: u64,
     /// This argument value makes a nested distributed map.
-    nested_value: u64,
-    nested_status: AtomicUsize,
+    pub nested_value: u64,
+    pub nested_status: AtomicUsize,
     /// Every item sleeps this long.
-    slow_us: u64,
+    pub slow_us: u64,
 }
 
 impl Model {
-    fn plain() -> Model {
+    pub(super) fn plain() -> Model {
         Model {
             fail_value: u64::MAX,
             fail_code: 0,
@@ -59,7 +59,7 @@ impl Model {
     }
 }
 
-unsafe extern "C" fn op(model: *const c_void, arg: *const c_void, result: *mut c_void, task: *const Task) -> i32 {
+pub(super) unsafe extern "C" fn op(model: *const c_void, arg: *const c_void, result: *mut c_void, task: *const Task) -> i32 {
     let m = &*(model as *const Model);
     let a = if arg.is_null() { (*task).index as u64 } else { *(arg as *const u64) };
     if a == m.fail_value {
@@ -89,12 +89,13 @@ unsafe extern "C" fn op(model: *const c_void, arg: *const c_void, result: *mut c
     0
 }
 
-fn last_error() -> String {
+pub(super) fn last_error() -> String {
+    // SAFETY: lk_last_error returns a valid NUL-terminated string.
     unsafe { CStr::from_ptr(lk_last_error()) }.to_string_lossy().into_owned()
 }
 
 /// Run `body(rank, comm)` on `n` threads acting as ranks of one fake communicator.
-fn ranks<T: Send>(hub: &Arc<Hub>, n: usize, body: impl Fn(usize, *mut lk_comm) -> T + Sync) -> Vec<T> {
+pub(super) fn ranks<T: Send>(hub: &Arc<Hub>, n: usize, body: impl Fn(usize, *mut lk_comm) -> T + Sync) -> Vec<T> {
     let out = std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .map(|r| {
@@ -103,10 +104,14 @@ fn ranks<T: Send>(hub: &Arc<Hub>, n: usize, body: impl Fn(usize, *mut lk_comm) -
                 s.spawn(move || {
                     let ops = hub.table(r);
                     let mut comm: *mut lk_comm = std::ptr::null_mut();
+                    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
                     assert_eq!(unsafe { lk_comm_new(&ops, &mut comm) }, lk_status::LK_OK, "{}", last_error());
+                    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
                     assert_eq!(unsafe { lk_comm_rank(comm) }, r as i32);
+                    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
                     assert_eq!(unsafe { lk_comm_size(comm) }, n as i32);
                     let v = body(r, comm);
+                    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
                     assert_eq!(unsafe { lk_comm_free(comm) }, lk_status::LK_OK);
                     v
                 })
@@ -119,28 +124,33 @@ fn ranks<T: Send>(hub: &Arc<Hub>, n: usize, body: impl Fn(usize, *mut lk_comm) -
 }
 
 /// Default options with `comm` and `n_jobs`.
-fn options(comm: *mut lk_comm, n_jobs: i32) -> lk_invoker_options {
+pub(super) fn options(comm: *mut lk_comm, n_jobs: i32) -> lk_invoker_options {
+    // SAFETY: an all-zero options struct is a valid value (integers and NULL pointers).
     let mut o: lk_invoker_options = unsafe { std::mem::zeroed() };
+    // SAFETY: a local struct of exactly the size passed.
     unsafe { lk_invoker_options_init(&mut o, std::mem::size_of::<lk_invoker_options>()) };
     o.n_jobs = n_jobs;
     o.comm = comm;
     o
 }
 
-fn new_invoker_with(model: *const c_void, func: lk_op_fn, o: &lk_invoker_options) -> (lk_status, *mut lk_invoker) {
+pub(super) fn new_invoker_with(model: *const c_void, func: lk_op_fn, o: &lk_invoker_options) -> (lk_status, *mut lk_invoker) {
     let mut inv = std::ptr::null_mut();
+    // SAFETY: valid options and out pointer; a model that outlives the invoker.
     let st = unsafe { lk_invoker_new_with(model, func, o, &mut inv) };
     (st, inv)
 }
 
-fn new_invoker(model: &Model, comm: *mut lk_comm, n_jobs: i32, error_mode: i32) -> (lk_status, *mut lk_invoker) {
+pub(super) fn new_invoker(model: &Model, comm: *mut lk_comm, n_jobs: i32, error_mode: i32) -> (lk_status, *mut lk_invoker) {
     let mut o = options(comm, n_jobs);
     o.error_mode = error_mode;
     new_invoker_with((model as *const Model).cast(), Some(op), &o)
 }
 
-fn map_opts(schedule: i32, results_at: i32, args_at_root: bool, index_base: usize) -> lk_map_options {
+pub(super) fn map_opts(schedule: i32, results_at: i32, args_at_root: bool, index_base: usize) -> lk_map_options {
+    // SAFETY: an all-zero options struct is a valid value (integers and NULL pointers).
     let mut m: lk_map_options = unsafe { std::mem::zeroed() };
+    // SAFETY: a local struct of exactly the size passed.
     unsafe { lk_map_options_init(&mut m, std::mem::size_of::<lk_map_options>()) };
     m.schedule = schedule;
     m.results_at = results_at;
@@ -149,15 +159,16 @@ fn map_opts(schedule: i32, results_at: i32, args_at_root: bool, index_base: usiz
     m
 }
 
-fn map(inv: *mut lk_invoker, args: Option<&[u64]>, n: usize, out: &mut [Out], o: &lk_map_options) -> lk_status {
+pub(super) fn map(inv: *mut lk_invoker, args: Option<&[u64]>, n: usize, out: &mut [Out], o: &lk_map_options) -> lk_status {
     let (ap, asz) = match args {
         Some(a) => (a.as_ptr().cast::<c_void>(), 8),
         None => (std::ptr::null(), 0),
     };
+    // SAFETY: the arrays hold n elements of the sizes passed (or are NULL with size 0).
     unsafe { lk_invoker_map_with(inv, ap, n, asz, out.as_mut_ptr().cast(), std::mem::size_of::<Out>(), o) }
 }
 
-fn seed_base_of(inv: *mut lk_invoker) -> u64 {
+pub(super) fn seed_base_of(inv: *mut lk_invoker) -> u64 {
     match &*INVOKERS.get(inv as usize).unwrap() {
         AnyInvoker::Dist(d) => d.seed_base,
         AnyInvoker::Local(l) => l.core().seed_base,
@@ -166,7 +177,7 @@ fn seed_base_of(inv: *mut lk_invoker) -> u64 {
 
 /// What a single-process map with seed base `base`, map ordinal `ordinal`
 /// gives: computed by a real local invoker given the same seed base.
-fn local_reference(model: &Model, args: &[u64], base: u64, ordinal: u64, index_base: usize) -> Vec<Out> {
+pub(super) fn local_reference(model: &Model, args: &[u64], base: u64, ordinal: u64, index_base: usize) -> Vec<Out> {
     let inv = Invoker::new(Op { func: Func::Item(op), model: SendPtr::from_const((model as *const Model).cast()) }, Options::new(2)).unwrap();
     let mut out = vec![SENTINEL; args.len()];
     let items = Items {
@@ -204,6 +215,7 @@ fn every_schedule_placement_and_argument_mode_equals_the_local_map() {
                             let mut out = vec![SENTINEL; n];
                             let mine = if args_at_root && rank != 0 { None } else { Some(&args[..]) };
                             let st = if mine.is_none() {
+                                // SAFETY: no arguments off rank 0 (args_at_root); `out` holds n results.
                                 unsafe {
                                     lk_invoker_map_with(inv, std::ptr::null(), n, 8, out.as_mut_ptr().cast(), std::mem::size_of::<Out>(), &o)
                                 }
@@ -217,6 +229,7 @@ fn every_schedule_placement_and_argument_mode_equals_the_local_map() {
                     }
                 }
                 let base = seed_base_of(inv);
+                // SAFETY: handles are looked up, never trusted.
                 assert_eq!(unsafe { lk_invoker_shutdown(inv) }, lk_status::LK_OK);
                 (base, runs)
             });
@@ -270,9 +283,11 @@ fn small_maps_more_ranks_than_items_and_zero_sizes() {
                 }
             }
             // No arguments and no results: the callbacks still run, once each.
+            // SAFETY: no arrays, both sizes 0.
             let st = unsafe { lk_invoker_map(inv, std::ptr::null(), 10, 0, std::ptr::null_mut(), 0) };
             assert_eq!(st, lk_status::LK_OK);
         }
+        // SAFETY: handles are looked up, never trusted.
         assert_eq!(unsafe { lk_invoker_shutdown(inv) }, lk_status::LK_OK);
     });
 }
@@ -293,6 +308,7 @@ fn a_failing_callback_fails_every_rank_with_the_same_message() {
             let msg = last_error();
             // Still usable: the next map succeeds everywhere.
             let st2 = map(inv, Some(&args[..500]), 500, &mut out, &map_opts(schedule, LK_RESULTS_ALL, false, 1000));
+            // SAFETY: handles are looked up, never trusted.
             unsafe { lk_invoker_shutdown(inv) };
             (st, msg, st2)
         });
@@ -334,8 +350,10 @@ fn the_lowest_failing_index_wins_across_ranks() {
         let mut status = vec![7i32; n];
         let mut mo = map_opts(LK_SCHEDULE_BLOCK, LK_RESULTS_ALL, false, 0);
         mo.item_status = status.as_mut_ptr();
+        // SAFETY: the arrays hold n elements of the sizes passed (or are NULL with size 0).
         let st = unsafe { lk_invoker_map_with(inv, args.as_ptr().cast(), n, 8, std::ptr::null_mut(), 0, &mo) };
         let msg = last_error();
+        // SAFETY: handles are looked up, never trusted.
         unsafe { lk_invoker_shutdown(inv) };
         (st, msg, status)
     });
@@ -374,12 +392,14 @@ fn ranks_that_disagree_all_return_invalid_and_write_nothing() {
                 5 if odd => o.schedule = 99,       // a bad option value
                 _ => {}
             }
+            // SAFETY: the arrays hold n elements of the sizes passed (or are NULL with size 0).
             let st = unsafe { lk_invoker_map_with(inv, ap, count, 8, out.as_mut_ptr().cast(), rsz, &o) };
             let msg = last_error();
             let untouched = out.iter().all(|o| *o == SENTINEL);
             // The invoker is fine afterwards, and the ranks are still in step.
             let mut out2 = vec![SENTINEL; n];
             let st2 = map(inv, Some(&args[..n]), n, &mut out2, &map_opts(LK_SCHEDULE_BLOCK, LK_RESULTS_ALL, false, 0));
+            // SAFETY: handles are looked up, never trusted.
             unsafe { lk_invoker_shutdown(inv) };
             (st, msg, untouched, st2, out2[n - 1].index)
         });
@@ -423,6 +443,7 @@ fn cancelling_on_one_rank_cancels_the_map_on_all() {
             let st = map(inv, Some(&args), n, &mut out, &o);
             let msg = last_error();
             let st2 = map(inv, Some(&args[..10]), 10, &mut out, &map_opts(schedule, LK_RESULTS_ALL, false, 0));
+            // SAFETY: handles are looked up, never trusted.
             unsafe { lk_invoker_shutdown(inv) };
             let skipped = status.iter().filter(|&&s| s == LK_ITEM_SKIPPED).count();
             (st, msg, st2, skipped)
@@ -451,6 +472,7 @@ fn a_failing_collective_gives_comm_and_breaks_the_invoker() {
             let st = map(inv, Some(&args), 100, &mut out, &map_opts(LK_SCHEDULE_BLOCK, LK_RESULTS_ALL, false, 0));
             let msg = last_error();
             let st2 = map(inv, Some(&args), 100, &mut out, &map_opts(LK_SCHEDULE_BLOCK, LK_RESULTS_ALL, false, 0));
+            // SAFETY: handles are looked up, never trusted.
             unsafe { lk_invoker_shutdown(inv) };
             (st, msg, st2)
         });
@@ -467,12 +489,12 @@ fn a_failing_collective_gives_comm_and_breaks_the_invoker() {
     assert!(got.iter().all(|&s| s == lk_status::LK_ERR_COMM));
 }
 
-static LOG_LOCK: Mutex<()> = Mutex::new(());
-static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+pub(super) static LOG_LOCK: Mutex<()> = Mutex::new(());
+pub(super) static LOGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-unsafe extern "C" fn collect(_: i32, _: *const c_char, message: *const c_char, _: *mut c_void) {
+pub(super) unsafe extern "C" fn collect(_: i32, _: *const c_char, message: *const c_char, _: *mut c_void) {
     let m = CStr::from_ptr(message).to_string_lossy().into_owned();
-    if m.contains("hello from item") {
+    if m.contains("hello from item") || m.contains("distributed map of") {
         LOGGED.lock().push(m);
     }
 }
@@ -481,6 +503,7 @@ unsafe extern "C" fn collect(_: i32, _: *const c_char, message: *const c_char, _
 fn records_of_other_ranks_reach_rank_0_once_tagged_before_the_map_returns() {
     let _one = LOG_LOCK.lock();
     LOGGED.lock().clear();
+    // SAFETY: a valid callback (or none) and no user pointer.
     unsafe { crate::ffi::log::lk_set_log_callback(Some(collect), std::ptr::null_mut(), 3) };
     let n = 600usize;
     let args: Vec<u64> = (0..n as u64).collect();
@@ -500,13 +523,16 @@ fn records_of_other_ranks_reach_rank_0_once_tagged_before_the_map_returns() {
         // A map with nothing logged needs no extra collective: the fake
         // would notice a mismatch if ranks disagreed about it.
         let st2 = map(inv, Some(&args[..5]), 5, &mut out, &map_opts(LK_SCHEDULE_BLOCK, LK_RESULTS_ALL, false, 0));
+        // SAFETY: handles are looked up, never trusted.
         unsafe { lk_invoker_shutdown(inv) };
         (st, st2, seen)
     });
+    // SAFETY: a valid callback (or none) and no user pointer.
     unsafe { crate::ffi::log::lk_set_log_callback(None, std::ptr::null_mut(), 3) };
     assert!(got.iter().all(|g| g.0 == lk_status::LK_OK && g.1 == lk_status::LK_OK));
-    assert_eq!(got[0].2, vec!["[rank 2] hello from item 450".to_string()], "once, tagged, before rank 0's map returned");
-    assert_eq!(LOGGED.lock().len(), 1);
+    let hello = |v: &[String]| v.iter().filter(|m| m.contains("hello from item")).cloned().collect::<Vec<_>>();
+    assert_eq!(hello(&got[0].2), vec!["[rank 2] hello from item 450".to_string()], "once, tagged, before rank 0's map returned");
+    assert_eq!(hello(&LOGGED.lock()).len(), 1);
 }
 
 #[test]
@@ -528,6 +554,7 @@ fn nested_distributed_maps_and_the_process_backend_are_unsupported() {
             let mut out = vec![SENTINEL; 4];
             let st = map(inv, Some(&args), 4, &mut out, &map_opts(LK_SCHEDULE_BLOCK, LK_RESULTS_ALL, false, 0));
             stats.push((st, models[rank].nested_status.load(Ordering::SeqCst)));
+            // SAFETY: handles are looked up, never trusted.
             unsafe { lk_invoker_shutdown(inv) };
         }
         let mut o = options(comm, 0);
@@ -555,6 +582,7 @@ fn without_fetch_add_dynamic_is_unsupported_on_every_rank() {
         let mut out = vec![SENTINEL; 50];
         let dynamic = map(inv, Some(&args), 50, &mut out, &map_opts(LK_SCHEDULE_DYNAMIC, LK_RESULTS_ALL, false, 0));
         let cyclic = map(inv, Some(&args), 50, &mut out, &map_opts(LK_SCHEDULE_CYCLIC, LK_RESULTS_ALL, false, 0));
+        // SAFETY: handles are looked up, never trusted.
         unsafe { lk_invoker_shutdown(inv) };
         (dynamic, cyclic, out[49].value)
     });
@@ -578,13 +606,18 @@ fn the_comm_outlives_its_handle_while_an_invoker_uses_it() {
             s.spawn(move || {
                 let ops = hub.table(r);
                 let mut comm = std::ptr::null_mut();
+                // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
                 assert_eq!(unsafe { lk_comm_new(&ops, &mut comm) }, lk_status::LK_OK);
                 let (_, inv) = new_invoker(model, comm, 1, LK_ERRORS_FAIL_FAST);
+                // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
                 assert_eq!(unsafe { lk_comm_free(comm) }, lk_status::LK_OK);
+                // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
                 assert_eq!(unsafe { lk_comm_free(comm) }, lk_status::LK_ERR_INVALID);
+                // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
                 assert_eq!(unsafe { lk_comm_rank(comm) }, -1);
                 let mut out = vec![SENTINEL; 10];
                 assert_eq!(map(inv, Some(args), 10, &mut out, &map_opts(0, 0, false, 0)), lk_status::LK_OK);
+                // SAFETY: handles are looked up, never trusted.
                 assert_eq!(unsafe { lk_invoker_shutdown(inv) }, lk_status::LK_OK);
             });
         }
@@ -599,22 +632,32 @@ fn bad_tables_are_refused() {
     let mut comm = std::ptr::null_mut();
     let good = ops;
     ops.rank = 2;
+    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
     assert_eq!(unsafe { lk_comm_new(&ops, &mut comm) }, lk_status::LK_ERR_INVALID);
     ops = good;
     ops.allgatherv = None;
+    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
     assert_eq!(unsafe { lk_comm_new(&ops, &mut comm) }, lk_status::LK_ERR_INVALID);
     ops = good;
     ops.struct_size = 8;
+    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
     assert_eq!(unsafe { lk_comm_new(&ops, &mut comm) }, lk_status::LK_ERR_INVALID);
+    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
     assert_eq!(unsafe { lk_comm_new(std::ptr::null(), &mut comm) }, lk_status::LK_ERR_INVALID);
+    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
     assert_eq!(unsafe { lk_comm_new(&good, std::ptr::null_mut()) }, lk_status::LK_ERR_INVALID);
     assert!(comm.is_null(), "no output on failure");
+    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
     assert_eq!(unsafe { lk_comm_free(std::ptr::null_mut()) }, lk_status::LK_OK);
+    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
     assert_eq!(unsafe { lk_comm_size(std::ptr::null()) }, -1);
     // The refused tables share one ctx, still the caller's: this comm frees it.
+    // SAFETY: as above.
     assert_eq!(unsafe { lk_comm_new(&good, &mut comm) }, lk_status::LK_OK);
+    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
     assert_eq!(unsafe { crate::ffi::comm::lk_comm_abort(comm, 3) }, lk_status::LK_OK);
     assert_eq!(hub.aborted.lock().as_slice(), &[(0, 3)]);
+    // SAFETY: the table and out pointer are this test's live locals; handles are looked up, never trusted.
     assert_eq!(unsafe { lk_comm_free(comm) }, lk_status::LK_OK);
 }
 
@@ -632,6 +675,7 @@ fn a_single_rank_communicator_is_a_local_map() {
             all.push((k as u64, out));
         }
         let base = seed_base_of(inv);
+        // SAFETY: handles are looked up, never trusted.
         unsafe { lk_invoker_shutdown(inv) };
         (base, all)
     });
@@ -675,6 +719,7 @@ fn seeds_off_is_zero_on_every_rank() {
         assert_eq!(st, lk_status::LK_OK);
         let mut out: Vec<Out> = (0..n).map(|_| SENTINEL).collect();
         let st = map(inv, None, n, &mut out, &map_opts(LK_SCHEDULE_CYCLIC, LK_RESULTS_ALL, false, 0));
+        // SAFETY: handles are looked up, never trusted.
         unsafe { lk_invoker_shutdown(inv) };
         (st, out)
     });

@@ -111,7 +111,17 @@ pub struct lk_comm_ops {
     /// Optional. Collective: free `ctx` and what it holds. Called once, when
     /// the communicator is freed (see `lk_comm_free`).
     pub release: Option<unsafe extern "C" fn(ctx: *mut c_void)>,
+    /// Optional (NULL: a progress callback sees the other ranks' items only
+    /// when the map ends). `fetch_add` on counter `counter` of
+    /// `LK_COMM_COUNTERS` 64-bit counters that live on rank 0, each starting
+    /// at 0; counter 0 is the one `fetch_add` adds to. Not collective, as
+    /// `fetch_add`. The library uses counter 1 to add up the items every
+    /// rank has done, for progress across ranks.
+    pub fetch_add_at: Option<unsafe extern "C" fn(ctx: *mut c_void, counter: u32, add: u64, old: *mut u64) -> i32>,
 }
+
+/// How many counters `lk_comm_ops.fetch_add_at` must offer (0 .. 1).
+pub const LK_COMM_COUNTERS: u32 = 2;
 
 /// The smallest table accepted: everything up to and including `scatterv`
 /// (four 32-bit fields, `ctx`, five function pointers).
@@ -152,6 +162,7 @@ fn table(ops: &lk_comm_ops) -> Result<Fns> {
         fetch_add: ops.fetch_add,
         abort: ops.abort,
         release: ops.release,
+        fetch_add_at: ops.fetch_add_at,
     })
 }
 
@@ -168,6 +179,11 @@ fn table(ops: &lk_comm_ops) -> Result<Fns> {
 /// small, or describing fields this library does not know set; a required
 /// operation NULL; `size` < 1 or above 4194304; `rank` outside `0 .. size-1`;
 /// `local_size` negative or above `size`). Thread-safe.
+///
+/// # Safety
+/// `ops` must be NULL or point to `ops->struct_size` readable bytes, with
+/// function pointers of the types shown (or NULL) and a `ctx` they accept;
+/// `out` must be NULL or point to writable memory for a pointer.
 #[no_mangle]
 pub unsafe extern "C" fn lk_comm_new(ops: *const lk_comm_ops, out: *mut *mut lk_comm) -> lk_status {
     guard(|| {
@@ -200,6 +216,11 @@ pub unsafe extern "C" fn lk_comm_new(ops: *const lk_comm_ops, out: *mut *mut lk_
 /// `comm` NULL: a no-op returning `LK_OK`. Returns `LK_ERR_INVALID` for an
 /// unknown or already freed handle. Thread-safe, but on a given rank no
 /// other call may be using the communicator in a collective at the same time.
+///
+/// # Safety
+/// None beyond the handle being any value: it is looked up, never trusted.
+/// The table's `release` (run here or by the last invoker's shutdown) must
+/// be safe to call then.
 #[no_mangle]
 pub unsafe extern "C" fn lk_comm_free(comm: *mut lk_comm) -> lk_status {
     guard(|| {
@@ -214,6 +235,9 @@ pub unsafe extern "C" fn lk_comm_free(comm: *mut lk_comm) -> lk_status {
 
 /// This process's rank in `comm` (`0 .. size-1`), or -1 for a NULL, unknown
 /// or freed handle (then `lk_last_error()` says so). Thread-safe.
+///
+/// # Safety
+/// None: the handle is looked up, never trusted.
 #[no_mangle]
 pub unsafe extern "C" fn lk_comm_rank(comm: *const lk_comm) -> i32 {
     guard_value(-1, || match lookup(comm) {
@@ -227,6 +251,9 @@ pub unsafe extern "C" fn lk_comm_rank(comm: *const lk_comm) -> i32 {
 
 /// The number of ranks in `comm`, or -1 for a NULL, unknown or freed handle
 /// (then `lk_last_error()` says so). Thread-safe.
+///
+/// # Safety
+/// None: the handle is looked up, never trusted.
 #[no_mangle]
 pub unsafe extern "C" fn lk_comm_size(comm: *const lk_comm) -> i32 {
     guard_value(-1, || match lookup(comm) {
@@ -245,6 +272,10 @@ pub unsafe extern "C" fn lk_comm_size(comm: *const lk_comm) -> i32 {
 ///
 /// Returns `LK_ERR_INVALID` for a NULL, unknown or freed handle;
 /// `LK_ERR_UNSUPPORTED` when the table has no `abort`. Thread-safe.
+///
+/// # Safety
+/// The handle is looked up, never trusted; the table's `abort` must be safe
+/// to call from this thread.
 #[no_mangle]
 pub unsafe extern "C" fn lk_comm_abort(comm: *mut lk_comm, code: i32) -> lk_status {
     guard(|| lookup(comm)?.abort(code))
@@ -255,6 +286,9 @@ pub unsafe extern "C" fn lk_comm_abort(comm: *mut lk_comm, code: i32) -> lk_stat
 /// adapters such as `lkparallel_mpi.h` whose own calls (MPI's) fail before a
 /// communicator exists, so that their failures read like the library's.
 /// Thread-safe.
+///
+/// # Safety
+/// `message` must be NULL or a NUL-terminated string, readable during the call.
 #[no_mangle]
 pub unsafe extern "C" fn lk_comm_report_failure(message: *const std::ffi::c_char) -> lk_status {
     guard(|| {
@@ -275,10 +309,12 @@ mod tests {
     fn ops_layout_has_no_padding() {
         let ops = std::mem::MaybeUninit::<lk_comm_ops>::uninit();
         let base = ops.as_ptr() as usize;
+        // SAFETY: addr_of! on an uninitialised struct only computes a field's address.
         let ctx = unsafe { std::ptr::addr_of!((*ops.as_ptr()).ctx) } as usize;
+        // SAFETY: addr_of! on an uninitialised struct only computes a field's address.
         let fetch_add = unsafe { std::ptr::addr_of!((*ops.as_ptr()).fetch_add) } as usize;
         assert_eq!(ctx - base, 16);
         assert_eq!(fetch_add - base, OPS_MIN);
-        assert_eq!(std::mem::size_of::<lk_comm_ops>(), 16 + 9 * std::mem::size_of::<usize>());
+        assert_eq!(std::mem::size_of::<lk_comm_ops>(), 16 + 10 * std::mem::size_of::<usize>());
     }
 }
