@@ -208,7 +208,7 @@ int main(void) {
     for (int k = 0; k < BAD; k++) lk_map_options_init(&bad[k], sizeof bad[k]);
     bad[0].schedule = 3;
     bad[1].schedule = -1;
-    bad[2].results_at = 3;
+    bad[2].results_at = 4; /* past LK_RESULTS_OWNED_COMPACT */
     bad[3].args_at_root = 2;
     bad[4].reserved0 = 1;
     bad[5].struct_size = 0;
