@@ -2,18 +2,22 @@
 //! defensively.
 //!
 //! A child (a run_sp child, a process pool's zygote or workers) sends
-//! *frames* to its parent: `[u32 LE length][kind][body]`, the length
-//! counting the kind byte and the body. Whatever a child sends is untrusted
-//! input: a frame that is too long, too short for its kind, or of an
-//! unknown kind is an error for the parent to report, never a panic, a
-//! huge allocation or a read past the bytes that arrived.
+//! *frames* to its parent: `[magic][u32 LE length][kind][body]`, the
+//! length counting the kind byte and the body. Whatever a child sends is
+//! untrusted input: bytes that are not a frame, a frame that is too long,
+//! too short for its kind, or of an unknown kind are an error for the
+//! parent to report, never a panic, a huge allocation or a read past the
+//! bytes that arrived. After garbage the reader finds the next magic, so a
+//! worker that wrote junk into a shared log pipe silences only itself.
 
 use std::fmt;
 
 /// Largest frame. A write of at most PIPE_BUF (4096) bytes to a pipe is
 /// atomic, so frames written by several threads of one child never interleave.
 pub(crate) const MAX_FRAME: usize = 4096;
-const HEADER: usize = 4;
+/// Every frame starts with these bytes.
+const MAGIC: [u8; 4] = *b"LKf\x01";
+const HEADER: usize = 8;
 
 /// The kinds of frame.
 const KIND_LOG: u8 = 1;
@@ -37,7 +41,9 @@ pub enum Record {
 /// Input the parent cannot make sense of.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WireError {
-    /// A frame length of 0 or above `MAX_FRAME`: nothing after it can be read.
+    /// Bytes that are not a frame (skipped up to the next frame's start).
+    Garbage,
+    /// A frame length of 0 or above `MAX_FRAME` (the frame is skipped).
     BadLength(u32),
     /// A kind this library does not send.
     UnknownKind(u8),
@@ -48,6 +54,7 @@ pub enum WireError {
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            WireError::Garbage => write!(f, "bytes that are not a frame"),
             WireError::BadLength(n) => write!(f, "a frame of length {n} (at most {MAX_FRAME})"),
             WireError::UnknownKind(k) => write!(f, "a frame of unknown kind {k}"),
             WireError::BadBody { kind, len } => write!(f, "a frame of kind {kind} with a {len}-byte body"),
@@ -86,6 +93,7 @@ impl Record {
             }
         };
         let mut frame = Vec::with_capacity(HEADER + 1 + body.len());
+        frame.extend_from_slice(&MAGIC);
         frame.extend_from_slice(&((1 + body.len()) as u32).to_le_bytes());
         frame.push(kind);
         frame.extend_from_slice(&body);
@@ -177,21 +185,21 @@ impl Kill {
 #[derive(Default)]
 pub struct Reader {
     pending: Vec<u8>,
-    /// After a bad length nothing can be framed again: the rest is dropped.
-    broken: bool,
+    /// Skipping garbage now (one error is reported per run of it).
+    skipping: bool,
+    /// Garbage was seen at some point.
+    garbled: bool,
 }
 
 impl Reader {
     /// Add bytes that arrived.
     pub fn push(&mut self, bytes: &[u8]) {
-        if !self.broken {
-            self.pending.extend_from_slice(bytes);
-        }
+        self.pending.extend_from_slice(bytes);
     }
 
-    /// Has the stream been cut off by a bad length?
-    pub fn is_broken(&self) -> bool {
-        self.broken
+    /// Has the stream ever held something that was not a good frame?
+    pub fn is_garbled(&self) -> bool {
+        self.garbled
     }
 
     /// Bytes of an unfinished frame still waiting for the rest.
@@ -200,24 +208,54 @@ impl Reader {
         self.pending.len()
     }
 
-    /// The next whole record, an error for a bad frame, or `None` until more bytes arrive.
+    fn bad(&mut self, e: WireError) -> Option<Result<Record, WireError>> {
+        self.garbled = true;
+        let first = !self.skipping;
+        self.skipping = true;
+        first.then_some(Err(e))
+    }
+
+    /// The next whole record, an error for a bad frame or a run of garbage,
+    /// or `None` until more bytes arrive.
     pub fn next_record(&mut self) -> Option<Result<Record, WireError>> {
-        if self.broken || self.pending.len() < HEADER {
-            return None;
+        loop {
+            if !self.pending.starts_with(&MAGIC) {
+                // Skip to the next magic; keep a tail that may be its start.
+                let at = self.pending.windows(MAGIC.len()).position(|w| w == MAGIC);
+                let skip = at.unwrap_or_else(|| self.pending.len().saturating_sub(MAGIC.len() - 1));
+                if skip == 0 {
+                    return None;
+                }
+                self.pending.drain(..skip);
+                if let Some(e) = self.bad(WireError::Garbage) {
+                    return Some(e);
+                }
+                continue;
+            }
+            if self.pending.len() < HEADER {
+                return None;
+            }
+            let len = u32::from_le_bytes(word(&self.pending, MAGIC.len()));
+            if len == 0 || len as usize > MAX_FRAME - HEADER {
+                // Not a frame after all: look past this magic.
+                self.pending.drain(..1);
+                if let Some(e) = self.bad(WireError::BadLength(len)) {
+                    return Some(e);
+                }
+                continue;
+            }
+            let end = HEADER + len as usize;
+            if self.pending.len() < end {
+                return None;
+            }
+            let result = Record::decode(self.pending[HEADER], &self.pending[HEADER + 1..end]);
+            self.pending.drain(..end);
+            self.skipping = false;
+            if result.is_err() {
+                self.garbled = true;
+            }
+            return Some(result);
         }
-        let len = u32::from_le_bytes(word(&self.pending, 0));
-        if len == 0 || len as usize > MAX_FRAME - HEADER {
-            self.broken = true;
-            self.pending = Vec::new();
-            return Some(Err(WireError::BadLength(len)));
-        }
-        let end = HEADER + len as usize;
-        if self.pending.len() < end {
-            return None;
-        }
-        let result = Record::decode(self.pending[HEADER], &self.pending[HEADER + 1..end]);
-        self.pending.drain(..end);
-        Some(result)
     }
 }
 
@@ -291,7 +329,7 @@ mod tests {
             reader.push(&bytes);
             let got = read_all(&mut reader);
             prop_assert!(got.len() <= bytes.len() / (HEADER + 1) + 1);
-            prop_assert!(reader.pending() <= bytes.len());
+            prop_assert!(reader.pending() <= MAX_FRAME);
             prop_assert!(reader.next_record().is_none());
         }
 
@@ -310,28 +348,39 @@ mod tests {
             prop_assert!(got.iter().all(Result::is_ok));
         }
 
-        /// Oversized lengths break the stream once and drop what follows;
-        /// bad bodies and unknown kinds cost only their own frame.
+        /// Garbage, oversized lengths, bad bodies and unknown kinds cost
+        /// only themselves: one error each, and the good frames after them
+        /// are read.
         #[test]
-        fn bad_frames_are_contained(good in arb_record(), len in (MAX_FRAME as u32 - 3)..u32::MAX, kind in 4u8.., junk in prop::collection::vec(any::<u8>(), 0..100)) {
+        fn bad_frames_are_contained(good in arb_record(), len in (MAX_FRAME as u32 - 7)..u32::MAX, kind in 4u8.., junk in prop::collection::vec(any::<u8>(), 1..100)) {
             let mut reader = Reader::default();
-            let mut unknown = ((1 + junk.len()) as u32).to_le_bytes().to_vec();
+            let mut unknown = MAGIC.to_vec();
+            unknown.extend_from_slice(&((1 + junk.len()) as u32).to_le_bytes());
             unknown.push(kind);
             unknown.extend_from_slice(&junk);
             reader.push(&unknown);
-            reader.push(&[5, 0, 0, 0, KIND_SP_DONE, 1, 2, 3, 4]);
+            let mut short = MAGIC.to_vec();
+            short.extend_from_slice(&[5, 0, 0, 0, KIND_SP_DONE, 1, 2, 3, 4]);
+            reader.push(&short);
             reader.push(&good.encode());
-            reader.push(&len.to_le_bytes());
+            let mut long = MAGIC.to_vec();
+            long.extend_from_slice(&len.to_le_bytes());
+            reader.push(&long);
+            reader.push(&good.encode());
+            // Bytes that hold no magic at all, then a good frame.
+            let noise: Vec<u8> = junk.iter().map(|b| b & 0x3f).collect();
+            reader.push(&noise);
             reader.push(&good.encode());
             let got = read_all(&mut reader);
-            prop_assert_eq!(got.len(), 4);
             prop_assert_eq!(&got[0], &Err(WireError::UnknownKind(kind)));
             prop_assert_eq!(&got[1], &Err(WireError::BadBody { kind: KIND_SP_DONE, len: 4 }));
             prop_assert!(got[2].is_ok());
             prop_assert_eq!(&got[3], &Err(WireError::BadLength(len)));
-            prop_assert!(reader.is_broken());
-            reader.push(&good.encode());
-            prop_assert!(reader.next_record().is_none());
+            prop_assert!(got[4].is_ok());
+            prop_assert_eq!(&got[5], &Err(WireError::Garbage));
+            prop_assert!(got[6].is_ok());
+            prop_assert_eq!(got.len(), 7);
+            prop_assert!(reader.is_garbled());
         }
     }
 }

@@ -400,6 +400,16 @@ impl Rss {
     }
 }
 
+/// Is process `pid` stopped (SIGSTOP, a debugger, a cgroup freezer)?
+/// False when it cannot be told.
+pub fn is_stopped(pid: RawPid) -> bool {
+    // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces and parentheses.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next().map(|st| st == "T" || st == "t")))
+        .unwrap_or(false)
+}
+
 /// Signals by name, for messages.
 pub fn signal_name(sig: i32) -> &'static str {
     match sig {

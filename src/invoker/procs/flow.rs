@@ -28,6 +28,8 @@ pub(super) struct ProcFlow<'a> {
     pub(super) may_spin: bool,
     /// `Header::mail` when the pipes were last read.
     pub(super) mail_seen: u32,
+    /// (settled, next) when they last moved, and when (per-item limits).
+    pub(super) last_progress: ((usize, usize), u64),
 }
 
 impl ProcFlow<'_> {
@@ -35,17 +37,34 @@ impl ProcFlow<'_> {
         self.parent.zygote.as_mut().ok_or_else(|| Error::WorkerDied("the process pool's zygote ended".into()))
     }
 
-    /// Workers running past their item's deadline: ask the zygote to kill
-    /// them. Returns the next deadline to wake for.
+    /// With a per-item limit: workers holding a claim past their deadline
+    /// (running an item too long, or stopped between items) are killed by
+    /// the zygote; so are stopped workers when work waits unclaimed for a
+    /// whole limit. Returns when to look again: never later than the limit,
+    /// so a worker that stops just after a look is still caught.
     fn enforce_deadlines(&mut self) -> Result<Option<Duration>> {
-        if self.shared.header().item_timeout_ns.load(Ordering::Relaxed) == 0 {
+        let limit = self.shared.header().item_timeout_ns.load(Ordering::Relaxed);
+        if limit == 0 {
             return Ok(None);
         }
         let now = sys::monotonic_ns();
-        let mut next: Option<u64> = None;
+        let mut next: Option<u64> = Some(now + limit);
         let mut overdue = Vec::new();
+        let h = self.shared.header();
+        let progress = (self.shared.settled(), h.next.load(Ordering::SeqCst));
+        if progress != self.last_progress.0 {
+            self.last_progress = (progress, now);
+        } else if progress.1 < h.avail.load(Ordering::SeqCst) && now - self.last_progress.1 >= limit {
+            // Work waits and no worker takes it: any that is stopped goes.
+            for (k, s) in self.shared.slots().iter().enumerate() {
+                let pid = s.pid.load(Ordering::Acquire);
+                if pid > 0 && sys::is_stopped(pid) && !self.kills_sent.contains(&(k as u32, pid)) {
+                    overdue.push(Kill { worker: k as u32, pid });
+                }
+            }
+        }
         for (k, s) in self.shared.slots().iter().enumerate() {
-            if s.running.load(Ordering::Acquire) == IDLE {
+            if s.claim.load(Ordering::Acquire) == IDLE {
                 continue;
             }
             let deadline = s.deadline_ns.load(Ordering::Acquire);
@@ -278,12 +297,13 @@ pub(super) fn drain_logs(fd: &OwnedFd, reader: &mut wire::Reader) {
             _ => break,
         }
     }
-    let was_broken = reader.is_broken();
+    let was_garbled = reader.is_garbled();
     while let Some(r) = reader.next_record() {
         match r {
             Ok(Record::Log { level, target, message }) => crate::logging::deliver_forwarded(level, &target, &message),
             Ok(_) => {}
-            Err(e) if !was_broken => log::warn!(target: "lkparallel", "a worker process sent malformed log data ({e}); its logs are dropped"),
+            // Said once per pool: the reader skips to the next good record.
+            Err(e) if !was_garbled => log::warn!(target: "lkparallel", "a worker process wrote into the log pipe what is not a log record ({e}); it is skipped"),
             Err(_) => {}
         }
     }

@@ -211,6 +211,10 @@ impl Parent {
     /// so the workers see the model as it is now, not as it was when the
     /// invoker was made; this is logged.
     fn ensure_zygote(&mut self, shared: &Shared) -> Result<()> {
+        // Killed while the invoker was idle: noticed here, not by a failing map.
+        if self.zygote.as_mut().is_some_and(|z| z.child.ended()) {
+            self.zygote = None;
+        }
         if self.zygote.is_some() {
             return Ok(());
         }
@@ -263,7 +267,16 @@ impl Parent {
         };
         let may_spin = core.opts.n_jobs < core.cpus;
         let mail_seen = self.mail_seen;
-        let mut flow = ProcFlow { parent: self, shared, ring, departures: Vec::new(), kills_sent: Vec::new(), may_spin, mail_seen };
+        let mut flow = ProcFlow {
+            parent: self,
+            shared,
+            ring,
+            departures: Vec::new(),
+            kills_sent: Vec::new(),
+            may_spin,
+            mail_seen,
+            last_progress: ((usize::MAX, usize::MAX), 0),
+        };
         let r = flow.await_workers().and_then(|()| stream::drive(core, &mut flow, io, index_base, mode));
         flow.finish();
         r

@@ -193,6 +193,7 @@ impl Worker<'_> {
     }
 
     fn announce(&self, begin: usize, end: usize) {
+        self.set_deadline(1);
         self.slot.claim_end.store(end, Ordering::SeqCst);
         self.slot.progress.store(begin, Ordering::SeqCst);
         self.slot.claim.store(begin, Ordering::SeqCst);
@@ -235,6 +236,16 @@ impl Worker<'_> {
         self.slot.running.store(IDLE, Ordering::SeqCst);
         self.slot.claim.store(IDLE, Ordering::SeqCst);
         self.notify_parent();
+    }
+
+    /// With a per-item limit: the next `items` items are due within their
+    /// limits from now (a worker that stops, even between items, is found).
+    #[inline(always)]
+    fn set_deadline(&self, items: u64) {
+        let limit = self.h.item_timeout_ns.load(Ordering::Relaxed);
+        if limit > 0 {
+            self.slot.deadline_ns.store(sys::monotonic_ns().saturating_add(limit.saturating_mul(items)), Ordering::Release);
+        }
     }
 
     /// Wake the parent if it sleeps (it re-checks what it waits for).
@@ -288,18 +299,18 @@ impl Tally for Worker<'_> {
 
     #[inline(always)]
     fn starting(&self, rel: usize) {
-        let limit = self.h.item_timeout_ns.load(Ordering::Relaxed);
-        if limit > 0 {
-            // A range call has a limit per item it holds.
-            let items = (self.slot.claim_end.load(Ordering::Relaxed) - rel).max(1) as u64;
-            let items = if matches!(self.spec.core.op.func, Func::Item(_)) { 1 } else { items };
-            self.slot.deadline_ns.store(sys::monotonic_ns().saturating_add(limit.saturating_mul(items)), Ordering::Relaxed);
-        }
+        // A range call has a limit per item it holds.
+        let items = match self.spec.core.op.func {
+            Func::Item(_) => 1,
+            Func::Range(_) => (self.slot.claim_end.load(Ordering::Relaxed) - rel).max(1) as u64,
+        };
+        self.set_deadline(items);
         self.slot.running.store(rel, Ordering::Release);
     }
 
     #[inline(always)]
     fn finished(&self, rel: usize, count: usize) -> bool {
+        self.set_deadline(1);
         self.slot.progress.store(rel + count, Ordering::Release);
         self.slot.running.store(IDLE, Ordering::Release);
         self.slot.items_run.fetch_add(count as u64, Ordering::Relaxed);
