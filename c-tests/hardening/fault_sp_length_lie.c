@@ -77,6 +77,11 @@ int main(void) {
     lkt_watchdog(60);
     lkt_no_core_dumps();
     for (int how = 0; how < CASES; how++) {
+        /* The heap liar makes its own child read past its heap block (the
+         * library in the child believes the child's own buffer), which
+         * memcheck rightly reports in that child: not under valgrind
+         * (c-tests/cmake/reliability.cmake sets LK_VALGRIND for its runs). */
+        if (how == LIE_HEAP && getenv("LK_VALGRIND")) continue;
         for (int with_opts = 0; with_opts < 2; with_opts++) {
             lk_buffer r = spt_empty();
             lk_sp_options so;
