@@ -6,6 +6,8 @@
  *   LK_STRESS_RSS_CHECK=0   skip the RSS comparison (for runs under valgrind,
  *                           whose shadow memory grows with the heap and is
  *                           never given back; its leak check replaces it)
+ *   LK_STRESS_MAX_POOL=<n>  the largest oversized thread pool (default 512;
+ *                           valgrind runs at most 500 threads in all)
  *
  * Each thread draws operations from its own generator (seeded from the run's
  * seed and the thread's number, so a seed replays every thread's sequence):
@@ -21,7 +23,14 @@
  *    crash (SIGSEGV, abort, _exit), time out (lk_run_sp_with timeout_ms, the
  *    child sleeping or also ignoring SIGTERM), exceed a memory limit, log
  *    records, or make an invoker of their own;
- *  - invoker create/shutdown churn, dead-handle calls included.
+ *  - invoker create/shutdown churn, dead-handle calls included;
+ *  - hostile cases: process workers stopped with SIGSTOP (by themselves or
+ *    from another thread) under a per-item time limit (item_timeout_ms);
+ *    zygotes SIGKILLed by a worker, from another thread mid-map, or while
+ *    the invoker is idle; a forked copy of this process that closed some of
+ *    its standard descriptors and uses run_sp and both backends, whose
+ *    children write to 0-2; thread pools of 64 to 512 workers. Each of
+ *    these that could hang is bounded by its own watchdog thread.
  * Every result, status, item_status entry, reported index and code is
  * checked against what the contract says. After a warm-up phase the process
  * is measured (threads in /proc/self/task, descriptors in /proc/self/fd,
@@ -47,7 +56,7 @@ static uint64_t g_seed;
 static int g_threads = 4;
 
 static atomic_long st_maps, st_items, st_faults, st_sp, st_invokers, st_nested, st_cancels, st_crashes,
-    st_timeouts, st_failed_items, st_churn;
+    st_timeouts, st_failed_items, st_churn, st_stopped, st_zygotes, st_closed_hosts, st_big_pools;
 
 static void fail_out(void);
 
@@ -785,6 +794,424 @@ static void op_churn(tstate *t) {
     }
 }
 
+/* ------------------------------------------------- hardening: hostile cases */
+
+/* A bound on one operation that could hang: a thread that fails the run
+ * (with the seed and what every thread was doing) unless the operation
+ * ends within `seconds`. */
+typedef struct op_guard {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    double seconds;
+    int tid;
+    char what[160];
+    pthread_t th;
+} op_guard;
+
+static void *op_guard_main(void *p) {
+    op_guard *g = (op_guard *)p;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)g->seconds;
+    pthread_mutex_lock(&g->mu);
+    int r = 0;
+    while (!g->done && r != ETIMEDOUT) r = pthread_cond_timedwait(&g->cv, &g->mu, &until);
+    int done = g->done;
+    pthread_mutex_unlock(&g->mu);
+    if (!done) {
+        fprintf(stderr, "stress: FAILED (thread %d, seed %" PRIu64 "): %s did not return within %.0f s\n", g->tid,
+                g_seed, g->what, g->seconds);
+        fail_out();
+    }
+    return NULL;
+}
+
+static void op_guard_start(op_guard *g, double seconds, const char *what) {
+    CHECK(pthread_mutex_init(&g->mu, NULL) == 0 && pthread_cond_init(&g->cv, NULL) == 0);
+    g->done = 0;
+    g->seconds = seconds;
+    g->tid = tl_id;
+    snprintf(g->what, sizeof g->what, "%s", what);
+    CHECK(pthread_create(&g->th, NULL, op_guard_main, g) == 0);
+}
+
+static void op_guard_end(op_guard *g) {
+    pthread_mutex_lock(&g->mu);
+    g->done = 1;
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    CHECK(pthread_join(g->th, NULL) == 0);
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+}
+
+/* What the hostile process-backend items do; in shared memory (made before
+ * the invoker), so the parent sets it for the workers. -1: nobody. */
+typedef struct hard_model {
+    atomic_int stop_at;        /* this item's worker raises SIGSTOP (once) */
+    atomic_int block_at;       /* this item waits to be SIGSTOPped from outside (once) */
+    atomic_int blocked_pid;    /* ... its worker, once it waits */
+    atomic_int kill_zygote_at; /* this item's worker SIGKILLs its zygote (once) */
+    atomic_int zygote;         /* a worker's parent, as the last item saw it */
+    atomic_int started;
+    atomic_int slow;           /* items sleep 1 ms */
+} hard_model;
+
+static hard_model *hard_model_new(void) {
+    hard_model *m = (hard_model *)lkt_shared(sizeof *m);
+    atomic_store(&m->stop_at, -1);
+    atomic_store(&m->block_at, -1);
+    atomic_store(&m->kill_zygote_at, -1);
+    return m;
+}
+
+static uint64_t hard_result(size_t index) { return index * 5 + 2; }
+
+static int32_t hard_op(const void *model, const void *arg, void *result, const lk_task *task) {
+    hard_model *m = (hard_model *)model;
+    (void)arg;
+    atomic_store(&m->zygote, (int)getppid());
+    atomic_fetch_add(&m->started, 1);
+    if (lkt_take(&m->stop_at, task->index)) raise(SIGSTOP);
+    if (lkt_take(&m->block_at, task->index)) {
+        atomic_store(&m->blocked_pid, (int)getpid());
+        lkt_sleep_us(60 * 1000000L); /* until stopped, then killed */
+    }
+    if (lkt_take(&m->kill_zygote_at, task->index)) {
+        kill(getppid(), SIGKILL);
+        lkt_sleep_us(60 * 1000000L); /* dies with its zygote */
+    }
+    if (atomic_load(&m->slow)) lkt_sleep_us(1000);
+    if (result) *(uint64_t *)result = hard_result(task->index);
+    return 0;
+}
+
+/* A map on `inv` with no hostile item: LK_OK, every result right. */
+static void hard_clean_map(lk_invoker *inv, hard_model *m, size_t n, const char *what) {
+    uint64_t *res = (uint64_t *)calloc(n, sizeof *res);
+    CHECK(res != NULL);
+    atomic_store(&m->slow, 0);
+    lk_status s = lk_invoker_map(inv, NULL, n, 0, res, sizeof *res);
+    EXPECT(s == LK_OK, "%s: a clean map gave %d: %s", what, (int)s, lk_last_error());
+    for (size_t i = 0; i < n; i++) EXPECT(res[i] == hard_result(i), "%s: item %zu", what, i);
+    free(res);
+    atomic_fetch_add(&st_maps, 1);
+    atomic_fetch_add(&st_items, (long)n);
+}
+
+static void *stop_blocked_worker(void *p) {
+    hard_model *m = (hard_model *)p;
+    int pid;
+    double t0 = lkt_now();
+    while ((pid = atomic_load(&m->blocked_pid)) == 0) {
+        if (lkt_now() - t0 > 60) FAIL("the blocking item never started");
+        lkt_sleep_us(500);
+    }
+    if (kill(pid, SIGSTOP) != 0) FAIL("kill(%d, SIGSTOP): %s", pid, strerror(errno));
+    return NULL;
+}
+
+/* A worker process stopped (by itself, or by another thread of the host)
+ * under a per-item time limit: the map returns LK_ERR_TIMEOUT naming the
+ * item, which is LK_ITEM_TIMED_OUT; the others ran (keep-going) or ran or
+ * were skipped (fail-fast); the next map on the invoker runs in full. */
+static void op_stopped(tstate *t) {
+    hard_model *m = hard_model_new();
+    lk_invoker_options o;
+    lk_invoker_options_init(&o, sizeof o);
+    o.backend = LK_BACKEND_PROCESSES;
+    o.n_jobs = 1 + (int32_t)below(&t->r, 3);
+    o.error_mode = below(&t->r, 2) ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
+    o.item_timeout_ms = 300 + below(&t->r, 700);
+    size_t n = 20 + below(&t->r, 400);
+    size_t at = below(&t->r, n);
+    int outside = (int)below(&t->r, 2);
+    char what[160];
+    snprintf(what, sizeof what, "op %ld: a worker %s at item %zu of %zu (n_jobs %d, mode %d, limit %" PRIu64 " ms)",
+             t->ops, outside ? "stopped from outside" : "stopping itself", at, n, o.n_jobs, o.error_mode,
+             o.item_timeout_ms);
+    doing("%s", what);
+    lk_invoker *inv = NULL;
+    EXPECT(lk_invoker_new_with(m, hard_op, &o, &inv) == LK_OK, "%s: %s", what, lk_last_error());
+    atomic_fetch_add(&st_invokers, 1);
+    uint64_t *res = (uint64_t *)calloc(n, sizeof *res);
+    int32_t *status = (int32_t *)malloc(n * sizeof *status);
+    CHECK(res && status);
+    memset(status, 0x11, n * sizeof *status);
+    pthread_t stopper;
+    if (outside) {
+        atomic_store(&m->block_at, (int)at);
+        CHECK(pthread_create(&stopper, NULL, stop_blocked_worker, m) == 0);
+    } else {
+        atomic_store(&m->stop_at, (int)at);
+    }
+    op_guard g;
+    op_guard_start(&g, (double)o.item_timeout_ms / 1000 + 30, what);
+    lk_map_options mo = lkt_with_status(status);
+    double t0 = lkt_now();
+    lk_status s = lk_invoker_map_with(inv, NULL, n, 0, res, sizeof *res, &mo);
+    double took = lkt_now() - t0;
+    op_guard_end(&g);
+    if (outside) CHECK(pthread_join(stopper, NULL) == 0);
+    EXPECT(s == LK_ERR_TIMEOUT, "%s: status %d: %s", what, (int)s, lk_last_error());
+    EXPECT(lkt_has_number(lk_last_error(), (long long)at), "%s: %s", what, lk_last_error());
+    EXPECT(took >= (double)o.item_timeout_ms / 1000 * 0.9, "%s: returned after %.3f s", what, took);
+    EXPECT(status[at] == LK_ITEM_TIMED_OUT, "%s: the item's status is %d", what, (int)status[at]);
+    for (size_t i = 0; i < n; i++) {
+        if (i == at) continue;
+        if (o.error_mode == LK_ERRORS_KEEP_GOING)
+            EXPECT(status[i] == 0 && res[i] == hard_result(i), "%s: item %zu: status %d", what, i, (int)status[i]);
+        else
+            EXPECT((status[i] == 0 && res[i] == hard_result(i)) || status[i] == LK_ITEM_SKIPPED,
+                   "%s: item %zu: status %d", what, i, (int)status[i]);
+    }
+    hard_clean_map(inv, m, n, what);
+    EXPECT(lk_invoker_shutdown(inv) == LK_OK, "%s: %s", what, lk_last_error());
+    free(res);
+    free(status);
+    munmap(m, sizeof *m);
+    atomic_fetch_add(&st_maps, 1);
+    atomic_fetch_add(&st_timeouts, 1);
+    atomic_fetch_add(&st_faults, 1);
+    atomic_fetch_add(&st_stopped, 1);
+}
+
+static void *kill_zygote_soon(void *p) {
+    hard_model *m = (hard_model *)p;
+    double t0 = lkt_now();
+    while (atomic_load(&m->started) < 10) {
+        if (lkt_now() - t0 > 60) FAIL("the map never started");
+        lkt_sleep_us(200);
+    }
+    int z = atomic_load(&m->zygote);
+    if (z <= 0 || kill(z, SIGKILL) != 0) FAIL("cannot kill the zygote %d", z);
+    return NULL;
+}
+
+/* The zygote of a process invoker SIGKILLed by one of its workers, from
+ * another thread during a map, or while the invoker is idle: a map it
+ * hits returns LK_ERR_WORKER_DIED naming the zygote (every item ran with
+ * its result, was skipped, or died with its worker), never hangs, and the
+ * invoker recovers: within a map after the kill, maps run in full again. */
+static void op_zygote(tstate *t) {
+    hard_model *m = hard_model_new();
+    lk_invoker_options o;
+    lk_invoker_options_init(&o, sizeof o);
+    o.backend = LK_BACKEND_PROCESSES;
+    o.n_jobs = 1 + (int32_t)below(&t->r, 3);
+    o.error_mode = below(&t->r, 2) ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
+    int how = (int)below(&t->r, 3); /* 0 by a worker, 1 from outside, 2 while idle */
+    size_t n = 100 + below(&t->r, 400);
+    char what[160];
+    snprintf(what, sizeof what, "op %ld: the zygote killed %s (%zu items, n_jobs %d, mode %d)", t->ops,
+             how == 0 ? "by a worker" : how == 1 ? "from outside mid-map" : "while idle", n, o.n_jobs, o.error_mode);
+    doing("%s", what);
+    lk_invoker *inv = NULL;
+    EXPECT(lk_invoker_new_with(m, hard_op, &o, &inv) == LK_OK, "%s: %s", what, lk_last_error());
+    atomic_fetch_add(&st_invokers, 1);
+    hard_clean_map(inv, m, 10, what);
+    uint64_t *res = (uint64_t *)calloc(n, sizeof *res);
+    int32_t *status = (int32_t *)malloc(n * sizeof *status);
+    CHECK(res && status);
+    op_guard g;
+    op_guard_start(&g, 60, what);
+    /* At most one map may see the dead zygote: the one it dies in, or,
+     * when it dies between maps, the next one. */
+    int failed = 0, ok = 0;
+    pthread_t killer;
+    if (how == 1) {
+        atomic_store(&m->started, 0);
+        CHECK(pthread_create(&killer, NULL, kill_zygote_soon, m) == 0);
+    } else if (how == 0) {
+        atomic_store(&m->kill_zygote_at, (int)below(&t->r, n));
+    } else {
+        int z = atomic_load(&m->zygote);
+        EXPECT(z > 0 && kill(z, SIGKILL) == 0, "%s: cannot kill %d", what, z);
+        EXPECT(lkt_wait_dead(z, 10), "%s: the zygote %d did not die", what, z);
+    }
+    for (int k = 0; k < 3 && !ok; k++) {
+        atomic_store(&m->slow, how != 2);
+        memset(status, 0x11, n * sizeof *status);
+        lk_map_options mo = lkt_with_status(status);
+        lk_status s = lk_invoker_map_with(inv, NULL, n, 0, res, sizeof *res, &mo);
+        if (how == 1 && k == 0) CHECK(pthread_join(killer, NULL) == 0);
+        atomic_fetch_add(&st_maps, 1);
+        if (s == LK_OK) {
+            for (size_t i = 0; i < n; i++) EXPECT(status[i] == 0 && res[i] == hard_result(i), "%s: item %zu", what, i);
+            EXPECT(how != 0 || k > 0, "%s: the map whose worker killed the zygote succeeded", what);
+            /* From outside, the kill may have landed after the first map. */
+            ok = !(how == 1 && k == 0);
+            continue;
+        }
+        EXPECT(s == LK_ERR_WORKER_DIED && strstr(lk_last_error(), "zygote"), "%s: map %d gave %d: %s", what, k,
+               (int)s, lk_last_error());
+        for (size_t i = 0; i < n; i++)
+            EXPECT((status[i] == 0 && res[i] == hard_result(i)) || status[i] == LK_ITEM_SKIPPED ||
+                       status[i] == LK_ITEM_WORKER_DIED,
+                   "%s: item %zu: status %d", what, i, (int)status[i]);
+        failed++;
+        EXPECT(failed <= 1, "%s: %d maps failed after one kill", what, failed);
+    }
+    EXPECT(ok, "%s: no map succeeded after the kill", what);
+    op_guard_end(&g);
+    hard_clean_map(inv, m, n, what);
+    EXPECT(lk_invoker_shutdown(inv) == LK_OK, "%s: %s", what, lk_last_error());
+    free(res);
+    free(status);
+    munmap(m, sizeof *m);
+    atomic_fetch_add(&st_crashes, 1);
+    atomic_fetch_add(&st_faults, 1);
+    atomic_fetch_add(&st_zygotes, 1);
+}
+
+/* In the forked host below: report on the saved stderr and end. */
+static int g_report_fd = -1;
+
+static void host_fail(const char *what, lk_status s) {
+    char msg[1024];
+    int len = snprintf(msg, sizeof msg, "stress: a host with closed standard descriptors: %s gave %d: %s\n", what,
+                       (int)s, lk_last_error());
+    ssize_t ignored = write(g_report_fd, msg, len > 0 ? (size_t)len : 0);
+    (void)ignored;
+    _exit(1);
+}
+
+static int g_closed_mask;
+/* Not under valgrind, which opens each forked child's log file on the
+ * lowest free descriptor (LK_VALGRIND is set for its runs). */
+static int g_check_closed = 1;
+
+static int std_still_closed(void) {
+    if (!g_check_closed) return 1;
+    for (int fd = 0; fd < 3; fd++)
+        if ((g_closed_mask >> fd & 1) && (fcntl(fd, F_GETFD) != -1 || errno != EBADF)) return 0;
+    return 1;
+}
+
+static void scribble_std(void) {
+    for (int fd = 0; fd < 3; fd++) {
+        ssize_t ignored = write(fd, "a line for a closed standard descriptor\n", 40);
+        (void)ignored;
+    }
+}
+
+static int32_t closed_sp_child(const void *arg, lk_buffer *out) {
+    (void)arg;
+    if (!std_still_closed()) return 40;
+    scribble_std();
+    static uint8_t blob[300000];
+    for (size_t i = 0; i < sizeof blob; i++) blob[i] = (uint8_t)(i * 11);
+    scribble_std();
+    return lk_buffer_append(out, blob, sizeof blob) == LK_OK ? 0 : 41;
+}
+
+static int32_t closed_op(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model;
+    (void)arg;
+    if (!std_still_closed()) return 40;
+    scribble_std();
+    *(uint64_t *)result = hard_result(task->index);
+    return 0;
+}
+
+/* A forked copy of this process (one thread: the others do not exist in
+ * it) closes some of its standard descriptors, as a daemon does, and uses
+ * the library: run_sp whose children write to 0-2, and a process and a
+ * thread pool whose callbacks do. Everything must work, and the closed
+ * descriptors stay closed. */
+static void op_closed_std(tstate *t) {
+    int mask = 1 + (int)below(&t->r, 7);
+    doing("op %ld: a forked host with standard descriptors 0x%x closed", t->ops, mask);
+    int report = fcntl(2, F_DUPFD_CLOEXEC, 10);
+    CHECK(report >= 10);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        signal(SIGALRM, SIG_DFL);
+        alarm(60);
+        g_report_fd = report;
+        g_closed_mask = mask;
+        g_check_closed = getenv("LK_VALGRIND") == NULL;
+        /* The parent's log callback takes a lock another parent thread may
+         * have held at the fork: not here. */
+        lk_set_log_callback(NULL, NULL, LK_LOG_WARN);
+        int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null_fd < 0) _exit(2);
+        for (int fd = 0; fd < 3; fd++) {
+            if (mask >> fd & 1)
+                close(fd);
+            else
+                dup2(null_fd, fd);
+        }
+        close(null_fd);
+        for (int k = 0; k < 2; k++) {
+            lk_buffer b;
+            memset(&b, 0, sizeof b);
+            lk_status s = lk_run_sp(closed_sp_child, NULL, &b);
+            if (s != LK_OK || b.len != 300000 || b.data[299999] != (uint8_t)(299999 * 11)) host_fail("run_sp", s);
+            lk_buffer_free(&b);
+        }
+        for (int backend = 0; backend < 2; backend++) {
+            lk_invoker_options o;
+            lk_invoker_options_init(&o, sizeof o);
+            o.n_jobs = 2;
+            o.backend = backend ? LK_BACKEND_PROCESSES : LK_BACKEND_THREADS;
+            lk_invoker *inv = NULL;
+            lk_status s = lk_invoker_new_with(NULL, closed_op, &o, &inv);
+            if (s != LK_OK) host_fail("lk_invoker_new_with", s);
+            static uint64_t res[200];
+            s = lk_invoker_map(inv, NULL, 200, 0, res, sizeof res[0]);
+            if (s != LK_OK) host_fail(backend ? "a process map" : "a thread map", s);
+            for (size_t i = 0; i < 200; i++)
+                if (res[i] != hard_result(i)) host_fail("a map's results", s);
+            if (!std_still_closed()) host_fail("a closed standard descriptor reopened", LK_OK);
+            s = lk_invoker_shutdown(inv);
+            if (s != LK_OK) host_fail("shutdown", s);
+        }
+        if (!std_still_closed()) host_fail("a closed standard descriptor reopened", LK_OK);
+        _exit(0);
+    }
+    close(report);
+    int code = lkt_wait_child(pid);
+    EXPECT(code == 0, "op %ld: the forked host with descriptors 0x%x closed ended with %d", t->ops, mask, code);
+    atomic_fetch_add(&st_sp, 2);
+    atomic_fetch_add(&st_maps, 2);
+    atomic_fetch_add(&st_items, 402);
+    atomic_fetch_add(&st_invokers, 2);
+    atomic_fetch_add(&st_closed_hosts, 1);
+}
+
+/* Pools far larger than the CPUs: making one, a 2,000-item map and
+ * shutdown take seconds at most. */
+static int g_max_pool = 512;
+
+static void op_big_pool(tstate *t) {
+    static const int32_t sizes[] = {64, 128, 256, 512};
+    int32_t n_jobs = sizes[below(&t->r, 4)];
+    if (n_jobs > g_max_pool) n_jobs = g_max_pool;
+    char what[96];
+    snprintf(what, sizeof what, "op %ld: a pool of %d threads", t->ops, n_jobs);
+    doing("%s", what);
+    hard_model *m = hard_model_new();
+    op_guard g;
+    op_guard_start(&g, 60, what);
+    double t0 = lkt_now();
+    lk_invoker *inv = NULL;
+    EXPECT(lk_invoker_new(m, hard_op, n_jobs, &inv) == LK_OK, "%s: %s", what, lk_last_error());
+    hard_clean_map(inv, m, 2000, what);
+    double made_and_mapped = lkt_now() - t0;
+    double t1 = lkt_now();
+    EXPECT(lk_invoker_shutdown(inv) == LK_OK, "%s: %s", what, lk_last_error());
+    double down = lkt_now() - t1;
+    op_guard_end(&g);
+    EXPECT(made_and_mapped < 10, "%s: making it and a 2,000-item map took %.2f s", what, made_and_mapped);
+    EXPECT(down < 20, "%s: shutdown took %.2f s", what, down);
+    munmap(m, sizeof *m);
+    atomic_fetch_add(&st_invokers, 1);
+    atomic_fetch_add(&st_big_pools, 1);
+}
+
 /* --------------------------------------------------------------- threads */
 
 static pthread_barrier_t g_barrier;
@@ -798,8 +1225,12 @@ static void run_until(tstate *t, double until) {
         else if (p < 50) op_map(t, 1);
         else if (p < 55) op_shared(t);
         else if (p < 63) op_nested(t);
-        else if (p < 90) op_sp(t);
-        else op_churn(t);
+        else if (p < 85) op_sp(t);
+        else if (p < 92) op_churn(t);
+        else if (p < 94) op_stopped(t);
+        else if (p < 96) op_zygote(t);
+        else if (p < 98) op_closed_std(t);
+        else op_big_pool(t);
     }
     for (int k = 0; k < CACHE; k++) drop_invoker(&t->cache[k]);
     doing("waiting (%ld ops done)", t->ops);
@@ -841,6 +1272,9 @@ int main(int argc, char **argv) {
     env = getenv("LK_STRESS_THREADS");
     if (env) g_threads = atoi(env);
     CHECK(g_threads >= 1 && g_threads <= MAX_THREADS);
+    env = getenv("LK_STRESS_MAX_POOL");
+    if (env) g_max_pool = atoi(env);
+    CHECK(g_max_pool >= 2);
     env = getenv("LK_STRESS_SEED");
     if (env && *env) {
         g_seed = strtoull(env, NULL, 10);
@@ -928,6 +1362,10 @@ int main(int argc, char **argv) {
            atomic_load(&st_faults), atomic_load(&st_failed_items), atomic_load(&st_crashes),
            atomic_load(&st_timeouts), atomic_load(&st_cancels));
     printf("  run_sp calls:      %ld\n", atomic_load(&st_sp));
+    printf("  hostile cases:     %ld stopped workers, %ld killed zygotes, %ld hosts with closed std descriptors, "
+           "%ld pools of 64-%d threads\n",
+           atomic_load(&st_stopped), atomic_load(&st_zygotes), atomic_load(&st_closed_hosts),
+           atomic_load(&st_big_pools), g_max_pool);
     printf("  invokers made:     %ld (%ld in churn)\n", atomic_load(&st_invokers), atomic_load(&st_churn));
     printf("  log records:       %ld\n", atomic_load(&g_records));
     printf("  threads %d -> %d, descriptors %d -> %d, children %d -> %d, RSS %ld -> %ld KiB%s\n", before.threads,
