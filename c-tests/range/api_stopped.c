@@ -112,6 +112,40 @@ static size_t check_ran_or_skipped(state_t *s, const char *what, size_t from) {
     return skipped;
 }
 
+/* Every range that returned LK_RANGE_STOPPED: its items before range->failed
+ * have status 0, those from it on LK_ITEM_SKIPPED (not run, not failed);
+ * a range that returned 0 has every item 0; items no range got are
+ * skipped. Returns how many ranges stopped early. */
+static int check_stopped_ranges(state_t *s, const char *what) {
+    static char covered[N];
+    memset(covered, 0, sizeof covered);
+    size_t n = rt_log_count(&s->log);
+    int stopped = 0;
+    for (size_t k = 0; k < n; k++) {
+        const rt_call *c = &s->log.calls[k];
+        size_t until = c->end;
+        if (c->ret == LK_RANGE_STOPPED) {
+            CHECK_MSG(c->failed >= c->begin && c->failed < c->end, "%s: a range stopped at %zu", what, c->failed);
+            until = c->failed;
+            stopped++;
+        } else if (c->ret != 0) {
+            until = c->begin; /* the failing item (checked by the caller) */
+        }
+        for (size_t i = c->begin; i < c->end; i++) {
+            covered[i] = 1;
+            if (c->ret != 0 && c->ret != LK_RANGE_STOPPED && i == c->begin) continue;
+            int32_t want = i < until ? 0 : LK_ITEM_SKIPPED;
+            CHECK_MSG(status[i] == want, "%s: item %zu of range %zu..%zu (returned %d, failed %zu) has status %d, "
+                      "expected %d", what, i, c->begin, c->end, (int)c->ret, c->failed, (int)status[i], (int)want);
+        }
+    }
+    for (size_t i = 0; i < N; i++)
+        if (!covered[i])
+            CHECK_MSG(status[i] == LK_ITEM_SKIPPED, "%s: item %zu ran in no range but has status %d", what, i,
+                      (int)status[i]);
+    return stopped;
+}
+
 static void full_map(lk_invoker *inv, state_t *s, int scenario, const char *what) {
     reset(s, scenario, 0);
     s->scenario = CANCEL; /* nothing fails */
@@ -139,9 +173,10 @@ static void cancel_case(state_t *s, int n_jobs) {
     CHECK_MSG(!atomic_load(&s->stopped_at_start), "%s: lk_range_stopped was non-zero as the range began", what);
     long at = atomic_load(&s->stopped_item);
     CHECK(at > 0 && at < N);
-    size_t skipped = check_ran_or_skipped(s, what, 0);
-    CHECK_MSG(skipped == (size_t)(N - at), "%s: stopped at %ld, %zu items skipped", what, at, skipped);
-    for (long i = at; i < N; i++) CHECK(status[i] == LK_ITEM_SKIPPED);
+    rt_check_calls(&s->log, 0, N, n_jobs, what);
+    rt_check_disjoint(&s->log, what);
+    CHECK(check_ran_or_skipped(s, what, 0) > 0);
+    CHECK_MSG(check_stopped_ranges(s, what) >= 1, "%s: no range returned LK_RANGE_STOPPED", what);
     full_map(inv, s, CANCEL, what);
     CHECK_OK(lk_invoker_shutdown(inv));
     printf("%s: stopped at item %ld: ok\n", what, at);
@@ -173,11 +208,8 @@ static void failure_case(state_t *s, int n_jobs, int keep_going) {
     } else {
         CHECK_MSG(atomic_load(&s->saw_stopped), "%s: the running range never saw lk_range_stopped", what);
         long at = atomic_load(&s->stopped_item);
-        size_t skipped = check_ran_or_skipped(s, what, 1);
-        CHECK_MSG(skipped >= (size_t)(N - at), "%s: stopped at %ld, only %zu items skipped", what, at, skipped);
-        for (long i = at; i < N; i++)
-            CHECK_MSG(status[i] == LK_ITEM_SKIPPED, "%s: item %ld after the stop has status %d", what, i,
-                      (int)status[i]);
+        check_ran_or_skipped(s, what, 1);
+        CHECK_MSG(check_stopped_ranges(s, what) >= 1, "%s: no range returned LK_RANGE_STOPPED", what);
         printf("%s: the other range stopped at item %ld\n", what, at);
     }
     full_map(inv, s, CANCEL, what);
