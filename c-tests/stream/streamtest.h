@@ -31,6 +31,8 @@ typedef struct st_shared {
     long item_us;         /* each item sleeps this long (0: no sleep) */
     atomic_long fail_at;  /* relative item that fails with fail_code (-1: none) */
     int32_t fail_code;
+    long fail_delay_us;   /* fail_at sleeps this long before it fails */
+    atomic_long fail2_at; /* another item that fails with fail_code, at once (-1: none) */
     atomic_long slow_below; /* items below this sleep slow_us first (0: none) */
     long slow_us;
     atomic_long started;    /* items started */
@@ -41,6 +43,7 @@ typedef struct st_shared {
 static inline st_shared *st_shared_new(void) {
     st_shared *s = (st_shared *)lkt_shared(sizeof(st_shared));
     atomic_store(&s->fail_at, -1);
+    atomic_store(&s->fail2_at, -1);
     s->arg_size = s->result_size = sizeof(uint64_t);
     return s;
 }
@@ -51,6 +54,8 @@ static inline void st_shared_reset(st_shared *s, size_t base, size_t count) {
     atomic_store(&s->bad_arg, 0);
     atomic_store(&s->null_bad, 0);
     atomic_store(&s->fail_at, -1);
+    atomic_store(&s->fail2_at, -1);
+    s->fail_delay_us = 0;
     atomic_store(&s->slow_below, 0);
     atomic_store(&s->started, 0);
     s->item_us = 0;
@@ -69,7 +74,11 @@ static inline int32_t st_item(st_shared *s, const void *arg, void *result, size_
     if (rel < ST_MAX_COUNTED) atomic_fetch_add(&s->runs[rel], 1);
     if ((long)rel < atomic_load(&s->slow_below)) lkt_sleep_us(s->slow_us);
     if (s->item_us) lkt_sleep_us(s->item_us);
-    if ((long)rel == atomic_load(&s->fail_at)) return s->fail_code;
+    if ((long)rel == atomic_load(&s->fail_at)) {
+        if (s->fail_delay_us) lkt_sleep_us(s->fail_delay_us);
+        return s->fail_code;
+    }
+    if ((long)rel == atomic_load(&s->fail2_at)) return s->fail_code;
     if (result) *(uint64_t *)result = st_result(arg ? *(const uint64_t *)arg : st_arg(rel), index);
     return 0;
 }
