@@ -14,6 +14,7 @@
 #include "stream/streamtest.h"
 
 enum { N = 400, INNER = 50 };
+#define INNER_BASE ((size_t)1 << 40)
 
 typedef struct {
     lk_invoker *self;
@@ -108,10 +109,14 @@ typedef struct {
 
 static int32_t self_mapping_item(const void *model, const void *arg, void *result, const lk_task *task) {
     selfmap_t *m = (selfmap_t *)model;
-    if (task->index % 50 == 0) {
+    if (task->index < INNER_BASE && task->index % 50 == 0) {
+        /* the inner map's items have indices from INNER_BASE: they map no further */
         uint64_t r[8];
         uint64_t a[8] = {0};
-        lk_status st = lk_invoker_map(m->self, a, 8, sizeof a[0], r, sizeof r[0]);
+        lk_map_options mo;
+        lk_map_options_init(&mo, sizeof mo);
+        mo.index_base = INNER_BASE;
+        lk_status st = lk_invoker_map_with(m->self, a, 8, sizeof a[0], r, sizeof r[0], &mo);
         atomic_fetch_add(&m->nested, 1);
         if (st != LK_OK) {
             fprintf(stderr, "a map from an item callback of a stream on its own invoker: %d (%s)\n", (int)st,
