@@ -2,8 +2,8 @@
  * of the same map through an item function, except that it "moves a range
  * at a time"): the progress callback is called on the map's calling
  * thread with total == n_args and done <= total, done never decreasing,
- * during a map of about a second made of several ranges, and last with
- * done == total — also when the map fails under fail-fast (skipped items
+ * during a map of about a second made of several ranges (but for one
+ * cancelled inside its first range), and last with done == total — also when the map fails under fail-fast (skipped items
  * count as done), when it is cancelled, and under keep-going. n_jobs 1, 2
  * and 4, index_base 0 and 10^6. */
 #include "range/rangetest.h"
