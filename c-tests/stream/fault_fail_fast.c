@@ -10,6 +10,9 @@
  *  - two items fail, the higher one first in time: the stream fails at the
  *    lower one (the sink got everything below it);
  *  - the item at index_base (the first) fails: the sink is never called;
+ *  - on a range invoker, lk_range_stopped is never non-zero in a range
+ *    that begins at or below the failing item (API.md: "for a stream: one
+ *    below this range"); ranges above it may poll it and stop early;
  *  - the invoker stays usable: the next stream runs in full.
  * Item and range invokers, n_jobs 1, 2 and 4, windows 1000, 64 and
  * automatic, index_base 0 and 10^6. */
@@ -29,6 +32,7 @@ static void run_case(st_shared *s, lk_invoker *inv, const char *inv_what, size_t
     atomic_store(&s->fail_at, f);
     atomic_store(&s->slow_below, slow_below);
     s->slow_us = slow_us;
+    atomic_store(&s->stop_watch, f); /* ranges from f down must not see lk_range_stopped */
     if (f2 >= 0) {
         /* f2 (above f) fails at once; f only after 100 ms */
         atomic_store(&s->fail2_at, f2);
@@ -55,6 +59,8 @@ static void run_case(st_shared *s, lk_invoker *inv, const char *inv_what, size_t
                   atomic_load(&s->runs[i]));
     }
     CHECK(atomic_load(&s->bad_arg) == 0);
+    CHECK_MSG(atomic_load(&s->stopped_low) == 0,
+              "%s: lk_range_stopped was non-zero in a range that begins at or below the failing item", what);
     /* usable afterwards */
     st_shared_reset(s, base, N);
     st_io_init(&io, N, base, window, ST_FILL_FULL);

@@ -7,7 +7,8 @@
  * exactly once; the stream returns LK_ERR_CALLBACK naming the lowest
  * failing index and its code, as a map over the same items on the same
  * invoker does (the same status and the same index and code); a stream
- * where nothing fails returns LK_OK. Item and range invokers, n_jobs 1, 2
+ * where nothing fails returns LK_OK; lk_range_stopped stays 0 throughout
+ * (a keep-going failure never stops a stream). Item and range invokers, n_jobs 1, 2
  * and 4, windows 1, 5, 100 and automatic, index_base 0 and 31337. */
 #include "stream/streamtest.h"
 
@@ -38,10 +39,13 @@ static int32_t kg_item(const void *model, const void *arg, void *result, const l
     return 0;
 }
 
+static atomic_int *stopped_seen;
+
 static int32_t kg_range(const void *model, const void *args, void *results, lk_range *r) {
     const uint64_t *a = (const uint64_t *)args;
     uint64_t *res = (uint64_t *)results;
     for (size_t i = r->begin; i < r->end; i++) {
+        if (lk_range_stopped(r)) atomic_fetch_add(stopped_seen, 1); /* never under keep-going */
         lk_task t = {i, 0, r->worker, 0};
         int32_t c = kg_item(model, a++, res++, &t);
         if (c) {
@@ -56,6 +60,7 @@ int main(int argc, char **argv) {
     lkt_backend_init(argc, argv);
     lkt_watchdog(240);
     kg_t *k = (kg_t *)lkt_shared(sizeof *k);
+    stopped_seen = (atomic_int *)lkt_shared(sizeof *stopped_seen);
     static int32_t status[N], map_status[N];
     static uint64_t args[N], results[N];
     for (size_t i = 0; i < N; i++) args[i] = st_arg(i);
@@ -104,6 +109,8 @@ int main(int argc, char **argv) {
                         CHECK_MSG(atomic_load(&k->runs[i]) == 1, "%s: item %d ran %d times", what, i,
                                   atomic_load(&k->runs[i]));
                     }
+                    CHECK_MSG(atomic_load(stopped_seen) == 0, "%s: lk_range_stopped was non-zero after a keep-going "
+                              "failure", what);
                     if (fail) {
                         CHECK_MSG(st == LK_ERR_CALLBACK, "%s: %d", what, (int)st);
                         CHECK_MSG(lkt_parse_failure(lk_last_error(), &index, &code), "%s: \"%s\"", what,

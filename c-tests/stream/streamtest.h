@@ -9,6 +9,8 @@
 #ifndef STREAMTEST_H
 #define STREAMTEST_H
 
+#include <limits.h>
+
 #include "range/rangetest.h"
 
 /* The argument of relative item `rel`, and the result for it at task index `index`. */
@@ -36,6 +38,13 @@ typedef struct st_shared {
     atomic_long slow_below; /* items below this sleep slow_us first (0: none) */
     long slow_us;
     atomic_long started;    /* items started */
+    /* range functions poll lk_range_stopped before each item and stop early
+     * (LK_RANGE_STOPPED) when it is non-zero; stopped_seen counts those
+     * calls, stopped_low those whose first item (relative) is at or below
+     * stop_watch, which must never happen (a fail-fast stream stops only
+     * the ranges above its failing item) */
+    atomic_int stopped_seen, stopped_low;
+    atomic_long stop_watch;
     rt_log log;             /* range calls */
     atomic_int runs[ST_MAX_COUNTED];
 } st_shared;
@@ -58,6 +67,9 @@ static inline void st_shared_reset(st_shared *s, size_t base, size_t count) {
     s->fail_delay_us = 0;
     atomic_store(&s->slow_below, 0);
     atomic_store(&s->started, 0);
+    atomic_store(&s->stopped_seen, 0);
+    atomic_store(&s->stopped_low, 0);
+    atomic_store(&s->stop_watch, LONG_MAX);
     s->item_us = 0;
     rt_log_clear(&s->log);
     if (count > ST_MAX_COUNTED) count = ST_MAX_COUNTED;
@@ -93,6 +105,12 @@ static inline int32_t st_range_fn(const void *model, const void *args, void *res
     const uint8_t *a = (const uint8_t *)args;
     uint8_t *res = (uint8_t *)results;
     for (size_t i = r->begin; i < r->end; i++) {
+        if (lk_range_stopped(r)) {
+            atomic_fetch_add(&s->stopped_seen, 1);
+            if ((long)(r->begin - s->base) <= atomic_load(&s->stop_watch)) atomic_fetch_add(&s->stopped_low, 1);
+            r->failed = i;
+            return rt_log_end(c, r, LK_RANGE_STOPPED);
+        }
         int32_t code = st_item(s, a, res, i);
         if (code) {
             r->failed = i;
@@ -281,6 +299,8 @@ static inline void st_check_complete(const st_io *io, st_shared *s, const char *
               what, io->skipped_seen, io->nonzero_seen);
     CHECK_MSG(atomic_load(&s->bad_arg) == 0, "%s: %d items got another item's argument", what,
               atomic_load(&s->bad_arg));
+    CHECK_MSG(atomic_load(&s->stopped_seen) == 0, "%s: lk_range_stopped was non-zero in %d ranges of a stream that "
+              "nothing stopped", what, atomic_load(&s->stopped_seen));
     size_t counted = io->n < ST_MAX_COUNTED ? io->n : ST_MAX_COUNTED;
     for (size_t i = 0; i < counted; i++)
         CHECK_MSG(atomic_load(&s->runs[i]) == 1, "%s: item %zu ran %d times", what, i, atomic_load(&s->runs[i]));
