@@ -169,7 +169,16 @@ set(LK_VALGRIND_LONG_ONLY run_sp_api_in_callback run_sp_api_threads library_api_
     reliability_fault_signal_sigint_cancel run_sp_fault_sigalrm run_sp_fault_log_then_crash
     processes_fault_worker_death processes_leak_lifecycles processes_leak_shutdown run_sp_leak_zombie
     reliability_fault_forksafety_procs reliability_fault_forksafety_run_sp
-    reliability_fault_forksafety_child_log_callback)
+    reliability_fault_forksafety_child_log_callback
+    # range/ and stream/: long maps and streams (10^7 items, many windows),
+    # progress over a second or more, worker deaths and time-outs
+    range_api_alignment_threads range_api_alignment_processes range_api_progress_threads
+    range_api_progress_processes range_fault_worker_death_processes
+    stream_api_order_threads stream_api_order_processes stream_api_progress_threads stream_api_progress_processes
+    stream_fault_callbacks_threads stream_fault_callbacks_processes stream_fault_cancel_threads
+    stream_fault_cancel_processes stream_fault_keep_going_threads stream_fault_keep_going_processes
+    stream_fault_nested_threads stream_fault_nested_processes stream_fault_worker_death_processes
+    stream_leak_memory_threads stream_leak_memory_processes processes_fault_item_timeout)
 lk_check_names(LK_VALGRIND_SKIP)
 lk_check_names(LK_VALGRIND_LONG_ONLY)
 # Iteration counts (argv[1]) for tests that take one, under valgrind.
