@@ -162,7 +162,7 @@ static void cancel_case(state_t *s, int n_jobs) {
     lk_invoker_options o = lkt_options(n_jobs);
     o.grain = N; /* one range: the whole map */
     lk_invoker *inv = rt_new_with(s, range_fn, &o);
-    reset(s, CANCEL, 200);
+    reset(s, CANCEL, 2000); /* slow items: the cancel comes long before the range ends */
     canceller_t c = {inv, s};
     pthread_t t;
     CHECK(pthread_create(&t, NULL, canceller, &c) == 0);
@@ -189,7 +189,7 @@ static void failure_case(state_t *s, int n_jobs, int keep_going) {
     o.grain = G; /* two ranges: 0..G and G..2G */
     o.error_mode = keep_going ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
     lk_invoker *inv = rt_new_with(s, range_fn, &o);
-    reset(s, keep_going ? KEEP_GOING : FAIL_FAST, keep_going ? 10 : 200);
+    reset(s, keep_going ? KEEP_GOING : FAIL_FAST, keep_going ? 10 : 5000); /* fail-fast: the stop comes long before the end */
     lk_map_options mo = lkt_with_status(status);
     CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CALLBACK);
     unsigned long long index = 0;
