@@ -189,7 +189,8 @@ static void failure_case(state_t *s, int n_jobs, int keep_going) {
     o.grain = G; /* two ranges: 0..G and G..2G */
     o.error_mode = keep_going ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
     lk_invoker *inv = rt_new_with(s, range_fn, &o);
-    reset(s, keep_going ? KEEP_GOING : FAIL_FAST, keep_going ? 10 : 5000); /* fail-fast: the stop comes long before the end */
+    /* fail-fast: slow items, the stop comes long before the range's end */
+    reset(s, keep_going ? KEEP_GOING : FAIL_FAST, keep_going ? 10 : 5000);
     lk_map_options mo = lkt_with_status(status);
     CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CALLBACK);
     unsigned long long index = 0;

@@ -79,7 +79,8 @@ int main(int argc, char **argv) {
             big.o.struct_size = (uint32_t)sizeof big;
             big.o.window = 10;
             big.extra[5] = 1;
-            check_invalid(inv, st_source, st_sink, &big.o, s, "a larger struct with a field set the library does not know");
+            check_invalid(inv, st_source, st_sink, &big.o, s,
+                          "a larger struct with a field set the library does not know");
 
             /* what works */
             check_works(inv, NULL, 0, s, "opts NULL");

@@ -81,7 +81,8 @@ static void try_nested(st_io *io) {
     uint64_t a[4] = {1, 2, 3, 4}, r[4] = {0, 0, 0, 0};
     lk_map_options mo;
     lk_map_options_init(&mo, sizeof mo);
-    if (lk_invoker_map(t->self, a, 4, sizeof a[0], r, sizeof r[0]) != LK_ERR_UNSUPPORTED || !lk_last_error()[0]) t->wrong |= 1;
+    if (lk_invoker_map(t->self, a, 4, sizeof a[0], r, sizeof r[0]) != LK_ERR_UNSUPPORTED || !lk_last_error()[0])
+        t->wrong |= 1;
     if (lk_invoker_map_with(t->self, a, 4, sizeof a[0], r, sizeof r[0], &mo) != LK_ERR_UNSUPPORTED) t->wrong |= 2;
     if (lk_invoker_stream(t->self, st_source, st_sink, io, 8, 8, NULL) != LK_ERR_UNSUPPORTED || !lk_last_error()[0])
         t->wrong |= 4;

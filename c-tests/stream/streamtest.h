@@ -243,7 +243,8 @@ static inline int32_t st_sink(void *user, size_t first, const void *results, con
             ((const uint64_t *)results)[k] != st_result(st_arg(rel), io->base + rel))
         {
             if (!io->bad_result)
-                fprintf(stderr, "the sink got a wrong result for item %zu (task index %zu): %" PRIu64 ", expected %" PRIu64 "\n",
+                fprintf(stderr,
+                        "the sink got a wrong result for item %zu (task index %zu): %" PRIu64 ", expected %" PRIu64 "\n",
                         rel, io->base + rel, ((const uint64_t *)results)[k], st_result(st_arg(rel), io->base + rel));
             io->bad_result = 1;
         }
