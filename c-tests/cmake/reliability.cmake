@@ -1,10 +1,11 @@
 # Reliability, included by c-tests/CMakeLists.txt. Registers:
 #
 #   reliability_stress   reliability/stress.c for LK_STRESS_SECONDS (30)
-#                    seconds: a random mix of maps, failures, cancellations,
-#                    nested maps, run_sp crashes and time-outs, invoker churn,
-#                    from 4 threads; then no growth of threads, descriptors,
-#                    children or RSS.
+#                    seconds: a random mix of maps, streams, failures,
+#                    cancellations, nested maps, run_sp crashes and time-outs,
+#                    invoker churn, from 4 threads, and a stream of 10^7
+#                    items; then no growth of threads, descriptors, children
+#                    or RSS.
 #   asan_<test>      every test of LK_CHECKED_TESTS (the api_/fault_/leak_
 #                    tests of every area but build/ and mpi/, each backend's
 #                    run of an invoker/ test included; a few listed below
@@ -185,7 +186,16 @@ set(LK_VALGRIND_LONG_ONLY run_sp_api_in_callback run_sp_api_threads library_api_
     reliability_fault_signal_sigint_cancel run_sp_fault_sigalrm run_sp_fault_log_then_crash
     processes_fault_worker_death processes_leak_lifecycles processes_leak_shutdown run_sp_leak_zombie
     reliability_fault_forksafety_procs reliability_fault_forksafety_run_sp
-    reliability_fault_forksafety_child_log_callback)
+    reliability_fault_forksafety_child_log_callback
+    # range/ and stream/: long maps and streams (10^7 items, many windows),
+    # progress over a second or more, worker deaths and time-outs
+    range_api_alignment_threads range_api_alignment_processes range_api_progress_threads
+    range_api_progress_processes range_fault_worker_death_processes
+    stream_api_order_threads stream_api_order_processes stream_api_progress_threads stream_api_progress_processes
+    stream_fault_callbacks_threads stream_fault_callbacks_processes stream_fault_cancel_threads
+    stream_fault_cancel_processes stream_fault_keep_going_threads stream_fault_keep_going_processes
+    stream_fault_nested_threads stream_fault_nested_processes stream_fault_worker_death_processes
+    stream_leak_memory_threads stream_leak_memory_processes processes_fault_item_timeout)
 lk_check_names(LK_VALGRIND_SKIP)
 lk_check_names(LK_VALGRIND_LONG_ONLY)
 # Iteration counts (argv[1]) for tests that take one, under valgrind.
@@ -221,6 +231,7 @@ add_test(NAME valgrind_reliability_stress
 # memory grows with the heap and is never given back; its leak check, exact,
 # takes the place of that comparison. Its oversized pools stay well within the
 # 500 threads valgrind runs (LK_STRESS_MAX_POOL=64: four stress threads may
-# each hold one, besides their other invokers).
+# each hold one, besides their other invokers). The long stream is 10^5 items
+# there (10^7 would take memcheck many minutes).
 set_tests_properties(valgrind_reliability_stress PROPERTIES TIMEOUT 900 LABELS "reliability;valgrind"
-                     ENVIRONMENT "LK_VALGRIND=${LK_VALGRIND};LK_STRESS_RSS_CHECK=0;LK_STRESS_MAX_POOL=64")
+                     ENVIRONMENT "LK_VALGRIND=${LK_VALGRIND};LK_STRESS_RSS_CHECK=0;LK_STRESS_MAX_POOL=64;LK_STREAM_ITEMS=100000")

@@ -8,6 +8,7 @@
  *                           never given back; its leak check replaces it)
  *   LK_STRESS_MAX_POOL=<n>  the largest oversized thread pool (default 512;
  *                           valgrind runs at most 500 threads in all)
+ *   LK_STREAM_ITEMS=<n>     items of the long stream (default 10^7)
  *
  * Each thread draws operations from its own generator (seeded from the run's
  * seed and the thread's number, so a seed replays every thread's sequence):
@@ -19,6 +20,14 @@
  *  - maps on one invoker shared by all threads at once;
  *  - nested maps (a callback mapping on its own invoker, on another thread
  *    pool, or on a process-backend invoker), inner failures included;
+ *  - streams (lk_invoker_stream) of 0 to 20,000 items on the same
+ *    invokers, through random windows and source fills, with the same
+ *    failing items and worker crashes, or cancelled from the sink; the sink
+ *    checks order, every item's status and result, and the window;
+ *  - once per run, from the main thread after the warm-up, a long stream
+ *    (LK_STREAM_ITEMS items, default 10^7) on a range invoker (threads)
+ *    and on a process invoker, in bounded memory (the RSS comparison at
+ *    the end covers it);
  *  - lk_run_sp calls that succeed (0 to 2 MiB results), fail with a code,
  *    crash (SIGSEGV, abort, _exit), time out (lk_run_sp_with timeout_ms, the
  *    child sleeping or also ignoring SIGTERM), exceed a memory limit, log
@@ -55,6 +64,7 @@ static double g_seconds = 30;
 static uint64_t g_seed;
 static int g_threads = 4;
 
+static atomic_long st_streams, st_stream_items;
 static atomic_long st_maps, st_items, st_faults, st_sp, st_invokers, st_nested, st_cancels, st_crashes,
     st_timeouts, st_failed_items, st_churn, st_stopped, st_zygotes, st_closed_hosts, st_big_pools;
 
@@ -770,6 +780,252 @@ static void op_sp(tstate *t) {
     lk_buffer_free(&b);
 }
 
+/* --------------------------------------------------------------- streams */
+
+/* A stream through stress_op: the source hands out arguments made from the
+ * stream's seed, the sink checks each item as check_map does a map's:
+ * order, status (expected_code, LK_ITEM_WORKER_DIED for the crashing item)
+ * and result, and the window at every source call. */
+typedef struct stream_ctx {
+    const inv_model *m;
+    size_t n, window, sourced, sunk, source_calls;
+    uint64_t seed;
+    uint32_t salt;
+    int fill; /* 0: all it may; 1: a random part; 2: one at a time */
+    rng r;
+    lk_invoker *inv;
+    long cancel_at_sink; /* the sink call that cancels the stream (-1: none) */
+    long sink_calls;
+    char bad[512];    /* the first broken promise */
+    size_t lowest;    /* lowest item with a non-zero status reached the sink */
+    size_t died;      /* the item that reached the sink as LK_ITEM_WORKER_DIED */
+    atomic_int in_source, in_sink;
+} stream_ctx;
+
+static void stream_arg(const stream_ctx *c, size_t i, uint8_t *a) {
+    size_t as = c->m->arg_size;
+    for (size_t j = 0; j < as; j += 8) {
+        uint64_t x = lkt_mix(c->seed ^ (i * 0x100000001B3ULL) ^ j);
+        memcpy(a + j, &x, as - j < 8 ? as - j : 8);
+    }
+}
+
+#define STREAM_BAD(...)                                                                \
+    do {                                                                               \
+        if (!c->bad[0]) snprintf(c->bad, sizeof c->bad, __VA_ARGS__);                   \
+    } while (0)
+
+static int32_t stress_source(void *user, void *args, size_t capacity, size_t *n_filled) {
+    stream_ctx *c = (stream_ctx *)user;
+    if (atomic_fetch_add(&c->in_source, 1)) STREAM_BAD("two source calls at once");
+    c->source_calls++;
+    if (capacity < 1) STREAM_BAD("source capacity 0");
+    if (c->window && capacity + (c->sourced - c->sunk) > c->window)
+        STREAM_BAD("capacity %zu + %zu outstanding > window %zu", capacity, c->sourced - c->sunk, c->window);
+    size_t k = c->n - c->sourced < capacity ? c->n - c->sourced : capacity;
+    if (c->fill == 1 && k > 1) k = 1 + below(&c->r, k);
+    if (c->fill == 2 && k > 1) k = 1;
+    for (size_t i = 0; i < k && c->m->arg_size; i++)
+        stream_arg(c, c->sourced + i, (uint8_t *)args + i * c->m->arg_size);
+    c->sourced += k;
+    *n_filled = k;
+    atomic_fetch_sub(&c->in_source, 1);
+    return 0;
+}
+
+static int32_t stress_sink(void *user, size_t first, const void *results, const int32_t *status, size_t n) {
+    stream_ctx *c = (stream_ctx *)user;
+    if (atomic_fetch_add(&c->in_sink, 1)) STREAM_BAD("two sink calls at once");
+    c->sink_calls++;
+    uint64_t base = (uint64_t)c->salt << 32;
+    if (n < 1 || !status) STREAM_BAD("sink call with n %zu, item_status %p", n, (const void *)status);
+    if (first != base + c->sunk) STREAM_BAD("sink got first %zu, expected %" PRIu64, first, base + c->sunk);
+    size_t rs = c->m->result_size;
+    int can_crash = c->m->backend == LK_BACKEND_PROCESSES && crash_kind(c->salt);
+    uint8_t a[128], expect[128];
+    for (size_t k = 0; status && k < n; k++) {
+        size_t i = c->sunk + k;
+        if (status[k] == LK_ITEM_WORKER_DIED) {
+            if (!can_crash || i != crash_index(c->salt)) STREAM_BAD("item %zu reached the sink as died", i);
+            if (c->died == SIZE_MAX) c->died = i;
+        } else if (status[k] != expected_code(c->salt, i)) {
+            STREAM_BAD("item %zu reached the sink with status %d, expected %d", i, (int)status[k],
+                       (int)expected_code(c->salt, i));
+        } else if (status[k] == 0 && rs && results) {
+            if (c->m->arg_size) stream_arg(c, i, a);
+            fill_result(expect, rs, arg_hash(a, c->m->arg_size), i);
+            if (memcmp((const uint8_t *)results + k * rs, expect, rs) != 0) STREAM_BAD("item %zu: wrong result", i);
+        }
+        if (status[k] != 0 && c->lowest == SIZE_MAX) c->lowest = i;
+    }
+    c->sunk += n;
+    if (c->sink_calls - 1 == c->cancel_at_sink) lk_invoker_cancel(c->inv);
+    atomic_fetch_sub(&c->in_sink, 1);
+    return 0;
+}
+
+static void op_stream(tstate *t) {
+    cached *cc = &t->cache[below(&t->r, CACHE)];
+    if (!cc->inv) *cc = make_invoker(t, 1);
+    const inv_model *m = cc->m;
+    static const size_t windows[] = {0, 1, 2, 7, 64, 1000, 100000};
+    stream_ctx *c = (stream_ctx *)calloc(1, sizeof *c);
+    CHECK(c != NULL);
+    c->m = m;
+    c->inv = cc->inv;
+    c->n = below(&t->r, 10) == 0 ? 0 : 1 + below(&t->r, 20000);
+    c->window = windows[below(&t->r, sizeof windows / sizeof windows[0])];
+    if (c->window && c->window < 64 && c->n > 2000) c->n = 2000; /* tiny windows go item by item */
+    c->fill = (int)below(&t->r, 3);
+    if (c->fill == 2 && c->n > 2000) c->n = 2000;
+    c->seed = rnd(&t->r);
+    c->r.s = rnd(&t->r);
+    int cancel = below(&t->r, 5) == 0;
+    c->salt = cancel ? 0 : random_salt(&t->r, m->backend);
+    c->cancel_at_sink = cancel ? (long)below(&t->r, 4) : -1;
+    c->lowest = c->died = SIZE_MAX;
+    lk_stream_options so;
+    lk_stream_options_init(&so, sizeof so);
+    so.window = c->window;
+    so.index_base = (size_t)c->salt << 32;
+    doing("op %ld: stream of %zu items (args %zu B, results %zu B) salt %#x window %zu fill %d backend %d n_jobs %d "
+          "mode %d%s", t->ops, c->n, m->arg_size, m->result_size, c->salt, c->window, c->fill, m->backend, m->n_jobs,
+          m->error_mode, cancel ? ", cancelled" : "");
+    lk_status s = lk_invoker_stream(cc->inv, stress_source, stress_sink, c, m->arg_size, m->result_size, &so);
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", s == LK_OK ? "" : lk_last_error());
+#define SFAIL(...) FAIL("stream of %zu items, salt %#x, window %zu, fill %d, backend %d, n_jobs %d, mode %d%s: %s", \
+                        c->n, c->salt, c->window, c->fill, m->backend, m->n_jobs, m->error_mode,              \
+                        cancel ? ", cancelled" : "", __VA_ARGS__)
+    if (c->bad[0]) SFAIL(c->bad);
+    /* what must have happened: the lowest failing item f (a code or the crash) */
+    size_t f = SIZE_MAX;
+    for (size_t i = 0; i < c->n && f == SIZE_MAX; i++)
+        if (expected_code(c->salt, i)) f = i;
+    int can_crash = m->backend == LK_BACKEND_PROCESSES && crash_kind(c->salt) && crash_index(c->salt) < c->n;
+    size_t crash = crash_index(c->salt);
+    uint64_t base = (uint64_t)c->salt << 32;
+    char why[1400];
+    if (cancel) {
+        if (!(s == LK_OK || s == LK_ERR_CANCELLED)) SFAIL(msg);
+        if (s == LK_OK && c->sunk != c->n) SFAIL("LK_OK with items missing");
+    } else if (m->error_mode == LK_ERRORS_KEEP_GOING) {
+        if (c->sunk != c->n) {
+            snprintf(why, sizeof why, "keep-going: %zu of %zu items reached the sink (%d: %s)", c->sunk, c->n, (int)s,
+                     msg);
+            SFAIL(why);
+        }
+        if (can_crash && c->died != crash) SFAIL("the crashing item did not reach the sink as died");
+        lk_status want = can_crash ? LK_ERR_WORKER_DIED : f != SIZE_MAX ? LK_ERR_CALLBACK : LK_OK;
+        if (s != want) {
+            snprintf(why, sizeof why, "keep-going: status %d, a map gives %d (%s)", (int)s, (int)want, msg);
+            SFAIL(why);
+        }
+        if (s == LK_ERR_CALLBACK) {
+            unsigned long long idx;
+            long long code;
+            if (!lkt_parse_failure(msg, &idx, &code) || idx != base + f || code != expected_code(c->salt, f))
+                SFAIL(msg);
+        }
+        if (s == LK_ERR_WORKER_DIED && !lkt_has_number(msg, (long long)(base + crash))) SFAIL(msg);
+    } else {
+        size_t lowest = f;
+        if (can_crash && crash < lowest) lowest = crash;
+        size_t want_sunk = lowest == SIZE_MAX ? c->n : lowest;
+        if (c->sunk != want_sunk) {
+            snprintf(why, sizeof why, "fail-fast: %zu items reached the sink, expected %zu (%d: %s)", c->sunk,
+                     want_sunk, (int)s, msg);
+            SFAIL(why);
+        }
+        lk_status want = lowest == SIZE_MAX ? LK_OK : lowest == f ? LK_ERR_CALLBACK : LK_ERR_WORKER_DIED;
+        if (s != want) {
+            snprintf(why, sizeof why, "fail-fast: status %d, expected %d (%s)", (int)s, (int)want, msg);
+            SFAIL(why);
+        }
+        if (s != LK_OK && !lkt_has_number(msg, (long long)(base + lowest))) SFAIL(msg);
+    }
+#undef SFAIL
+    atomic_fetch_add(&st_streams, 1);
+    atomic_fetch_add(&st_stream_items, (long)c->sunk);
+    atomic_fetch_add(&st_items, (long)c->sunk);
+    if (s == LK_ERR_WORKER_DIED) atomic_fetch_add(&st_crashes, 1);
+    if (s != LK_OK) atomic_fetch_add(&st_faults, 1);
+    if (cancel) atomic_fetch_add(&st_cancels, 1);
+    free(c);
+    if (below(&t->r, 20) == 0) drop_invoker(cc);
+}
+
+/* The long stream: LK_STREAM_ITEMS items of 8 bytes through a range
+ * invoker on threads and an item invoker on processes, each in order with
+ * every result right. */
+static int32_t long_range(const void *model, const void *args, void *results, lk_range *r) {
+    (void)model;
+    const uint64_t *a = (const uint64_t *)args;
+    uint64_t *res = (uint64_t *)results;
+    for (size_t i = r->begin; i < r->end; i++) *res++ = *a++ * 3 + i;
+    return 0;
+}
+
+static int32_t long_item(const void *model, const void *arg, void *result, const lk_task *task) {
+    (void)model;
+    *(uint64_t *)result = *(const uint64_t *)arg * 3 + task->index;
+    return 0;
+}
+
+typedef struct long_io {
+    size_t n, sourced, sunk;
+    int bad;
+} long_io;
+
+static int32_t long_source(void *user, void *args, size_t capacity, size_t *n_filled) {
+    long_io *io = (long_io *)user;
+    size_t k = io->n - io->sourced < capacity ? io->n - io->sourced : capacity;
+    uint64_t *a = (uint64_t *)args;
+    for (size_t i = 0; i < k; i++) a[i] = lkt_mix(io->sourced + i);
+    io->sourced += k;
+    *n_filled = k;
+    return 0;
+}
+
+static int32_t long_sink(void *user, size_t first, const void *results, const int32_t *status, size_t n) {
+    long_io *io = (long_io *)user;
+    const uint64_t *r = (const uint64_t *)results;
+    if (first != io->sunk) io->bad = 1;
+    for (size_t k = 0; k < n; k++)
+        if (status[k] != 0 || r[k] != lkt_mix(first + k) * 3 + first + k) io->bad = 1;
+    io->sunk += n;
+    return 0;
+}
+
+static void long_streams(void) {
+    const char *env = getenv("LK_STREAM_ITEMS");
+    size_t n = env && *env ? (size_t)strtoull(env, NULL, 10) : 10000000;
+    for (int k = 0; k < 2; k++) {
+        lk_invoker_options o;
+        lk_invoker_options_init(&o, sizeof o);
+        o.n_jobs = 2;
+        o.backend = k ? LK_BACKEND_PROCESSES : LK_BACKEND_THREADS;
+        if (!k) o.range_func = long_range;
+        lk_invoker *inv = NULL;
+        CHECK_OK(lk_invoker_new_with(NULL, k ? long_item : NULL, &o, &inv));
+        long_io io = {n, 0, 0, 0};
+        double t0 = lkt_now();
+        lk_status s = lk_invoker_stream(inv, long_source, long_sink, &io, 8, 8, NULL);
+        if (s != LK_OK || io.bad || io.sunk != n) {
+            fprintf(stderr, "stress: FAILED: the long stream (%s) gave %d (%s), %zu of %zu items, %s (seed %" PRIu64 ")\n",
+                    k ? "processes, items" : "threads, ranges", (int)s, s ? lk_last_error() : "", io.sunk, n,
+                    io.bad ? "some wrong" : "all right", g_seed);
+            _exit(1);
+        }
+        CHECK_OK(lk_invoker_shutdown(inv));
+        printf("stress: long stream (%s): %zu items in %.1f s\n", k ? "processes, items" : "threads, ranges", n,
+               lkt_now() - t0);
+        fflush(stdout);
+        atomic_fetch_add(&st_streams, 1);
+        atomic_fetch_add(&st_stream_items, (long)n);
+    }
+}
+
 /* ----------------------------------------------------------------- churn */
 
 static void op_churn(tstate *t) {
@@ -1221,15 +1477,16 @@ static void run_until(tstate *t, double until) {
     while (lkt_now() < until) {
         uint64_t p = below(&t->r, 100);
         t->ops++;
-        if (p < 40) op_map(t, 0);
-        else if (p < 50) op_map(t, 1);
-        else if (p < 55) op_shared(t);
-        else if (p < 63) op_nested(t);
-        else if (p < 85) op_sp(t);
-        else if (p < 92) op_churn(t);
-        else if (p < 94) op_stopped(t);
-        else if (p < 96) op_zygote(t);
-        else if (p < 98) op_closed_std(t);
+        if (p < 35) op_map(t, 0);
+        else if (p < 44) op_map(t, 1);
+        else if (p < 48) op_shared(t);
+        else if (p < 55) op_nested(t);
+        else if (p < 65) op_stream(t);
+        else if (p < 84) op_sp(t);
+        else if (p < 91) op_churn(t);
+        else if (p < 93) op_stopped(t);
+        else if (p < 95) op_zygote(t);
+        else if (p < 97) op_closed_std(t);
         else op_big_pool(t);
     }
     for (int k = 0; k < CACHE; k++) drop_invoker(&t->cache[k]);
@@ -1322,6 +1579,7 @@ int main(int argc, char **argv) {
     measure(&before);
     long maps_warm = atomic_load(&st_maps);
     pthread_barrier_wait(&g_barrier);
+    long_streams(); /* while the threads go on */
     pthread_barrier_wait(&g_barrier);
     measure(&after);
     pthread_barrier_wait(&g_barrier);
@@ -1357,6 +1615,8 @@ int main(int argc, char **argv) {
     printf("stress: %s in %.1f s (seed %" PRIu64 ")\n", ok ? "ok" : "FAILED", took, g_seed);
     printf("  maps run:          %ld (%ld during warm-up), %ld nested, %ld cancelled\n", atomic_load(&st_maps),
            maps_warm, atomic_load(&st_nested), atomic_load(&st_cancels));
+    printf("  streams run:       %ld (%ld items sunk, the long ones included)\n", atomic_load(&st_streams),
+           atomic_load(&st_stream_items));
     printf("  items checked:     %ld\n", atomic_load(&st_items));
     printf("  faults injected:   %ld (failing items %ld, crashes %ld, timeouts %ld, cancels %ld)\n",
            atomic_load(&st_faults), atomic_load(&st_failed_items), atomic_load(&st_crashes),
