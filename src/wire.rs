@@ -33,9 +33,9 @@ pub enum Record {
     SpDone { code: i32, len: u64 },
     /// A process pool's worker `worker` (pid `pid`) ended with raw wait
     /// status `status`; `new_pid` replaces it (0: none could be started).
-    /// `item`: the item (relative) it was running, `u64::MAX` if none;
-    /// `timed_out`: it was killed for running past the per-item limit.
-    WorkerExit { worker: u32, pid: i32, status: i32, new_pid: i32, retired: bool, item: u64, timed_out: bool },
+    /// `item .. item_end`: the items (relative) that failed with it (one
+    /// item, or the rest of a range call), `u64::MAX` if none; `timed_out`: it was killed for running past the per-item limit.
+    WorkerExit { worker: u32, pid: i32, status: i32, new_pid: i32, retired: bool, item: u64, item_end: u64, timed_out: bool },
 }
 
 /// Input the parent cannot make sense of.
@@ -81,7 +81,7 @@ impl Record {
                 body.extend_from_slice(&len.to_le_bytes());
                 KIND_SP_DONE
             }
-            Record::WorkerExit { worker, pid, status, new_pid, retired, item, timed_out } => {
+            Record::WorkerExit { worker, pid, status, new_pid, retired, item, item_end, timed_out } => {
                 body.extend_from_slice(&worker.to_le_bytes());
                 body.extend_from_slice(&pid.to_le_bytes());
                 body.extend_from_slice(&status.to_le_bytes());
@@ -89,6 +89,7 @@ impl Record {
                 body.push(u8::from(*retired));
                 body.extend_from_slice(&item.to_le_bytes());
                 body.push(u8::from(*timed_out));
+                body.extend_from_slice(&item_end.to_le_bytes());
                 KIND_WORKER_EXIT
             }
         };
@@ -119,7 +120,7 @@ impl Record {
                 Ok(Record::SpDone { code: i32::from_le_bytes(word(b, 0)), len: u64::from_le_bytes(dword(b, 4)) })
             }
             KIND_WORKER_EXIT => {
-                let b: &[u8; 26] = body.try_into().map_err(|_| bad())?;
+                let b: &[u8; 34] = body.try_into().map_err(|_| bad())?;
                 Ok(Record::WorkerExit {
                     worker: u32::from_le_bytes(word(b, 0)),
                     pid: i32::from_le_bytes(word(b, 4)),
@@ -128,6 +129,7 @@ impl Record {
                     retired: b[16] != 0,
                     item: u64::from_le_bytes(dword(b, 17)),
                     timed_out: b[25] != 0,
+                    item_end: u64::from_le_bytes(dword(b, 26)),
                 })
             }
             other => Err(WireError::UnknownKind(other)),
@@ -268,8 +270,17 @@ mod tests {
         prop_oneof![
             (1u8..=5, ".{0,40}", ".{0,300}").prop_map(|(level, target, message)| Record::Log { level, target, message }),
             (any::<i32>(), any::<u64>()).prop_map(|(code, len)| Record::SpDone { code, len }),
-            (any::<u32>(), any::<i32>(), any::<i32>(), any::<i32>(), any::<bool>(), any::<u64>(), any::<bool>()).prop_map(
-                |(worker, pid, status, new_pid, retired, item, timed_out)| Record::WorkerExit { worker, pid, status, new_pid, retired, item, timed_out }
+            (any::<u32>(), any::<i32>(), any::<i32>(), any::<i32>(), any::<bool>(), any::<u64>(), any::<u64>(), any::<bool>()).prop_map(
+                |(worker, pid, status, new_pid, retired, item, item_end, timed_out)| Record::WorkerExit {
+                    worker,
+                    pid,
+                    status,
+                    new_pid,
+                    retired,
+                    item,
+                    item_end,
+                    timed_out
+                }
             ),
         ]
     }

@@ -37,7 +37,12 @@ pub struct lk_stream_options {
     pub reserved0: u32,
     /// The most items sourced but not yet sunk (the items handed to
     /// `source` as capacity count too). 0: the library chooses a few chunks
-    /// per worker, at most 64 MiB of arguments and results.
+    /// per worker, at most 64 MiB of arguments and results. A window above
+    /// 256 MiB of arguments and results (or above the automatic one, where
+    /// that is larger) is used as that many items: memory stays bounded,
+    /// and the window is never exceeded. The ring holds whole
+    /// `lk_invoker_options.grain`s (a grain larger than the window is
+    /// taken as the window).
     pub window: usize,
     /// The first item's `task->index`.
     pub index_base: usize,

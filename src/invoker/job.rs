@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::sync::Mutex;
 
 use super::context::{self, Enter};
-use super::kernel::{Lane, Tally};
+use super::kernel::{claim_size, Lane, Tally};
 use super::sched::Sched;
 use super::{Core, ErrorMode, MapOptions, ITEM_SKIPPED};
 use crate::error::{Error, Result};
@@ -154,7 +154,8 @@ impl Job {
             waiter: Waiter::current(),
             per_item_done: core.opts.progress.is_some(),
             spread: 2 * n_jobs,
-            grain: core.opts.grain.max(1),
+            // A stream's ring holds whole grains of at most a window each.
+            grain: core.opts.grain.max(1).min(space.ring),
             stream,
         }
     }
@@ -182,10 +183,17 @@ impl Job {
         self.n.load(Ordering::Acquire)
     }
 
-    /// Is there an item to claim now?
+    /// Is there a chunk to claim now (the same rule as `claim`)?
     pub fn claimable(&self) -> bool {
-        let limit = self.avail.load(Ordering::Acquire).min(self.stop_at.load(Ordering::Acquire));
-        self.next.load(Ordering::Acquire) < limit
+        let next = self.next.load(Ordering::Acquire);
+        let (avail, stop) = (self.avail.load(Ordering::Acquire), self.stop_at.load(Ordering::Acquire));
+        let left = avail.min(stop).saturating_sub(next);
+        left >= self.grain || (left > 0 && self.reaches_end(avail, stop))
+    }
+
+    /// Do the items below `avail` include the last one that will run?
+    fn reaches_end(&self, avail: usize, stop: usize) -> bool {
+        avail >= self.n().min(stop)
     }
 
     /// Enough items left to claim that another worker would find some after
@@ -205,35 +213,29 @@ impl Job {
         self.done.load(Ordering::Acquire) >= self.n()
     }
 
-    /// Claim the next chunk: guided, `left / (2 * n_jobs)`, at least `grain`,
+    /// Claim the next chunk (`kernel::claim_size`): guided, whole grains,
     /// never across the ring's end.
     fn claim(&self, worker: u32) -> Option<Range<usize>> {
         let mut cur = self.next.load(Ordering::Relaxed);
         loop {
-            // SeqCst: ordered after this worker's claim announcement, so a
-            // driver that stops the job and then finds no claim announced
-            // knows no worker will start one (see `running`).
-            let avail = self.avail.load(Ordering::SeqCst);
-            if cur >= avail.min(self.stop_at.load(Ordering::SeqCst)) {
-                // A withdrawn announcement moves `settled`: the driver may
-                // be waiting for exactly that.
-                if let Some(c) = &self.claims {
-                    if c[worker as usize].swap(IDLE, Ordering::SeqCst) != IDLE {
-                        self.waiter.wake();
-                    }
-                }
-                return None;
-            }
-            let left = avail - cur;
-            let mut size = (left / self.spread).max(self.grain).min(left);
-            if self.space.ring != usize::MAX {
-                size = size.min(self.space.ring - cur % self.space.ring);
-            }
-            // Announced before the claim is taken, so a driver never counts
-            // a claimed item as settled (see `settled`).
+            // Streams announce the claim before reading `avail` and
+            // `stop_at` (SeqCst on both sides): a driver that stops the job
+            // and then finds no claim announced knows no worker will take
+            // one (see `running`), and `settled` never counts a claimed item.
             if let Some(c) = &self.claims {
                 c[worker as usize].store(cur, Ordering::SeqCst);
             }
+            let (avail, stop) = (self.avail.load(Ordering::SeqCst), self.stop_at.load(Ordering::SeqCst));
+            let left = avail.min(stop).saturating_sub(cur);
+            let room = if self.space.ring == usize::MAX { usize::MAX } else { self.space.ring - cur % self.space.ring };
+            let Some(size) = claim_size(left, self.reaches_end(avail, stop), self.grain, self.spread, room, usize::MAX) else {
+                if let Some(c) = &self.claims {
+                    c[worker as usize].store(IDLE, Ordering::SeqCst);
+                    // The driver halting the job waits for exactly this.
+                    self.waiter.wake();
+                }
+                return None;
+            };
             match self.next.compare_exchange_weak(cur, cur + size, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => return Some(cur..cur + size),
                 Err(now) => cur = now,

@@ -237,3 +237,68 @@ fn slot<T>(base: *const T, off: usize, size: usize) -> *const u8 {
         base.cast::<u8>().wrapping_add(off * size)
     }
 }
+
+/// How many items a worker claims next (the threads' and the worker
+/// processes' one schedule): guided, a `1/spread` share of the `left`
+/// claimable items, in whole grains, at least one grain, at most `room`
+/// (the items before the ring's end) and `cap` (recycling, rounded up to a
+/// grain). `ends`: the claimable items reach the last one that will run, so
+/// a tail shorter than a grain is taken, folded into this claim when it
+/// fits. `None`: nothing to claim, or less than a grain and more to come.
+///
+/// Claims stay whole grains until the end, so a ring whose slot count is a
+/// multiple of the grain never forces a short claim at its end.
+pub(crate) fn claim_size(left: usize, ends: bool, grain: usize, spread: usize, room: usize, cap: usize) -> Option<usize> {
+    let grain = grain.max(1);
+    if left == 0 || (left < grain && !ends) {
+        return None;
+    }
+    let whole = |x: usize| x / grain * grain;
+    let share = whole(left / spread.max(1)).max(grain);
+    let cap = whole(cap).max(grain);
+    let mut size = share.min(cap).min(room.max(1));
+    if ends && left - size.min(left) < grain && left <= room {
+        size = left;
+    }
+    Some(size.min(left))
+}
+
+#[cfg(test)]
+mod claim_tests {
+    use super::claim_size;
+
+    /// Claim everything as one worker would; returns the claims.
+    fn drain(n: usize, grain: usize, spread: usize, ring: usize) -> Vec<(usize, usize)> {
+        let (mut cur, mut out) = (0, Vec::new());
+        while let Some(size) = claim_size(n - cur, true, grain, spread, ring - cur % ring, usize::MAX) {
+            out.push((cur, cur + size));
+            cur += size;
+        }
+        assert_eq!(cur, n);
+        out
+    }
+
+    #[test]
+    fn claims_are_whole_grains_until_the_end() {
+        for &(n, grain, spread, ring) in &[(99_999, 7, 2, usize::MAX), (1000, 100, 8, 300), (10, 3, 4, 6), (5, 100, 2, usize::MAX), (64, 1, 4, 64)] {
+            let claims = drain(n, grain, spread, if ring == usize::MAX { ring } else { ring / grain * grain });
+            for &(b, e) in &claims {
+                assert!(e - b >= grain || e == n, "{n} items, grain {grain}: claim {b}..{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn less_than_a_grain_waits_unless_it_ends() {
+        assert_eq!(claim_size(6, false, 7, 2, usize::MAX, usize::MAX), None);
+        assert_eq!(claim_size(6, true, 7, 2, usize::MAX, usize::MAX), Some(6));
+        assert_eq!(claim_size(0, true, 7, 2, usize::MAX, usize::MAX), None);
+        // A tail shorter than a grain is folded into the last claim.
+        assert_eq!(claim_size(10, true, 7, 2, usize::MAX, usize::MAX), Some(10));
+        assert_eq!(claim_size(10, false, 7, 2, usize::MAX, usize::MAX), Some(7));
+        // Recycling caps a claim, but never below a grain.
+        assert_eq!(claim_size(1000, false, 10, 2, usize::MAX, 3), Some(10));
+        // A ring's end cuts a claim.
+        assert_eq!(claim_size(1000, false, 10, 2, 40, usize::MAX), Some(40));
+    }
+}

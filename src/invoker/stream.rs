@@ -10,7 +10,9 @@
 //! on the threads backend (`ThreadFlow`) and the process backend (whose
 //! ring is in shared memory).
 
+use std::alloc::Layout;
 use std::ffi::c_void;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +31,9 @@ pub type SinkFn = unsafe extern "C" fn(user: *mut c_void, first: usize, results:
 const AUTO_WINDOW_BYTES: usize = 64 << 20;
 /// Items per worker in an automatic window (several chunks each).
 const AUTO_ITEMS_PER_WORKER: usize = 4096;
+/// The most bytes of arguments and results a window the caller asks for
+/// holds (more would not be faster; any smaller window keeps its promise).
+const MAX_WINDOW_BYTES: usize = 256 << 20;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StreamOptions {
@@ -79,6 +84,26 @@ impl Io for CallbackIo {
     }
 }
 
+/// The caller's ends, marked while they run: a map or stream on the same
+/// invoker from inside them is refused (from an item callback that runs
+/// inline on the driver's thread, it is not).
+struct Marked<'a> {
+    io: &'a mut dyn Io,
+    invoker: u64,
+}
+
+impl Io for Marked<'_> {
+    fn source(&mut self, args: *mut u8, capacity: usize) -> Result<usize> {
+        let _io = context::StreamIo::enter(self.invoker);
+        self.io.source(args, capacity)
+    }
+
+    fn sink(&mut self, first: usize, results: *const u8, status: *const i32, n: usize) -> Result<()> {
+        let _io = context::StreamIo::enter(self.invoker);
+        self.io.sink(first, results, status, n)
+    }
+}
+
 /// A stream's ring, as the driver sees it in this process.
 #[derive(Clone, Copy)]
 pub(crate) struct Ring {
@@ -91,6 +116,8 @@ pub(crate) struct Ring {
     pub slots: usize,
     /// Most items sourced and not yet sunk (at most `slots`).
     pub window: usize,
+    /// Fewest items per claim until the end (`slots` is a multiple of it).
+    pub grain: usize,
 }
 
 impl Ring {
@@ -130,13 +157,25 @@ pub(crate) trait Flow {
     fn death(&mut self, rel: usize) -> String;
 }
 
-/// The window for `sizes` (argument and result bytes) and `n_jobs` workers.
+/// The window for `sizes` (argument and result bytes) and `n_jobs` workers:
+/// the caller's, up to `MAX_WINDOW_BYTES` (or the automatic window where
+/// that is larger), else the automatic one.
 pub(crate) fn window(opts: &StreamOptions, sizes: (usize, usize), n_jobs: usize) -> usize {
-    if opts.window > 0 {
-        return opts.window;
+    let per_item = sizes.0.saturating_add(sizes.1).saturating_add(4);
+    let auto = n_jobs.saturating_mul(AUTO_ITEMS_PER_WORKER).min(AUTO_WINDOW_BYTES / per_item).max(1);
+    match opts.window {
+        0 => auto,
+        asked => asked.min(auto.max(MAX_WINDOW_BYTES / per_item)),
     }
-    let per_item = (sizes.0 + sizes.1 + 4).max(1);
-    (n_jobs * AUTO_ITEMS_PER_WORKER).min(AUTO_WINDOW_BYTES / per_item).max(1)
+}
+
+/// A stream ring's slots and grain for `window`: claims are whole grains
+/// of at most a window, and the slots a whole number of grains, so no claim
+/// is cut short at the ring's end.
+pub(crate) fn ring_shape(window: usize, grain: usize) -> Result<(usize, usize)> {
+    let grain = grain.max(1).min(window);
+    let slots = window.checked_next_multiple_of(grain).ok_or_else(|| Error::invalid("the stream's window is too large"))?;
+    Ok((slots, grain))
 }
 
 /// Maps stop everything at a failure and hand every item's outcome back;
@@ -179,17 +218,18 @@ impl Outcomes {
         }
     }
 
-    /// The items' verdict: for a map a dead or timed-out worker comes
-    /// first, then the lowest failing item; for a stream the lowest index.
-    fn verdict(&self, mode: Mode, flow: &mut dyn Flow, index_base: usize) -> Result<()> {
+    /// The items' verdict: as a map's (a dead or timed-out worker first,
+    /// then the lowest failing item), or, for a stream that stopped at its
+    /// lowest failing item (`by_index`), that item's.
+    fn verdict(&self, by_index: bool, flow: &mut dyn Flow, index_base: usize) -> Result<()> {
         let died = self.died.map(|r| (r, Error::WorkerDied(flow.death(r))));
         let timed = self.timed_out.map(|r| (r, Error::Timeout(flow.death(r))));
         let failed = self
             .failure
             .map(|(r, code)| (r, Error::Callback { index: index_base.wrapping_add(r), code, failed: self.failed }));
-        let first = match mode {
-            Mode::Map => died.or(timed).or(failed),
-            Mode::Stream => [died, timed, failed].into_iter().flatten().min_by_key(|(r, _)| *r),
+        let first = match by_index {
+            false => died.or(timed).or(failed),
+            true => [died, timed, failed].into_iter().flatten().min_by_key(|(r, _)| *r),
         };
         match first {
             Some((_, e)) => Err(e),
@@ -200,11 +240,11 @@ impl Outcomes {
 
 /// Run a flow to its end: fill, compute, drain in order.
 pub(crate) fn drive(core: &Core, flow: &mut dyn Flow, io: &mut dyn Io, index_base: usize, mode: Mode) -> Result<()> {
-    let _io = context::StreamIo::enter(core.id);
+    let io = &mut Marked { io, invoker: core.id };
     let ring = flow.ring();
     let (w, window) = (ring.slots, ring.window);
     // Several sources per window, so the workers start before it is full.
-    let batch = (window / 4).max(1);
+    let batch = (window / 4).max(ring.grain).min(window);
     let stream_stops = mode == Mode::Stream && core.opts.error_mode == ErrorMode::FailFast;
     let (mut sourced, mut sunk, mut ended, mut halted) = (0usize, 0usize, false, false);
     let mut outcomes = Outcomes::default();
@@ -283,24 +323,25 @@ pub(crate) fn drive(core: &Core, flow: &mut dyn Flow, io: &mut dyn Io, index_bas
             flow.wait(observed, timeout)?;
         }
     };
-    // The failing item that stopped a stream (read before halting, which
-    // stops everything).
-    let stopped_at = flow.stop_at();
     // Whatever happened, nothing may run on the ring after we return.
     let halt = if halted { Ok(()) } else { flow.halt() };
     report(flow.done(), sourced);
-    if stream_stops && sunk < sourced && stopped_at != usize::MAX && stopped_at > 0 {
-        // Its outcome counts.
-        let f = stopped_at - 1;
-        if f < sourced {
-            // SAFETY: item `f` was not sunk, so its ring slot still holds its status.
-            outcomes.scan(f, unsafe { std::slice::from_raw_parts(ring.status(f), 1) });
-        }
-    }
     result?;
     halt?;
+    // Items that settled but were not sunk (the one that stopped a stream,
+    // those that ran before the source or sink failed) count too.
+    let ran = flow.settled()?.min(sourced);
+    let mut at = sunk;
+    while at < ran {
+        let n = (ran - at).min(w - at % w);
+        // SAFETY: these items were not sunk, so their ring slots still hold
+        // their statuses, and nothing runs any more.
+        outcomes.scan(at, unsafe { std::slice::from_raw_parts(ring.status(at), n) });
+        at += n;
+    }
     // The lowest failing item wins, then the source, then the sink.
-    outcomes.verdict(mode, flow, index_base)?;
+    // Under keep-going a stream's status is the one a map would return.
+    outcomes.verdict(stream_stops, flow, index_base)?;
     if let Some(e) = io_error {
         return Err(e);
     }
@@ -310,38 +351,59 @@ pub(crate) fn drive(core: &Core, flow: &mut dyn Flow, io: &mut dyn Io, index_bas
     Ok(())
 }
 
-/// A ring in this process's memory (the vectors own what `ring` points into).
+/// A ring in this process's memory (the blocks own what `ring` points into).
 struct HeapRing {
-    _args: Vec<u64>,
-    _results: Vec<u64>,
-    _status: Vec<i32>,
+    _blocks: [Zeroed; 3],
     ring: Ring,
 }
 
 impl HeapRing {
     /// Slots aligned to 64 bytes (an element keeps its natural alignment).
-    fn new(slots: usize, arg_size: usize, result_size: usize) -> Result<HeapRing> {
-        let words = |size: usize| -> Result<usize> {
-            let bytes = slots.checked_mul(size).ok_or_else(|| Error::invalid("the stream's window is too large"))?;
-            Ok(bytes.div_ceil(8) + 8)
+    fn new(window: usize, grain: usize, arg_size: usize, result_size: usize) -> Result<HeapRing> {
+        let (slots, grain) = ring_shape(window, grain)?;
+        let bytes = |size: usize| slots.checked_mul(size).ok_or_else(|| Error::invalid("the stream's window is too large"));
+        let blocks = [Zeroed::new(bytes(arg_size)?)?, Zeroed::new(bytes(result_size)?)?, Zeroed::new(bytes(4)?)?];
+        let ring = Ring {
+            args: blocks[0].ptr.as_ptr(),
+            arg_size,
+            results: blocks[1].ptr.as_ptr(),
+            result_size,
+            status: blocks[2].ptr.as_ptr().cast(),
+            slots,
+            window,
+            grain,
         };
-        let alloc = |n: usize| -> Result<Vec<u64>> {
-            let mut v = Vec::new();
-            v.try_reserve_exact(n).map_err(|_| Error::System(format!("cannot allocate a stream window of {} bytes", n * 8)))?;
-            v.resize(n, 0);
-            Ok(v)
-        };
-        let mut args = alloc(words(arg_size)?)?;
-        let mut results = alloc(words(result_size)?)?;
-        let mut status = Vec::new();
-        status.try_reserve_exact(slots).map_err(|_| Error::System("cannot allocate a stream window".into()))?;
-        status.resize(slots, 0);
-        let align64 = |v: &mut Vec<u64>| {
-            let p = v.as_mut_ptr().cast::<u8>();
-            p.wrapping_add(p.align_offset(64).min(56))
-        };
-        let ring = Ring { args: align64(&mut args), arg_size, results: align64(&mut results), result_size, status: status.as_mut_ptr(), slots, window: slots };
-        Ok(HeapRing { _args: args, _results: results, _status: status, ring })
+        Ok(HeapRing { _blocks: blocks, ring })
+    }
+}
+
+/// Zeroed memory from the allocator, its start (`ptr`) aligned to 64 bytes.
+/// The block's own alignment stays small, so the allocator can use calloc:
+/// large blocks come as untouched pages, and a big window costs only what
+/// is used of it.
+struct Zeroed {
+    block: NonNull<u8>,
+    layout: Layout,
+    ptr: NonNull<u8>,
+}
+
+impl Zeroed {
+    fn new(bytes: usize) -> Result<Zeroed> {
+        let too_large = || Error::invalid("the stream's window is too large");
+        let layout = Layout::from_size_align(bytes.checked_add(64).ok_or_else(too_large)?, 16).map_err(|_| too_large())?;
+        // SAFETY: the layout's size is not zero.
+        let block = unsafe { std::alloc::alloc_zeroed(layout) };
+        let block = NonNull::new(block).ok_or_else(|| Error::System(format!("cannot allocate a stream window of {bytes} bytes")))?;
+        // In the block: at most 63 bytes past its start, `bytes` before its end.
+        let ptr = NonNull::new(block.as_ptr().wrapping_add(block.as_ptr().align_offset(64).min(63))).unwrap_or(block);
+        Ok(Zeroed { block, layout, ptr })
+    }
+}
+
+impl Drop for Zeroed {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout, freed once.
+        unsafe { std::alloc::dealloc(self.block.as_ptr(), self.layout) };
     }
 }
 
@@ -366,6 +428,10 @@ impl Flow for JobFlow<'_> {
     }
     fn end(&mut self, total: usize) -> Result<()> {
         self.job.end(total);
+        // Inline, a tail shorter than a grain runs now that it is the end.
+        if self.pool.is_none() {
+            self.job.work(0, None);
+        }
         Ok(())
     }
     fn settled(&mut self) -> Result<usize> {
@@ -407,8 +473,8 @@ impl Flow for JobFlow<'_> {
 /// A stream in this process: with a pool (n_jobs >= 2) the caller drives
 /// while the pool's threads compute; without, the caller does both in turn.
 pub(crate) fn run_local(pool: Option<&Pool>, core: &Arc<Core>, io: &mut dyn Io, sizes: (usize, usize), opts: &StreamOptions, seed_base: u64) -> Result<()> {
-    let slots = window(opts, sizes, core.opts.n_jobs);
-    let heap = HeapRing::new(slots, sizes.0, sizes.1)?;
+    let window = window(opts, sizes, core.opts.n_jobs);
+    let heap = HeapRing::new(window, core.opts.grain, sizes.0, sizes.1)?;
     let job = Job::for_stream(core, pool.map(|p| p.sched.clone()), space(&heap.ring), opts.index_base, seed_base);
     if let Some(p) = pool {
         p.sched.post(&job, 2);

@@ -108,9 +108,10 @@ impl ProcFlow<'_> {
         let mut exits = Vec::new();
         let logs = z.logs.as_fd();
         let ended = z.child.wait_event(&[events, logs], timeout, &mut |r| {
-            if let Record::WorkerExit { worker, pid, status, retired, item, timed_out, .. } = r {
+            if let Record::WorkerExit { worker, pid, status, retired, item, item_end, timed_out, .. } = r {
                 if !retired {
-                    exits.push(Departure { worker, pid, exit: Exit::from_wait_status(status), item: (item != u64::MAX).then_some(item as usize), timed_out });
+                    let items = (item != u64::MAX).then(|| item as usize..(item_end as usize).max(item as usize + 1));
+                    exits.push(Departure { worker, pid, exit: Exit::from_wait_status(status), items, timed_out });
                 }
             }
         });
@@ -191,7 +192,10 @@ impl Flow for ProcFlow<'_> {
         Ok(())
     }
 
-    fn end(&mut self, _total: usize) -> Result<()> {
+    fn end(&mut self, total: usize) -> Result<()> {
+        // A tail shorter than a grain may be claimed now.
+        self.shared.header().total.store(total, Ordering::SeqCst);
+        self.shared.wake_workers(u32::MAX);
         Ok(())
     }
 
@@ -264,25 +268,30 @@ impl Flow for ProcFlow<'_> {
     }
 
     fn death(&mut self, rel: usize) -> String {
-        let index = self.shared.header().index_base.load(Ordering::Relaxed).wrapping_add(rel);
+        let base = self.shared.header().index_base.load(Ordering::Relaxed);
+        let started_at = |d: &Departure| d.items.as_ref().is_some_and(|r| r.start == rel);
         // The zygote marks the item, then forks a replacement, then sends
         // the record that says who died and how: wait for it (briefly).
         let deadline = Instant::now() + Duration::from_secs(5);
-        while !self.departures.iter().any(|d| d.item == Some(rel)) {
+        while !self.departures.iter().any(started_at) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() || self.take_news(Some(left)).is_err() {
                 break;
             }
         }
-        match self.departures.iter().find(|d| d.item == Some(rel)) {
-            Some(d) if d.timed_out => format!(
-                "item {index} ran past the per-item time limit of {} ms; worker {} (pid {}) was killed and replaced",
-                self.parent.core.opts.item_timeout.unwrap_or_default().as_millis(),
-                d.worker,
-                d.pid
-            ),
-            Some(d) => format!("worker {} (pid {}) died with {} while running item {index}; it was replaced", d.worker, d.pid, d.exit.describe()),
-            None => format!("the worker running item {index} died; it was replaced"),
+        let Some(d) = self.departures.iter().find(|d| started_at(d)) else {
+            return format!("the worker running item {} died; it was replaced", base.wrapping_add(rel));
+        };
+        // A range function's call fails as a whole: name all of it.
+        let what = match &d.items {
+            Some(r) if r.len() > 1 => format!("items {}..{}", base.wrapping_add(r.start), base.wrapping_add(r.end - 1)),
+            _ => format!("item {}", base.wrapping_add(rel)),
+        };
+        if d.timed_out {
+            let limit = self.parent.core.opts.item_timeout.unwrap_or_default().as_millis();
+            format!("{what} ran past the per-item time limit of {limit} ms; worker {} (pid {}) was killed and replaced", d.worker, d.pid)
+        } else {
+            format!("worker {} (pid {}) died with {} while running {what}; it was replaced", d.worker, d.pid, d.exit.describe())
         }
     }
 }

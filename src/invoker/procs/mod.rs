@@ -22,6 +22,7 @@ mod shm;
 mod worker;
 mod zygote;
 
+use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -82,6 +83,10 @@ struct FlowSpec {
     layout: Layout,
     /// Most items sourced and not yet sunk.
     window: usize,
+    /// Fewest items per claim until the end (the slots are whole grains).
+    grain: usize,
+    /// Items in all (`usize::MAX`: a stream, until it ends).
+    total: usize,
     index_base: usize,
     seed_base: u64,
     /// The cancel word when the call began (a cancel while it waits its turn counts).
@@ -94,7 +99,8 @@ pub(super) struct Departure {
     worker: u32,
     pid: i32,
     exit: Exit,
-    item: Option<usize>,
+    /// The items that failed with it.
+    items: Option<Range<usize>>,
     timed_out: bool,
 }
 
@@ -120,11 +126,10 @@ impl Pool {
         let epoch = self.shared.header().cancel.load(Ordering::SeqCst);
         let mut st = self.state.lock();
         st.ensure_zygote(&self.shared)?;
-        let per_item = items.arg_size + items.result_size + 4;
-        let slots = items.n.min((MAP_RING_BYTES / per_item).max(64)).next_multiple_of(64);
+        let (slots, grain) = map_ring(items, core.opts.n_jobs, core.opts.grain)?;
         let layout = Layout::new(slots, items.arg_size, items.result_size, items.args.0 as usize, items.results.0 as usize)?;
         let mut io = MapIo { items, status: mopts.item_status, copied: 0, sunk: 0 };
-        let flow = FlowSpec { layout, window: slots, index_base: mopts.index_base, seed_base, epoch, mode: Mode::Map };
+        let flow = FlowSpec { layout, window: slots, grain, total: items.n, index_base: mopts.index_base, seed_base, epoch, mode: Mode::Map };
         let r = st.run_flow(&self.shared, core, flow, &mut io);
         io.skip_rest();
         r
@@ -137,10 +142,28 @@ impl Pool {
         let mut st = self.state.lock();
         st.ensure_zygote(&self.shared)?;
         let window = stream::window(opts, sizes, core.opts.n_jobs);
-        let layout = Layout::new(window.next_multiple_of(64), sizes.0, sizes.1, 0, 0)?;
-        let flow = FlowSpec { layout, window, index_base: opts.index_base, seed_base, epoch, mode: Mode::Stream };
+        let (slots, grain) = stream::ring_shape(window, core.opts.grain)?;
+        let layout = Layout::new(slots, sizes.0, sizes.1, 0, 0)?;
+        let flow = FlowSpec { layout, window, grain, total: usize::MAX, index_base: opts.index_base, seed_base, epoch, mode: Mode::Stream };
         st.run_flow(&self.shared, core, flow, io)
     }
+}
+
+/// A map's ring and grain: a bounded window of the caller's arrays (all of
+/// them where that is smaller, or where the grain asks for it), whole
+/// grains, and a slot count that keeps every item at its alignment in the
+/// caller's arrays (`Layout::new`).
+fn map_ring(items: Items, n_jobs: usize, grain: usize) -> Result<(usize, usize)> {
+    let grain = grain.max(1).min(items.n.max(1));
+    let per_item = items.arg_size.saturating_add(items.result_size).saturating_add(4);
+    let slots = items.n.min((MAP_RING_BYTES / per_item).max(64).max(grain.saturating_mul(2 * n_jobs)));
+    // Slots × size must be a multiple of 64 for each array: a power of two.
+    let align = |size: usize| 64usize >> size.trailing_zeros().min(6);
+    let align = align(items.arg_size).max(align(items.result_size));
+    let unit = grain.checked_mul(align >> grain.trailing_zeros().min(align.trailing_zeros()));
+    let slots = unit.and_then(|u| slots.max(1).checked_next_multiple_of(u));
+    let slots = slots.ok_or_else(|| Error::invalid("the map is too large for the process backend's shared memory"))?;
+    Ok((slots, grain))
 }
 
 impl Drop for Pool {
@@ -239,7 +262,7 @@ impl Parent {
 
     /// Describe a new flow in the header and drive it to its end.
     fn run_flow(&mut self, shared: &Shared, core: &Core, spec: FlowSpec, io: &mut dyn Io) -> Result<()> {
-        let FlowSpec { layout, window, index_base, seed_base, epoch, mode } = spec;
+        let FlowSpec { layout, window, grain, total, index_base, seed_base, epoch, mode } = spec;
         let h = shared.header();
         self.arena.grow(&self.arena_fd, h, layout.len)?;
         // No claims while the description changes (the last flow has halted).
@@ -250,7 +273,8 @@ impl Parent {
         h.seeds.store(u32::from(core.opts.item_seeds), Ordering::Relaxed);
         h.keep_going.store(u32::from(core.opts.error_mode == ErrorMode::KeepGoing), Ordering::Relaxed);
         h.stream.store(u32::from(mode == Mode::Stream), Ordering::Relaxed);
-        h.grain.store(core.opts.grain, Ordering::Relaxed);
+        h.grain.store(grain, Ordering::Relaxed);
+        h.total.store(total, Ordering::SeqCst);
         h.item_timeout_ns.store(core.opts.item_timeout.map_or(0, |t| t.as_nanos().min(u64::MAX as u128) as u64), Ordering::Relaxed);
         h.next.store(0, Ordering::SeqCst);
         h.stop_at.store(usize::MAX, Ordering::SeqCst);
@@ -264,6 +288,7 @@ impl Parent {
             status: self.arena.at(layout.off_status).cast(),
             slots: layout.slots,
             window,
+            grain,
         };
         let may_spin = core.opts.n_jobs < core.cpus;
         let mail_seen = self.mail_seen;

@@ -69,7 +69,10 @@ pub struct Header {
     /// A stream: under fail-fast, items below the failing one still run.
     pub stream: AtomicU32,
     pub seeds: AtomicU32,
+    /// Fewest items per claim until the end (the slots are whole grains).
     pub grain: AtomicUsize,
+    /// Items in all: `usize::MAX` for a stream until it ends.
+    pub total: AtomicUsize,
     /// Per-item time limit in ns (0: none).
     pub item_timeout_ns: AtomicU64,
     /// Items below `avail` may be claimed.
@@ -239,8 +242,9 @@ pub struct Layout {
 impl Layout {
     /// A ring of `slots` items whose argument and result slots have the
     /// alignment, up to 64 bytes, of `args_at` and `results_at` (the
-    /// caller's arrays, or 0 for 64-byte alignment): `slots` is a multiple
-    /// of 64, so every item keeps its own alignment.
+    /// caller's arrays, or 0 for 64-byte alignment). For a caller's array,
+    /// `slots × size` must be a multiple of 64, so that every item keeps its
+    /// own alignment lap after lap.
     pub fn new(slots: usize, arg_size: usize, result_size: usize, args_at: usize, results_at: usize) -> Result<Layout> {
         let overflow = || Error::invalid("the map is too large for the process backend's shared memory");
         let up = |x: usize| x.checked_next_multiple_of(64).ok_or_else(overflow);

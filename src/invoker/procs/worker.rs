@@ -13,7 +13,7 @@ use std::time::Instant;
 use super::shm::{Arena, Header, Layout, Retry, Shared, Slot, IDLE, RETRY_FREE, RETRY_PENDING, RETRY_TAKEN};
 use super::{NO_ARENA, RETIRED};
 use crate::invoker::job::SPIN;
-use crate::invoker::kernel::{Lane, Tally};
+use crate::invoker::kernel::{claim_size, Lane, Tally};
 use crate::invoker::{Core, Func, ITEM_SKIPPED};
 use crate::sys;
 
@@ -158,7 +158,7 @@ impl Worker<'_> {
         }
         let opts = &self.spec.core.opts;
         let spread = 2 * opts.n_jobs;
-        let grain = opts.grain.max(1);
+        let grain = h.grain.load(Ordering::Relaxed).max(1);
         let mut cap = usize::MAX;
         if opts.recycle_after_items > 0 {
             let left = opts.recycle_after_items.saturating_sub(self.slot.items_run.load(Ordering::Relaxed));
@@ -166,18 +166,18 @@ impl Worker<'_> {
         }
         let mut cur = self.h.next.load(Ordering::SeqCst);
         loop {
-            let avail = self.h.avail.load(Ordering::SeqCst);
-            if cur >= avail.min(self.h.stop_at.load(Ordering::SeqCst)) {
+            let (avail, stop) = (h.avail.load(Ordering::SeqCst), h.stop_at.load(Ordering::SeqCst));
+            let left = avail.min(stop).saturating_sub(cur);
+            let ends = avail >= h.total.load(Ordering::SeqCst).min(stop);
+            let slots = h.slots.load(Ordering::Acquire);
+            let Some(size) = claim_size(left, ends, grain, spread, slots - cur % slots, cap) else {
                 // A withdrawn announcement moves `settled`: the parent may
                 // be waiting for exactly that.
                 if self.slot.claim.swap(IDLE, Ordering::SeqCst) != IDLE {
                     self.notify_parent();
                 }
                 return None;
-            }
-            let slots = self.h.slots.load(Ordering::Acquire);
-            let left = avail - cur;
-            let size = (left / spread).max(grain).min(left).min(cap).min(slots - cur % slots);
+            };
             self.announce(cur, cur + size);
             match self.h.next.compare_exchange_weak(cur, cur + size, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => {

@@ -6,6 +6,7 @@
 //! process. It leaves when its lifeline closes (the pool is shut down, or
 //! the parent died).
 
+use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -220,7 +221,8 @@ impl Zygote<'_> {
                 status,
                 new_pid,
                 retired,
-                item: item.map_or(u64::MAX, |i| i as u64),
+                item: item.as_ref().map_or(u64::MAX, |r| r.start as u64),
+                item_end: item.as_ref().map_or(u64::MAX, |r| r.end as u64),
                 timed_out,
             });
             self.spec.shared.header().mail.fetch_add(1, Ordering::Release);
@@ -229,8 +231,8 @@ impl Zygote<'_> {
 
     /// A worker ended holding a claim: its running item (a range function:
     /// the rest of its range) fails; the rest of the claim runs again unless
-    /// the flow is stopping. Returns the failed item.
-    fn settle(&mut self, k: usize, timed_out: bool) -> Option<usize> {
+    /// the flow is stopping. Returns the failed items.
+    fn settle(&mut self, k: usize, timed_out: bool) -> Option<Range<usize>> {
         let shared = self.spec.shared;
         let (h, slot) = (shared.header(), &shared.slots()[k]);
         let claim = slot.claim.load(Ordering::SeqCst);
@@ -277,7 +279,7 @@ impl Zygote<'_> {
         // Last: the claim's items are settled (or queued) once it is clear.
         slot.claim.store(IDLE, Ordering::SeqCst);
         shared.wake_workers(1);
-        (!failed.is_empty()).then_some(failed.start)
+        (!failed.is_empty()).then_some(failed)
     }
 
     /// The parent is gone or shutting the pool down: stop the workers.
