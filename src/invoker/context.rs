@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use super::job::Waiter;
+use super::sched::Waiter;
 use super::sched::Sched;
 use super::Core;
 

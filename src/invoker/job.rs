@@ -16,14 +16,13 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crate::sync::Mutex;
 
 use super::context::{self, Enter};
 use super::kernel::{claim_size, Lane, Tally};
-use super::sched::Sched;
+use super::sched::{Sched, Waiter};
 use super::{Core, ErrorMode, MapOptions, ITEM_SKIPPED};
 use crate::error::{Error, Result};
 use crate::util::SendPtr;
@@ -64,39 +63,6 @@ pub(crate) struct Space {
 impl Space {
     fn slot(&self, rel: usize) -> usize {
         if self.ring == usize::MAX { rel } else { rel % self.ring }
-    }
-}
-
-/// A thread that waits for a job, and whether it is asleep.
-pub(crate) struct Waiter {
-    thread: Thread,
-    waiting: AtomicBool,
-}
-
-impl Waiter {
-    pub fn current() -> Arc<Waiter> {
-        Arc::new(Waiter { thread: std::thread::current(), waiting: AtomicBool::new(false) })
-    }
-
-    /// Wake the thread if it is asleep in `sleep_unless`.
-    pub fn wake(&self) {
-        if self.waiting.swap(false, Ordering::SeqCst) {
-            self.thread.unpark();
-        }
-    }
-
-    /// Sleep until woken or `timeout`, unless `ready` holds already. (The
-    /// flag is set before `ready` is asked, and a waker changes what `ready`
-    /// reads before it looks at the flag, so no wake is lost.)
-    pub fn sleep_unless(&self, ready: impl Fn() -> bool, timeout: Option<Duration>) {
-        self.waiting.store(true, Ordering::SeqCst);
-        if !ready() {
-            match timeout {
-                Some(t) => std::thread::park_timeout(t),
-                None => std::thread::park(),
-            }
-        }
-        self.waiting.store(false, Ordering::SeqCst);
     }
 }
 

@@ -10,15 +10,17 @@
 //! Events: posting a map, freeing a slot while maps wait, and shutdown bump
 //! `gen`; idle pool threads wait for `gen` to change (spinning briefly
 //! first when the workers fit the CPUs, then blocking), and threads waiting
-//! inside callbacks are woken through their registered `Waiter`.
+//! inside callbacks are woken through their registered `Waiter` (defined
+//! here: the park/unpark pair every event-woken wait uses).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::thread::Thread;
+use std::time::{Duration, Instant};
 
 use crate::sync::{Condvar, Mutex};
 
-use super::job::{Job, Waiter, SPIN};
+use super::job::{Job, SPIN};
 
 pub(crate) struct Sched {
     slots: Mutex<Vec<u32>>,
@@ -172,5 +174,38 @@ impl Sched {
         if let Some(pos) = h.iter().position(|x| Arc::ptr_eq(x, w)) {
             h.swap_remove(pos);
         }
+    }
+}
+
+/// A thread that waits for a job, and whether it is asleep.
+pub(crate) struct Waiter {
+    thread: Thread,
+    waiting: AtomicBool,
+}
+
+impl Waiter {
+    pub fn current() -> Arc<Waiter> {
+        Arc::new(Waiter { thread: std::thread::current(), waiting: AtomicBool::new(false) })
+    }
+
+    /// Wake the thread if it is asleep in `sleep_unless`.
+    pub fn wake(&self) {
+        if self.waiting.swap(false, Ordering::SeqCst) {
+            self.thread.unpark();
+        }
+    }
+
+    /// Sleep until woken or `timeout`, unless `ready` holds already. (The
+    /// flag is set before `ready` is asked, and a waker changes what `ready`
+    /// reads before it looks at the flag, so no wake is lost.)
+    pub fn sleep_unless(&self, ready: impl Fn() -> bool, timeout: Option<Duration>) {
+        self.waiting.store(true, Ordering::SeqCst);
+        if !ready() {
+            match timeout {
+                Some(t) => std::thread::park_timeout(t),
+                None => std::thread::park(),
+            }
+        }
+        self.waiting.store(false, Ordering::SeqCst);
     }
 }
