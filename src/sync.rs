@@ -23,6 +23,8 @@ impl<T> Mutex<T> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// (Only the process backend needs it: not in the portable build.)
+    #[cfg_attr(feature = "portable", allow(dead_code))]
     pub fn get_mut(&mut self) -> &mut T {
         self.0.get_mut().unwrap_or_else(PoisonError::into_inner)
     }
