@@ -56,7 +56,10 @@ static void run(lk_log_fn fn) {
     double took = lkt_now() - t0;
     fprintf(stderr, "returned after %.3f s with %zu records\n", took, lkt_log_count());
     CHECK(took >= 0.29);
-    CHECK(took < 3.0);
+    /* Bounded: the limit is 0.5 s with its grace. Under valgrind (every
+     * instruction many times slower, the records drained through the slow
+     * callback) the bound is a hang check only. */
+    CHECK_MSG(took < (getenv("LK_VALGRIND") ? 30.0 : 3.0), "returned after %.3f s", took);
     CHECK(spt_is_zero(&res));
     check_prefix_in_order();
     lkt_check_no_children();

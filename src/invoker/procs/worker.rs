@@ -169,8 +169,10 @@ impl Worker<'_> {
             let (avail, stop) = (h.avail.load(Ordering::SeqCst), h.stop_at.load(Ordering::SeqCst));
             let left = avail.min(stop).saturating_sub(cur);
             let ends = avail >= h.total.load(Ordering::SeqCst).min(stop);
+            // No slots: no flow described yet (then nothing is available).
             let slots = h.slots.load(Ordering::Acquire);
-            let Some(size) = claim_size(left, ends, grain, spread, slots - cur % slots, cap) else {
+            let room = slots - cur.checked_rem(slots).unwrap_or(0);
+            let Some(size) = claim_size(left, ends, grain, spread, room, cap) else {
                 // A withdrawn announcement moves `settled`: the parent may
                 // be waiting for exactly that.
                 if self.slot.claim.swap(IDLE, Ordering::SeqCst) != IDLE {
