@@ -27,7 +27,6 @@ typedef struct {
 
 static int32_t range_fn(const void *model, const void *args, void *results, lk_range *r) {
     state_t *s = (state_t *)model;
-    (void)args;
     rt_call *c = rt_log_begin(&s->log, r, args, results);
     if (lk_range_stopped(r)) atomic_store(&s->saw_stopped, 1);
     uint64_t *res = (uint64_t *)results;
@@ -50,17 +49,6 @@ static int32_t range_fn(const void *model, const void *args, void *results, lk_r
     return rt_log_end(c, r, 0);
 }
 
-/* The first call (lowest begin) whose range holds item `index`. */
-static const rt_call *first_call_holding(rt_log *log, size_t index) {
-    const rt_call *best = NULL;
-    size_t n = rt_log_count(log);
-    for (size_t k = 0; k < n; k++) {
-        const rt_call *c = &log->calls[k];
-        if (index >= c->begin && index < c->end && (!best || c->begin < best->begin)) best = c;
-    }
-    return best;
-}
-
 /* The call whose range begins at `begin`, or NULL. */
 static const rt_call *call_beginning(rt_log *log, size_t begin) {
     size_t n = rt_log_count(log);
@@ -75,83 +63,78 @@ int main(int argc, char **argv) {
     state_t *s = (state_t *)lkt_shared(sizeof *s);
     static uint64_t results[N];
     static int32_t status[N];
-    const int32_t jobs[] = {1, 2};
     const size_t bases[] = {0, 1000000};
-    for (int j = 0; j < 2; j++)
-        for (int keep = 0; keep < 2; keep++) {
-            lk_invoker_options o = lkt_options(jobs[j]);
-            o.error_mode = keep ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
-            lk_invoker *inv = rt_new_with(s, range_fn, &o);
-            for (int b = 0; b < 2; b++)
-                for (int kind = 0; kind < KINDS; kind++) {
-                    char what[160];
-                    snprintf(what, sizeof what, "n_jobs %d, %s, index_base %zu, %s", jobs[j],
-                             keep ? "keep-going" : "fail-fast", bases[b], kind_name[kind]);
-                    s->base = bases[b];
-                    s->kind = kind;
-                    atomic_store(&s->saw_stopped, 0);
-                    rt_log_clear(&s->log);
-                    for (int i = 0; i < N; i++) {
-                        atomic_store(&s->runs[i], 0);
-                        status[i] = 0x5A5A5A5A;
-                        results[i] = 0;
-                    }
-                    lk_map_options mo = lkt_with_status(status);
-                    mo.index_base = bases[b];
-                    CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CALLBACK);
-                    rt_check_calls(&s->log, bases[b], N, jobs[j], what);
-                    rt_check_disjoint(&s->log, what);
-                    /* (under fail-fast, ranges that begin after the failure may see it stopping) */
-                    if (keep || jobs[j] == 1)
-                        CHECK_MSG(!atomic_load(&s->saw_stopped), "%s: lk_range_stopped was non-zero", what);
+    for (rt_loop l = rt_loop_modes(); rt_loop_next(&l);) {
+        lk_invoker_options o = rt_options_mode(l.n_jobs, l.keep);
+        lk_invoker *inv = rt_new_with(s, range_fn, &o);
+        for (int b = 0; b < 2; b++)
+            for (int kind = 0; kind < KINDS; kind++) {
+                char what[160];
+                snprintf(what, sizeof what, "%s, index_base %zu, %s", l.what, bases[b], kind_name[kind]);
+                s->base = bases[b];
+                s->kind = kind;
+                atomic_store(&s->saw_stopped, 0);
+                rt_log_clear(&s->log);
+                for (int i = 0; i < N; i++) {
+                    atomic_store(&s->runs[i], 0);
+                    status[i] = 0x5A5A5A5A;
+                    results[i] = 0;
+                }
+                lk_map_options mo = lkt_with_status(status);
+                mo.index_base = bases[b];
+                CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CALLBACK);
+                rt_check_calls(&s->log, bases[b], N, l.n_jobs, what);
+                rt_check_disjoint(&s->log, what);
+                /* (under fail-fast, ranges that begin after the failure may see it stopping) */
+                if (l.keep || l.n_jobs == 1)
+                    CHECK_MSG(!atomic_load(&s->saw_stopped), "%s: lk_range_stopped was non-zero", what);
 
-                    int32_t want_code = kind == GOOD_STOPPED ? LK_RANGE_STOPPED : CODE;
-                    /* the failing item as the library must count it */
-                    const rt_call *c = first_call_holding(&s->log, bases[b] + F);
-                    CHECK_MSG(c != NULL, "%s: no call held item %d", what, F);
-                    size_t counted = kind == GOOD_STOPPED ? bases[b] + F : c->begin;
-                    unsigned long long index = 0;
-                    long long code = 0;
-                    CHECK_MSG(lkt_parse_failure(lk_last_error(), &index, &code), "%s: \"%s\"", what, lk_last_error());
-                    CHECK_MSG(index == counted && code == want_code, "%s: \"%s\": expected index %zu, code %d", what,
-                              lk_last_error(), counted, (int)want_code);
-                    size_t last_failing = keep && kind != GOOD_STOPPED ? bases[b] + F : counted;
-                    for (size_t i = 0; i < N; i++) {
-                        size_t t = bases[b] + i;
-                        if (t >= counted && t <= last_failing) {
-                            /* the failing item (keep-going, counted as begin: begin .. F fail in turn) */
-                            CHECK_MSG(status[i] == want_code, "%s: item %zu has status %d, expected %d", what, t,
-                                      (int)status[i], (int)want_code);
-                        } else if (!keep && t > counted && t < c->end) {
-                            /* fail-fast: the rest of the failing range does not count as run */
-                            CHECK_MSG(status[i] == LK_ITEM_SKIPPED, "%s: item %zu of the failing range has status %d",
-                                      what, t, (int)status[i]);
-                        } else if (!keep && (t < c->begin || t >= c->end)) {
-                            /* fail-fast: other ranges ran or were skipped */
-                            CHECK_MSG(status[i] == 0 || status[i] == LK_ITEM_SKIPPED, "%s: item %zu has status %d",
-                                      what, t, (int)status[i]);
-                        } else {
-                            CHECK_MSG(status[i] == 0, "%s: item %zu has status %d, expected 0", what, t,
-                                      (int)status[i]);
-                        }
-                        if (status[i] == 0) CHECK_MSG(results[i] == t * 3, "%s: item %zu: wrong result", what, t);
+                int32_t want_code = kind == GOOD_STOPPED ? LK_RANGE_STOPPED : CODE;
+                /* the failing item as the library must count it */
+                const rt_call *c = rt_call_holding(&s->log, bases[b] + F, 0);
+                CHECK_MSG(c != NULL, "%s: no call held item %d", what, F);
+                size_t counted = kind == GOOD_STOPPED ? bases[b] + F : c->begin;
+                unsigned long long index = 0;
+                long long code = 0;
+                CHECK_MSG(lkt_parse_failure(lk_last_error(), &index, &code), "%s: \"%s\"", what, lk_last_error());
+                CHECK_MSG(index == counted && code == want_code, "%s: \"%s\": expected index %zu, code %d", what,
+                          lk_last_error(), counted, (int)want_code);
+                size_t last_failing = l.keep && kind != GOOD_STOPPED ? bases[b] + F : counted;
+                for (size_t i = 0; i < N; i++) {
+                    size_t t = bases[b] + i;
+                    if (t >= counted && t <= last_failing) {
+                        /* the failing item (keep-going, counted as begin: begin .. F fail in turn) */
+                        CHECK_MSG(status[i] == want_code, "%s: item %zu has status %d, expected %d", what, t,
+                                  (int)status[i], (int)want_code);
+                    } else if (!l.keep && t > counted && t < c->end) {
+                        /* fail-fast: the rest of the failing range does not count as run */
+                        CHECK_MSG(status[i] == LK_ITEM_SKIPPED, "%s: item %zu of the failing range has status %d",
+                                  what, t, (int)status[i]);
+                    } else if (!l.keep && (t < c->begin || t >= c->end)) {
+                        /* fail-fast: other ranges ran or were skipped */
+                        CHECK_MSG(status[i] == 0 || status[i] == LK_ITEM_SKIPPED, "%s: item %zu has status %d",
+                                  what, t, (int)status[i]);
+                    } else {
+                        CHECK_MSG(status[i] == 0, "%s: item %zu has status %d, expected 0", what, t,
+                                  (int)status[i]);
                     }
-                    if (keep) {
-                        /* called again for the rest after each failing item: every item ran */
-                        rt_check_tiling(&s->log, bases[b], N, what);
-                        for (size_t t = counted; t <= bases[b] + F; t++) {
-                            if (t + 1 >= c->end) break;
-                            const rt_call *rest = call_beginning(&s->log, t + 1);
-                            CHECK_MSG(rest && rest->end == c->end,
-                                      "%s: no call for the rest %zu..%zu after the failing item %zu", what, t + 1,
-                                      c->end, t);
-                            if (kind == GOOD_STOPPED) break;
-                        }
+                    if (status[i] == 0) CHECK_MSG(results[i] == t * 3, "%s: item %zu: wrong result", what, t);
+                }
+                if (l.keep) {
+                    /* called again for the rest after each failing item: every item ran */
+                    rt_check_tiling(&s->log, bases[b], N, what);
+                    for (size_t t = counted; t <= bases[b] + F; t++) {
+                        if (t + 1 >= c->end) break;
+                        const rt_call *rest = call_beginning(&s->log, t + 1);
+                        CHECK_MSG(rest && rest->end == c->end,
+                                  "%s: no call for the rest %zu..%zu after the failing item %zu", what, t + 1,
+                                  c->end, t);
+                        if (kind == GOOD_STOPPED) break;
                     }
                 }
-            CHECK_OK(lk_invoker_shutdown(inv));
-            printf("n_jobs %d, %s: ok\n", jobs[j], keep ? "keep-going" : "fail-fast");
-        }
+            }
+        rt_loop_done(&l, inv);
+    }
     printf("range_api_failed: ok\n");
     return 0;
 }

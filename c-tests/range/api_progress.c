@@ -52,20 +52,6 @@ static int32_t range_fn(const void *model, const void *args, void *results, lk_r
     return 0;
 }
 
-typedef struct {
-    lk_invoker *inv;
-    state_t *s;
-} cancel_t;
-
-/* Cancel 300 ms after the first range began (the map is in flight then). */
-static void *cancel_later(void *arg) {
-    cancel_t *c = (cancel_t *)arg;
-    while (!atomic_load(&c->s->started)) lkt_sleep_us(1000);
-    lkt_sleep_us(300000);
-    CHECK_OK(lk_invoker_cancel(c->inv));
-    return NULL;
-}
-
 int main(int argc, char **argv) {
     lkt_backend_init(argc, argv);
     lkt_watchdog(120);
@@ -93,12 +79,12 @@ int main(int argc, char **argv) {
             lk_map_options mo;
             lk_map_options_init(&mo, sizeof mo);
             mo.index_base = s->base;
-            pthread_t t;
             atomic_store(&s->started, 0);
-            cancel_t cc = {inv, s};
-            if (c == CANCELLED) CHECK(pthread_create(&t, NULL, cancel_later, &cc) == 0);
+            /* cancel 300 ms after the first range began */
+            rt_canceller cc;
+            if (c == CANCELLED) rt_canceller_start(&cc, inv, &s->started, 1000, 300000);
             lk_status st = lk_invoker_map_with(inv, NULL, N, 0, NULL, 0, &mo);
-            if (c == CANCELLED) CHECK(pthread_join(t, NULL) == 0);
+            if (c == CANCELLED) rt_canceller_join(&cc);
             lk_status want = c == PLAIN ? LK_OK : c == CANCELLED ? LK_ERR_CANCELLED : LK_ERR_CALLBACK;
             CHECK_MSG(st == want, "%s: %d (%s)", what, (int)st, lk_last_error());
             /* over a second of full map, calls come while it runs; a failing or

@@ -34,7 +34,6 @@ enum { CANCEL, FAIL_FAST, KEEP_GOING };
 
 static int32_t range_fn(const void *model, const void *args, void *results, lk_range *r) {
     state_t *s = (state_t *)model;
-    (void)args;
     rt_call *c = rt_log_begin(&s->log, r, args, results);
     if (lk_range_stopped(r)) atomic_store(&s->stopped_at_start, 1);
     uint64_t *res = (uint64_t *)results;
@@ -62,19 +61,6 @@ static int32_t range_fn(const void *model, const void *args, void *results, lk_r
         if (s->item_us && lkt_now() - t0 < 20) lkt_sleep_us(s->item_us);
     }
     return rt_log_end(c, r, 0);
-}
-
-typedef struct {
-    lk_invoker *inv;
-    state_t *s;
-} canceller_t;
-
-static void *canceller(void *arg) {
-    canceller_t *c = (canceller_t *)arg;
-    while (!atomic_load(&c->s->started)) lkt_sleep_us(200);
-    lkt_sleep_us(5000);
-    CHECK_OK(lk_invoker_cancel(c->inv));
-    return NULL;
 }
 
 static uint64_t results[N];
@@ -163,12 +149,11 @@ static void cancel_case(state_t *s, int n_jobs) {
     o.grain = N; /* one range: the whole map */
     lk_invoker *inv = rt_new_with(s, range_fn, &o);
     reset(s, CANCEL, 2000); /* slow items: the cancel comes long before the range ends */
-    canceller_t c = {inv, s};
-    pthread_t t;
-    CHECK(pthread_create(&t, NULL, canceller, &c) == 0);
+    rt_canceller c;
+    rt_canceller_start(&c, inv, &s->started, 200, 5000); /* 5 ms after the range began */
     lk_map_options mo = lkt_with_status(status);
     CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo), LK_ERR_CANCELLED);
-    CHECK(pthread_join(t, NULL) == 0);
+    rt_canceller_join(&c);
     CHECK_MSG(atomic_load(&s->saw_stopped), "%s: lk_range_stopped never turned non-zero", what);
     CHECK_MSG(!atomic_load(&s->stopped_at_start), "%s: lk_range_stopped was non-zero as the range began", what);
     long at = atomic_load(&s->stopped_item);

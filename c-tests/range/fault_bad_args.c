@@ -34,38 +34,35 @@ int main(int argc, char **argv) {
     lkt_backend_init(argc, argv);
     lkt_watchdog(60);
     calls = (atomic_int *)lkt_shared(sizeof *calls);
-    const int32_t jobs[] = {1, 2};
-    for (int j = 0; j < 2; j++)
-        for (int mode = 0; mode < 2; mode++) {
-            lk_invoker_options o = lkt_options(jobs[j]);
-            o.error_mode = mode ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
-            o.grain = 3;
-            /* both */
-            o.range_func = range_fn;
-            lk_invoker *out = SENTINEL;
-            CHECK_FAIL(lk_invoker_new_with(NULL, item_fn, &o, &out), LK_ERR_INVALID);
-            CHECK(out == SENTINEL);
-            /* neither */
-            o.range_func = NULL;
-            CHECK_FAIL(lk_invoker_new_with(NULL, NULL, &o, &out), LK_ERR_INVALID);
-            CHECK(out == SENTINEL);
-            /* range_func alone works */
-            o.range_func = range_fn;
-            CHECK_OK(lk_invoker_new_with(NULL, NULL, &o, &out));
-            CHECK(out != SENTINEL && out != NULL);
-            uint32_t results[100];
-            memset(results, 0, sizeof results);
-            CHECK_OK(lk_invoker_map(out, NULL, 100, 0, results, sizeof results[0]));
-            for (uint32_t i = 0; i < 100; i++) CHECK(results[i] == i + 1);
-            /* bad arrays: invalid before any range runs */
-            atomic_store(calls, 0);
-            CHECK_FAIL(lk_invoker_map(out, NULL, 100, 4, results, sizeof results[0]), LK_ERR_INVALID);
-            CHECK_FAIL(lk_invoker_map(out, NULL, 100, 0, NULL, sizeof results[0]), LK_ERR_INVALID);
-            CHECK_FAIL(lk_invoker_map(out, NULL, SIZE_MAX / 2, 0, results, 4), LK_ERR_INVALID);
-            CHECK(atomic_load(calls) == 0);
-            CHECK_OK(lk_invoker_shutdown(out));
-            CHECK_FAIL(lk_invoker_map(out, NULL, 100, 0, results, sizeof results[0]), LK_ERR_INVALID);
-        }
+    for (rt_loop l = rt_loop_modes(); rt_loop_next(&l);) {
+        lk_invoker_options o = rt_options_mode(l.n_jobs, l.keep);
+        o.grain = 3;
+        /* both */
+        o.range_func = range_fn;
+        lk_invoker *out = SENTINEL;
+        CHECK_FAIL(lk_invoker_new_with(NULL, item_fn, &o, &out), LK_ERR_INVALID);
+        CHECK(out == SENTINEL);
+        /* neither */
+        o.range_func = NULL;
+        CHECK_FAIL(lk_invoker_new_with(NULL, NULL, &o, &out), LK_ERR_INVALID);
+        CHECK(out == SENTINEL);
+        /* range_func alone works */
+        o.range_func = range_fn;
+        CHECK_OK(lk_invoker_new_with(NULL, NULL, &o, &out));
+        CHECK(out != SENTINEL && out != NULL);
+        uint32_t results[100];
+        memset(results, 0, sizeof results);
+        CHECK_OK(lk_invoker_map(out, NULL, 100, 0, results, sizeof results[0]));
+        for (uint32_t i = 0; i < 100; i++) CHECK(results[i] == i + 1);
+        /* bad arrays: invalid before any range runs */
+        atomic_store(calls, 0);
+        CHECK_FAIL(lk_invoker_map(out, NULL, 100, 4, results, sizeof results[0]), LK_ERR_INVALID);
+        CHECK_FAIL(lk_invoker_map(out, NULL, 100, 0, NULL, sizeof results[0]), LK_ERR_INVALID);
+        CHECK_FAIL(lk_invoker_map(out, NULL, SIZE_MAX / 2, 0, results, 4), LK_ERR_INVALID);
+        CHECK(atomic_load(calls) == 0);
+        CHECK_OK(lk_invoker_shutdown(out));
+        CHECK_FAIL(lk_invoker_map(out, NULL, 100, 0, results, sizeof results[0]), LK_ERR_INVALID);
+    }
     CHECK(atomic_load(calls) == 0);
 
     /* an older, smaller options struct: range_func past its size is not read */

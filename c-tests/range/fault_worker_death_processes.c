@@ -44,100 +44,82 @@ static int32_t range_fn(const void *model, const void *args, void *results, lk_r
     return rt_log_end(c, r, 0);
 }
 
-/* The call that was running DIE_AT when its worker died: it began at or
- * before it, holds it, and never returned (ret still 0 and failed == preset). */
-static const rt_call *dying_call(rt_log *log, size_t index) {
-    size_t n = rt_log_count(log);
-    const rt_call *found = NULL;
-    for (size_t k = 0; k < n; k++) {
-        const rt_call *c = &log->calls[k];
-        if (index >= c->begin && index < c->end && (!found || c->begin > found->begin)) found = c;
-    }
-    return found;
-}
-
 int main(int argc, char **argv) {
-    lkt_backend_init(argc, argv);
-    CHECK(lkt_processes());
-    lkt_watchdog(120);
-    lkt_no_core_dumps();
+    rt_dying_workers_init(argc, argv, 120);
     state_t *s = (state_t *)lkt_shared(sizeof *s);
     atomic_store(&s->die_at, -1);
     static uint64_t results[N];
     static int32_t status[N];
-    const int32_t jobs[] = {1, 2};
     const size_t bases[] = {0, 5000};
-    for (int j = 0; j < 2; j++)
-        for (int keep = 0; keep < 2; keep++) {
-            lk_invoker_options o = lkt_options(jobs[j]);
-            o.error_mode = keep ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
-            o.grain = 200;
-            lk_invoker *inv = rt_new_with(s, range_fn, &o);
-            for (int kind = 0; kind < LKT_DEATHS; kind++)
-                for (int b = 0; b < 2; b++)
-                    for (int fail = 0; fail <= keep; fail++) {
-                        char what[160];
-                        snprintf(what, sizeof what, "n_jobs %d, %s, %s, index_base %zu%s", jobs[j],
-                                 keep ? "keep-going" : "fail-fast", lkt_death_name[kind], bases[b],
-                                 fail ? ", after a failing item" : "");
-                        s->base = bases[b];
-                        s->fail = fail;
-                        rt_log_clear(&s->log);
-                        for (int i = 0; i < N; i++) {
-                            atomic_store(&s->runs[i], 0);
-                            status[i] = 0x5A5A5A5A;
-                            results[i] = 0;
-                        }
-                        atomic_store(&s->kind, kind);
-                        atomic_store(&s->die_at, DIE_AT);
-                        lk_map_options mo = lkt_with_status(status);
-                        mo.index_base = bases[b];
-                        CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo),
-                                   LK_ERR_WORKER_DIED);
-                        CHECK(atomic_load(&s->die_at) == -1);
-                        const char *m = lk_last_error();
-                        const rt_call *c = dying_call(&s->log, bases[b] + DIE_AT);
-                        CHECK_MSG(c != NULL, "%s: no call held the item whose worker died", what);
-                        size_t begin = c->begin, end = c->end;
-                        if (fail && begin <= bases[b] + FAIL_AT)
-                            CHECK_MSG(begin == bases[b] + FAIL_AT + 1, "%s: the dying call began at %zu", what, begin);
-                        /* the message names the range and the death */
-                        CHECK_MSG(lkt_has_number(m, (long long)begin) &&
-                                      (lkt_has_number(m, (long long)end - 1) || lkt_has_number(m, (long long)end)),
-                                  "%s: the message does not name the range %zu..%zu: \"%s\"", what, begin, end, m);
-                        CHECK_MSG(strstr(m, lkt_death_words[kind]) || (kind == LKT_DIE_KILL && lkt_has_number(m, 9)) ||
-                                      (kind == LKT_DIE_SEGV && lkt_has_number(m, 11)),
-                                  "%s: the message does not name the death: \"%s\"", what, m);
-                        for (size_t i = 0; i < N; i++) {
-                            size_t t = bases[b] + i;
-                            if (t >= begin && t < end) {
-                                CHECK_MSG(status[i] == LK_ITEM_WORKER_DIED,
-                                          "%s: item %zu of the dying range %zu..%zu has status %d", what, t, begin, end,
-                                          (int)status[i]);
-                            } else if (fail && i == FAIL_AT) {
-                                CHECK(status[i] == 6);
-                            } else if (keep) {
-                                CHECK_MSG(status[i] == 0 && atomic_load(&s->runs[i]) == 1 && results[i] == (t ^ 0xABCDEF),
-                                          "%s: item %zu: status %d, ran %d times", what, t, (int)status[i],
-                                          atomic_load(&s->runs[i]));
-                            } else if (status[i] == 0) {
-                                CHECK_MSG(atomic_load(&s->runs[i]) == 1 && results[i] == (t ^ 0xABCDEF), "%s: item %zu",
-                                          what, t);
-                            } else {
-                                CHECK_MSG(status[i] == LK_ITEM_SKIPPED && results[i] == 0,
-                                          "%s: item %zu has status %d", what, t, (int)status[i]);
-                            }
-                        }
-                        /* the worker was replaced: a full map */
-                        s->fail = 0;
-                        rt_log_clear(&s->log);
-                        CHECK_OK(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo));
-                        for (size_t i = 0; i < N; i++) CHECK(status[i] == 0 && results[i] == ((bases[b] + i) ^ 0xABCDEF));
-                        rt_check_tiling(&s->log, bases[b], N, what);
+    for (rt_loop l = rt_loop_modes(); rt_loop_next(&l);) {
+        lk_invoker_options o = rt_options_mode(l.n_jobs, l.keep);
+        o.grain = 200;
+        lk_invoker *inv = rt_new_with(s, range_fn, &o);
+        for (int kind = 0; kind < LKT_DEATHS; kind++)
+            for (int b = 0; b < 2; b++)
+                for (int fail = 0; fail <= l.keep; fail++) {
+                    char what[160];
+                    snprintf(what, sizeof what, "%s, %s, index_base %zu%s", l.what, lkt_death_name[kind], bases[b],
+                             fail ? ", after a failing item" : "");
+                    s->base = bases[b];
+                    s->fail = fail;
+                    rt_log_clear(&s->log);
+                    for (int i = 0; i < N; i++) {
+                        atomic_store(&s->runs[i], 0);
+                        status[i] = 0x5A5A5A5A;
+                        results[i] = 0;
                     }
-            CHECK_OK(lk_invoker_shutdown(inv));
-            printf("n_jobs %d, %s: ok\n", jobs[j], keep ? "keep-going" : "fail-fast");
-        }
+                    atomic_store(&s->kind, kind);
+                    atomic_store(&s->die_at, DIE_AT);
+                    lk_map_options mo = lkt_with_status(status);
+                    mo.index_base = bases[b];
+                    CHECK_FAIL(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo),
+                               LK_ERR_WORKER_DIED);
+                    CHECK(atomic_load(&s->die_at) == -1);
+                    const char *m = lk_last_error();
+                    /* the call that was running DIE_AT when its worker died: the
+                     * latest to hold it (it never returned) */
+                    const rt_call *c = rt_call_holding(&s->log, bases[b] + DIE_AT, 1);
+                    CHECK_MSG(c != NULL, "%s: no call held the item whose worker died", what);
+                    size_t begin = c->begin, end = c->end;
+                    if (fail && begin <= bases[b] + FAIL_AT)
+                        CHECK_MSG(begin == bases[b] + FAIL_AT + 1, "%s: the dying call began at %zu", what, begin);
+                    /* the message names the range and the death */
+                    CHECK_MSG(lkt_has_number(m, (long long)begin) &&
+                                  (lkt_has_number(m, (long long)end - 1) || lkt_has_number(m, (long long)end)),
+                              "%s: the message does not name the range %zu..%zu: \"%s\"", what, begin, end, m);
+                    CHECK_MSG(strstr(m, lkt_death_words[kind]) || (kind == LKT_DIE_KILL && lkt_has_number(m, 9)) ||
+                                  (kind == LKT_DIE_SEGV && lkt_has_number(m, 11)),
+                              "%s: the message does not name the death: \"%s\"", what, m);
+                    for (size_t i = 0; i < N; i++) {
+                        size_t t = bases[b] + i;
+                        if (t >= begin && t < end) {
+                            CHECK_MSG(status[i] == LK_ITEM_WORKER_DIED,
+                                      "%s: item %zu of the dying range %zu..%zu has status %d", what, t, begin, end,
+                                      (int)status[i]);
+                        } else if (fail && i == FAIL_AT) {
+                            CHECK(status[i] == 6);
+                        } else if (l.keep) {
+                            CHECK_MSG(status[i] == 0 && atomic_load(&s->runs[i]) == 1 && results[i] == (t ^ 0xABCDEF),
+                                      "%s: item %zu: status %d, ran %d times", what, t, (int)status[i],
+                                      atomic_load(&s->runs[i]));
+                        } else if (status[i] == 0) {
+                            CHECK_MSG(atomic_load(&s->runs[i]) == 1 && results[i] == (t ^ 0xABCDEF), "%s: item %zu",
+                                      what, t);
+                        } else {
+                            CHECK_MSG(status[i] == LK_ITEM_SKIPPED && results[i] == 0,
+                                      "%s: item %zu has status %d", what, t, (int)status[i]);
+                        }
+                    }
+                    /* the worker was replaced: a full map */
+                    s->fail = 0;
+                    rt_log_clear(&s->log);
+                    CHECK_OK(lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo));
+                    for (size_t i = 0; i < N; i++) CHECK(status[i] == 0 && results[i] == ((bases[b] + i) ^ 0xABCDEF));
+                    rt_check_tiling(&s->log, bases[b], N, what);
+                }
+        rt_loop_done(&l, inv);
+    }
     printf("range_fault_worker_death_processes: ok\n");
     return 0;
 }

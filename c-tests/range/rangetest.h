@@ -1,7 +1,10 @@
 /* Helpers for the tests of range invokers (c-tests/range/, and the range
  * runs of c-tests/stream/): making a range invoker, and a log of every
  * call a range function got, kept in lkt_shared() memory so that worker
- * processes write to it too. Everything else is in lktest.h. */
+ * processes write to it too; the loop over the invokers a test runs on,
+ * the start of a test whose workers die, and a thread that cancels a map
+ * in flight. Everything else is in
+ * lktest.h. */
 #ifndef RANGETEST_H
 #define RANGETEST_H
 
@@ -17,6 +20,122 @@ static inline lk_invoker *rt_new_with(const void *model, lk_range_fn fn, lk_invo
 static inline lk_invoker *rt_new(const void *model, lk_range_fn fn, int32_t n_jobs) {
     lk_invoker_options o = lkt_options(n_jobs);
     return rt_new_with(model, fn, &o);
+}
+
+/* ---- the invokers a test loops over ---- */
+
+static const char *const rt_mode_name[2] = {"fail-fast", "keep-going"};
+
+/* Options for `n_jobs` workers on this run's backend, fail-fast (keep 0)
+ * or keep-going (keep 1). */
+static inline lk_invoker_options rt_options_mode(int32_t n_jobs, int keep) {
+    lk_invoker_options o = lkt_options(n_jobs);
+    o.error_mode = keep ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
+    return o;
+}
+
+/* n_jobs 1 and 2: the worker counts most tests run each case with. */
+static const int32_t rt_jobs_1_2[2] = {1, 2};
+
+/* A test's nested loops over its invokers, as one loop, outermost first:
+ * `kinds` kinds of invoker (named by kind_name[kind]; 0 counts as 1, with
+ * no name), each n_jobs in jobs[0 .. jobs_count), each error mode (with
+ * `modes` 2: fail-fast, then keep-going; else fail-fast only, not named),
+ * and `inner` values (0 counts as 1) of an axis the test gives a meaning
+ * (a window, a case ...). Make one with rt_loop_of (or st_loop_of) and
+ * step it: for (rt_loop l = rt_loop_modes(); rt_loop_next(&l);) ... */
+typedef struct rt_loop {
+    const int32_t *jobs;
+    int jobs_count, kinds, modes, inner;
+    const char *const *kind_name;
+    int steps;       /* taken so far */
+    /* this step */
+    int kind;
+    int32_t n_jobs;
+    int keep;        /* 1: keep-going, 0: fail-fast */
+    int at;          /* 0 .. inner - 1 */
+    char what[64];   /* "[range invoker, ]n_jobs 2[, keep-going]" */
+} rt_loop;
+
+static inline rt_loop rt_loop_of(const int32_t *jobs, int jobs_count, int modes, int inner) {
+    rt_loop l;
+    memset(&l, 0, sizeof l);
+    l.jobs = jobs;
+    l.jobs_count = jobs_count;
+    l.modes = modes;
+    l.inner = inner;
+    return l;
+}
+
+/* n_jobs 1 and 2, each fail-fast then keep-going. */
+static inline rt_loop rt_loop_modes(void) {
+    return rt_loop_of(rt_jobs_1_2, 2, 2, 1);
+}
+
+/* Take the next step; 0 once every one has been taken. */
+static inline int rt_loop_next(rt_loop *l) {
+    int kinds = l->kinds > 0 ? l->kinds : 1, modes = l->modes == 2 ? 2 : 1, inner = l->inner > 0 ? l->inner : 1;
+    if (l->steps >= kinds * l->jobs_count * modes * inner) return 0;
+    int i = l->steps++;
+    l->at = i % inner;
+    i /= inner;
+    l->keep = i % modes;
+    i /= modes;
+    l->n_jobs = l->jobs[i % l->jobs_count];
+    l->kind = i / l->jobs_count;
+    int len = 0;
+    if (l->kind_name) len = snprintf(l->what, sizeof l->what, "%s invoker, ", l->kind_name[l->kind]);
+    len += snprintf(l->what + len, sizeof l->what - (size_t)len, "n_jobs %d", (int)l->n_jobs);
+    if (modes == 2) snprintf(l->what + len, sizeof l->what - (size_t)len, ", %s", rt_mode_name[l->keep]);
+    return 1;
+}
+
+/* The end of a step: shut its invoker down, and say the step passed. */
+static inline void rt_loop_done(const rt_loop *l, lk_invoker *inv) {
+    lk_status st = lk_invoker_shutdown(inv);
+    CHECK_MSG(st == LK_OK, "%s: lk_invoker_shutdown returned %d (%s)", l->what, (int)st, lk_last_error());
+    printf("%s: ok\n", l->what);
+}
+
+/* The start of a test whose workers die on purpose: on the process
+ * backend only, with a watchdog of `seconds` and no core files. */
+static inline void rt_dying_workers_init(int argc, char **argv, unsigned seconds) {
+    lkt_backend_init(argc, argv);
+    CHECK(lkt_processes());
+    lkt_watchdog(seconds);
+    lkt_no_core_dumps();
+}
+
+/* ---- cancelling a map in flight ---- */
+
+/* A thread that cancels `inv` delay_us after *started turns non-zero
+ * (polled every poll_us): the map is in flight by then. */
+typedef struct rt_canceller {
+    lk_invoker *inv;
+    atomic_int *started;
+    long poll_us, delay_us;
+    pthread_t thread;
+} rt_canceller;
+
+static inline void *rt_canceller_main(void *arg) {
+    rt_canceller *c = (rt_canceller *)arg;
+    while (!atomic_load(c->started)) lkt_sleep_us(c->poll_us);
+    lkt_sleep_us(c->delay_us);
+    CHECK_OK(lk_invoker_cancel(c->inv));
+    return NULL;
+}
+
+static inline void rt_canceller_start(rt_canceller *c, lk_invoker *inv, atomic_int *started, long poll_us,
+                                      long delay_us) {
+    c->inv = inv;
+    c->started = started;
+    c->poll_us = poll_us;
+    c->delay_us = delay_us;
+    CHECK(pthread_create(&c->thread, NULL, rt_canceller_main, c) == 0);
+}
+
+static inline void rt_canceller_join(rt_canceller *c) {
+    CHECK(pthread_join(c->thread, NULL) == 0);
 }
 
 /* ---- a log of range calls ---- */
@@ -97,6 +216,20 @@ static inline rt_call *rt_log_sorted(rt_log *log, size_t *n) {
  * a value outside begin .. end-1 counts as begin. */
 static inline size_t rt_failed_item(const rt_call *c) {
     return (c->failed >= c->begin && c->failed < c->end) ? c->failed : c->begin;
+}
+
+/* Of the calls whose range holds item `index`: the first (lowest begin),
+ * or with `latest` the last (highest begin: after a worker died, the call
+ * that was running the item and never returned); NULL if none. */
+static inline const rt_call *rt_call_holding(rt_log *log, size_t index, int latest) {
+    size_t n = rt_log_count(log);
+    const rt_call *found = NULL;
+    for (size_t k = 0; k < n; k++) {
+        const rt_call *c = &log->calls[k];
+        if (index < c->begin || index >= c->end) continue;
+        if (!found || (latest ? c->begin > found->begin : c->begin < found->begin)) found = c;
+    }
+    return found;
 }
 
 /* What every call must be: never empty, inside the map's task indices

@@ -67,29 +67,27 @@ int main(int argc, char **argv) {
     lkt_backend_init(argc, argv);
     lkt_watchdog(120);
     static size_t size;
-    for (int kind = 0; kind < 2; kind++)
-        for (int32_t n_jobs = 1; n_jobs <= 2; n_jobs++)
-            for (int big = 0; big < 2; big++) {
-                char what[96];
-                snprintf(what, sizeof what, "%s invoker, n_jobs %d, %s items", st_kind_name[kind], n_jobs,
-                         big ? "256 KiB" : "8-byte");
-                size = big ? BIG : 8;
-                lk_invoker_options o = lkt_options(n_jobs);
-                if (kind) o.range_func = big_range;
-                lk_invoker *inv = lkt_new_with(&size, kind ? NULL : big_item, &o);
-                big_io io = {size, big ? N_BIG : N_SMALL, 0, 0, 0, 0};
-                CHECK_OK(lk_invoker_stream(inv, src, snk, &io, size, size, NULL));
-                CHECK_MSG(!io.bad && io.sunk == io.n, "%s: %zu of %zu items, %s", what, io.sunk, io.n,
-                          io.bad ? "some wrong or out of order" : "all right");
-                if (big)
-                    CHECK_MSG(io.max_outstanding * 2 * BIG <= (64u << 20),
-                              "%s: %zu items outstanding: %zu MiB of arguments and results, past 64 MiB", what,
-                              io.max_outstanding, io.max_outstanding * 2 * BIG >> 20);
-                CHECK_MSG(io.max_outstanding >= (size_t)n_jobs + (big ? 0 : 1),
-                          "%s: at most %zu items outstanding", what, io.max_outstanding);
-                CHECK_OK(lk_invoker_shutdown(inv));
-                printf("%s: at most %zu outstanding: ok\n", what, io.max_outstanding);
-            }
+    for (rt_loop l = st_loop_of(rt_jobs_1_2, 2, 1, 2); rt_loop_next(&l);) {
+        int big = l.at;
+        char what[96];
+        snprintf(what, sizeof what, "%s, %s items", l.what, big ? "256 KiB" : "8-byte");
+        size = big ? BIG : 8;
+        lk_invoker_options o = lkt_options(l.n_jobs);
+        if (l.kind) o.range_func = big_range;
+        lk_invoker *inv = lkt_new_with(&size, l.kind ? NULL : big_item, &o);
+        big_io io = {size, big ? N_BIG : N_SMALL, 0, 0, 0, 0};
+        CHECK_OK(lk_invoker_stream(inv, src, snk, &io, size, size, NULL));
+        CHECK_MSG(!io.bad && io.sunk == io.n, "%s: %zu of %zu items, %s", what, io.sunk, io.n,
+                  io.bad ? "some wrong or out of order" : "all right");
+        if (big)
+            CHECK_MSG(io.max_outstanding * 2 * BIG <= (64u << 20),
+                      "%s: %zu items outstanding: %zu MiB of arguments and results, past 64 MiB", what,
+                      io.max_outstanding, io.max_outstanding * 2 * BIG >> 20);
+        CHECK_MSG(io.max_outstanding >= (size_t)l.n_jobs + (big ? 0 : 1),
+                  "%s: at most %zu items outstanding", what, io.max_outstanding);
+        CHECK_OK(lk_invoker_shutdown(inv));
+        printf("%s: at most %zu outstanding: ok\n", what, io.max_outstanding);
+    }
     printf("stream_api_auto_window: ok\n");
     return 0;
 }

@@ -43,28 +43,23 @@ int main(int argc, char **argv) {
     const int32_t jobs[] = {1, 2, 4};
     const size_t windows[] = {1, 2, 7, 13, 64, 1000, (size_t)1 << 40, SIZE_MAX, 0};
     const size_t nw = sizeof windows / sizeof windows[0];
-    for (int kind = 0; kind < 2; kind++)
-        for (int j = 0; j < 3; j++) {
-            lk_invoker_options o = lkt_options(jobs[j]);
-            lk_invoker *inv = st_new_with(s, kind, &o);
-            char inv_what[64];
-            snprintf(inv_what, sizeof inv_what, "%s invoker, n_jobs %d", st_kind_name[kind], jobs[j]);
-            for (size_t w = 0; w < nw; w++)
-                for (int fill = 0; fill < ST_FILLS; fill++) {
-                    /* one item at a time through a big window: fewer items */
-                    size_t n = (fill == ST_FILL_ONE && windows[w] != 1 && windows[w] != 2) ? 300 : N;
-                    one(s, inv, inv_what, n, (w % 2) ? 1000000000u : 0, windows[w], fill, 8, 8);
-                }
-            for (size_t w = 0; w < nw; w++) {
-                one(s, inv, inv_what, 0, 5, windows[w], ST_FILL_FULL, 8, 8);
-                one(s, inv, inv_what, 1, 5, windows[w], ST_FILL_FULL, 8, 8);
+    for (rt_loop l = st_loop_of(jobs, 3, 1, 1); rt_loop_next(&l);) {
+        lk_invoker *inv = st_loop_new(s, &l);
+        for (size_t w = 0; w < nw; w++)
+            for (int fill = 0; fill < ST_FILLS; fill++) {
+                /* one item at a time through a big window: fewer items */
+                size_t n = (fill == ST_FILL_ONE && windows[w] != 1 && windows[w] != 2) ? 300 : N;
+                one(s, inv, l.what, n, (w % 2) ? 1000000000u : 0, windows[w], fill, 8, 8);
             }
-            one(s, inv, inv_what, N, 77, 0, ST_FILL_RANDOM, 0, 8);
-            one(s, inv, inv_what, N, 77, 5, ST_FILL_FULL, 8, 0);
-            one(s, inv, inv_what, N, 77, 64, ST_FILL_FULL, 0, 0);
-            CHECK_OK(lk_invoker_shutdown(inv));
-            printf("%s: ok\n", inv_what);
+        for (size_t w = 0; w < nw; w++) {
+            one(s, inv, l.what, 0, 5, windows[w], ST_FILL_FULL, 8, 8);
+            one(s, inv, l.what, 1, 5, windows[w], ST_FILL_FULL, 8, 8);
         }
+        one(s, inv, l.what, N, 77, 0, ST_FILL_RANDOM, 0, 8);
+        one(s, inv, l.what, N, 77, 5, ST_FILL_FULL, 8, 0);
+        one(s, inv, l.what, N, 77, 64, ST_FILL_FULL, 0, 0);
+        rt_loop_done(&l, inv);
+    }
     printf("stream_api_order: ok\n");
     return 0;
 }

@@ -38,36 +38,34 @@ int main(int argc, char **argv) {
     st_shared *s = st_shared_new();
     static prog_t p;
     static st_io io;
-    for (int kind = 0; kind < 2; kind++)
-        for (int32_t n_jobs = 1; n_jobs <= 2; n_jobs++)
-            for (int w = 0; w < 2; w++) {
-                char what[96];
-                snprintf(what, sizeof what, "%s invoker, n_jobs %d, window %d", st_kind_name[kind], n_jobs,
-                         w ? 0 : 16);
-                lk_invoker_options o = lkt_options(n_jobs);
-                o.progress = on_progress;
-                o.progress_user = &p;
-                o.grain = 1;
-                lk_invoker *inv = st_new_with(s, kind, &o);
-                memset(&p, 0, sizeof p);
-                p.caller = pthread_self();
-                p.io = &io;
-                st_shared_reset(s, 0, N);
-                s->item_us = 1000 * n_jobs; /* about half a second */
-                st_io_init(&io, N, 0, w ? 0 : 16, ST_FILL_RANDOM);
-                CHECK_OK(st_run(inv, &io));
-                st_check_complete(&io, s, what);
-                /* (inline, a batch runs in one go: no call need come while it does) */
-                CHECK_MSG(p.calls >= (n_jobs > 1 ? 2 : 1), "%s: %d progress calls", what, p.calls);
-                CHECK_MSG(!p.wrong_thread, "%s: progress off the stream's calling thread", what);
-                CHECK_MSG(!p.wrong_total, "%s: total was not the items sourced so far, or done > total", what);
-                CHECK_MSG(!p.went_back, "%s: done went back", what);
-                CHECK_MSG(!p.total_back, "%s: total went back", what);
-                CHECK_MSG(p.last_done == N && p.last_total == N, "%s: the last call was (%zu, %zu)", what,
-                          p.last_done, p.last_total);
-                CHECK_OK(lk_invoker_shutdown(inv));
-                printf("%s: %d progress calls: ok\n", what, p.calls);
-            }
+    for (rt_loop l = st_loop_of(rt_jobs_1_2, 2, 1, 2); rt_loop_next(&l);) {
+        int w = l.at;
+        char what[96];
+        snprintf(what, sizeof what, "%s, window %d", l.what, w ? 0 : 16);
+        lk_invoker_options o = lkt_options(l.n_jobs);
+        o.progress = on_progress;
+        o.progress_user = &p;
+        o.grain = 1;
+        lk_invoker *inv = st_new_with(s, l.kind, &o);
+        memset(&p, 0, sizeof p);
+        p.caller = pthread_self();
+        p.io = &io;
+        st_shared_reset(s, 0, N);
+        s->item_us = 1000 * l.n_jobs; /* about half a second */
+        st_io_init(&io, N, 0, w ? 0 : 16, ST_FILL_RANDOM);
+        CHECK_OK(st_run(inv, &io));
+        st_check_complete(&io, s, what);
+        /* (inline, a batch runs in one go: no call need come while it does) */
+        CHECK_MSG(p.calls >= (l.n_jobs > 1 ? 2 : 1), "%s: %d progress calls", what, p.calls);
+        CHECK_MSG(!p.wrong_thread, "%s: progress off the stream's calling thread", what);
+        CHECK_MSG(!p.wrong_total, "%s: total was not the items sourced so far, or done > total", what);
+        CHECK_MSG(!p.went_back, "%s: done went back", what);
+        CHECK_MSG(!p.total_back, "%s: total went back", what);
+        CHECK_MSG(p.last_done == N && p.last_total == N, "%s: the last call was (%zu, %zu)", what,
+                  p.last_done, p.last_total);
+        CHECK_OK(lk_invoker_shutdown(inv));
+        printf("%s: %d progress calls: ok\n", what, p.calls);
+    }
     printf("stream_api_progress: ok\n");
     return 0;
 }

@@ -59,11 +59,7 @@ static void one(st_shared *s, lk_invoker *inv, const char *inv_what, size_t wind
     lkt_sleep_us(2000); /* a late callback would show in the checks below */
     st_check_rules(&io, what);
 
-    /* usable afterwards */
-    st_shared_reset(s, 0, n);
-    st_io_init(&io, n, 0, window, ST_FILL_RANDOM);
-    CHECK_OK(st_run(inv, &io));
-    st_check_complete(&io, s, what);
+    st_check_full_stream(inv, s, n, 0, window, ST_FILL_RANDOM, what); /* usable afterwards */
 }
 
 int main(int argc, char **argv) {
@@ -72,25 +68,17 @@ int main(int argc, char **argv) {
     st_shared *s = st_shared_new();
     const int32_t codes[] = {1, -7, INT32_MAX, INT32_MIN};
     const size_t windows[] = {5, 0};
-    for (int kind = 0; kind < 2; kind++)
-        for (int32_t n_jobs = 1; n_jobs <= 2; n_jobs++)
-            for (int keep = 0; keep < 2; keep++) {
-                lk_invoker_options o = lkt_options(n_jobs);
-                o.error_mode = keep ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
-                lk_invoker *inv = st_new_with(s, kind, &o);
-                char inv_what[80];
-                snprintf(inv_what, sizeof inv_what, "%s invoker, n_jobs %d, %s", st_kind_name[kind], n_jobs,
-                         keep ? "keep-going" : "fail-fast");
-                for (int w = 0; w < 2; w++)
-                    for (int which = 0; which < CASES; which++)
-                        for (int c = 0; c < 4; c++) {
-                            if (which == OVERFILL && c > 0) break;
-                            long at_call = c % 2 ? 0 : 1;
-                            one(s, inv, inv_what, windows[w], which, at_call, codes[c]);
-                        }
-                CHECK_OK(lk_invoker_shutdown(inv));
-                printf("%s: ok\n", inv_what);
-            }
+    for (rt_loop l = st_loop_of(rt_jobs_1_2, 2, 2, 1); rt_loop_next(&l);) {
+        lk_invoker *inv = st_loop_new(s, &l);
+        for (int w = 0; w < 2; w++)
+            for (int which = 0; which < CASES; which++)
+                for (int c = 0; c < 4; c++) {
+                    if (which == OVERFILL && c > 0) break;
+                    long at_call = c % 2 ? 0 : 1;
+                    one(s, inv, l.what, windows[w], which, at_call, codes[c]);
+                }
+        rt_loop_done(&l, inv);
+    }
     printf("stream_fault_callbacks: ok\n");
     return 0;
 }

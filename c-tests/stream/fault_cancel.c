@@ -46,46 +46,35 @@ int main(int argc, char **argv) {
     lkt_watchdog(120);
     st_shared *s = st_shared_new();
     const size_t windows[] = {3, 0};
-    for (int kind = 0; kind < 2; kind++)
-        for (int32_t n_jobs = 1; n_jobs <= 2; n_jobs++)
-            for (int keep = 0; keep < 2; keep++) {
-                lk_invoker_options o = lkt_options(n_jobs);
-                o.error_mode = keep ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
-                lk_invoker *inv = st_new_with(s, kind, &o);
-                for (int w = 0; w < 2; w++)
-                    for (int way = 0; way < WAYS; way++) {
-                        char what[160];
-                        snprintf(what, sizeof what, "%s invoker, n_jobs %d, %s, window %zu, cancel %s",
-                                 st_kind_name[kind], n_jobs, keep ? "keep-going" : "fail-fast", windows[w],
-                                 way_name[way]);
-                        /* a cancel with no stream in flight does nothing */
-                        CHECK_OK(lk_invoker_cancel(inv));
-                        cancel_ctx c = {inv, way, s, 0};
-                        st_shared_reset(s, 0, ST_MAX_COUNTED);
-                        s->item_us = 20;
-                        st_io io;
-                        st_io_init(&io, SIZE_MAX, 0, windows[w], ST_FILL_RANDOM); /* no end */
-                        io.ctx = &c;
-                        io.on_source = cancel_in_source;
-                        io.on_sink = cancel_in_sink;
-                        pthread_t t;
-                        if (way == FROM_THREAD) CHECK(pthread_create(&t, NULL, cancel_thread, &c) == 0);
-                        lk_status st = st_run(inv, &io);
-                        if (way == FROM_THREAD) CHECK(pthread_join(t, NULL) == 0);
-                        CHECK_MSG(st == LK_ERR_CANCELLED, "%s: %d (%s)", what, (int)st, lk_last_error());
-                        lkt_sleep_us(2000);
-                        st_check_rules(&io, what);
-                        CHECK(atomic_load(&s->bad_arg) == 0);
+    for (rt_loop l = st_loop_of(rt_jobs_1_2, 2, 2, 1); rt_loop_next(&l);) {
+        lk_invoker *inv = st_loop_new(s, &l);
+        for (int w = 0; w < 2; w++)
+            for (int way = 0; way < WAYS; way++) {
+                char what[160];
+                snprintf(what, sizeof what, "%s, window %zu, cancel %s", l.what, windows[w], way_name[way]);
+                /* a cancel with no stream in flight does nothing */
+                CHECK_OK(lk_invoker_cancel(inv));
+                cancel_ctx c = {inv, way, s, 0};
+                st_shared_reset(s, 0, ST_MAX_COUNTED);
+                s->item_us = 20;
+                st_io io;
+                st_io_init(&io, SIZE_MAX, 0, windows[w], ST_FILL_RANDOM); /* no end */
+                io.ctx = &c;
+                io.on_source = cancel_in_source;
+                io.on_sink = cancel_in_sink;
+                pthread_t t;
+                if (way == FROM_THREAD) CHECK(pthread_create(&t, NULL, cancel_thread, &c) == 0);
+                lk_status st = st_run(inv, &io);
+                if (way == FROM_THREAD) CHECK(pthread_join(t, NULL) == 0);
+                CHECK_MSG(st == LK_ERR_CANCELLED, "%s: %d (%s)", what, (int)st, lk_last_error());
+                lkt_sleep_us(2000);
+                st_check_rules(&io, what);
+                CHECK(atomic_load(&s->bad_arg) == 0);
 
-                        /* not sticky */
-                        st_shared_reset(s, 0, 500);
-                        st_io_init(&io, 500, 0, windows[w], ST_FILL_FULL);
-                        CHECK_OK(st_run(inv, &io));
-                        st_check_complete(&io, s, what);
-                    }
-                CHECK_OK(lk_invoker_shutdown(inv));
-                printf("%s invoker, n_jobs %d, %s: ok\n", st_kind_name[kind], n_jobs, keep ? "keep-going" : "fail-fast");
+                st_check_full_stream(inv, s, 500, 0, windows[w], ST_FILL_FULL, what); /* not sticky */
             }
+        rt_loop_done(&l, inv);
+    }
     printf("stream_fault_cancel: ok\n");
     return 0;
 }

@@ -32,56 +32,50 @@ int main(int argc, char **argv) {
     st_shared *s = st_shared_new();
     ctx_t ctx = {s};
     const size_t windows[] = {8, 0};
-    for (int kind = 0; kind < 2; kind++)
-        for (int32_t n_jobs = 1; n_jobs <= 2; n_jobs++)
-            for (int keep = 0; keep < 2; keep++) {
-                lk_invoker_options o = lkt_options(n_jobs);
-                o.error_mode = keep ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
-                lk_invoker *inv = st_new_with(s, kind, &o);
-                for (int w = 0; w < 2; w++) {
-                    char what[160];
-                    snprintf(what, sizeof what, "%s invoker, n_jobs %d, %s, window %zu", st_kind_name[kind], n_jobs,
-                             keep ? "keep-going" : "fail-fast", windows[w]);
-                    /* an item, then the source */
-                    st_shared_reset(s, 0, N);
-                    s->fail_code = CODE;
-                    atomic_store(&s->fail_at, FAIL);
-                    st_io io;
-                    st_io_init(&io, N, 0, windows[w], ST_FILL_FULL);
-                    io.ctx = &ctx;
-                    io.on_source = wait_for_item;
-                    io.source_fail_at_call = 1;
-                    io.source_code = 99;
-                    lk_status st = st_run(inv, &io);
-                    CHECK_MSG(st == LK_ERR_CALLBACK, "%s: %d (%s)", what, (int)st, lk_last_error());
-                    unsigned long long index = 0;
-                    long long code = 0;
-                    CHECK_MSG(lkt_parse_failure(lk_last_error(), &index, &code) && index == FAIL && code == CODE,
-                              "%s: an item failed (index %d, code %d), then the source (code 99): \"%s\"", what, FAIL,
-                              CODE, lk_last_error());
-                    lkt_sleep_us(2000);
-                    st_check_rules(&io, what);
+    for (rt_loop l = st_loop_of(rt_jobs_1_2, 2, 2, 1); rt_loop_next(&l);) {
+        lk_invoker *inv = st_loop_new(s, &l);
+        for (int w = 0; w < 2; w++) {
+            char what[160];
+            snprintf(what, sizeof what, "%s, window %zu", l.what, windows[w]);
+            /* an item, then the source */
+            st_shared_reset(s, 0, N);
+            s->fail_code = CODE;
+            atomic_store(&s->fail_at, FAIL);
+            st_io io;
+            st_io_init(&io, N, 0, windows[w], ST_FILL_FULL);
+            io.ctx = &ctx;
+            io.on_source = wait_for_item;
+            io.source_fail_at_call = 1;
+            io.source_code = 99;
+            lk_status st = st_run(inv, &io);
+            CHECK_MSG(st == LK_ERR_CALLBACK, "%s: %d (%s)", what, (int)st, lk_last_error());
+            unsigned long long index = 0;
+            long long code = 0;
+            CHECK_MSG(lkt_parse_failure(lk_last_error(), &index, &code) && index == FAIL && code == CODE,
+                      "%s: an item failed (index %d, code %d), then the source (code 99): \"%s\"", what, FAIL,
+                      CODE, lk_last_error());
+            lkt_sleep_us(2000);
+            st_check_rules(&io, what);
 
-                    /* keep-going: an item, and the sink on the call that carries it */
-                    if (keep) {
-                        st_shared_reset(s, 0, N);
-                        s->fail_code = CODE;
-                        atomic_store(&s->fail_at, FAIL);
-                        st_io_init(&io, N, 0, windows[w], ST_FILL_FULL);
-                        io.sink_fail_at_call = 0; /* the first call carries item FAIL */
-                        io.sink_code = 98;
-                        st = st_run(inv, &io);
-                        CHECK_MSG(st == LK_ERR_CALLBACK, "%s: %d (%s)", what, (int)st, lk_last_error());
-                        CHECK_MSG(lkt_parse_failure(lk_last_error(), &index, &code) && index == FAIL && code == CODE,
-                                  "%s: item %d failed (code %d) and the sink failed (code 98) on the call carrying it: "
-                                  "\"%s\"", what, FAIL, CODE, lk_last_error());
-                        lkt_sleep_us(2000);
-                        st_check_rules(&io, what);
-                    }
-                }
-                CHECK_OK(lk_invoker_shutdown(inv));
-                printf("%s invoker, n_jobs %d, %s: ok\n", st_kind_name[kind], n_jobs, keep ? "keep-going" : "fail-fast");
+            /* keep-going: an item, and the sink on the call that carries it */
+            if (l.keep) {
+                st_shared_reset(s, 0, N);
+                s->fail_code = CODE;
+                atomic_store(&s->fail_at, FAIL);
+                st_io_init(&io, N, 0, windows[w], ST_FILL_FULL);
+                io.sink_fail_at_call = 0; /* the first call carries item FAIL */
+                io.sink_code = 98;
+                st = st_run(inv, &io);
+                CHECK_MSG(st == LK_ERR_CALLBACK, "%s: %d (%s)", what, (int)st, lk_last_error());
+                CHECK_MSG(lkt_parse_failure(lk_last_error(), &index, &code) && index == FAIL && code == CODE,
+                          "%s: item %d failed (code %d) and the sink failed (code 98) on the call carrying it: "
+                          "\"%s\"", what, FAIL, CODE, lk_last_error());
+                lkt_sleep_us(2000);
+                st_check_rules(&io, what);
             }
+        }
+        rt_loop_done(&l, inv);
+    }
     printf("stream_fault_coincide: ok\n");
     return 0;
 }

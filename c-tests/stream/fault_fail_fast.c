@@ -61,11 +61,7 @@ static void run_case(st_shared *s, lk_invoker *inv, const char *inv_what, size_t
     CHECK(atomic_load(&s->bad_arg) == 0);
     CHECK_MSG(atomic_load(&s->stopped_low) == 0,
               "%s: lk_range_stopped was non-zero in a range that begins at or below the failing item", what);
-    /* usable afterwards */
-    st_shared_reset(s, base, N);
-    st_io_init(&io, N, base, window, ST_FILL_FULL);
-    CHECK_OK(st_run(inv, &io));
-    st_check_complete(&io, s, what);
+    st_check_full_stream(inv, s, N, base, window, ST_FILL_FULL, what); /* usable afterwards */
 }
 
 int main(int argc, char **argv) {
@@ -74,23 +70,18 @@ int main(int argc, char **argv) {
     st_shared *s = st_shared_new();
     const int32_t jobs[] = {1, 2, 4};
     const size_t windows[] = {1000, 64, 0};
-    for (int kind = 0; kind < 2; kind++)
-        for (int j = 0; j < 3; j++) {
-            lk_invoker_options o = lkt_options(jobs[j]);
-            lk_invoker *inv = st_new_with(s, kind, &o);
-            char inv_what[64];
-            snprintf(inv_what, sizeof inv_what, "%s invoker, n_jobs %d", st_kind_name[kind], jobs[j]);
-            for (int w = 0; w < 3; w++) {
-                size_t base = w == 1 ? 1000000 : 0;
-                /* items below 300 take 1 ms: many have not started when 300 fails */
-                run_case(s, inv, inv_what, base, windows[w], 300, 300, 1000, -1);
-                run_case(s, inv, inv_what, base, windows[w], 0, 0, 0, -1);
-                run_case(s, inv, inv_what, base, windows[w], N - 1, 0, 0, -1);
-                run_case(s, inv, inv_what, base, windows[w], 40, 0, 0, 50);
-            }
-            CHECK_OK(lk_invoker_shutdown(inv));
-            printf("%s: ok\n", inv_what);
+    for (rt_loop l = st_loop_of(jobs, 3, 1, 1); rt_loop_next(&l);) {
+        lk_invoker *inv = st_loop_new(s, &l);
+        for (int w = 0; w < 3; w++) {
+            size_t base = w == 1 ? 1000000 : 0;
+            /* items below 300 take 1 ms: many have not started when 300 fails */
+            run_case(s, inv, l.what, base, windows[w], 300, 300, 1000, -1);
+            run_case(s, inv, l.what, base, windows[w], 0, 0, 0, -1);
+            run_case(s, inv, l.what, base, windows[w], N - 1, 0, 0, -1);
+            run_case(s, inv, l.what, base, windows[w], 40, 0, 0, 50);
         }
+        rt_loop_done(&l, inv);
+    }
     printf("stream_fault_fail_fast: ok\n");
     return 0;
 }

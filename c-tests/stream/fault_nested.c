@@ -142,37 +142,34 @@ int main(int argc, char **argv) {
     o_range.range_func = plus_one_range;
     t.others[2] = lkt_new_with(NULL, NULL, &o_range);
 
-    for (int kind = 0; kind < 2; kind++)
-        for (int32_t n_jobs = 1; n_jobs <= 2; n_jobs++)
-            for (int where = 0; where < 2; where++) {
-                char what[128];
-                snprintf(what, sizeof what, "%s invoker, n_jobs %d, from the %s", st_kind_name[kind], n_jobs,
-                         where ? "sink" : "source");
-                lk_invoker_options o = lkt_options(n_jobs);
-                t.self = st_new_with(s, kind, &o);
-                t.wrong = t.tried = 0;
-                st_shared_reset(s, 0, N);
-                st_io io;
-                st_io_init(&io, N, 0, 16, ST_FILL_FULL);
-                io.ctx = &t;
-                if (where) io.on_sink = in_sink;
-                else io.on_source = in_source;
-                CHECK_OK(st_run(t.self, &io));
-                CHECK(t.tried >= 1);
-                CHECK_MSG(!(t.wrong & 1), "%s: lk_invoker_map on the stream's invoker was not LK_ERR_UNSUPPORTED", what);
-                CHECK_MSG(!(t.wrong & 2), "%s: lk_invoker_map_with on the stream's invoker was not LK_ERR_UNSUPPORTED",
-                          what);
-                CHECK_MSG(!(t.wrong & 4), "%s: lk_invoker_stream on the stream's invoker was not LK_ERR_UNSUPPORTED",
-                          what);
-                CHECK_MSG(!(t.wrong & 8), "%s: a refused map wrote results", what);
-                for (int k = 0; k < 3; k++)
-                    CHECK_MSG(!(t.wrong & (16 << k)), "%s: a map on another invoker (%d) failed", what, k);
-                CHECK_MSG(!(t.wrong & 128), "%s: a stream on another invoker failed", what);
-                /* the refused stream called none of the outer stream's callbacks twice at once */
-                st_check_complete(&io, s, what);
-                CHECK_OK(lk_invoker_shutdown(t.self));
-                printf("%s: ok\n", what);
-            }
+    for (rt_loop l = st_loop_of(rt_jobs_1_2, 2, 1, 2); rt_loop_next(&l);) {
+        int where = l.at;
+        char what[128];
+        snprintf(what, sizeof what, "%s, from the %s", l.what, where ? "sink" : "source");
+        t.self = st_loop_new(s, &l);
+        t.wrong = t.tried = 0;
+        st_shared_reset(s, 0, N);
+        st_io io;
+        st_io_init(&io, N, 0, 16, ST_FILL_FULL);
+        io.ctx = &t;
+        if (where) io.on_sink = in_sink;
+        else io.on_source = in_source;
+        CHECK_OK(st_run(t.self, &io));
+        CHECK(t.tried >= 1);
+        CHECK_MSG(!(t.wrong & 1), "%s: lk_invoker_map on the stream's invoker was not LK_ERR_UNSUPPORTED", what);
+        CHECK_MSG(!(t.wrong & 2), "%s: lk_invoker_map_with on the stream's invoker was not LK_ERR_UNSUPPORTED",
+                  what);
+        CHECK_MSG(!(t.wrong & 4), "%s: lk_invoker_stream on the stream's invoker was not LK_ERR_UNSUPPORTED",
+                  what);
+        CHECK_MSG(!(t.wrong & 8), "%s: a refused map wrote results", what);
+        for (int k = 0; k < 3; k++)
+            CHECK_MSG(!(t.wrong & (16 << k)), "%s: a map on another invoker (%d) failed", what, k);
+        CHECK_MSG(!(t.wrong & 128), "%s: a stream on another invoker failed", what);
+        /* the refused stream called none of the outer stream's callbacks twice at once */
+        st_check_complete(&io, s, what);
+        CHECK_OK(lk_invoker_shutdown(t.self));
+        printf("%s: ok\n", what);
+    }
 
     if (!lkt_processes()) {
         /* item callbacks of a stream map on its own invoker (threads only:

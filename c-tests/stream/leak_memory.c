@@ -30,31 +30,31 @@ int main(int argc, char **argv) {
     lkt_backend_init(argc, argv);
     lkt_watchdog(240);
     st_shared *s = st_shared_new();
+    const int32_t jobs[] = {2};
     const size_t windows[] = {0, 100000};
-    for (int kind = 0; kind < 2; kind++)
-        for (int w = 0; w < 2; w++) {
-            char what[96];
-            snprintf(what, sizeof what, "%s invoker, n_jobs 2, window %zu", st_kind_name[kind], windows[w]);
-            lk_invoker_options o = lkt_options(2);
-            lk_invoker *inv = st_new_with(s, kind, &o);
-            st_shared_reset(s, 0, ST_MAX_COUNTED);
-            mem_t m = {0, 0};
-            st_io io;
-            st_io_init(&io, ITEMS, 0, windows[w], ST_FILL_FULL);
-            io.ctx = &m;
-            io.on_sink = sample;
-            double t0 = lkt_now();
-            CHECK_OK(st_run(inv, &io));
-            double took = lkt_now() - t0;
-            st_check_complete(&io, s, what);
-            CHECK(m.rss_warm > 0);
-            uint64_t m0 = m.rss_warm;
-            CHECK_MSG(m.rss_max <= m0 + SLACK, "%s: resident memory grew from %.1f MiB to %.1f MiB", what,
-                      m0 / 1048576.0, m.rss_max / 1048576.0);
-            CHECK_OK(lk_invoker_shutdown(inv));
-            printf("%s: %lu items in %.2f s, resident %.1f MiB after 10^6, at most %.1f MiB: ok\n", what, ITEMS, took,
-                   m0 / 1048576.0, m.rss_max / 1048576.0);
-        }
+    for (rt_loop l = st_loop_of(jobs, 1, 1, 2); rt_loop_next(&l);) {
+        size_t w = (size_t)l.at;
+        char what[96];
+        snprintf(what, sizeof what, "%s, window %zu", l.what, windows[w]);
+        lk_invoker *inv = st_loop_new(s, &l);
+        st_shared_reset(s, 0, ST_MAX_COUNTED);
+        mem_t m = {0, 0};
+        st_io io;
+        st_io_init(&io, ITEMS, 0, windows[w], ST_FILL_FULL);
+        io.ctx = &m;
+        io.on_sink = sample;
+        double t0 = lkt_now();
+        CHECK_OK(st_run(inv, &io));
+        double took = lkt_now() - t0;
+        st_check_complete(&io, s, what);
+        CHECK(m.rss_warm > 0);
+        uint64_t m0 = m.rss_warm;
+        CHECK_MSG(m.rss_max <= m0 + SLACK, "%s: resident memory grew from %.1f MiB to %.1f MiB", what,
+                  m0 / 1048576.0, m.rss_max / 1048576.0);
+        CHECK_OK(lk_invoker_shutdown(inv));
+        printf("%s: %lu items in %.2f s, resident %.1f MiB after 10^6, at most %.1f MiB: ok\n", what, ITEMS, took,
+               m0 / 1048576.0, m.rss_max / 1048576.0);
+    }
     printf("stream_leak_memory: ok\n");
     return 0;
 }

@@ -1,7 +1,8 @@
 /* Helpers for the tests of streaming maps (c-tests/stream/): a source that
  * hands out numbered arguments and a sink that checks what comes back, both
  * checking the rules of lk_invoker_stream as they go (API.md, Streaming
- * maps), and an item and a range function that compute the same thing.
+ * maps), an item and a range function that compute the same thing, and
+ * the loop over item and range invokers the tests run on.
  *
  * The source and sink run in the calling process; the item and range
  * functions may run in worker processes, so what they count lives in an
@@ -129,6 +130,20 @@ static inline lk_invoker *st_new_with(st_shared *s, int kind, lk_invoker_options
 
 static const char *const st_kind_name[2] = {"item", "range"};
 
+/* rt_loop_of over item then range invokers (kind 0, then 1). */
+static inline rt_loop st_loop_of(const int32_t *jobs, int jobs_count, int modes, int inner) {
+    rt_loop l = rt_loop_of(jobs, jobs_count, modes, inner);
+    l.kinds = 2;
+    l.kind_name = st_kind_name;
+    return l;
+}
+
+/* The invoker of a step of such a loop: its kind, n_jobs and error mode. */
+static inline lk_invoker *st_loop_new(st_shared *s, const rt_loop *l) {
+    lk_invoker_options o = rt_options_mode(l->n_jobs, l->keep);
+    return st_new_with(s, l->kind, &o);
+}
+
 /* ---- the source and the sink ---- */
 
 enum { ST_FILL_FULL, ST_FILL_RANDOM, ST_FILL_ONE, ST_FILLS };
@@ -183,12 +198,20 @@ static inline void st_io_init(st_io *io, size_t n, size_t base, size_t window, i
     io->min_capacity = SIZE_MAX;
 }
 
-static inline int32_t st_source(void *user, void *args, size_t capacity, size_t *n_filled) {
-    st_io *io = (st_io *)user;
+/* What the source and the sink check as a call begins (`in` counts calls
+ * of this callback in flight, `in_other` those of the other one): not
+ * after lk_invoker_stream returned, nor after a failure, nor beside
+ * another call. */
+static inline void st_callback_begins(st_io *io, atomic_int *in, atomic_int *overlapped, atomic_int *in_other) {
     if (io->returned) io->called_after_return = 1;
     if (io->failed_already) io->after_failure = 1;
-    if (atomic_fetch_add(&io->in_source, 1) != 0) io->overlapped_source = 1;
-    if (atomic_load(&io->in_sink)) io->overlap_source_sink = 1;
+    if (atomic_fetch_add(in, 1) != 0) atomic_store(overlapped, 1);
+    if (atomic_load(in_other)) io->overlap_source_sink = 1;
+}
+
+static inline int32_t st_source(void *user, void *args, size_t capacity, size_t *n_filled) {
+    st_io *io = (st_io *)user;
+    st_callback_begins(io, &io->in_source, &io->overlapped_source, &io->in_sink);
     size_t call = io->source_calls++;
     if (capacity < 1) io->bad_capacity = 1;
     if (capacity < io->min_capacity) io->min_capacity = capacity;
@@ -222,10 +245,7 @@ static inline int32_t st_source(void *user, void *args, size_t capacity, size_t 
 
 static inline int32_t st_sink(void *user, size_t first, const void *results, const int32_t *item_status, size_t n) {
     st_io *io = (st_io *)user;
-    if (io->returned) io->called_after_return = 1;
-    if (io->failed_already) io->after_failure = 1;
-    if (atomic_fetch_add(&io->in_sink, 1) != 0) io->overlapped_sink = 1;
-    if (atomic_load(&io->in_source)) io->overlap_source_sink = 1;
+    st_callback_begins(io, &io->in_sink, &io->overlapped_sink, &io->in_source);
     size_t call = io->sink_calls++;
     if (n < 1) io->bad_n = 1;
     if (first != io->base + io->sunk) io->bad_first = 1;
@@ -305,6 +325,19 @@ static inline void st_check_complete(const st_io *io, st_shared *s, const char *
     size_t counted = io->n < ST_MAX_COUNTED ? io->n : ST_MAX_COUNTED;
     for (size_t i = 0; i < counted; i++)
         CHECK_MSG(atomic_load(&s->runs[i]) == 1, "%s: item %zu ran %d times", what, i, atomic_load(&s->runs[i]));
+}
+
+/* A stream of n items from `base` that nothing fails runs in full on `inv`
+ * (after a failure: the invoker is still usable), checked as
+ * st_check_complete. */
+static inline void st_check_full_stream(lk_invoker *inv, st_shared *s, size_t n, size_t base, size_t window, int fill,
+                                        const char *what) {
+    st_shared_reset(s, base, n);
+    st_io io;
+    st_io_init(&io, n, base, window, fill);
+    lk_status st = st_run(inv, &io);
+    CHECK_MSG(st == LK_OK, "%s: the stream after it returned %d (%s)", what, (int)st, lk_last_error());
+    st_check_complete(&io, s, what);
 }
 
 #endif
