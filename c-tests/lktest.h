@@ -1,5 +1,6 @@
 /* Shared helpers for the C tests: checks that always run, watchdogs so a
- * hang fails the test instead of blocking CI, the backend of a test written
+ * hang fails the test instead of blocking CI (and guards that bound one
+ * call), the backend of a test written
  * for both backends, and what the tests of every area (invoker, threads,
  * processes, run_sp, library, reliability) look at: time, processes and
  * descriptors from /proc, shared memory, captured log records, a rerun of
@@ -55,16 +56,21 @@
         }                                                                              \
     } while (0)
 
+/* CHECK_STATUS's report: where, the call, the status it gave and the one
+ * expected (number and name), and lk_last_error(); ends the test. */
+static inline void lkt_status_failed(const char *file, int line, const char *call, lk_status got,
+                                     lk_status expected, const char *expected_name) {
+    fprintf(stderr, "%s:%d: %s returned %d, expected %d (%s): %s\n", file, line, call, (int)got,
+            (int)expected, expected_name, lk_last_error());
+    exit(1);
+}
+
 /* CHECK_STATUS(call, LK_X): the exact status, with the message on failure. */
 #define CHECK_STATUS(call, expected)                                                   \
     do {                                                                               \
         lk_status lkt_s_ = (call);                                                     \
-        if (lkt_s_ != (expected)) {                                                    \
-            fprintf(stderr, "%s:%d: %s returned %d, expected %d (%s): %s\n", __FILE__, \
-                    __LINE__, #call, (int)lkt_s_, (int)(expected), #expected,          \
-                    lk_last_error());                                                  \
-            exit(1);                                                                   \
-        }                                                                              \
+        if (lkt_s_ != (expected))                                                      \
+            lkt_status_failed(__FILE__, __LINE__, #call, lkt_s_, (expected), #expected); \
     } while (0)
 
 #define CHECK_OK(call) CHECK_STATUS(call, LK_OK)
@@ -197,6 +203,55 @@ static inline void lkt_watchdog_thread(unsigned seconds) {
     CHECK(pthread_detach(t) == 0);
 }
 
+/* ---- a bound on one call that could hang ---- */
+
+/* A thread that calls `on_hang(g)` (which must end the process) unless
+ * lkt_guard_end comes within `seconds`: a call that would hang fails at
+ * once, saying what hung, instead of at the watchdog. The caller fills
+ * `on_hang` and, for it, `user`. */
+typedef struct lkt_guard {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    double seconds;
+    char what[256];
+    pthread_t th;
+    void (*on_hang)(const struct lkt_guard *g);
+    void *user;
+} lkt_guard;
+
+static inline void *lkt_guard_main(void *p) {
+    lkt_guard *g = (lkt_guard *)p;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)g->seconds;
+    pthread_mutex_lock(&g->mu);
+    int r = 0;
+    while (!g->done && r != ETIMEDOUT) r = pthread_cond_timedwait(&g->cv, &g->mu, &until);
+    int done = g->done;
+    pthread_mutex_unlock(&g->mu);
+    if (!done) g->on_hang(g);
+    return NULL;
+}
+
+static inline void lkt_guard_start(lkt_guard *g, double seconds, const char *what) {
+    CHECK(pthread_mutex_init(&g->mu, NULL) == 0 && pthread_cond_init(&g->cv, NULL) == 0);
+    g->done = 0;
+    g->seconds = seconds;
+    snprintf(g->what, sizeof g->what, "%s", what);
+    CHECK(pthread_create(&g->th, NULL, lkt_guard_main, g) == 0);
+}
+
+static inline void lkt_guard_end(lkt_guard *g) {
+    pthread_mutex_lock(&g->mu);
+    g->done = 1;
+    pthread_cond_signal(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+    CHECK(pthread_join(g->th, NULL) == 0);
+    pthread_mutex_destroy(&g->mu);
+    pthread_cond_destroy(&g->cv);
+}
+
 /* ---- signals ---- */
 
 /* Handle `sig` with `handler`, installed WITHOUT SA_RESTART, so every
@@ -272,6 +327,16 @@ static inline int32_t lkt_nop(const void *model, const void *arg, void *result, 
 static inline int lkt_take(atomic_int *at, size_t index) {
     int expected = (int)index;
     return atomic_load(at) == expected && atomic_compare_exchange_strong(at, &expected, -1);
+}
+
+/* The pid a worker publishes in *slot (0 until then), waited for up to
+ * `seconds` from another thread; 0 if none came. For an item that waits
+ * to be stopped or killed from outside. */
+static inline int lkt_await_pid(atomic_int *slot, double seconds) {
+    double t0 = lkt_now();
+    int pid;
+    while ((pid = atomic_load(slot)) == 0 && lkt_now() - t0 < seconds) lkt_sleep_us(200);
+    return pid;
 }
 
 /* The ways a worker or child dies on purpose, with lkt_die. */
@@ -417,6 +482,15 @@ static inline void *lkt_shared(size_t size) {
     return p;
 }
 
+/* The start of a test whose workers die on purpose: its watchdog, no core
+ * dumps, and the lkt_shared() page of `size` bytes where the test and its
+ * workers keep their state (made here, before any invoker). */
+static inline void *lkt_begin_crash_test(unsigned watchdog_seconds, size_t size) {
+    lkt_watchdog(watchdog_seconds);
+    lkt_no_core_dumps();
+    return lkt_shared(size);
+}
+
 enum { LKT_MAX_PIDS = 1024 };
 
 /* A set of pids, in shared memory: lkt_pid_add is safe from any process. */
@@ -510,6 +584,54 @@ static inline int32_t lkt_slow_item(const void *model, const void *arg, void *re
 /* Wait until at least `n` items of `s` have started. */
 static inline void lkt_slow_wait(lkt_slow *s, long n) {
     while (atomic_load(&s->started) < n) lkt_sleep_us(500);
+}
+
+/* ---- a signal sent from another thread, once a slow map is under way ---- */
+
+/* How lkt_signal_later sends it. */
+enum {
+    LKT_SEND_RAISE,        /* raise(): the sending thread takes it */
+    LKT_SEND_PTHREAD_KILL, /* pthread_kill() to the thread that started the sender */
+    LKT_SEND_KILL,         /* kill() to this process: any thread may take it */
+    LKT_SEND_KILL_GROUP,   /* kill(0, ...): the whole process group, as Ctrl-C */
+};
+
+typedef struct lkt_sender {
+    int sig, how;
+    pthread_t target;
+    lkt_slow *slow;
+    long after, delay_us;
+    pthread_t th;
+} lkt_sender;
+
+static inline void *lkt_sender_main(void *p) {
+    lkt_sender *s = (lkt_sender *)p;
+    lkt_slow_wait(s->slow, s->after);
+    lkt_sleep_us(s->delay_us);
+    switch (s->how) {
+    case LKT_SEND_RAISE: CHECK(raise(s->sig) == 0); break;
+    case LKT_SEND_PTHREAD_KILL: CHECK(pthread_kill(s->target, s->sig) == 0); break;
+    case LKT_SEND_KILL: CHECK(kill(getpid(), s->sig) == 0); break;
+    default: CHECK(kill(0, s->sig) == 0); break;
+    }
+    return NULL;
+}
+
+/* Start a thread that sends `sig` the LKT_SEND_* way `how` once `after`
+ * items of `slow` have started, and `delay_us` later; lkt_signal_join
+ * waits for it. */
+static inline void lkt_signal_later(lkt_sender *s, int sig, int how, lkt_slow *slow, long after, long delay_us) {
+    s->sig = sig;
+    s->how = how;
+    s->target = pthread_self();
+    s->slow = slow;
+    s->after = after;
+    s->delay_us = delay_us;
+    CHECK(pthread_create(&s->th, NULL, lkt_sender_main, s) == 0);
+}
+
+static inline void lkt_signal_join(lkt_sender *s) {
+    CHECK(pthread_join(s->th, NULL) == 0);
 }
 
 /* After a map of lkt_slow_item that was stopped (cancelled) with an
@@ -695,6 +817,12 @@ static inline void lkt_check_no_children(void) {
     }
 }
 
+/* Shut `inv` down (LK_OK) and check that no child process is left. */
+static inline void lkt_shutdown_reaped(lk_invoker *inv) {
+    CHECK_OK(lk_invoker_shutdown(inv));
+    lkt_check_no_children();
+}
+
 /* ---- what this process holds: threads, descriptors, memory ---- */
 
 /* Entries of a /proc directory, not counting "." and "..". */
@@ -861,6 +989,14 @@ typedef struct lkt_record {
 static pthread_mutex_t lkt_log_mu = PTHREAD_MUTEX_INITIALIZER;
 static lkt_record lkt_records[LKT_MAX_RECORDS];
 static size_t lkt_n_records;
+
+/* lk_log the record "<prefix><n>" at `level` (the numbered records
+ * lkt_log_check_sequence and the log tests count). */
+static inline void lkt_log_numbered(lk_log_level level, const char *prefix, long long n) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s%lld", prefix, n);
+    lk_log(level, msg);
+}
 
 /* An lk_log_fn that stores every record it gets (and counts those past the
  * array). */

@@ -158,11 +158,7 @@ static int32_t w_op(const void *model, const void *arg, void *result, const lk_t
         make_garbage(kind, (uint64_t)atomic_load(&ctl->seed));
         lk_log(LK_LOG_INFO, "worker after the garbage");
     }
-    if (task->index % 100 == 7) {
-        char msg[64];
-        snprintf(msg, sizeof msg, "worker record %zu", task->index);
-        lk_log(LK_LOG_INFO, msg);
-    }
+    if (task->index % 100 == 7) lkt_log_numbered(LK_LOG_INFO, "worker record ", (long long)task->index);
     *(uint64_t *)result = task->index * 13 + 5;
     return 0;
 }

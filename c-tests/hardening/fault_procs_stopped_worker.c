@@ -26,13 +26,14 @@ typedef struct ctl {
 
 static ctl_t *ctl;
 
+/* The model is the control page (shared with the workers). */
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
-    (void)model;
+    ctl_t *c = (ctl_t *)model;
     (void)arg;
-    atomic_fetch_add(&ctl->runs[task->index], 1);
-    if (lkt_take(&ctl->stop_at, task->index)) raise(SIGSTOP);
-    if (lkt_take(&ctl->block_at, task->index)) {
-        atomic_store(&ctl->blocked_pid, (int)getpid());
+    atomic_fetch_add(&c->runs[task->index], 1);
+    if (lkt_take(&c->stop_at, task->index)) raise(SIGSTOP);
+    if (lkt_take(&c->block_at, task->index)) {
+        atomic_store(&c->blocked_pid, (int)getpid());
         lkt_sleep_us(30 * 1000000L); /* until stopped, then killed */
     }
     lkt_sleep_us(200); /* well inside the limit */
@@ -42,12 +43,8 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 
 static void *stop_from_outside(void *p) {
     (void)p;
-    int pid;
-    double t0 = lkt_now();
-    while ((pid = atomic_load(&ctl->blocked_pid)) == 0) {
-        CHECK(lkt_now() - t0 < 20);
-        lkt_sleep_us(200);
-    }
+    int pid = lkt_await_pid(&ctl->blocked_pid, 20);
+    CHECK_MSG(pid > 0, "the item to stop from outside never started");
     CHECK(kill(pid, SIGSTOP) == 0);
     return NULL;
 }
@@ -77,7 +74,7 @@ static void run(int n_jobs, int keep_going, int from_outside) {
     o.error_mode = keep_going ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
     o.item_timeout_ms = LIMIT_MS;
     lk_invoker *inv = NULL;
-    lk_status made = lk_invoker_new_with(NULL, op, &o, &inv);
+    lk_status made = lk_invoker_new_with(ctl, op, &o, &inv);
     CHECK_MSG(made == LK_OK, "%s: a process invoker with item_timeout_ms %d: status %d: %s", what, LIMIT_MS,
               (int)made, lk_last_error());
     full_map(inv, what);
@@ -124,20 +121,17 @@ static void run(int n_jobs, int keep_going, int from_outside) {
     /* The stopped worker was replaced: the next maps run in full. */
     full_map(inv, what);
     full_map(inv, what);
-    CHECK_OK(lk_invoker_shutdown(inv));
-    lkt_check_no_children();
+    lkt_shutdown_reaped(inv);
 }
 
 int main(void) {
-    lkt_watchdog(110);
-    lkt_no_core_dumps();
-    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
+    ctl = (ctl_t *)lkt_begin_crash_test(110, sizeof *ctl);
 
     /* Threads cannot be killed: a limit there is refused. */
     lk_invoker_options o = lkt_options_on(LK_BACKEND_THREADS, 2);
     o.item_timeout_ms = LIMIT_MS;
     lk_invoker *inv = (lk_invoker *)(uintptr_t)0x1234;
-    CHECK_FAIL(lk_invoker_new_with(NULL, op, &o, &inv), LK_ERR_UNSUPPORTED);
+    CHECK_FAIL(lk_invoker_new_with(ctl, op, &o, &inv), LK_ERR_UNSUPPORTED);
     CHECK(inv == (lk_invoker *)(uintptr_t)0x1234);
 
     for (int n_jobs = 1; n_jobs <= 2; n_jobs++)

@@ -163,14 +163,11 @@ static void run(int n_jobs, int keep_going) {
     }
     full_map(inv, 5, what);
 
-    CHECK_OK(lk_invoker_shutdown(inv));
-    lkt_check_no_children();
+    lkt_shutdown_reaped(inv);
 }
 
 int main(void) {
-    lkt_watchdog(110);
-    lkt_no_core_dumps();
-    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
+    ctl = (ctl_t *)lkt_begin_crash_test(110, sizeof *ctl);
     lk_set_log_callback(lkt_log_capture, NULL, LK_LOG_WARN);
     char fds_before[8192], fds_after[8192];
     lkt_fd_list(fds_before, sizeof fds_before);

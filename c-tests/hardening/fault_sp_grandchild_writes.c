@@ -29,15 +29,6 @@ static shared_state *sh;
 static const char ANSWER[] = "child-answer";
 enum { ANSWER_LEN = sizeof ANSWER - 1, EXTRA = 100000 };
 
-static int result_memfd(void) {
-    for (int fd = 3; fd < 1024; fd++) {
-        char target[256];
-        ht_fd_target(fd, target, sizeof target);
-        if (strstr(target, "memfd:lk-run-sp")) return fd;
-    }
-    return -1;
-}
-
 static void wait_flag(atomic_int *flag) {
     double t0 = lkt_now();
     while (!atomic_load(flag) && lkt_now() - t0 < 20) lkt_sleep_us(1000);
@@ -68,7 +59,7 @@ static int32_t forking(const void *arg, lk_buffer *out) {
         memcpy(mine.data, "GRANDCHILD-G", ANSWER_LEN);
         atomic_store(&sh->append_status, (int)lk_buffer_append(out, "tail", 4));
     }
-    int fd = result_memfd();
+    int fd = ht_result_memfd();
     if (fd >= 0) {
         errno = 0;
         atomic_store(&sh->pwrite_errno, pwrite(fd, "PWRITE", 6, 0) == 6 ? 0 : errno ? errno : -1);

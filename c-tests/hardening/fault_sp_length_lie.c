@@ -29,16 +29,6 @@ static const char *const case_name[CASES] = {
     "cap + 1 GiB", "cap + 1", "SIZE_MAX", "len on an empty buffer", "result file shrunk", "heap buffer lying",
     "shorter than written", "exactly the capacity"};
 
-/* The child's result memfd, found as the library names it. */
-static int result_memfd(void) {
-    for (int fd = 3; fd < 1024; fd++) {
-        char target[256];
-        ht_fd_target(fd, target, sizeof target);
-        if (strstr(target, "memfd:lk-run-sp")) return fd;
-    }
-    return -1;
-}
-
 static int32_t liar(const void *arg, lk_buffer *out) {
     int how = *(const int *)arg;
     static char big[2 << 20];
@@ -49,7 +39,7 @@ static int32_t liar(const void *arg, lk_buffer *out) {
     case LIE_NO_STORAGE: out->len = 100; break;
     case LIE_SHRUNK: {
         SPT_APPEND(out, big, sizeof big);
-        int fd = result_memfd();
+        int fd = ht_result_memfd();
         if (fd < 0) return 60;
         if (ftruncate(fd, 0) != 0) return 61;
         break;

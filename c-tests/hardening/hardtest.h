@@ -1,5 +1,6 @@
 /* Helpers only the hardening tests (c-tests/hardening/) use: what a hostile
- * child or host does (garbage into every descriptor), and what a waiting or
+ * child or host does (garbage into every descriptor, the result memfd of a
+ * run_sp child), a guard on one call, and what a waiting or
  * idle thread costs (context switches and CPU time from /proc and the CPU
  * clocks). Everything the tests of other areas share too (checks,
  * watchdogs, time, children, descriptors, log capture, lkt_shared) is in
@@ -107,53 +108,33 @@ static inline void ht_write_all(const void *bytes, size_t len) {
 
 /* ---- a bound on one call that could hang ---- */
 
-/* A thread that fails the test (exit 1, naming `what`) unless ht_guard_end
- * comes within `seconds`: a call that would hang fails at once with a
- * message, instead of at the watchdog. One guard at a time. */
-typedef struct ht_guard {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-    double seconds;
-    char what[256];
-    pthread_t th;
-} ht_guard;
+/* lkt_guard with one failure: exit 1, naming `what`. One guard at a time. */
+static lkt_guard ht_the_guard;
 
-static ht_guard ht_the_guard = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, "", 0};
-
-static inline void *ht_guard_main(void *p) {
-    ht_guard *g = (ht_guard *)p;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)g->seconds;
-    pthread_mutex_lock(&g->mu);
-    int r = 0;
-    while (!g->done && r != ETIMEDOUT) r = pthread_cond_timedwait(&g->cv, &g->mu, &until);
-    int done = g->done;
-    pthread_mutex_unlock(&g->mu);
-    if (!done) {
-        fprintf(stderr, "%s did not return within %.0f s\n", g->what, g->seconds);
-        fflush(stdout);
-        _exit(1);
-    }
-    return NULL;
+static inline void ht_guard_hung(const lkt_guard *g) {
+    fprintf(stderr, "%s did not return within %.0f s\n", g->what, g->seconds);
+    fflush(stdout);
+    _exit(1);
 }
 
 static inline void ht_guard_start(double seconds, const char *what) {
-    ht_guard *g = &ht_the_guard;
-    g->done = 0;
-    g->seconds = seconds;
-    snprintf(g->what, sizeof g->what, "%s", what);
-    CHECK(pthread_create(&g->th, NULL, ht_guard_main, g) == 0);
+    ht_the_guard.on_hang = ht_guard_hung;
+    lkt_guard_start(&ht_the_guard, seconds, what);
 }
 
 static inline void ht_guard_end(void) {
-    ht_guard *g = &ht_the_guard;
-    pthread_mutex_lock(&g->mu);
-    g->done = 1;
-    pthread_cond_signal(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    CHECK(pthread_join(g->th, NULL) == 0);
+    lkt_guard_end(&ht_the_guard);
+}
+
+/* The descriptor of this run_sp child's result memfd (found by the name the
+ * library gives it), or -1. */
+static inline int ht_result_memfd(void) {
+    for (int fd = 3; fd < 1024; fd++) {
+        char target[256];
+        ht_fd_target(fd, target, sizeof target);
+        if (strstr(target, "memfd:lk-run-sp")) return fd;
+    }
+    return -1;
 }
 
 /* ---- what a thread costs: wake-ups and CPU time ---- */

@@ -25,20 +25,6 @@ static void on_usr1(int sig) {
 
 enum { BY_PTHREAD_KILL, BY_KILL, BY_TIMER };
 
-typedef struct {
-    pthread_t target;
-    int how;
-} sender;
-
-static void *send_later(void *p) {
-    sender *s = (sender *)p;
-    lkt_slow_wait(slow, 2);
-    lkt_sleep_us(80000);
-    if (s->how == BY_PTHREAD_KILL) CHECK(pthread_kill(s->target, SIGUSR1) == 0);
-    else CHECK(kill(getpid(), SIGUSR1) == 0);
-    return NULL;
-}
-
 static void run(int n_jobs, int how) {
     static uint64_t results[N];
     lk_invoker *inv = lkt_new(slow, lkt_slow_item, n_jobs);
@@ -48,8 +34,7 @@ static void run(int n_jobs, int how) {
     atomic_store(&slow->started, 0);
     double full = (double)N * SLEEP_US * 1e-6 / n_jobs;
 
-    pthread_t th;
-    sender s = {pthread_self(), how};
+    lkt_sender s;
     timer_t timer;
     if (how == BY_TIMER) {
         struct sigevent sev;
@@ -62,13 +47,14 @@ static void run(int n_jobs, int how) {
         its.it_value.tv_nsec = 150 * 1000 * 1000;
         CHECK(timer_settime(timer, 0, &its, NULL) == 0);
     } else {
-        CHECK(pthread_create(&th, NULL, send_later, &s) == 0);
+        /* well inside the map: 80 ms after its second item started */
+        lkt_signal_later(&s, SIGUSR1, how == BY_PTHREAD_KILL ? LKT_SEND_PTHREAD_KILL : LKT_SEND_KILL, slow, 2, 80000);
     }
     double t0 = lkt_now();
     CHECK_FAIL(lk_invoker_map(inv, NULL, N, 0, results, sizeof results[0]), LK_ERR_CANCELLED);
     double took = lkt_now() - t0;
     if (how == BY_TIMER) CHECK(timer_delete(timer) == 0);
-    else CHECK(pthread_join(th, NULL) == 0);
+    else lkt_signal_join(&s);
     CHECK(handler_calls == 1);
     CHECK(handler_status == (sig_atomic_t)LK_OK);
     long n_ran = atomic_load(&slow->started);

@@ -16,9 +16,7 @@ enum { N = 500 };
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
     (void)arg;
     (void)result;
-    char msg[64];
-    snprintf(msg, sizeof msg, "item %zu", task->index);
-    lk_log(LK_LOG_INFO, msg);
+    lkt_log_numbered(LK_LOG_INFO, "item ", (long long)task->index);
     int32_t code = lkt_faults_hit((lkt_faults *)model, task->index, 9);
     if (task->index % 50 == 0) lkt_sleep_us(500);
     return code;

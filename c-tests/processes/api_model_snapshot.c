@@ -66,9 +66,7 @@ static void check_map(lk_invoker *inv, int32_t want, lk_status want_status) {
 }
 
 int main(void) {
-    lkt_watchdog(60);
-    lkt_no_core_dumps();
-    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
+    ctl = (ctl_t *)lkt_begin_crash_test(60, sizeof *ctl);
     atomic_store(&ctl->die_at, -1);
 
     int32_t jobs[] = {1, 2, 4};

@@ -68,9 +68,7 @@ static void one_map(lk_invoker *inv, int kind, int two, int n_jobs) {
 }
 
 int main(void) {
-    lkt_watchdog(60);
-    lkt_no_core_dumps();
-    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
+    ctl = (ctl_t *)lkt_begin_crash_test(60, sizeof *ctl);
     atomic_store(&ctl->die_a, -1);
     atomic_store(&ctl->die_b, -1);
     int32_t jobs[] = {1, 2, 4};

@@ -41,8 +41,8 @@ typedef struct {
 
 static void *killer(void *p) {
     killer_t *k = (killer_t *)p;
-    int pid;
-    while ((pid = atomic_load(&ctl->stuck_pid)) == 0) lkt_sleep_us(500);
+    int pid = lkt_await_pid(&ctl->stuck_pid, 30);
+    CHECK_MSG(pid > 0, "the blocking item %d never started", STUCK);
     lkt_sleep_us(20000); /* well inside the blocking item */
     k->killed = pid;
     k->at = lkt_now();

@@ -188,9 +188,7 @@ static void threads_refuse(void) {
 }
 
 int main(void) {
-    lkt_watchdog(240);
-    lkt_no_core_dumps();
-    st = (state_t *)lkt_shared(sizeof *st);
+    st = (state_t *)lkt_begin_crash_test(240, sizeof *st);
     atomic_store(&st->slow_at, -1);
     threads_refuse();
     for (int n_jobs = 1; n_jobs <= 2; n_jobs++) {

@@ -23,15 +23,16 @@ typedef struct {
 
 static ctl_t *ctl;
 
+/* The model is the control page (shared with the workers). */
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
-    (void)model;
+    ctl_t *c = (ctl_t *)model;
     uint64_t a = *(const uint64_t *)arg;
-    if (lkt_take(&ctl->die_at, task->index)) {
-        atomic_store(&ctl->dead_pid, (int)getpid());
-        atomic_store(&ctl->died_at, lkt_now());
-        lkt_die(atomic_load(&ctl->kind));
+    if (lkt_take(&c->die_at, task->index)) {
+        atomic_store(&c->dead_pid, (int)getpid());
+        atomic_store(&c->died_at, lkt_now());
+        lkt_die(atomic_load(&c->kind));
     }
-    int us = atomic_load(&ctl->sleep_us);
+    int us = atomic_load(&c->sleep_us);
     if (us) lkt_sleep_us(us);
     *(uint64_t *)result = lkt_mix(a);
     return 0;
@@ -51,7 +52,7 @@ static void run(int n_jobs) {
     static uint64_t args[N], results[N];
     static int32_t status[N];
     for (int i = 0; i < N; i++) args[i] = (uint64_t)i * 77 + 1;
-    lk_invoker *inv = pt_new(NULL, op, n_jobs);
+    lk_invoker *inv = pt_new(ctl, op, n_jobs);
     double full = (double)N * SLEEP_US * 1e-6 / n_jobs;
     for (int rep = 0; rep < 2; rep++)
         for (int kind = 0; kind < LKT_DEATHS; kind++) {
@@ -103,9 +104,7 @@ static void run(int n_jobs) {
 }
 
 int main(void) {
-    lkt_watchdog(60);
-    lkt_no_core_dumps();
-    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
+    ctl = (ctl_t *)lkt_begin_crash_test(60, sizeof *ctl);
     atomic_store(&ctl->die_at, -1);
     run(1);
     run(2);

@@ -132,9 +132,7 @@ static void run(int n_jobs) {
 }
 
 int main(void) {
-    lkt_watchdog(60);
-    lkt_no_core_dumps();
-    ctl = (ctl_t *)lkt_shared(sizeof *ctl);
+    ctl = (ctl_t *)lkt_begin_crash_test(60, sizeof *ctl);
     atomic_store(&ctl->die_at, -1);
     lkt_check_no_children();
     run(1);

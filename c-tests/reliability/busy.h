@@ -19,9 +19,7 @@ static atomic_long busy_maps;
 static int32_t busy_item(const void *model, const void *arg, void *result, const lk_task *task) {
     (void)model;
     (void)arg;
-    char msg[64];
-    snprintf(msg, sizeof msg, "parent busy item %zu", task->index);
-    lk_log(LK_LOG_INFO, msg);
+    lkt_log_numbered(LK_LOG_INFO, "parent busy item ", (long long)task->index);
     void *p = malloc(512 + task->index % 4096);
     if (!p) return 1;
     memset(p, 1, 512);

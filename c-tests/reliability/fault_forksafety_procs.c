@@ -18,9 +18,7 @@ static void worker_init(uint32_t worker, void *user) {
 
 static int32_t item(const void *model, const void *arg, void *result, const lk_task *task) {
     (void)arg;
-    char msg[64];
-    snprintf(msg, sizeof msg, "child item %zu", task->index);
-    lk_log(LK_LOG_INFO, msg);
+    lkt_log_numbered(LK_LOG_INFO, "child item ", (long long)task->index);
     void *p = malloc(100 + task->index);
     if (!p) return 1;
     free(p);

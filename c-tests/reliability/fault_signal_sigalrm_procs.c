@@ -14,11 +14,7 @@ enum { ROUNDS = 40 };
 static int32_t op(const void *model, const void *arg, void *result, const lk_task *task) {
     size_t die_at = *(const size_t *)model;
     if (task->index == die_at) _exit(9);
-    if (task->index % 97 == 0) {
-        char msg[64];
-        snprintf(msg, sizeof msg, "child item %zu", task->index);
-        lk_log(LK_LOG_INFO, msg);
-    }
+    if (task->index % 97 == 0) lkt_log_numbered(LK_LOG_INFO, "child item ", (long long)task->index);
     if (task->index % 1009 == 0 && task->index != 0) return 1000 + (int32_t)(task->index % 7);
     const uint8_t *a = (const uint8_t *)arg;
     uint8_t *r = (uint8_t *)result;

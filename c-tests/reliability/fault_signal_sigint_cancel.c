@@ -29,26 +29,6 @@ static void on_sigint(int sig) {
  * processes too). */
 static lkt_slow *slow;
 
-enum { RAISE_IN_OTHER, KILL_MAP_THREAD, KILL_PROCESS, KILL_GROUP };
-
-typedef struct {
-    int how;
-    pthread_t map_thread;
-} sender_arg;
-
-static void *sender(void *p) {
-    sender_arg *a = (sender_arg *)p;
-    /* Wait until the map is well under way. */
-    lkt_slow_wait(slow, 2000);
-    switch (a->how) {
-    case RAISE_IN_OTHER: CHECK(raise(SIGINT) == 0); break;
-    case KILL_MAP_THREAD: CHECK(pthread_kill(a->map_thread, SIGINT) == 0); break;
-    case KILL_PROCESS: CHECK(kill(getpid(), SIGINT) == 0); break;
-    case KILL_GROUP: CHECK(kill(0, SIGINT) == 0); break;
-    }
-    return NULL;
-}
-
 int main(void) {
     lkt_watchdog(120);
     /* Our own process group, so the Ctrl-C case reaches no one else. */
@@ -60,7 +40,7 @@ int main(void) {
     static uint64_t results[N];
     static int32_t status[N];
     const char *kinds[] = {"n_jobs 1", "threads", "processes"};
-    const char *hows[] = {"raise in another thread", "pthread_kill the map's thread",
+    const char *hows[] = {/* in LKT_SEND_* order */ "raise in another thread", "pthread_kill the map's thread",
                           "kill the process", "kill the process group"};
     for (int kind = 0; kind < 3; kind++)
         for (int how = 0; how < 4; how++) {
@@ -72,13 +52,13 @@ int main(void) {
             int handled_before = atomic_load(&g_handled);
             memset(results, 0, sizeof results);
             lk_map_options mo = lkt_with_status(status);
-            sender_arg a = {how, pthread_self()};
-            pthread_t t;
-            CHECK(pthread_create(&t, NULL, sender, &a) == 0);
+            /* SIGINT the LKT_SEND_* way `how`, once the map is well under way */
+            lkt_sender snd;
+            lkt_signal_later(&snd, SIGINT, how, slow, 2000, 0);
             double t0 = lkt_now();
             lk_status s = lk_invoker_map_with(inv, NULL, N, 0, results, sizeof results[0], &mo);
             double took = lkt_now() - t0;
-            CHECK(pthread_join(t, NULL) == 0);
+            lkt_signal_join(&snd);
             CHECK_MSG(s == LK_ERR_CANCELLED, "%s, %s: map gave %d: %s", kinds[kind], hows[how],
                       (int)s, lk_last_error());
             CHECK(lk_last_error()[0] != '\0');

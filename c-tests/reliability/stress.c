@@ -1052,54 +1052,19 @@ static void op_churn(tstate *t) {
 
 /* ------------------------------------------------- hardening: hostile cases */
 
-/* A bound on one operation that could hang: a thread that fails the run
- * (with the seed and what every thread was doing) unless the operation
+/* A bound on one operation that could hang: an lkt_guard that fails the
+ * run (with the seed and what every thread was doing) unless the operation
  * ends within `seconds`. */
-typedef struct op_guard {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int done;
-    double seconds;
-    int tid;
-    char what[160];
-    pthread_t th;
-} op_guard;
-
-static void *op_guard_main(void *p) {
-    op_guard *g = (op_guard *)p;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)g->seconds;
-    pthread_mutex_lock(&g->mu);
-    int r = 0;
-    while (!g->done && r != ETIMEDOUT) r = pthread_cond_timedwait(&g->cv, &g->mu, &until);
-    int done = g->done;
-    pthread_mutex_unlock(&g->mu);
-    if (!done) {
-        fprintf(stderr, "stress: FAILED (thread %d, seed %" PRIu64 "): %s did not return within %.0f s\n", g->tid,
-                g_seed, g->what, g->seconds);
-        fail_out();
-    }
-    return NULL;
+static void op_guard_hung(const lkt_guard *g) {
+    fprintf(stderr, "stress: FAILED (thread %d, seed %" PRIu64 "): %s did not return within %.0f s\n",
+            (int)(intptr_t)g->user, g_seed, g->what, g->seconds);
+    fail_out();
 }
 
-static void op_guard_start(op_guard *g, double seconds, const char *what) {
-    CHECK(pthread_mutex_init(&g->mu, NULL) == 0 && pthread_cond_init(&g->cv, NULL) == 0);
-    g->done = 0;
-    g->seconds = seconds;
-    g->tid = tl_id;
-    snprintf(g->what, sizeof g->what, "%s", what);
-    CHECK(pthread_create(&g->th, NULL, op_guard_main, g) == 0);
-}
-
-static void op_guard_end(op_guard *g) {
-    pthread_mutex_lock(&g->mu);
-    g->done = 1;
-    pthread_cond_signal(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    CHECK(pthread_join(g->th, NULL) == 0);
-    pthread_mutex_destroy(&g->mu);
-    pthread_cond_destroy(&g->cv);
+static void op_guard_start(lkt_guard *g, double seconds, const char *what) {
+    g->on_hang = op_guard_hung;
+    g->user = (void *)(intptr_t)tl_id;
+    lkt_guard_start(g, seconds, what);
 }
 
 /* What the hostile process-backend items do; in shared memory (made before
@@ -1156,14 +1121,44 @@ static void hard_clean_map(lk_invoker *inv, hard_model *m, size_t n, const char 
     atomic_fetch_add(&st_items, (long)n);
 }
 
+/* Options of a hostile case: a process invoker of 1 to 3 workers, in a
+ * random error mode. */
+static lk_invoker_options hard_options(tstate *t) {
+    lk_invoker_options o;
+    lk_invoker_options_init(&o, sizeof o);
+    o.backend = LK_BACKEND_PROCESSES;
+    o.n_jobs = 1 + (int32_t)below(&t->r, 3);
+    o.error_mode = below(&t->r, 2) ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
+    return o;
+}
+
+/* The invoker of a hostile case on `m` (counted), and the result and
+ * item_status arrays of its `n` items. */
+static lk_invoker *hard_start(hard_model *m, const lk_invoker_options *o, size_t n, const char *what, uint64_t **res,
+                              int32_t **status) {
+    lk_invoker *inv = NULL;
+    EXPECT(lk_invoker_new_with(m, hard_op, o, &inv) == LK_OK, "%s: %s", what, lk_last_error());
+    atomic_fetch_add(&st_invokers, 1);
+    *res = (uint64_t *)calloc(n, sizeof **res);
+    *status = (int32_t *)malloc(n * sizeof **status);
+    CHECK(*res && *status);
+    return inv;
+}
+
+/* The end of a hostile case: the invoker still runs a clean map of `n`
+ * items in full and shuts down; its arrays and model are freed. */
+static void hard_finish(lk_invoker *inv, hard_model *m, size_t n, const char *what, uint64_t *res, int32_t *status) {
+    hard_clean_map(inv, m, n, what);
+    EXPECT(lk_invoker_shutdown(inv) == LK_OK, "%s: %s", what, lk_last_error());
+    free(res);
+    free(status);
+    munmap(m, sizeof *m);
+}
+
 static void *stop_blocked_worker(void *p) {
     hard_model *m = (hard_model *)p;
-    int pid;
-    double t0 = lkt_now();
-    while ((pid = atomic_load(&m->blocked_pid)) == 0) {
-        if (lkt_now() - t0 > 60) FAIL("the blocking item never started");
-        lkt_sleep_us(500);
-    }
+    int pid = lkt_await_pid(&m->blocked_pid, 60);
+    if (pid == 0) FAIL("the blocking item never started");
     if (kill(pid, SIGSTOP) != 0) FAIL("kill(%d, SIGSTOP): %s", pid, strerror(errno));
     return NULL;
 }
@@ -1174,11 +1169,7 @@ static void *stop_blocked_worker(void *p) {
  * were skipped (fail-fast); the next map on the invoker runs in full. */
 static void op_stopped(tstate *t) {
     hard_model *m = hard_model_new();
-    lk_invoker_options o;
-    lk_invoker_options_init(&o, sizeof o);
-    o.backend = LK_BACKEND_PROCESSES;
-    o.n_jobs = 1 + (int32_t)below(&t->r, 3);
-    o.error_mode = below(&t->r, 2) ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
+    lk_invoker_options o = hard_options(t);
     o.item_timeout_ms = 300 + below(&t->r, 700);
     size_t n = 20 + below(&t->r, 400);
     size_t at = below(&t->r, n);
@@ -1188,12 +1179,9 @@ static void op_stopped(tstate *t) {
              t->ops, outside ? "stopped from outside" : "stopping itself", at, n, o.n_jobs, o.error_mode,
              o.item_timeout_ms);
     doing("%s", what);
-    lk_invoker *inv = NULL;
-    EXPECT(lk_invoker_new_with(m, hard_op, &o, &inv) == LK_OK, "%s: %s", what, lk_last_error());
-    atomic_fetch_add(&st_invokers, 1);
-    uint64_t *res = (uint64_t *)calloc(n, sizeof *res);
-    int32_t *status = (int32_t *)malloc(n * sizeof *status);
-    CHECK(res && status);
+    uint64_t *res;
+    int32_t *status;
+    lk_invoker *inv = hard_start(m, &o, n, what, &res, &status);
     memset(status, 0x11, n * sizeof *status);
     pthread_t stopper;
     if (outside) {
@@ -1202,13 +1190,13 @@ static void op_stopped(tstate *t) {
     } else {
         atomic_store(&m->stop_at, (int)at);
     }
-    op_guard g;
+    lkt_guard g;
     op_guard_start(&g, (double)o.item_timeout_ms / 1000 + 30, what);
     lk_map_options mo = lkt_with_status(status);
     double t0 = lkt_now();
     lk_status s = lk_invoker_map_with(inv, NULL, n, 0, res, sizeof *res, &mo);
     double took = lkt_now() - t0;
-    op_guard_end(&g);
+    lkt_guard_end(&g);
     if (outside) CHECK(pthread_join(stopper, NULL) == 0);
     EXPECT(s == LK_ERR_TIMEOUT, "%s: status %d: %s", what, (int)s, lk_last_error());
     EXPECT(lkt_has_number(lk_last_error(), (long long)at), "%s: %s", what, lk_last_error());
@@ -1222,11 +1210,7 @@ static void op_stopped(tstate *t) {
             EXPECT((status[i] == 0 && res[i] == hard_result(i)) || status[i] == LK_ITEM_SKIPPED,
                    "%s: item %zu: status %d", what, i, (int)status[i]);
     }
-    hard_clean_map(inv, m, n, what);
-    EXPECT(lk_invoker_shutdown(inv) == LK_OK, "%s: %s", what, lk_last_error());
-    free(res);
-    free(status);
-    munmap(m, sizeof *m);
+    hard_finish(inv, m, n, what, res, status);
     atomic_fetch_add(&st_maps, 1);
     atomic_fetch_add(&st_timeouts, 1);
     atomic_fetch_add(&st_faults, 1);
@@ -1252,25 +1236,18 @@ static void *kill_zygote_soon(void *p) {
  * invoker recovers: within a map after the kill, maps run in full again. */
 static void op_zygote(tstate *t) {
     hard_model *m = hard_model_new();
-    lk_invoker_options o;
-    lk_invoker_options_init(&o, sizeof o);
-    o.backend = LK_BACKEND_PROCESSES;
-    o.n_jobs = 1 + (int32_t)below(&t->r, 3);
-    o.error_mode = below(&t->r, 2) ? LK_ERRORS_KEEP_GOING : LK_ERRORS_FAIL_FAST;
+    lk_invoker_options o = hard_options(t);
     int how = (int)below(&t->r, 3); /* 0 by a worker, 1 from outside, 2 while idle */
     size_t n = 100 + below(&t->r, 400);
     char what[160];
     snprintf(what, sizeof what, "op %ld: the zygote killed %s (%zu items, n_jobs %d, mode %d)", t->ops,
              how == 0 ? "by a worker" : how == 1 ? "from outside mid-map" : "while idle", n, o.n_jobs, o.error_mode);
     doing("%s", what);
-    lk_invoker *inv = NULL;
-    EXPECT(lk_invoker_new_with(m, hard_op, &o, &inv) == LK_OK, "%s: %s", what, lk_last_error());
-    atomic_fetch_add(&st_invokers, 1);
+    uint64_t *res;
+    int32_t *status;
+    lk_invoker *inv = hard_start(m, &o, n, what, &res, &status);
     hard_clean_map(inv, m, 10, what);
-    uint64_t *res = (uint64_t *)calloc(n, sizeof *res);
-    int32_t *status = (int32_t *)malloc(n * sizeof *status);
-    CHECK(res && status);
-    op_guard g;
+    lkt_guard g;
     op_guard_start(&g, 60, what);
     /* At most one map may see the dead zygote: the one it dies in, or,
      * when it dies between maps, the next one. */
@@ -1310,12 +1287,8 @@ static void op_zygote(tstate *t) {
         EXPECT(failed <= 1, "%s: %d maps failed after one kill", what, failed);
     }
     EXPECT(ok, "%s: no map succeeded after the kill", what);
-    op_guard_end(&g);
-    hard_clean_map(inv, m, n, what);
-    EXPECT(lk_invoker_shutdown(inv) == LK_OK, "%s: %s", what, lk_last_error());
-    free(res);
-    free(status);
-    munmap(m, sizeof *m);
+    lkt_guard_end(&g);
+    hard_finish(inv, m, n, what, res, status);
     atomic_fetch_add(&st_crashes, 1);
     atomic_fetch_add(&st_faults, 1);
     atomic_fetch_add(&st_zygotes, 1);
@@ -1450,7 +1423,7 @@ static void op_big_pool(tstate *t) {
     snprintf(what, sizeof what, "op %ld: a pool of %d threads", t->ops, n_jobs);
     doing("%s", what);
     hard_model *m = hard_model_new();
-    op_guard g;
+    lkt_guard g;
     op_guard_start(&g, 60, what);
     double t0 = lkt_now();
     lk_invoker *inv = NULL;
@@ -1460,7 +1433,7 @@ static void op_big_pool(tstate *t) {
     double t1 = lkt_now();
     EXPECT(lk_invoker_shutdown(inv) == LK_OK, "%s: %s", what, lk_last_error());
     double down = lkt_now() - t1;
-    op_guard_end(&g);
+    lkt_guard_end(&g);
     EXPECT(made_and_mapped < 10, "%s: making it and a 2,000-item map took %.2f s", what, made_and_mapped);
     EXPECT(down < 20, "%s: shutdown took %.2f s", what, down);
     munmap(m, sizeof *m);

@@ -7,11 +7,7 @@ enum { N = 6000 }; /* over 100 KB of frames: more than a pipe holds */
 
 static int32_t log_many(const void *arg, lk_buffer *out) {
     const char *prefix = (const char *)arg;
-    char msg[64];
-    for (int i = 0; i < N; i++) {
-        snprintf(msg, sizeof msg, "%s%d", prefix, i);
-        lk_log(LK_LOG_INFO, msg);
-    }
+    for (int i = 0; i < N; i++) lkt_log_numbered(LK_LOG_INFO, prefix, i);
     SPT_APPEND(out, "done", 4);
     return 0;
 }

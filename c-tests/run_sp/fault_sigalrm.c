@@ -6,11 +6,7 @@
 
 static int32_t work(const void *arg, lk_buffer *out) {
     int kind = *(const int *)arg;
-    char msg[32];
-    for (int i = 0; i < 50; i++) {
-        snprintf(msg, sizeof msg, "alrm-%d", i);
-        lk_log(LK_LOG_INFO, msg);
-    }
+    for (int i = 0; i < 50; i++) lkt_log_numbered(LK_LOG_INFO, "alrm-", i);
     if (kind == 1) return 33;
     if (kind == 2) _exit(3);
     if (kind == 3) for (;;) pause();

@@ -6,11 +6,7 @@
 static int32_t chatter(const void *arg, lk_buffer *out) {
     (void)arg;
     (void)out;
-    char msg[64];
-    for (long i = 0;; i++) {
-        snprintf(msg, sizeof msg, "chat-%ld", i);
-        lk_log(LK_LOG_INFO, msg);
-    }
+    for (long i = 0;; i++) lkt_log_numbered(LK_LOG_INFO, "chat-", i);
     return 0;
 }
 
