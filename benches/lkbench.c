@@ -65,14 +65,9 @@
 
 #include "bench.h"
 #include "mf_model.h"
+#include "timing.h"
 
 /* -------------------------------------------------------------- utils */
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* How much CPU others used while we measured: /proc/stat's busy time for
    the whole machine minus our own. "Our own" is every process in our
@@ -191,21 +186,9 @@ static int32_t spin_op(const void *model, const void *arg, void *result, const l
     return 0;
 }
 
-/* Spin iterations for ~50 us: the best of several timings of a long spin. */
+/* Spin iterations for ~50 us, rounded to the nearest. */
 static uint64_t calibrate_50us(void) {
-    const uint64_t probe = 1u << 22;
-    double best = 1e9;
-    volatile uint64_t sink = 0;
-    for (int r = 0; r < 7; r++) {
-        double t0 = now_s();
-        sink += spin((uint64_t)r, probe);
-        double t = now_s() - t0;
-        if (t < best)
-            best = t;
-    }
-    (void)sink;
-    uint64_t iters = (uint64_t)(50e-6 / (best / (double)probe) + 0.5);
-    return iters ? iters : 1;
+    return calibrate_spin(spin, 50e-6, 0.5);
 }
 
 /* ---------------------------------------------------------- workloads */

@@ -142,8 +142,14 @@ static inline int32_t lk_mpi_allgather_(void *ctx, const void *send, void *recv,
     return lk_mpi_rc_(MPI_Allgather(send, (int)len, MPI_BYTE, recv, (int)len, MPI_BYTE, c->comm));
 }
 
-static inline int32_t lk_mpi_allgatherv_(void *ctx, void *buf, const size_t *counts, const size_t *displs,
-                                         size_t elem_size) {
+/* The three collectives with per-rank counts, which lk_mpi_varying_ runs. */
+typedef enum lk_mpi_varying_op_ { LK_MPI_ALLGATHERV_, LK_MPI_GATHERV_, LK_MPI_SCATTERV_ } lk_mpi_varying_op_;
+
+/* allgatherv, gatherv and scatterv, in place: all three need the counts and
+   displacements as ints (on the stack up to LK_MPI_STACK_RANKS_ ranks) and
+   the element type; `root` is unused for allgatherv. */
+static inline int32_t lk_mpi_varying_(lk_mpi_varying_op_ op, void *ctx, void *buf, const size_t *counts,
+                                      const size_t *displs, size_t elem_size, int32_t root) {
     lk_mpi_ctx_ *c = (lk_mpi_ctx_ *)ctx;
     int stack[2 * LK_MPI_STACK_RANKS_];
     int *ints = lk_mpi_ints_room_(c, stack);
@@ -153,57 +159,47 @@ static inline int32_t lk_mpi_allgatherv_(void *ctx, void *buf, const size_t *cou
     int rc = lk_mpi_ints_(c, counts, displs, ints);
     if (rc == MPI_SUCCESS)
         rc = lk_mpi_type_(c, elem_size, &t);
-    if (rc == MPI_SUCCESS)
-        rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, ints, ints + c->size, t, c->comm);
+    if (rc == MPI_SUCCESS) {
+        /* Off the root, gatherv and scatterv touch only this rank's own part. */
+        int *cs = ints, *ds = ints + c->size;
+        switch (op) {
+        case LK_MPI_ALLGATHERV_:
+            rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, cs, ds, t, c->comm);
+            break;
+        case LK_MPI_GATHERV_:
+            if (c->rank == root)
+                rc = MPI_Gatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, cs, ds, t, root, c->comm);
+            else
+                rc = MPI_Gatherv((char *)buf + displs[c->rank] * elem_size, cs[c->rank], t, NULL, NULL, NULL, t, root,
+                                 c->comm);
+            break;
+        case LK_MPI_SCATTERV_:
+            if (c->rank == root)
+                rc = MPI_Scatterv(buf, cs, ds, t, MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, root, c->comm);
+            else
+                rc = MPI_Scatterv(NULL, NULL, NULL, t, (char *)buf + displs[c->rank] * elem_size, cs[c->rank], t, root,
+                                  c->comm);
+            break;
+        }
+    }
     if (ints != stack)
         free(ints);
     return lk_mpi_rc_(rc);
+}
+
+static inline int32_t lk_mpi_allgatherv_(void *ctx, void *buf, const size_t *counts, const size_t *displs,
+                                         size_t elem_size) {
+    return lk_mpi_varying_(LK_MPI_ALLGATHERV_, ctx, buf, counts, displs, elem_size, 0);
 }
 
 static inline int32_t lk_mpi_gatherv_(void *ctx, void *buf, const size_t *counts, const size_t *displs,
                                       size_t elem_size, int32_t root) {
-    lk_mpi_ctx_ *c = (lk_mpi_ctx_ *)ctx;
-    int stack[2 * LK_MPI_STACK_RANKS_];
-    int *ints = lk_mpi_ints_room_(c, stack);
-    MPI_Datatype t;
-    if (!ints)
-        return lk_mpi_rc_(MPI_ERR_NO_MEM);
-    int rc = lk_mpi_ints_(c, counts, displs, ints);
-    if (rc == MPI_SUCCESS)
-        rc = lk_mpi_type_(c, elem_size, &t);
-    if (rc == MPI_SUCCESS) {
-        if (c->rank == root)
-            rc = MPI_Gatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, ints, ints + c->size, t, root, c->comm);
-        else
-            rc = MPI_Gatherv((char *)buf + displs[c->rank] * elem_size, ints[c->rank], t, NULL, NULL, NULL, t,
-                             root, c->comm);
-    }
-    if (ints != stack)
-        free(ints);
-    return lk_mpi_rc_(rc);
+    return lk_mpi_varying_(LK_MPI_GATHERV_, ctx, buf, counts, displs, elem_size, root);
 }
 
 static inline int32_t lk_mpi_scatterv_(void *ctx, void *buf, const size_t *counts, const size_t *displs,
                                        size_t elem_size, int32_t root) {
-    lk_mpi_ctx_ *c = (lk_mpi_ctx_ *)ctx;
-    int stack[2 * LK_MPI_STACK_RANKS_];
-    int *ints = lk_mpi_ints_room_(c, stack);
-    MPI_Datatype t;
-    if (!ints)
-        return lk_mpi_rc_(MPI_ERR_NO_MEM);
-    int rc = lk_mpi_ints_(c, counts, displs, ints);
-    if (rc == MPI_SUCCESS)
-        rc = lk_mpi_type_(c, elem_size, &t);
-    if (rc == MPI_SUCCESS) {
-        if (c->rank == root)
-            rc = MPI_Scatterv(buf, ints, ints + c->size, t, MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, root, c->comm);
-        else
-            rc = MPI_Scatterv(NULL, NULL, NULL, t, (char *)buf + displs[c->rank] * elem_size, ints[c->rank], t,
-                              root, c->comm);
-    }
-    if (ints != stack)
-        free(ints);
-    return lk_mpi_rc_(rc);
+    return lk_mpi_varying_(LK_MPI_SCATTERV_, ctx, buf, counts, displs, elem_size, root);
 }
 
 static inline int32_t lk_mpi_fetch_add_at_(void *ctx, uint32_t counter, uint64_t add, uint64_t *old) {

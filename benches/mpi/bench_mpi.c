@@ -23,12 +23,7 @@
 #include <time.h>
 
 #include "lkparallel_mpi.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#include "../timing.h"
 
 /* A dependent chain of integer operations: `iters` rounds cannot be shortened. */
 static uint64_t churn(uint64_t x, uint64_t iters) {
@@ -59,19 +54,9 @@ static int32_t trivial_op(const void *model, const void *arg, void *result, cons
     return 0;
 }
 
+/* Spin iterations for ~50 us, rounded down. */
 static uint64_t calibrate(void) {
-    const uint64_t probe = 1u << 22;
-    double best = 1e9;
-    volatile uint64_t sink = 0;
-    for (int r = 0; r < 7; r++) {
-        double t0 = now_s();
-        sink += churn((uint64_t)r, probe);
-        double t = now_s() - t0;
-        best = t < best ? t : best;
-    }
-    (void)sink;
-    uint64_t iters = (uint64_t)(50e-6 / (best / (double)probe));
-    return iters ? iters : 1;
+    return calibrate_spin(churn, 50e-6, 0.0);
 }
 
 static int cmp_double(const void *a, const void *b) {

@@ -88,6 +88,20 @@ run_consumer() {
     [ "$out" = "consumer ok $VERSION" ] || fail "$1 said '$out', expected 'consumer ok $VERSION'"
 }
 
+# run_consumers <build> <lib dir>: the four programs of consumer/consumers.cmake
+# run; the shared ones load liblkparallel from <lib dir>, the static ones none.
+run_consumers() {
+    local build=$1 libdir=$2 exe
+    for exe in consumer_c_shared consumer_cxx_shared; do
+        expect_lib_from "$build/$exe" "$libdir"
+        run_consumer "$build/$exe"
+    done
+    for exe in consumer_c_static consumer_cxx_static; do
+        expect_static "$build/$exe"
+        run_consumer "$build/$exe"
+    done
+}
+
 # cmake_consumer <prefix> <build> <libdir>: configure, build and run the consumer project against <prefix>.
 cmake_consumer() {
     local prefix=$1 build=$2 libdir=$3 found
@@ -97,14 +111,7 @@ cmake_consumer() {
     [ "$found" = "$prefix/$libdir/cmake/lkparallel" ] ||
         fail "find_package found lkparallel in '$found', expected $prefix/$libdir/cmake/lkparallel"
     run_logged "$build.build.log" "$LK_CMAKE" --build "$build" --parallel 2
-    for exe in consumer_c_shared consumer_cxx_shared; do
-        expect_lib_from "$build/$exe" "$prefix/$libdir"
-        run_consumer "$build/$exe"
-    done
-    for exe in consumer_c_static consumer_cxx_static; do
-        expect_static "$build/$exe"
-        run_consumer "$build/$exe"
-    done
+    run_consumers "$build" "$prefix/$libdir"
 }
 
 # pkgconfig_consumer <prefix> <libdir> <out-dir>: build and run the C consumer with pkg-config alone.

@@ -20,14 +20,7 @@ subproject_consumer() {
     [ -f "$libdir/$SONAME" ] || fail "the library is not staged as $libdir/$SONAME"
     soname=$(LC_ALL=C readelf -d "$libdir/$SONAME" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
     [ "$soname" = "$SONAME" ] || fail "$libdir/$SONAME has SONAME '$soname'"
-    for exe in consumer_c_shared consumer_cxx_shared; do
-        expect_lib_from "$build/$exe" "$libdir"
-        run_consumer "$build/$exe"
-    done
-    for exe in consumer_c_static consumer_cxx_static; do
-        expect_static "$build/$exe"
-        run_consumer "$build/$exe"
-    done
+    run_consumers "$build" "$libdir"
 }
 
 step "add_subdirectory($LK_ROOT), cargo sharing the tests' target folder"

@@ -119,8 +119,12 @@ impl Comm {
         }
     }
 
-    fn check_parts(&self, counts: &[usize], displs: &[usize]) {
+    /// Whether a varying-count collective has nothing to move: every part
+    /// is empty (every rank sees the same counts, so all skip it alike).
+    /// Panics unless `counts` and `displs` hold one entry per rank.
+    fn nothing_to_move(&self, counts: &[usize], displs: &[usize]) -> bool {
         assert!(counts.len() == self.size && displs.len() == self.size, "counts and displs need one entry per rank");
+        counts.iter().all(|&c| c == 0)
     }
 
     /// Rank `root`'s bytes of `buf` to every rank's `buf`.
@@ -171,8 +175,7 @@ impl Comm {
     /// # Safety
     /// `buf` must be valid for `max(displs[r] + counts[r]) * elem` bytes.
     pub unsafe fn allgatherv(&self, buf: *mut u8, counts: &[usize], displs: &[usize], elem: usize) -> Result<()> {
-        self.check_parts(counts, displs);
-        if counts.iter().all(|&c| c == 0) {
+        if self.nothing_to_move(counts, displs) {
             return Ok(());
         }
         let mut spare = [0u64; 2];
@@ -190,16 +193,8 @@ impl Comm {
     /// be valid for `counts[rank] * elem` bytes (`buf` itself may point
     /// before memory this rank owns: only its own part is touched).
     pub unsafe fn gatherv(&self, buf: *mut u8, counts: &[usize], displs: &[usize], elem: usize, root: usize) -> Result<()> {
-        self.check_parts(counts, displs);
-        if counts.iter().all(|&c| c == 0) {
-            return Ok(());
-        }
-        let mut spare = [0u64; 2];
-        let buf = self.own_part_base(buf, counts, displs, elem, root, &mut spare);
-        // SAFETY: the caller's promise on `buf` (an empty part is `spare`);
-        // `counts` and `displs` hold one entry per rank (checked above).
-        let rc = unsafe { (self.fns.gatherv)(self.ctx.0, buf, counts.as_ptr(), displs.as_ptr(), elem, root as i32) };
-        self.check("gatherv", rc)
+        // SAFETY: the caller's promise, as `rooted_v` asks.
+        unsafe { self.rooted_v(self.fns.gatherv, "gatherv", buf, counts, displs, elem, root) }
     }
 
     /// In place, from `root` (whose `buf` is only read): each rank's part.
@@ -208,15 +203,26 @@ impl Comm {
     /// # Safety
     /// As `gatherv`.
     pub unsafe fn scatterv(&self, buf: *mut u8, counts: &[usize], displs: &[usize], elem: usize, root: usize) -> Result<()> {
-        self.check_parts(counts, displs);
-        if counts.iter().all(|&c| c == 0) {
+        // SAFETY: the caller's promise, as `rooted_v` asks.
+        unsafe { self.rooted_v(self.fns.scatterv, "scatterv", buf, counts, displs, elem, root) }
+    }
+
+    /// `gatherv` or `scatterv` (`f`, named `what`): the two differ only in
+    /// which way the parts travel.
+    ///
+    /// # Safety
+    /// As `gatherv`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn rooted_v(&self, f: RootedvFn, what: &str, buf: *mut u8, counts: &[usize], displs: &[usize], elem: usize, root: usize) -> Result<()> {
+        if self.nothing_to_move(counts, displs) {
             return Ok(());
         }
         let mut spare = [0u64; 2];
         let buf = self.own_part_base(buf, counts, displs, elem, root, &mut spare);
-        // SAFETY: as in `gatherv`.
-        let rc = unsafe { (self.fns.scatterv)(self.ctx.0, buf, counts.as_ptr(), displs.as_ptr(), elem, root as i32) };
-        self.check("scatterv", rc)
+        // SAFETY: the caller's promise on `buf` (an empty part is `spare`);
+        // `counts` and `displs` hold one entry per rank (checked above).
+        let rc = unsafe { f(self.ctx.0, buf, counts.as_ptr(), displs.as_ptr(), elem, root as i32) };
+        self.check(what, rc)
     }
 
     /// A rank other than the root with nothing to send or receive: a base

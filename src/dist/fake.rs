@@ -93,6 +93,11 @@ impl Hub {
         hub
     }
 
+    /// The number of ranks.
+    pub fn size(&self) -> usize {
+        self.n
+    }
+
     /// The table for `rank`, owned by the calling thread.
     pub fn table(self: &Arc<Hub>, rank: usize) -> lk_comm_ops {
         let ctx = Box::into_raw(Box::new(Rank { hub: self.clone(), rank, owner: std::thread::current().id() }));
@@ -105,8 +110,8 @@ impl Hub {
             bcast: Some(bcast),
             allgather: Some(allgather),
             allgatherv: Some(allgatherv),
-            gatherv: Some(gatherv),
-            scatterv: Some(scatterv),
+            gatherv: Some(rooted_v::<false>),
+            scatterv: Some(rooted_v::<true>),
             fetch_add: if self.with_fetch_add { Some(fetch_add) } else { None },
             abort: Some(abort),
             release: Some(release),
@@ -233,16 +238,27 @@ unsafe extern "C" fn allgatherv(ctx: *mut c_void, buf: *mut c_void, counts: *con
         let buf = buf as *mut u8;
         let mine = std::slice::from_raw_parts(buf.add(displs[me.rank] * elem), counts[me.rank] * elem).to_vec();
         let all = me.hub.exchange(me.rank, Deposit { op: "allgatherv", root: -1, shape: s, data: mine })?;
-        for (r, d) in all.iter().enumerate() {
-            if r != me.rank {
-                std::ptr::copy_nonoverlapping(d.data.as_ptr(), buf.add(displs[r] * elem), counts[r] * elem);
-            }
-        }
+        copy_others(me, &all, buf, &counts, &displs, elem);
         Ok(())
     })())
 }
 
-unsafe extern "C" fn gatherv(
+/// Every other rank's part from `all` to its place in `buf`.
+///
+/// # Safety
+/// `buf` must be writable at every other rank's part.
+unsafe fn copy_others(me: &Rank, all: &[Deposit], buf: *mut u8, counts: &[usize], displs: &[usize], elem: usize) {
+    for (r, d) in all.iter().enumerate() {
+        if r != me.rank {
+            // SAFETY: the caller's promise; `d` holds rank `r`'s part (the shapes agree).
+            unsafe { std::ptr::copy_nonoverlapping(d.data.as_ptr(), buf.add(displs[r] * elem), counts[r] * elem) };
+        }
+    }
+}
+
+/// gatherv (`SCATTER` false) and scatterv (true): one entry point for the
+/// two, which take the same arguments and differ in which way parts travel.
+unsafe extern "C" fn rooted_v<const SCATTER: bool>(
     ctx: *mut c_void,
     buf: *mut c_void,
     counts: *const usize,
@@ -250,52 +266,34 @@ unsafe extern "C" fn gatherv(
     elem: usize,
     root: i32,
 ) -> i32 {
+    let op = if SCATTER { "scatterv" } else { "gatherv" };
     rc((|| {
-        let me = enter(ctx, "gatherv", &[])?;
+        let me = enter(ctx, op, &[])?;
         let (s, counts, displs) = shape(me.hub.n, counts, displs, elem);
         let buf = buf as *mut u8;
         let is_root = me.rank == root as usize;
         // In place on every rank: a rank's part is at displs[rank].
         let own = buf.wrapping_add(displs[me.rank] * elem);
-        check_ptr(me, "gatherv", own)?;
-        let data = if is_root { Vec::new() } else { std::slice::from_raw_parts(own, counts[me.rank] * elem).to_vec() };
-        let all = me.hub.exchange(me.rank, Deposit { op: "gatherv", root, shape: s, data })?;
-        if is_root {
-            for (r, d) in all.iter().enumerate() {
-                if r != me.rank {
-                    std::ptr::copy_nonoverlapping(d.data.as_ptr(), buf.add(displs[r] * elem), counts[r] * elem);
-                }
+        if SCATTER {
+            let data = if is_root {
+                let end = (0..me.hub.n).map(|r| (displs[r] + counts[r]) * elem).max().unwrap_or(0);
+                std::slice::from_raw_parts(buf as *const u8, end).to_vec()
+            } else {
+                Vec::new()
+            };
+            let all = me.hub.exchange(me.rank, Deposit { op, root, shape: s, data })?;
+            if !is_root {
+                check_ptr(me, op, own)?;
+                let src = &all[root as usize].data[displs[me.rank] * elem..(displs[me.rank] + counts[me.rank]) * elem];
+                std::ptr::copy_nonoverlapping(src.as_ptr(), own, src.len());
             }
-        }
-        Ok(())
-    })())
-}
-
-unsafe extern "C" fn scatterv(
-    ctx: *mut c_void,
-    buf: *mut c_void,
-    counts: *const usize,
-    displs: *const usize,
-    elem: usize,
-    root: i32,
-) -> i32 {
-    rc((|| {
-        let me = enter(ctx, "scatterv", &[])?;
-        let (s, counts, displs) = shape(me.hub.n, counts, displs, elem);
-        let buf = buf as *mut u8;
-        let is_root = me.rank == root as usize;
-        let data = if is_root {
-            let end = (0..me.hub.n).map(|r| (displs[r] + counts[r]) * elem).max().unwrap_or(0);
-            std::slice::from_raw_parts(buf as *const u8, end).to_vec()
         } else {
-            Vec::new()
-        };
-        let all = me.hub.exchange(me.rank, Deposit { op: "scatterv", root, shape: s, data })?;
-        if !is_root {
-            let own = buf.wrapping_add(displs[me.rank] * elem);
-            check_ptr(me, "scatterv", own)?;
-            let src = &all[root as usize].data[displs[me.rank] * elem..(displs[me.rank] + counts[me.rank]) * elem];
-            std::ptr::copy_nonoverlapping(src.as_ptr(), own, src.len());
+            check_ptr(me, op, own)?;
+            let data = if is_root { Vec::new() } else { std::slice::from_raw_parts(own, counts[me.rank] * elem).to_vec() };
+            let all = me.hub.exchange(me.rank, Deposit { op, root, shape: s, data })?;
+            if is_root {
+                copy_others(me, &all, buf, &counts, &displs, elem);
+            }
         }
         Ok(())
     })())

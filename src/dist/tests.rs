@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_void, CStr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 
 use super::fake::Hub;
 use crate::ffi::comm::{lk_comm, lk_comm_free, lk_comm_new, lk_comm_rank, lk_comm_size};
@@ -123,6 +123,20 @@ pub(super) fn ranks<T: Send>(hub: &Arc<Hub>, n: usize, body: impl Fn(usize, *mut
     out
 }
 
+/// `ranks` with an invoker each: `body(rank, inv)` on every rank of `hub`,
+/// each with a fail-fast invoker of `n_jobs` threads over `model`, made (it
+/// must work) before the body and shut down (it must work too) after it.
+pub(super) fn with_invokers<T: Send>(hub: &Arc<Hub>, model: &Model, n_jobs: i32, body: impl Fn(usize, *mut lk_invoker) -> T + Sync) -> Vec<T> {
+    ranks(hub, hub.size(), |rank, comm| {
+        let (st, inv) = new_invoker(model, comm, n_jobs, LK_ERRORS_FAIL_FAST);
+        assert_eq!(st, lk_status::LK_OK, "{}", last_error());
+        let v = body(rank, inv);
+        // SAFETY: handles are looked up, never trusted.
+        assert_eq!(unsafe { lk_invoker_shutdown(inv) }, lk_status::LK_OK);
+        v
+    })
+}
+
 /// Default options with `comm` and `n_jobs`.
 pub(super) fn options(comm: *mut lk_comm, n_jobs: i32) -> lk_invoker_options {
     // SAFETY: an all-zero options struct is a valid value (integers and NULL pointers).
@@ -201,11 +215,8 @@ fn every_schedule_placement_and_argument_mode_equals_the_local_map() {
     let args: Vec<u64> = (0..n as u64).map(|i| i * 7 + 3).collect();
     for size in [3usize, 4] {
         for n_jobs in [1, 2] {
-            let hub = Hub::new(size);
             let model = Model::plain();
-            let per_rank = ranks(&hub, size, |rank, comm| {
-                let (st, inv) = new_invoker(&model, comm, n_jobs, LK_ERRORS_FAIL_FAST);
-                assert_eq!(st, lk_status::LK_OK, "{}", last_error());
+            let per_rank = with_invokers(&Hub::new(size), &model, n_jobs, |rank, inv| {
                 let mut runs = Vec::new();
                 let mut ordinal = 0;
                 for schedule in [LK_SCHEDULE_BLOCK, LK_SCHEDULE_CYCLIC, LK_SCHEDULE_DYNAMIC] {
@@ -229,8 +240,6 @@ fn every_schedule_placement_and_argument_mode_equals_the_local_map() {
                     }
                 }
                 let base = seed_base_of(inv);
-                // SAFETY: handles are looked up, never trusted.
-                assert_eq!(unsafe { lk_invoker_shutdown(inv) }, lk_status::LK_OK);
                 (base, runs)
             });
             let base = per_rank[0].0;
@@ -266,11 +275,8 @@ fn every_schedule_placement_and_argument_mode_equals_the_local_map() {
 
 #[test]
 fn small_maps_more_ranks_than_items_and_zero_sizes() {
-    let hub = Hub::new(4);
     let model = Model::plain();
-    ranks(&hub, 4, |_, comm| {
-        let (st, inv) = new_invoker(&model, comm, 1, LK_ERRORS_FAIL_FAST);
-        assert_eq!(st, lk_status::LK_OK);
+    with_invokers(&Hub::new(4), &model, 1, |_, inv| {
         for schedule in [LK_SCHEDULE_BLOCK, LK_SCHEDULE_CYCLIC, LK_SCHEDULE_DYNAMIC] {
             for n in [0usize, 1, 3, 5] {
                 let args: Vec<u64> = (0..n as u64).collect();
@@ -287,8 +293,6 @@ fn small_maps_more_ranks_than_items_and_zero_sizes() {
             let st = unsafe { lk_invoker_map(inv, std::ptr::null(), 10, 0, std::ptr::null_mut(), 0) };
             assert_eq!(st, lk_status::LK_OK);
         }
-        // SAFETY: handles are looked up, never trusted.
-        assert_eq!(unsafe { lk_invoker_shutdown(inv) }, lk_status::LK_OK);
     });
 }
 
@@ -297,19 +301,15 @@ fn a_failing_callback_fails_every_rank_with_the_same_message() {
     let n = 900usize;
     let args: Vec<u64> = (0..n as u64).collect();
     for schedule in [LK_SCHEDULE_BLOCK, LK_SCHEDULE_CYCLIC, LK_SCHEDULE_DYNAMIC] {
-        let hub = Hub::new(3);
         let mut model = Model::plain();
         model.fail_value = 700;
         model.fail_code = 42;
-        let got = ranks(&hub, 3, |_, comm| {
-            let (_, inv) = new_invoker(&model, comm, 2, LK_ERRORS_FAIL_FAST);
+        let got = with_invokers(&Hub::new(3), &model, 2, |_, inv| {
             let mut out = vec![SENTINEL; n];
             let st = map(inv, Some(&args), n, &mut out, &map_opts(schedule, LK_RESULTS_ALL, false, 0));
             let msg = last_error();
             // Still usable: the next map succeeds everywhere.
             let st2 = map(inv, Some(&args[..500]), 500, &mut out, &map_opts(schedule, LK_RESULTS_ALL, false, 1000));
-            // SAFETY: handles are looked up, never trusted.
-            unsafe { lk_invoker_shutdown(inv) };
             (st, msg, st2)
         });
         let owner = match schedule {
@@ -373,10 +373,8 @@ fn ranks_that_disagree_all_return_invalid_and_write_nothing() {
     let args: Vec<u64> = (0..n as u64 + 1).collect();
     // Each case: how rank 2 differs.
     for case in 0..6 {
-        let hub = Hub::new(3);
         let model = Model::plain();
-        let got = ranks(&hub, 3, |rank, comm| {
-            let (_, inv) = new_invoker(&model, comm, 1, LK_ERRORS_FAIL_FAST);
+        let got = with_invokers(&Hub::new(3), &model, 1, |rank, inv| {
             let mut out = vec![SENTINEL; n + 1];
             let odd = rank == 2;
             let mut o = map_opts(LK_SCHEDULE_BLOCK, LK_RESULTS_ALL, false, 0);
@@ -399,8 +397,6 @@ fn ranks_that_disagree_all_return_invalid_and_write_nothing() {
             // The invoker is fine afterwards, and the ranks are still in step.
             let mut out2 = vec![SENTINEL; n];
             let st2 = map(inv, Some(&args[..n]), n, &mut out2, &map_opts(LK_SCHEDULE_BLOCK, LK_RESULTS_ALL, false, 0));
-            // SAFETY: handles are looked up, never trusted.
-            unsafe { lk_invoker_shutdown(inv) };
             (st, msg, untouched, st2, out2[n - 1].index)
         });
         for (st, msg, untouched, st2, last) in &got {
@@ -499,12 +495,25 @@ pub(super) unsafe extern "C" fn collect(_: i32, _: *const c_char, message: *cons
     }
 }
 
+/// Start collecting log records into `LOGGED` (emptied first). The guard
+/// keeps other tests that collect out until the test ends.
+pub(super) fn collect_logs() -> MutexGuard<'static, ()> {
+    let one = LOG_LOCK.lock();
+    LOGGED.lock().clear();
+    // SAFETY: a valid callback and no user pointer.
+    unsafe { crate::ffi::log::lk_set_log_callback(Some(collect), std::ptr::null_mut(), 3) };
+    one
+}
+
+/// Stop collecting (what `LOGGED` holds stays).
+pub(super) fn stop_collecting_logs() {
+    // SAFETY: no callback, no user pointer.
+    unsafe { crate::ffi::log::lk_set_log_callback(None, std::ptr::null_mut(), 3) };
+}
+
 #[test]
 fn records_of_other_ranks_reach_rank_0_once_tagged_before_the_map_returns() {
-    let _one = LOG_LOCK.lock();
-    LOGGED.lock().clear();
-    // SAFETY: a valid callback (or none) and no user pointer.
-    unsafe { crate::ffi::log::lk_set_log_callback(Some(collect), std::ptr::null_mut(), 3) };
+    let _one = collect_logs();
     let n = 600usize;
     let args: Vec<u64> = (0..n as u64).collect();
     let hub = Hub::new(3);
@@ -527,8 +536,7 @@ fn records_of_other_ranks_reach_rank_0_once_tagged_before_the_map_returns() {
         unsafe { lk_invoker_shutdown(inv) };
         (st, st2, seen)
     });
-    // SAFETY: a valid callback (or none) and no user pointer.
-    unsafe { crate::ffi::log::lk_set_log_callback(None, std::ptr::null_mut(), 3) };
+    stop_collecting_logs();
     assert!(got.iter().all(|g| g.0 == lk_status::LK_OK && g.1 == lk_status::LK_OK));
     let hello = |v: &[String]| v.iter().filter(|m| m.contains("hello from item")).cloned().collect::<Vec<_>>();
     assert_eq!(hello(&got[0].2), vec!["[rank 2] hello from item 450".to_string()], "once, tagged, before rank 0's map returned");
@@ -574,16 +582,12 @@ fn nested_distributed_maps_and_the_process_backend_are_unsupported() {
 
 #[test]
 fn without_fetch_add_dynamic_is_unsupported_on_every_rank() {
-    let hub = Hub::without_fetch_add(3);
     let model = Model::plain();
     let args: Vec<u64> = (0..50).collect();
-    let got = ranks(&hub, 3, |_, comm| {
-        let (_, inv) = new_invoker(&model, comm, 1, LK_ERRORS_FAIL_FAST);
+    let got = with_invokers(&Hub::without_fetch_add(3), &model, 1, |_, inv| {
         let mut out = vec![SENTINEL; 50];
         let dynamic = map(inv, Some(&args), 50, &mut out, &map_opts(LK_SCHEDULE_DYNAMIC, LK_RESULTS_ALL, false, 0));
         let cyclic = map(inv, Some(&args), 50, &mut out, &map_opts(LK_SCHEDULE_CYCLIC, LK_RESULTS_ALL, false, 0));
-        // SAFETY: handles are looked up, never trusted.
-        unsafe { lk_invoker_shutdown(inv) };
         (dynamic, cyclic, out[49].value)
     });
     for (d, c, v) in got {
@@ -663,11 +667,9 @@ fn bad_tables_are_refused() {
 
 #[test]
 fn a_single_rank_communicator_is_a_local_map() {
-    let hub = Hub::new(1);
     let model = Model::plain();
     let args: Vec<u64> = (0..777).collect();
-    let got = ranks(&hub, 1, |_, comm| {
-        let (_, inv) = new_invoker(&model, comm, 2, LK_ERRORS_FAIL_FAST);
+    let got = with_invokers(&Hub::new(1), &model, 2, |_, inv| {
         let mut all = Vec::new();
         for (k, schedule) in [LK_SCHEDULE_BLOCK, LK_SCHEDULE_CYCLIC, LK_SCHEDULE_DYNAMIC].into_iter().enumerate() {
             let mut out = vec![SENTINEL; 777];
@@ -675,8 +677,6 @@ fn a_single_rank_communicator_is_a_local_map() {
             all.push((k as u64, out));
         }
         let base = seed_base_of(inv);
-        // SAFETY: handles are looked up, never trusted.
-        unsafe { lk_invoker_shutdown(inv) };
         (base, all)
     });
     let (base, all) = &got[0];

@@ -6,7 +6,7 @@
 use std::ffi::c_void;
 
 use super::fake::Hub;
-use super::tests::{last_error, local_reference, map_opts, new_invoker, new_invoker_with, options, ranks, seed_base_of, Model, Out, SENTINEL};
+use super::tests::{last_error, local_reference, map_opts, new_invoker, new_invoker_with, options, ranks, seed_base_of, with_invokers, Model, Out, SENTINEL};
 use crate::ffi::invoker::*;
 use crate::ffi::lk_status;
 use crate::ffi::map::*;
@@ -50,11 +50,8 @@ fn compact_owned_results_hold_each_ranks_share_only() {
     let args: Vec<u64> = (0..n as u64).map(|i| i * 7 + 3).collect();
     for size in 1..=3usize {
         for n_jobs in [1, 2] {
-            let hub = Hub::new(size);
             let model = Model::plain();
-            let per_rank = ranks(&hub, size, |rank, comm| {
-                let (st, inv) = new_invoker(&model, comm, n_jobs, LK_ERRORS_FAIL_FAST);
-                assert_eq!(st, lk_status::LK_OK, "{}", last_error());
+            let per_rank = with_invokers(&Hub::new(size), &model, n_jobs, |rank, inv| {
                 let mut runs = Vec::new();
                 for (k, schedule) in SCHEDULES.into_iter().enumerate() {
                     let (capacity, ranges) = if schedule == LK_SCHEDULE_DYNAMIC {
@@ -80,8 +77,6 @@ fn compact_owned_results_hold_each_ranks_share_only() {
                     runs.push(c);
                 }
                 let base = seed_base_of(inv);
-                // SAFETY: a live handle.
-                assert_eq!(unsafe { lk_invoker_shutdown(inv) }, lk_status::LK_OK);
                 (base, runs)
             });
             let base = per_rank[0].0;
@@ -160,10 +155,8 @@ fn root_results_need_no_arrays_off_rank_0() {
 #[test]
 fn ownership_before_a_map_is_what_the_map_runs() {
     let n = 777usize;
-    let hub = Hub::new(3);
     let model = Model::plain();
-    ranks(&hub, 3, |_, comm| {
-        let (_, inv) = new_invoker(&model, comm, 2, LK_ERRORS_FAIL_FAST);
+    with_invokers(&Hub::new(3), &model, 2, |_, inv| {
         for schedule in [LK_SCHEDULE_BLOCK, LK_SCHEDULE_CYCLIC] {
             let (st, ranges, items) = owned(inv, n, schedule, 10);
             assert_eq!(st, lk_status::LK_OK);
@@ -189,8 +182,6 @@ fn ownership_before_a_map_is_what_the_map_runs() {
         // SAFETY: NULL ranges with a non-zero capacity is refused, not written.
         let st = unsafe { lk_invoker_owned_ranges(inv, n, std::ptr::null(), std::ptr::null_mut(), 1, std::ptr::null_mut(), std::ptr::null_mut()) };
         assert_eq!(st, lk_status::LK_ERR_INVALID);
-        // SAFETY: a live handle.
-        unsafe { lk_invoker_shutdown(inv) };
     });
     // A local invoker owns everything, and maps compact as a plain map.
     let mut inv = std::ptr::null_mut();
@@ -221,10 +212,8 @@ fn ownership_before_a_map_is_what_the_map_runs() {
 #[test]
 fn too_small_capacities_fail_every_rank_before_anything_is_written() {
     let n = 1000usize;
-    let hub = Hub::new(3);
     let model = Model::plain();
-    let got = ranks(&hub, 3, |rank, comm| {
-        let (_, inv) = new_invoker(&model, comm, 2, LK_ERRORS_FAIL_FAST);
+    let got = with_invokers(&Hub::new(3), &model, 2, |rank, inv| {
         let mut results = Vec::new();
         for schedule in [LK_SCHEDULE_BLOCK, LK_SCHEDULE_DYNAMIC] {
             let (_, _, share) = owned(inv, n, LK_SCHEDULE_BLOCK, 0);
@@ -242,8 +231,6 @@ fn too_small_capacities_fail_every_rank_before_anything_is_written() {
         // Still in step.
         let mut out = vec![SENTINEL; n];
         let st = super::tests::map(inv, None, n, &mut out, &map_opts(LK_SCHEDULE_BLOCK, LK_RESULTS_ALL, false, 0));
-        // SAFETY: a live handle.
-        unsafe { lk_invoker_shutdown(inv) };
         (results, st)
     });
     for (results, st) in &got {
@@ -327,12 +314,10 @@ fn a_failing_compact_map_still_names_every_slot_and_its_status() {
     let n = 900usize;
     let args: Vec<u64> = (0..n as u64).collect();
     for schedule in SCHEDULES {
-        let hub = Hub::new(3);
         let mut model = Model::plain();
         model.fail_value = 400;
         model.fail_code = 5;
-        let got = ranks(&hub, 3, |_, comm| {
-            let (_, inv) = new_invoker(&model, comm, 2, LK_ERRORS_FAIL_FAST);
+        let got = with_invokers(&Hub::new(3), &model, 2, |_, inv| {
             let capacity = if schedule == LK_SCHEDULE_DYNAMIC { n } else { owned(inv, n, schedule, 0).2 };
             let mut out = vec![SENTINEL; capacity];
             let mut status = vec![7i32; capacity];
@@ -344,8 +329,6 @@ fn a_failing_compact_map_still_names_every_slot_and_its_status() {
             o.owned_count = &mut count;
             o.item_status = status.as_mut_ptr();
             let st = super::tests::map(inv, Some(&args), n, &mut out, &o);
-            // SAFETY: a live handle.
-            unsafe { lk_invoker_shutdown(inv) };
             (st, capacity, count, index, status)
         });
         let mut failed_seen = 0;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::fake::Hub;
-use super::tests::{collect, last_error, map_opts, new_invoker, new_invoker_with, options, ranks, Model, LOGGED, LOG_LOCK, SENTINEL};
+use super::tests::{collect_logs, last_error, map_opts, new_invoker_with, options, ranks, stop_collecting_logs, with_invokers, Model, LOGGED, SENTINEL};
 use crate::ffi::invoker::*;
 use crate::ffi::lk_status;
 use crate::ffi::map::*;
@@ -186,15 +186,10 @@ fn rank_0_sees_the_progress_of_the_whole_map() {
 
 #[test]
 fn rank_0_logs_each_ranks_items_and_busy_time_after_a_map() {
-    let _one = LOG_LOCK.lock();
-    LOGGED.lock().clear();
-    // SAFETY: a valid callback, no user pointer.
-    unsafe { crate::ffi::log::lk_set_log_callback(Some(collect), std::ptr::null_mut(), 3) };
+    let _one = collect_logs();
     let n = 1237usize;
-    let hub = Hub::new(3);
     let model = Model::plain();
-    let got = ranks(&hub, 3, |rank, comm| {
-        let (_, inv) = new_invoker(&model, comm, 1, LK_ERRORS_FAIL_FAST);
+    let got = with_invokers(&Hub::new(3), &model, 1, |rank, inv| {
         let mut seen = Vec::new();
         for schedule in [LK_SCHEDULE_BLOCK, LK_SCHEDULE_DYNAMIC] {
             let mut out = vec![SENTINEL; n];
@@ -205,12 +200,9 @@ fn rank_0_logs_each_ranks_items_and_busy_time_after_a_map() {
                 seen.push(LOGGED.lock().iter().filter(|m| m.contains(&format!("distributed map of {n} items"))).cloned().collect::<Vec<_>>());
             }
         }
-        // SAFETY: a live handle.
-        unsafe { lk_invoker_shutdown(inv) };
         seen
     });
-    // SAFETY: clears the callback.
-    unsafe { crate::ffi::log::lk_set_log_callback(None, std::ptr::null_mut(), 3) };
+    stop_collecting_logs();
     let seen = &got[0];
     assert_eq!(seen[0].len(), 1, "one record per map: {seen:?}");
     let block = &seen[0][0];

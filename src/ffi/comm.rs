@@ -233,6 +233,19 @@ pub unsafe extern "C" fn lk_comm_free(comm: *mut lk_comm) -> lk_status {
     })
 }
 
+/// `number(comm)` for the handle `comm`, or -1 for a NULL, unknown or freed
+/// handle (with `lk_last_error()` saying so): what `lk_comm_rank` and
+/// `lk_comm_size` return.
+fn number_of(comm: *const lk_comm, number: fn(&Comm) -> usize) -> i32 {
+    guard_value(-1, || match lookup(comm) {
+        Ok(c) => number(&c) as i32,
+        Err(e) => {
+            super::error::set_last_error(&e);
+            -1
+        }
+    })
+}
+
 /// This process's rank in `comm` (`0 .. size-1`), or -1 for a NULL, unknown
 /// or freed handle (then `lk_last_error()` says so). Thread-safe.
 ///
@@ -240,13 +253,7 @@ pub unsafe extern "C" fn lk_comm_free(comm: *mut lk_comm) -> lk_status {
 /// None: the handle is looked up, never trusted.
 #[no_mangle]
 pub unsafe extern "C" fn lk_comm_rank(comm: *const lk_comm) -> i32 {
-    guard_value(-1, || match lookup(comm) {
-        Ok(c) => c.rank() as i32,
-        Err(e) => {
-            super::error::set_last_error(&e);
-            -1
-        }
-    })
+    number_of(comm, Comm::rank)
 }
 
 /// The number of ranks in `comm`, or -1 for a NULL, unknown or freed handle
@@ -256,13 +263,7 @@ pub unsafe extern "C" fn lk_comm_rank(comm: *const lk_comm) -> i32 {
 /// None: the handle is looked up, never trusted.
 #[no_mangle]
 pub unsafe extern "C" fn lk_comm_size(comm: *const lk_comm) -> i32 {
-    guard_value(-1, || match lookup(comm) {
-        Ok(c) => c.size() as i32,
-        Err(e) => {
-            super::error::set_last_error(&e);
-            -1
-        }
-    })
+    number_of(comm, Comm::size)
 }
 
 /// End every rank of the job with exit status `code`, through the table's
