@@ -237,13 +237,13 @@ pub unsafe extern "C" fn lk_comm_free(comm: *mut lk_comm) -> lk_status {
 /// handle (with `lk_last_error()` saying so): what `lk_comm_rank` and
 /// `lk_comm_size` return.
 fn number_of(comm: *const lk_comm, number: fn(&Comm) -> usize) -> i32 {
-    guard_value(-1, || match lookup(comm) {
+    match lookup(comm) {
         Ok(c) => number(&c) as i32,
         Err(e) => {
             super::error::set_last_error(&e);
             -1
         }
-    })
+    }
 }
 
 /// This process's rank in `comm` (`0 .. size-1`), or -1 for a NULL, unknown
@@ -253,7 +253,7 @@ fn number_of(comm: *const lk_comm, number: fn(&Comm) -> usize) -> i32 {
 /// None: the handle is looked up, never trusted.
 #[no_mangle]
 pub unsafe extern "C" fn lk_comm_rank(comm: *const lk_comm) -> i32 {
-    number_of(comm, Comm::rank)
+    guard_value(-1, || number_of(comm, Comm::rank))
 }
 
 /// The number of ranks in `comm`, or -1 for a NULL, unknown or freed handle
@@ -263,7 +263,7 @@ pub unsafe extern "C" fn lk_comm_rank(comm: *const lk_comm) -> i32 {
 /// None: the handle is looked up, never trusted.
 #[no_mangle]
 pub unsafe extern "C" fn lk_comm_size(comm: *const lk_comm) -> i32 {
-    number_of(comm, Comm::size)
+    guard_value(-1, || number_of(comm, Comm::size))
 }
 
 /// End every rank of the job with exit status `code`, through the table's
