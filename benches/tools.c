@@ -158,39 +158,28 @@ static int omp_setup(const bench_work *w, int n_jobs, char *why, size_t why_len)
     return BENCH_OK;
 }
 
-/* One item of an OpenMP loop (in any thread of the team): the lowest failing
-   index and its code are kept, as the other tools keep them. */
-static inline void omp_item(lk_op_fn op, const void *model, const bench_work *w, size_t i, void *results,
-                            size_t *failed_at, int32_t *code) {
-    lk_task task = {i, 0, (uint32_t)omp_get_thread_num(), 0};
-    int32_t rc = op(model, ARG(w, i), RES(w, results, i), &task);
-    if (rc != 0) {
-#pragma omp critical
-        if (i < *failed_at) {
-            *failed_at = i;
-            *code = rc;
-        }
-    }
-}
-
-/* What an OpenMP loop returns, once it is over. */
-static int omp_outcome(size_t failed_at, int32_t code, char *why, size_t why_len) {
-    if (failed_at != SIZE_MAX) {
-        snprintf(why, why_len, "callback failed at item %zu with %d", failed_at, (int)code);
-        return 1;
-    }
-    return 0;
-}
-
 static int omp_static_run(const bench_work *w, size_t n, void *results, char *why, size_t why_len) {
     lk_op_fn op = w->op;
     const void *model = w->model;
     size_t failed_at = SIZE_MAX;
     int32_t code = 0;
 #pragma omp parallel for schedule(static) num_threads(omp_jobs)
-    for (size_t i = 0; i < n; i++)
-        omp_item(op, model, w, i, results, &failed_at, &code);
-    return omp_outcome(failed_at, code, why, why_len);
+    for (size_t i = 0; i < n; i++) {
+        lk_task task = {i, 0, (uint32_t)omp_get_thread_num(), 0};
+        int32_t rc = op(model, ARG(w, i), RES(w, results, i), &task);
+        if (rc != 0) {
+#pragma omp critical
+            if (i < failed_at) {
+                failed_at = i;
+                code = rc;
+            }
+        }
+    }
+    if (failed_at != SIZE_MAX) {
+        snprintf(why, why_len, "callback failed at item %zu with %d", failed_at, (int)code);
+        return 1;
+    }
+    return 0;
 }
 
 static int omp_dynamic_run(const bench_work *w, size_t n, void *results, char *why, size_t why_len) {
@@ -200,9 +189,22 @@ static int omp_dynamic_run(const bench_work *w, size_t n, void *results, char *w
     size_t failed_at = SIZE_MAX;
     int32_t code = 0;
 #pragma omp parallel for schedule(dynamic, chunk) num_threads(omp_jobs)
-    for (size_t i = 0; i < n; i++)
-        omp_item(op, model, w, i, results, &failed_at, &code);
-    return omp_outcome(failed_at, code, why, why_len);
+    for (size_t i = 0; i < n; i++) {
+        lk_task task = {i, 0, (uint32_t)omp_get_thread_num(), 0};
+        int32_t rc = op(model, ARG(w, i), RES(w, results, i), &task);
+        if (rc != 0) {
+#pragma omp critical
+            if (i < failed_at) {
+                failed_at = i;
+                code = rc;
+            }
+        }
+    }
+    if (failed_at != SIZE_MAX) {
+        snprintf(why, why_len, "callback failed at item %zu with %d", failed_at, (int)code);
+        return 1;
+    }
+    return 0;
 }
 
 const bench_tool bench_tool_omp_static = {"omp_static", omp_setup, omp_static_run, nothing};
