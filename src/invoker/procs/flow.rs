@@ -181,6 +181,9 @@ impl ProcFlow<'_> {
     }
 }
 
+/// How long a halting flow sleeps at most before it looks at the claims again.
+const HALT_RECHECK: Duration = Duration::from_millis(200);
+
 impl Flow for ProcFlow<'_> {
     fn ring(&self) -> Ring {
         self.ring
@@ -259,7 +262,11 @@ impl Flow for ProcFlow<'_> {
             if !self.shared.busy() {
                 return Ok(());
             }
-            self.wait(seen, None)?;
+            // Woken by the worker that clears its claim; the bound is a
+            // backstop: under load, about one stream in a few hundred on one
+            // worker process missed that wake (cause not found yet), and a
+            // halt must not hang.
+            self.wait(seen, Some(HALT_RECHECK))?;
         }
     }
 
