@@ -167,6 +167,39 @@ impl ProcFlow<'_> {
         }
     }
 
+    /// Sleep until `changed` holds (spinning briefly first when a CPU is
+    /// spare), `timeout` passes or an item's time is up. Every change a
+    /// caller waits for is followed by the eventfd when the parent sleeps.
+    fn wait_for(&mut self, changed: &dyn Fn(&Shared) -> bool, timeout: Option<Duration>) -> Result<()> {
+        let h = self.shared.header();
+        if self.may_spin {
+            let until = Instant::now() + SPIN;
+            let mut spins = 0u32;
+            while !changed(self.shared) {
+                spins += 1;
+                if spins % 64 == 0 && Instant::now() >= until {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            if changed(self.shared) {
+                return Ok(());
+            }
+        }
+        let deadline = self.enforce_deadlines()?;
+        let timeout = match (timeout, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        // Asleep before the last look: a worker that finishes a claim after
+        // it sees the flag and signals the eventfd.
+        h.parent_asleep.store(1, Ordering::SeqCst);
+        let timeout = if changed(self.shared) { Some(Duration::ZERO) } else { timeout };
+        let r = self.take_news(timeout);
+        h.parent_asleep.store(0, Ordering::SeqCst);
+        r
+    }
+
     /// After the driver: nothing runs; what the workers logged is delivered.
     pub(super) fn finish(&mut self) {
         let mail = self.shared.header().mail.load(Ordering::Acquire);
@@ -180,9 +213,6 @@ impl ProcFlow<'_> {
         self.parent.mail_seen = mail;
     }
 }
-
-/// How long a halting flow sleeps at most before it looks at the claims again.
-const HALT_RECHECK: Duration = Duration::from_millis(200);
 
 impl Flow for ProcFlow<'_> {
     fn ring(&self) -> Ring {
@@ -217,33 +247,7 @@ impl Flow for ProcFlow<'_> {
 
     fn wait(&mut self, seen: usize, timeout: Option<Duration>) -> Result<()> {
         let h = self.shared.header();
-        let changed = |s: &Shared| s.settled() != seen || h.cancel.load(Ordering::SeqCst) != h.epoch.load(Ordering::SeqCst);
-        if self.may_spin {
-            let until = Instant::now() + SPIN;
-            let mut spins = 0u32;
-            while !changed(self.shared) {
-                spins += 1;
-                if spins % 64 == 0 && Instant::now() >= until {
-                    break;
-                }
-                std::hint::spin_loop();
-            }
-            if changed(self.shared) {
-                return Ok(());
-            }
-        }
-        let deadline = self.enforce_deadlines()?;
-        let timeout = match (timeout, deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        // Asleep before the last look: a worker that finishes a claim after
-        // it sees the flag and signals the eventfd.
-        h.parent_asleep.store(1, Ordering::SeqCst);
-        let timeout = if changed(self.shared) { Some(Duration::ZERO) } else { timeout };
-        let r = self.take_news(timeout);
-        h.parent_asleep.store(0, Ordering::SeqCst);
-        r
+        self.wait_for(&|s: &Shared| s.settled() != seen || h.cancel.load(Ordering::SeqCst) != h.epoch.load(Ordering::SeqCst), timeout)
     }
 
     fn halt(&mut self) -> Result<()> {
@@ -256,18 +260,13 @@ impl Flow for ProcFlow<'_> {
             // SAFETY: the ring holds a status per slot, mapped here.
             unsafe { *self.ring.status.add(rel % self.ring.slots) = ITEM_SKIPPED };
         }
-        loop {
-            // `seen` before `busy`: a claim cleared after it moves `settled`.
-            let seen = self.shared.settled();
-            if !self.shared.busy() {
-                return Ok(());
-            }
-            // Woken by the worker that clears its claim; the bound is a
-            // backstop: under load, about one stream in a few hundred on one
-            // worker process missed that wake (cause not found yet), and a
-            // halt must not hang.
-            self.wait(seen, Some(HALT_RECHECK))?;
+        // Wait for no claim to be held, not for `settled` to move: a claim
+        // announced and withdrawn meanwhile leaves `settled` where it was
+        // (that wait missed its wake and hung).
+        while self.shared.busy() {
+            self.wait_for(&|s: &Shared| !s.busy(), None)?;
         }
+        Ok(())
     }
 
     fn done(&self) -> usize {
