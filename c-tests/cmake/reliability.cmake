@@ -86,7 +86,8 @@ set(LK_ASAN_ENV
 #       shadow memory reserves (terabytes of address space), so the child
 #       cannot run at all under ASan.
 #   reliability_fault_forksafety_run_sp, _procs, _child_log_callback,
-#   run_sp_api_handles_in_child, invoker_fault_fork_handle_threads: they
+#   run_sp_api_handles_in_child, invoker_fault_fork_handle_threads,
+#   run_sp_api_log_order (its threads call lk_run_sp at once): they
 #       fork while other threads of the test allocate. GCC 12's libasan does not hold its allocator's locks
 #       across fork (glibc's malloc does), so a child forked while another
 #       thread was inside ASan's malloc waits forever on that lock the first
@@ -101,7 +102,7 @@ set(LK_ASAN_ENV
 set(LK_ASAN_SKIP run_sp_fault_memory_limit reliability_fault_forksafety_run_sp
     reliability_fault_forksafety_procs reliability_fault_forksafety_child_log_callback
     run_sp_api_handles_in_child invoker_fault_fork_handle_threads
-    run_sp_leak_fds)
+    run_sp_api_log_order run_sp_leak_fds)
 lk_check_names(LK_ASAN_SKIP)
 # Tests to run without LeakSanitizer (each with its reason): none at present.
 set(LK_ASAN_NO_LEAK_CHECK "")
