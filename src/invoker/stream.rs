@@ -31,8 +31,7 @@ pub type SinkFn = unsafe extern "C" fn(user: *mut c_void, first: usize, results:
 const AUTO_WINDOW_BYTES: usize = 64 << 20;
 /// Items per worker in an automatic window (several chunks each).
 const AUTO_ITEMS_PER_WORKER: usize = 4096;
-/// The most bytes of arguments and results a window the caller asks for
-/// holds (more would not be faster; any smaller window keeps its promise).
+/// The most argument and result bytes a caller's window holds (a smaller one keeps its promise).
 const MAX_WINDOW_BYTES: usize = 256 << 20;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -84,9 +83,8 @@ impl Io for CallbackIo {
     }
 }
 
-/// The caller's ends, marked while they run: a map or stream on the same
-/// invoker from inside them is refused (from an item callback that runs
-/// inline on the driver's thread, it is not).
+/// The caller's ends, marked while they run: a map on the same invoker from
+/// inside them is refused (from an item callback run inline, it is not).
 struct Marked<'a> {
     io: &'a mut dyn Io,
     invoker: u64,
@@ -116,7 +114,7 @@ pub(crate) struct Ring {
     pub slots: usize,
     /// Most items sourced and not yet sunk (at most `slots`).
     pub window: usize,
-    /// Fewest items per claim until the end (`slots` is a multiple of it).
+    /// Fewest items per claim until the end (`slots` are whole grains).
     pub grain: usize,
 }
 
@@ -129,6 +127,14 @@ impl Ring {
     }
     fn status(&self, rel: usize) -> *const i32 {
         self.status.wrapping_add(rel % self.slots)
+    }
+    /// The statuses of settled items `rel .. rel + n` (not across the end).
+    fn settled_statuses(&self, rel: usize, n: usize) -> &[i32] {
+        debug_assert!(rel % self.slots + n <= self.slots);
+        // SAFETY: the ring holds a status per slot and these `n` do not
+        // cross its end; no worker writes a settled item's status (the
+        // driver reads it before the slot is sourced again).
+        unsafe { std::slice::from_raw_parts(self.status(rel), n) }
     }
 }
 
@@ -158,8 +164,7 @@ pub(crate) trait Flow {
 }
 
 /// The window for `sizes` (argument and result bytes) and `n_jobs` workers:
-/// the caller's, up to `MAX_WINDOW_BYTES` (or the automatic window where
-/// that is larger), else the automatic one.
+/// the caller's, at most `MAX_WINDOW_BYTES` (or the automatic one, if larger).
 pub(crate) fn window(opts: &StreamOptions, sizes: (usize, usize), n_jobs: usize) -> usize {
     let per_item = sizes.0.saturating_add(sizes.1).saturating_add(4);
     let auto = n_jobs.saturating_mul(AUTO_ITEMS_PER_WORKER).min(AUTO_WINDOW_BYTES / per_item).max(1);
@@ -169,9 +174,8 @@ pub(crate) fn window(opts: &StreamOptions, sizes: (usize, usize), n_jobs: usize)
     }
 }
 
-/// A stream ring's slots and grain for `window`: claims are whole grains
-/// of at most a window, and the slots a whole number of grains, so no claim
-/// is cut short at the ring's end.
+/// A stream ring's slots and grain: whole grains of at most a window, so
+/// no claim is cut short at the ring's end.
 pub(crate) fn ring_shape(window: usize, grain: usize) -> Result<(usize, usize)> {
     let grain = grain.max(1).min(window);
     let slots = window.checked_next_multiple_of(grain).ok_or_else(|| Error::invalid("the stream's window is too large"))?;
@@ -227,9 +231,10 @@ impl Outcomes {
         let failed = self
             .failure
             .map(|(r, code)| (r, Error::Callback { index: index_base.wrapping_add(r), code, failed: self.failed }));
-        let first = match by_index {
-            false => died.or(timed).or(failed),
-            true => [died, timed, failed].into_iter().flatten().min_by_key(|(r, _)| *r),
+        let first = if by_index {
+            [died, timed, failed].into_iter().flatten().min_by_key(|(r, _)| *r)
+        } else {
+            died.or(timed).or(failed)
         };
         match first {
             Some((_, e)) => Err(e),
@@ -279,9 +284,7 @@ pub(crate) fn drive(core: &Core, flow: &mut dyn Flow, io: &mut dyn Io, index_bas
         let mut moved = false;
         while sunk < settled {
             let n = (settled - sunk).min(w - sunk % w);
-            // SAFETY: the ring holds statuses for its slots; these `n` do
-            // not cross its end, and no worker writes settled items.
-            outcomes.scan(sunk, unsafe { std::slice::from_raw_parts(ring.status(sunk), n) });
+            outcomes.scan(sunk, ring.settled_statuses(sunk, n));
             if let Err(e) = io.sink(index_base.wrapping_add(sunk), ring.result(sunk), ring.status(sunk), n) {
                 io_error = Some(e);
                 break;
@@ -334,9 +337,7 @@ pub(crate) fn drive(core: &Core, flow: &mut dyn Flow, io: &mut dyn Io, index_bas
     let mut at = sunk;
     while at < ran {
         let n = (ran - at).min(w - at % w);
-        // SAFETY: these items were not sunk, so their ring slots still hold
-        // their statuses, and nothing runs any more.
-        outcomes.scan(at, unsafe { std::slice::from_raw_parts(ring.status(at), n) });
+        outcomes.scan(at, ring.settled_statuses(at, n));
         at += n;
     }
     // The lowest failing item wins, then the source, then the sink.
@@ -377,10 +378,9 @@ impl HeapRing {
     }
 }
 
-/// Zeroed memory from the allocator, its start (`ptr`) aligned to 64 bytes.
-/// The block's own alignment stays small, so the allocator can use calloc:
-/// large blocks come as untouched pages, and a big window costs only what
-/// is used of it.
+/// Zeroed memory, its start (`ptr`) aligned to 64 bytes; the block's own
+/// alignment stays small so that calloc serves it (untouched pages: a big
+/// window costs only what is used).
 struct Zeroed {
     block: NonNull<u8>,
     layout: Layout,
