@@ -80,3 +80,17 @@ pub fn leaked_once<T>(cell: &std::sync::atomic::AtomicPtr<T>, make: impl FnOnce(
         }
     }
 }
+
+/// A value alone on its cache lines (two: x86 fetches lines in pairs), so
+/// threads that spin reading it do not slow the writers of its neighbours,
+/// nor they it (false sharing).
+#[derive(Default)]
+#[repr(align(128))]
+pub struct CachePadded<T>(pub T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

@@ -33,6 +33,12 @@ pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 /// the CPUs): long enough to catch the next map of a loop of small maps,
 /// short enough that an idle library costs nothing.
 pub(crate) const SPIN: Duration = Duration::from_micros(50);
+/// How long pool threads let the working caller of a map of at most
+/// `SMALL_MAP` items run alone: a few short items end within it (a handoff
+/// would cost more), longer ones lose at most this. Bigger maps: at once.
+const JOIN_DELAY: Duration = Duration::from_micros(1);
+pub(crate) const SMALL_MAP: usize = 256;
+
 /// A claim slot's value while its worker holds no claim.
 const IDLE: usize = usize::MAX;
 
@@ -95,6 +101,8 @@ pub(crate) struct Job {
     grain: usize,
     /// A stream under fail-fast stops only above its lowest failing item.
     stream: bool,
+    /// Pool threads let the caller run alone for `JOIN_DELAY` first.
+    join_late: bool,
 }
 
 impl Job {
@@ -123,11 +131,12 @@ impl Job {
             // A stream's ring holds whole grains of at most a window each.
             grain: core.opts.grain.max(1).min(space.ring),
             stream,
+            join_late: false,
         }
     }
 
-    /// A map over the caller's arrays.
-    pub fn for_map(core: &Arc<Core>, sched: Option<Arc<Sched>>, items: Items, mopts: &MapOptions, seed_base: u64) -> Arc<Job> {
+    /// A map over the caller's arrays (`join_late`: see `JOIN_DELAY`).
+    pub fn for_map(core: &Arc<Core>, sched: Option<Arc<Sched>>, items: Items, mopts: &MapOptions, seed_base: u64, join_late: bool) -> Arc<Job> {
         // A zero size passes NULL, whatever the caller's pointer.
         let space = Space {
             args: if items.arg_size == 0 { SendPtr::null() } else { items.args },
@@ -137,7 +146,8 @@ impl Job {
             status: mopts.item_status,
             ring: usize::MAX,
         };
-        Arc::new(Job::new(core, sched, space, mopts.index_base, seed_base, items.n, false))
+        let job = Job::new(core, sched, space, mopts.index_base, seed_base, items.n, false);
+        Arc::new(Job { join_late, ..job })
     }
 
     /// A stream's job over a ring of `space.ring` slots; items are added with `publish`.
@@ -160,6 +170,18 @@ impl Job {
     /// Do the items below `avail` include the last one that will run?
     fn reaches_end(&self, avail: usize, stop: usize) -> bool {
         avail >= self.n().min(stop)
+    }
+
+    /// Is there still a chunk for a pool thread after `JOIN_DELAY` (when
+    /// asked for; the wait reads no line the caller writes)?
+    pub fn worth_joining(&self) -> bool {
+        if self.join_late {
+            let until = Instant::now() + JOIN_DELAY;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
+        self.claimable()
     }
 
     /// Enough items left to claim that another worker would find some after
@@ -366,7 +388,8 @@ impl Job {
     /// A thread inside a pool callback helps the maps that need the worker
     /// slot it holds meanwhile, so nested maps never deadlock.
     pub fn wait(&self, mut reporter: Option<&mut Reporter>) {
-        let spin_until = (self.core.may_spin() && !context::in_pool_callback()).then(|| Instant::now() + SPIN);
+        // (The clock is read only when there is something to wait for.)
+        let spin_until = (!self.is_done() && self.core.may_spin() && !context::in_pool_callback()).then(|| Instant::now() + SPIN);
         let mut spins = 0u32;
         while !self.is_done() {
             if let Some(until) = spin_until {

@@ -299,7 +299,7 @@ impl Invoker {
         }
         let seed_base = self.seed_base(mopts);
         match &self.workers {
-            Workers::Inline => job::Job::for_map(&self.core, None, items, mopts, seed_base).run_inline(),
+            Workers::Inline => job::Job::for_map(&self.core, None, items, mopts, seed_base, false).run_inline(),
             Workers::Threads(pool) => pool.map(&self.core, items, mopts, seed_base),
             #[cfg(lk_fork)]
             Workers::Processes(pool) => pool.map(&self.core, items, mopts, seed_base),

@@ -11,7 +11,10 @@
 //! `gen`; idle pool threads wait for `gen` to change (spinning briefly
 //! first when the workers fit the CPUs, then blocking), and threads waiting
 //! inside callbacks are woken through their registered `Waiter` (defined
-//! here: the park/unpark pair every event-woken wait uses).
+//! here: the park/unpark pair every event-woken wait uses). At most
+//! `n_jobs - 1` threads spin (the caller is the other worker), and an event
+//! futex-wakes only the sleepers it needs beyond the spinners, so a loop of
+//! small maps makes no system call.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -21,17 +24,26 @@ use std::time::{Duration, Instant};
 use crate::sync::{Condvar, Mutex};
 
 use super::job::{Job, SPIN};
+use crate::util::CachePadded;
 
 pub(crate) struct Sched {
     slots: Mutex<Vec<u32>>,
+    /// Slots free now, read without the lock.
+    free: AtomicUsize,
     board: Mutex<Vec<Arc<Job>>>,
     /// Jobs on the board, read without the lock.
     posted: AtomicUsize,
-    /// Bumped by every event an idle pool thread may be waiting for.
-    gen: AtomicU64,
+    /// Bumped by every event an idle pool thread may be waiting for; on its
+    /// own cache line, as spinning threads read it all the time.
+    gen: CachePadded<AtomicU64>,
     idle: Mutex<()>,
     wake: Condvar,
     sleepers: AtomicUsize,
+    /// Idle pool threads spinning now, and how many may: the map's caller
+    /// works too, so more spinners than the other `n_jobs - 1` workers
+    /// would only take CPU time from the callers.
+    spinners: AtomicUsize,
+    max_spinners: usize,
     /// Threads waiting inside a callback that holds one of our slots.
     helpers: Mutex<Vec<Arc<Waiter>>>,
     quit: AtomicBool,
@@ -40,15 +52,18 @@ pub(crate) struct Sched {
 }
 
 impl Sched {
-    pub fn new(n_jobs: usize, spin: bool) -> Sched {
+    pub fn new(n_jobs: usize, spin: bool, max_spinners: usize) -> Sched {
         Sched {
             slots: Mutex::new((0..n_jobs as u32).rev().collect()),
+            free: AtomicUsize::new(n_jobs),
             board: Mutex::new(Vec::new()),
             posted: AtomicUsize::new(0),
-            gen: AtomicU64::new(0),
+            gen: CachePadded(AtomicU64::new(0)),
             idle: Mutex::new(()),
             wake: Condvar::new(),
             sleepers: AtomicUsize::new(0),
+            spinners: AtomicUsize::new(0),
+            max_spinners,
             helpers: Mutex::new(Vec::new()),
             quit: AtomicBool::new(false),
             spin,
@@ -56,11 +71,17 @@ impl Sched {
     }
 
     pub fn try_take_slot(&self) -> Option<u32> {
-        self.slots.lock().pop()
+        let mut slots = self.slots.lock();
+        let k = slots.pop();
+        self.free.store(slots.len(), Ordering::SeqCst);
+        k
     }
 
     pub fn put_slot(&self, k: u32) {
-        self.slots.lock().push(k);
+        let mut slots = self.slots.lock();
+        slots.push(k);
+        self.free.store(slots.len(), Ordering::SeqCst);
+        drop(slots);
         // A map may be waiting for a free slot's thread.
         if self.posted.load(Ordering::SeqCst) > 0 {
             self.notify(1);
@@ -104,9 +125,11 @@ impl Sched {
     }
 
     /// Wake up to `n` idle pool threads for work already posted (no new
-    /// event: nothing to do when none sleeps).
+    /// event: nothing to do when none sleeps, or no slot is free for it —
+    /// a slot freed later wakes a thread itself).
     pub fn wake_idle(&self, n: usize) {
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
+        let n = n.min(self.free.load(Ordering::SeqCst));
+        if n > 0 && self.sleepers.load(Ordering::SeqCst) > 0 {
             self.notify(n);
         }
     }
@@ -114,6 +137,9 @@ impl Sched {
     /// Something changed: wake up to `n` idle pool threads.
     pub fn notify(&self, n: usize) {
         self.gen.fetch_add(1, Ordering::SeqCst);
+        // A thread counted as spinning looks at `gen` again before it
+        // sleeps, so it sees this event: it needs no futex wake.
+        let n = n.saturating_sub(self.spinners.load(Ordering::SeqCst));
         let sleeping = self.sleepers.load(Ordering::SeqCst);
         if sleeping > 0 && n > 0 {
             let _g = self.idle.lock();
@@ -132,15 +158,18 @@ impl Sched {
     /// notifier bumps `gen` before it looks at the count: no wake is lost.
     pub fn wait_for_work(&self, seen: u64) {
         if self.spin {
-            let until = Instant::now() + SPIN;
-            let mut spins = 0u32;
-            while self.gen.load(Ordering::SeqCst) == seen {
-                spins += 1;
-                if spins % 64 == 0 && Instant::now() >= until {
-                    break;
+            if self.spinners.fetch_add(1, Ordering::SeqCst) < self.max_spinners {
+                let until = Instant::now() + SPIN;
+                let mut spins = 0u32;
+                while self.gen.load(Ordering::SeqCst) == seen {
+                    spins += 1;
+                    if spins % 64 == 0 && Instant::now() >= until {
+                        break;
+                    }
+                    std::hint::spin_loop();
                 }
-                std::hint::spin_loop();
             }
+            self.spinners.fetch_sub(1, Ordering::SeqCst);
         }
         let mut g = self.idle.lock();
         self.sleepers.fetch_add(1, Ordering::SeqCst);

@@ -12,7 +12,10 @@
 //! queues (which made starting and ending big pools take seconds).
 //!
 //! The thread that calls `map` takes a slot and works too (as oneTBB's
-//! arenas let it), so a 1-item map never hands off to another thread.
+//! arenas let it), so a 1-item map never hands off to another thread, and
+//! pool threads join a small map only after letting its caller run alone
+//! for a microsecond (`Job::worth_joining`): a map of a few short items
+//! ends in the caller before a handoff would have paid off.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -21,7 +24,7 @@ use std::time::Duration;
 use crate::sync::Mutex;
 
 use super::context;
-use super::job::{Items, Job};
+use super::job::{Items, Job, SMALL_MAP};
 use super::sched::Sched;
 use super::{Core, MapOptions, Watch};
 use crate::error::{Error, Result};
@@ -35,7 +38,9 @@ pub struct Pool {
 impl Pool {
     pub fn new(core: &Core) -> Result<Pool> {
         let n_jobs = core.opts.n_jobs;
-        let sched = Arc::new(Sched::new(n_jobs, core.may_spin()));
+        // Callers work too, unless they only watch.
+        let spinners = if core.opts.caller_waits { n_jobs } else { n_jobs - 1 };
+        let sched = Arc::new(Sched::new(n_jobs, core.may_spin(), spinners));
         let threads: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let (spawned, s) = (threads.clone(), sched.clone());
         // Spawn the threads ourselves so shutdown can join them (Rayon only signals).
@@ -69,10 +74,10 @@ impl Pool {
 
     /// Run one map to completion with this pool's slots and threads.
     pub fn map(&self, core: &Arc<Core>, items: Items, mopts: &MapOptions, seed_base: u64) -> Result<()> {
-        let job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base);
         let held = context::held_worker(core.id);
         let mine = held.or_else(|| self.sched.try_take_slot());
         let n = items.n;
+        let job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base, mine.is_some() && n <= SMALL_MAP);
         let mine_count = usize::from(mine.is_some());
         // Helpers for the chunks the caller cannot take itself.
         let helpers = (core.opts.n_jobs - mine_count).min(n - mine_count);
@@ -84,12 +89,17 @@ impl Pool {
         let mut reporter = job.reporter();
         if let Some(k) = mine {
             job.work(k, reporter.as_mut());
+            // Every item is claimed: off the board before the slot is
+            // freed, so freeing it wakes no one for this map.
+            if posted {
+                self.sched.withdraw(&job);
+            }
             if held.is_none() {
                 self.sched.put_slot(k);
             }
-        }
-        job.wait(reporter.as_mut());
-        if posted {
+            job.wait(reporter.as_mut());
+        } else {
+            job.wait(reporter.as_mut());
             self.sched.withdraw(&job);
         }
         job.outcome()
@@ -97,7 +107,7 @@ impl Pool {
 
     /// A map whose caller runs no items but watches it (see `Invoker::map_watched`).
     pub fn map_watched(&self, core: &Arc<Core>, items: Items, mopts: &MapOptions, seed_base: u64, period: Duration, watch: &mut dyn FnMut(bool) -> Watch) -> Result<()> {
-        let job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base);
+        let job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base, false);
         self.sched.post(&job, core.opts.n_jobs.min(items.n).min(2));
         let mut reporter = job.reporter();
         loop {
@@ -143,7 +153,7 @@ fn worker_loop(sched: &Sched) {
         if sched.quitting() {
             return;
         }
-        if let Some(job) = sched.claimable() {
+        if let Some(job) = sched.claimable().filter(|j| j.worth_joining()) {
             if let Some(k) = sched.try_take_slot() {
                 // Wake the next helpers while there is work for them: a
                 // small map wakes few threads, a big one fans out.
