@@ -17,6 +17,7 @@
 
 mod context;
 mod job;
+mod outcomes;
 pub(crate) mod kernel;
 #[cfg(lk_fork)]
 mod procs;

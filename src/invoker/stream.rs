@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::job::{Job, Space, PROGRESS_INTERVAL};
+use super::outcomes::Outcomes;
 use super::threads::Pool;
 use super::{context, Core, ErrorMode};
 use crate::error::{Error, Result};
@@ -188,59 +189,6 @@ pub(crate) fn ring_shape(window: usize, grain: usize) -> Result<(usize, usize)> 
 pub(crate) enum Mode {
     Map,
     Stream,
-}
-
-/// The items' outcomes, read from their statuses as they are sunk.
-#[derive(Default)]
-struct Outcomes {
-    /// Lowest failing item (relative) and its code; how many failed.
-    failure: Option<(usize, i32)>,
-    failed: usize,
-    died: Option<usize>,
-    timed_out: Option<usize>,
-}
-
-impl Outcomes {
-    fn scan(&mut self, first: usize, status: &[i32]) {
-        for (i, &s) in status.iter().enumerate() {
-            let rel = first + i;
-            match s {
-                0 | super::ITEM_SKIPPED => {}
-                super::ITEM_WORKER_DIED => {
-                    self.died.get_or_insert(rel);
-                }
-                super::ITEM_TIMED_OUT => {
-                    self.timed_out.get_or_insert(rel);
-                }
-                code => {
-                    self.failed += 1;
-                    if self.failure.map_or(true, |(f, _)| rel < f) {
-                        self.failure = Some((rel, code));
-                    }
-                }
-            }
-        }
-    }
-
-    /// The items' verdict: as a map's (a dead or timed-out worker first,
-    /// then the lowest failing item), or, for a stream that stopped at its
-    /// lowest failing item (`by_index`), that item's.
-    fn verdict(&self, by_index: bool, flow: &mut dyn Flow, index_base: usize) -> Result<()> {
-        let died = self.died.map(|r| (r, Error::WorkerDied(flow.death(r))));
-        let timed = self.timed_out.map(|r| (r, Error::Timeout(flow.death(r))));
-        let failed = self
-            .failure
-            .map(|(r, code)| (r, Error::Callback { index: index_base.wrapping_add(r), code, failed: self.failed }));
-        let first = if by_index {
-            [died, timed, failed].into_iter().flatten().min_by_key(|(r, _)| *r)
-        } else {
-            died.or(timed).or(failed)
-        };
-        match first {
-            Some((_, e)) => Err(e),
-            None => Ok(()),
-        }
-    }
 }
 
 /// Run a flow to its end: fill, compute, drain in order.

@@ -337,7 +337,7 @@ impl Io for MapIo {
         let size = self.items.result_size;
         if size > 0 {
             let ran = |s: i32| s != ITEM_SKIPPED && s != ITEM_WORKER_DIED && s != ITEM_TIMED_OUT;
-            if status.iter().all(|&s| ran(s)) {
+            if crate::util::all_zero(status) || status.iter().all(|&s| ran(s)) {
                 // SAFETY: the ring holds `n` results at `results`; the
                 // caller's array has slots for items `rel .. rel + n`.
                 unsafe { std::ptr::copy_nonoverlapping(results, self.items.results.0.add(rel * size), n * size) };
