@@ -3,8 +3,8 @@
 //!
 //! Items are numbered from 0 (relative; the task index adds `index_base`).
 //! Workers claim chunks with a guided schedule (big chunks first, `grain`
-//! at the end), so dispatch costs a few atomics per worker while a skewed
-//! workload still balances. Every item is claimed at most once and counted
+//! at the end), each from its home block first (`blocks`), so dispatch
+//! costs a few atomics per worker while a skewed workload still balances. Every item is claimed at most once and counted
 //! in `done` exactly once, run or skipped; the map's caller waits for
 //! `done == n`, after which no worker touches the caller's arrays again.
 //!
@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use crate::sync::Mutex;
 
+use super::blocks::Blocks;
 use super::context::{self, Enter};
-use super::kernel::{claim_size, Lane, Tally};
+use super::kernel::{claim_size, Items, Lane, Space, Tally};
 use super::sched::{Sched, Waiter};
 use super::{Core, ErrorMode, MapOptions, ITEM_SKIPPED};
 use crate::error::{Error, Result};
@@ -42,36 +43,6 @@ pub(crate) const SMALL_MAP: usize = 256;
 /// A claim slot's value while its worker holds no claim.
 const IDLE: usize = usize::MAX;
 
-/// The caller's arrays: `n` arguments of `arg_size` bytes and `n` result slots.
-/// A size of 0 means NULL is passed for that pointer.
-#[derive(Clone, Copy)]
-pub struct Items {
-    pub args: SendPtr<u8>,
-    pub arg_size: usize,
-    pub results: SendPtr<u8>,
-    pub result_size: usize,
-    pub n: usize,
-}
-
-/// Where a job's items live: item `rel` is at slot `rel % ring` of each array.
-#[derive(Clone, Copy)]
-pub(crate) struct Space {
-    pub args: SendPtr<u8>,
-    pub arg_size: usize,
-    pub results: SendPtr<u8>,
-    pub result_size: usize,
-    /// Per-item statuses (null: none kept).
-    pub status: SendPtr<i32>,
-    /// Slots in the arrays: `usize::MAX` for a map's caller arrays (no wrap).
-    pub ring: usize,
-}
-
-impl Space {
-    fn slot(&self, rel: usize) -> usize {
-        if self.ring == usize::MAX { rel } else { rel % self.ring }
-    }
-}
-
 pub(crate) struct Job {
     core: Arc<Core>,
     sched: Option<Arc<Sched>>,
@@ -83,7 +54,7 @@ pub(crate) struct Job {
     n: AtomicUsize,
     /// Items below this may be claimed (all of them, for a map).
     avail: AtomicUsize,
-    next: AtomicUsize,
+    blocks: Blocks,
     /// Items at or past this are not started: lowered by a stop.
     stop_at: AtomicUsize,
     cancelled: AtomicBool,
@@ -97,7 +68,6 @@ pub(crate) struct Job {
     pub(crate) waiter: Arc<Waiter>,
     /// With a progress callback `done` moves per item, so reports are exact.
     per_item_done: bool,
-    spread: usize,
     grain: usize,
     /// A stream under fail-fast stops only above its lowest failing item.
     stream: bool,
@@ -106,8 +76,15 @@ pub(crate) struct Job {
 }
 
 impl Job {
+    /// (Inlined: a small map's latency is mostly making its job.)
+    #[inline(always)]
     fn new(core: &Arc<Core>, sched: Option<Arc<Sched>>, space: Space, index_base: usize, seed_base: u64, n: usize, stream: bool) -> Job {
         let n_jobs = core.opts.n_jobs;
+        // A stream's ring grain: whole grains of at most a window each.
+        let grain = core.opts.grain.max(1).min(space.ring);
+        // Home blocks pay off where each worker keeps its core: no
+        // oversubscription, and enough items for the cache to matter.
+        let blocks = if stream || !core.may_spin() || n <= SMALL_MAP { Blocks::one(n_jobs) } else { Blocks::per_worker(n, n_jobs, grain) };
         Job {
             core: core.clone(),
             sched,
@@ -117,7 +94,7 @@ impl Job {
             epoch: core.cancel_word().load(Ordering::Acquire),
             n: AtomicUsize::new(n),
             avail: AtomicUsize::new(if stream { 0 } else { n }),
-            next: AtomicUsize::new(0),
+            blocks,
             stop_at: AtomicUsize::new(usize::MAX),
             cancelled: AtomicBool::new(false),
             stopped_outside: AtomicBool::new(false),
@@ -127,9 +104,7 @@ impl Job {
             claims: stream.then(|| (0..n_jobs).map(|_| AtomicUsize::new(IDLE)).collect()),
             waiter: Waiter::current(),
             per_item_done: core.opts.progress.is_some(),
-            spread: 2 * n_jobs,
-            // A stream's ring holds whole grains of at most a window each.
-            grain: core.opts.grain.max(1).min(space.ring),
+            grain,
             stream,
             join_late: false,
         }
@@ -161,10 +136,12 @@ impl Job {
 
     /// Is there a chunk to claim now (the same rule as `claim`)?
     pub fn claimable(&self) -> bool {
-        let next = self.next.load(Ordering::Acquire);
         let (avail, stop) = (self.avail.load(Ordering::Acquire), self.stop_at.load(Ordering::Acquire));
-        let left = avail.min(stop).saturating_sub(next);
-        left >= self.grain || (left > 0 && self.reaches_end(avail, stop))
+        let ends = self.reaches_end(avail, stop);
+        (0..self.blocks.count()).any(|b| {
+            let left = self.blocks.left(b, avail.min(stop));
+            left >= self.grain || (left > 0 && ends)
+        })
     }
 
     /// Do the items below `avail` include the last one that will run?
@@ -184,17 +161,20 @@ impl Job {
         self.claimable()
     }
 
+    pub fn joins_late(&self) -> bool {
+        self.join_late
+    }
+
     /// Enough items left to claim that another worker would find some after
     /// this one takes its next chunk?
     pub fn has_spare_work(&self) -> bool {
         let limit = self.avail.load(Ordering::Acquire).min(self.stop_at.load(Ordering::Acquire));
-        limit.saturating_sub(self.next.load(Ordering::Acquire)) >= 2 * self.grain
+        self.blocks.total_left(limit) >= 2 * self.grain
     }
 
     /// Will no item ever be claimable again (so the job can leave the board)?
     pub fn exhausted(&self) -> bool {
-        let next = self.next.load(Ordering::Acquire);
-        next >= self.n() || next >= self.stop_at.load(Ordering::Acquire)
+        self.blocks.total_left(self.n().min(self.stop_at.load(Ordering::Acquire))) == 0
     }
 
     pub fn is_done(&self) -> bool {
@@ -202,9 +182,17 @@ impl Job {
     }
 
     /// Claim the next chunk (`kernel::claim_size`): guided, whole grains,
-    /// never across the ring's end.
+    /// never across the ring's end; from the worker's home block first.
     fn claim(&self, worker: u32) -> Option<Range<usize>> {
-        let mut cur = self.next.load(Ordering::Relaxed);
+        if self.blocks.count() == 1 {
+            return self.claim_in(0, worker);
+        }
+        self.blocks.order(worker).find_map(|b| self.claim_in(b, worker))
+    }
+
+    fn claim_in(&self, block: usize, worker: u32) -> Option<Range<usize>> {
+        let (next, end) = (self.blocks.next(block), self.blocks.end(block));
+        let mut cur = next.load(Ordering::Relaxed);
         loop {
             // Streams announce the claim before reading `avail` and
             // `stop_at` (SeqCst on both sides): a driver that stops the job
@@ -214,9 +202,9 @@ impl Job {
                 c[worker as usize].store(cur, Ordering::SeqCst);
             }
             let (avail, stop) = (self.avail.load(Ordering::SeqCst), self.stop_at.load(Ordering::SeqCst));
-            let left = avail.min(stop).saturating_sub(cur);
+            let left = avail.min(stop).min(end).saturating_sub(cur);
             let room = if self.space.ring == usize::MAX { usize::MAX } else { self.space.ring - cur % self.space.ring };
-            let Some(size) = claim_size(left, self.reaches_end(avail, stop), self.grain, self.spread, room, usize::MAX) else {
+            let Some(size) = claim_size(left, self.reaches_end(avail, stop), self.grain, self.blocks.spread(), room, usize::MAX) else {
                 if let Some(c) = &self.claims {
                     c[worker as usize].store(IDLE, Ordering::SeqCst);
                     // The driver halting the job waits for exactly this.
@@ -224,7 +212,7 @@ impl Job {
                 }
                 return None;
             };
-            match self.next.compare_exchange_weak(cur, cur + size, Ordering::SeqCst, Ordering::Relaxed) {
+            match next.compare_exchange_weak(cur, cur + size, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => return Some(cur..cur + size),
                 Err(now) => cur = now,
             }
@@ -233,7 +221,7 @@ impl Job {
 
     /// Streams: every item below this has run or been skipped.
     pub fn settled(&self) -> usize {
-        let mut low = self.next.load(Ordering::SeqCst);
+        let mut low = self.blocks.next(0).load(Ordering::SeqCst);
         if let Some(c) = &self.claims {
             for w in c.iter() {
                 low = low.min(w.load(Ordering::SeqCst));
@@ -272,10 +260,8 @@ impl Job {
     /// A stopped map: what no one claimed is skipped here, once (the swap
     /// makes every later claim fail).
     fn skip_unclaimed(&self) {
-        let n = self.n();
-        let rest = self.next.swap(n, Ordering::AcqRel);
-        if rest < n {
-            self.skip(rest..n);
+        for rest in self.blocks.take_rest(self.n()) {
+            self.skip(rest);
         }
     }
 

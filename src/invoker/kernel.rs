@@ -2,9 +2,9 @@
 //! the same code for threads and worker processes.
 //!
 //! A *lane* is a contiguous run of claimed items as they lie in memory
-//! (the caller's arrays, or a window of them). The loops run it until its
-//! end or a stop, report failures to a `Tally`, and return the first item
-//! they did not run. Items are numbered relative to the map (`rel`); the
+//! (the caller's arrays, `Items`, or a ring over them, `Space`). The loops
+//! run it until its end or a stop, report failures to a `Tally`, and
+//! return the first item they did not run. Items are numbered relative to the map (`rel`); the
 //! task index is `index_base + rel`.
 
 use std::ffi::c_void;
@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::{Func, Op, Task};
 use crate::seed;
+use crate::util::SendPtr;
 
 /// Returned by a range function that stopped early because the map is
 /// stopping (`lk_range_stopped`): the items from `range.failed` on did not run.
@@ -45,6 +46,36 @@ pub struct Range {
     pub cancel_word: *const c_void,
     /// Private: `*cancel_word` when the map started.
     pub cancel_epoch: u64,
+}
+
+/// The caller's arrays: `n` arguments of `arg_size` bytes and `n` result slots.
+/// A size of 0 means NULL is passed for that pointer.
+#[derive(Clone, Copy)]
+pub struct Items {
+    pub args: SendPtr<u8>,
+    pub arg_size: usize,
+    pub results: SendPtr<u8>,
+    pub result_size: usize,
+    pub n: usize,
+}
+
+/// Where a job's items live: item `rel` is at slot `rel % ring` of each array.
+#[derive(Clone, Copy)]
+pub(crate) struct Space {
+    pub args: SendPtr<u8>,
+    pub arg_size: usize,
+    pub results: SendPtr<u8>,
+    pub result_size: usize,
+    /// Per-item statuses (null: none kept).
+    pub status: SendPtr<i32>,
+    /// Slots in the arrays: `usize::MAX` for a map's caller arrays (no wrap).
+    pub ring: usize,
+}
+
+impl Space {
+    pub fn slot(&self, rel: usize) -> usize {
+        if self.ring == usize::MAX { rel } else { rel % self.ring }
+    }
 }
 
 /// Where a lane's items lie and how a map is stopped.

@@ -15,6 +15,7 @@
 //! The invoker knows nothing of ranks: distributed maps (`crate::dist`) are
 //! a layer that holds a local invoker.
 
+mod blocks;
 mod context;
 mod job;
 mod outcomes;
@@ -35,7 +36,7 @@ use crate::seed;
 use crate::util::SendPtr;
 
 pub use context::{current_inner_threads, in_pool_callback, in_stream_io, inside as inside_invoker};
-pub use job::Items;
+pub use kernel::Items;
 pub use kernel::Range;
 pub use stream::{CallbackIo, SinkFn, SourceFn, StreamOptions};
 

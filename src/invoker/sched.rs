@@ -153,12 +153,34 @@ impl Sched {
         }
     }
 
-    /// An idle pool thread: wait until `gen` moves past `seen` (or shutdown).
+    /// A pool thread that leaves a job counts as spinning on its way back
+    /// (true when there was room to): it looks at the board before it can
+    /// sleep, so an event meanwhile needs no wake for it. Without this the
+    /// caller of a loop of maps, posting the next while the last one's
+    /// helper is on its way back, woke a sleeping thread every map, which
+    /// then took the helper's CPU. Undone by `wait_for_work` or `uncount`.
+    pub fn count_returning(&self) -> bool {
+        if !self.spin {
+            return false;
+        }
+        if self.spinners.fetch_add(1, Ordering::SeqCst) < self.max_spinners {
+            return true;
+        }
+        self.uncount();
+        false
+    }
+
+    pub fn uncount(&self) {
+        self.spinners.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// An idle pool thread: wait until `gen` moves past `seen` (or shutdown);
+    /// `counted`: by `count_returning`.
     /// The sleeper counts itself before it looks at `gen` again, and a
     /// notifier bumps `gen` before it looks at the count: no wake is lost.
-    pub fn wait_for_work(&self, seen: u64) {
+    pub fn wait_for_work(&self, seen: u64, counted: bool) {
         if self.spin {
-            if self.spinners.fetch_add(1, Ordering::SeqCst) < self.max_spinners {
+            if counted || self.spinners.fetch_add(1, Ordering::SeqCst) < self.max_spinners {
                 let until = Instant::now() + SPIN;
                 let mut spins = 0u32;
                 while self.gen.load(Ordering::SeqCst) == seen {

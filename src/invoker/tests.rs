@@ -389,3 +389,28 @@ fn small_and_big_maps_from_several_callers_all_finish() {
         }
     });
 }
+
+/// Notes the first item each worker ran (the model: two `AtomicUsize`s).
+unsafe extern "C" fn note_first(model: *const c_void, _: *const c_void, _: *mut c_void, task: *const Task) -> i32 {
+    let firsts = &*(model as *const [AtomicUsize; 2]);
+    let _ = firsts[(*task).worker as usize].compare_exchange(usize::MAX, (*task).index, Ordering::SeqCst, Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_micros(50));
+    0
+}
+
+#[test]
+fn each_worker_starts_in_its_own_block() {
+    // Workers that fit the CPUs run the same items map after map (blocks.rs):
+    // worker k starts at the k-th half, however the threads arrive.
+    let firsts = [AtomicUsize::new(usize::MAX), AtomicUsize::new(usize::MAX)];
+    let inv = Invoker::new(Op { func: Func::Item(note_first), model: SendPtr::from_const(firsts.as_ptr().cast()) }, Options::new(2)).unwrap();
+    let items = Items { args: SendPtr::null(), arg_size: 0, results: SendPtr::null(), result_size: 0, n: 2000 };
+    inv.map(items, &MapOptions { index_base: 0, item_status: SendPtr::null(), seed_base: None }).unwrap();
+    let seen = firsts.map(AtomicUsize::into_inner);
+    if inv.core.may_spin() {
+        assert_eq!(seen, [0, 1000]);
+    } else {
+        // One CPU: one block, a shared counter, item 0 first.
+        assert!(seen.contains(&0), "{seen:?}");
+    }
+}

@@ -32,7 +32,7 @@ use crate::sync::Mutex;
 
 use self::shm::{Arena, Layout, Shared, IDLE, RETRY_FREE};
 use self::flow::{drain_logs, ProcFlow};
-use super::job::Items;
+use super::kernel::Items;
 use super::stream::{self, Io, Mode, Ring, StreamOptions};
 use super::{Core, ErrorMode, MapOptions, ITEM_SKIPPED, ITEM_TIMED_OUT, ITEM_WORKER_DIED};
 use crate::child::{self, Child, DeathWatch, Exit};

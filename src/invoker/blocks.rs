@@ -1,0 +1,154 @@
+//! Where a job's workers claim items: its claim counters.
+//!
+//! When the workers fit the CPUs, a map is cut into one *home block* per
+//! worker, which that worker claims first, from the front. Map after map the
+//! same worker then runs the same items, so a map whose arrays fit the caches
+//! finds each item in the cache of the core that last touched it (OpenMP's
+//! static schedule has this for free; a single shared counter hands items to
+//! whichever worker comes first, and the lines cross cores every map). A
+//! worker whose block is done helps the others, from their fronts, with the
+//! same guided claims, so a skewed workload still balances. Streams, small
+//! maps and oversubscribed pools keep one block: a single shared counter.
+
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::util::CachePadded;
+
+pub(crate) struct Blocks {
+    /// The next unclaimed item of block 0 and of the others (relative to
+    /// the map): one block costs no allocation (small maps are latency).
+    first: AtomicUsize,
+    others: Box<[CachePadded<AtomicUsize>]>,
+    /// Items per block; the last block runs on to the job's end.
+    len: usize,
+    /// A claim takes a `1/spread` share of what its block has left.
+    spread: usize,
+}
+
+impl Blocks {
+    /// One block: every worker claims from one counter, a `1/(2 n_jobs)`
+    /// share at a time.
+    pub fn one(n_jobs: usize) -> Blocks {
+        Blocks { first: AtomicUsize::new(0), others: Box::new([]), len: usize::MAX, spread: 2 * n_jobs }
+    }
+
+    /// A home block per worker for `n` items: whole grains each, so every
+    /// claim but the map's last is whole grains. One block when a worker's
+    /// share would be under a grain.
+    #[inline(never)]
+    pub fn per_worker(n: usize, n_jobs: usize, grain: usize) -> Blocks {
+        let len = n / n_jobs / grain * grain;
+        if n_jobs < 2 || len == 0 {
+            return Blocks::one(n_jobs);
+        }
+        let others = (1..n_jobs).map(|b| CachePadded(AtomicUsize::new(b * len))).collect();
+        // Half of what is left: the owner's first claim is half its block,
+        // as a one-block map's first claim is half a worker's share.
+        Blocks { first: AtomicUsize::new(0), others, len, spread: 2 }
+    }
+
+    pub fn count(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    pub fn spread(&self) -> usize {
+        self.spread
+    }
+
+    /// Block `b`'s claim counter.
+    pub fn next(&self, b: usize) -> &AtomicUsize {
+        if b == 0 { &self.first } else { &self.others[b - 1] }
+    }
+
+    /// One past block `b`'s last item (the last block: no bound of its own).
+    pub fn end(&self, b: usize) -> usize {
+        if b + 1 == self.count() { usize::MAX } else { (b + 1) * self.len }
+    }
+
+    /// The blocks in the order worker `worker` tries them: its own, then
+    /// the ones after it in turn (so helpers spread over the others).
+    pub fn order(&self, worker: u32) -> impl Iterator<Item = usize> {
+        let count = self.count();
+        // (No division for one block: a small map's claim is all overhead.)
+        let home = if count == 1 { 0 } else { worker as usize % count };
+        (home..count).chain(0..home)
+    }
+
+    /// Unclaimed items of block `b` below `limit`.
+    pub fn left(&self, b: usize, limit: usize) -> usize {
+        limit.min(self.end(b)).saturating_sub(self.next(b).load(Ordering::Acquire))
+    }
+
+    /// Unclaimed items below `limit`, in all blocks.
+    pub fn total_left(&self, limit: usize) -> usize {
+        (0..self.count()).map(|b| self.left(b, limit)).sum()
+    }
+
+    /// Claim every item left below `n` at once (a stopping map): the ranges
+    /// no worker will claim now. Each item is returned once, however many
+    /// threads call this.
+    pub fn take_rest(&self, n: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+        (0..self.count()).filter_map(move |b| {
+            let end = self.end(b).min(n);
+            let rest = self.next(b).swap(end, Ordering::AcqRel);
+            (rest < end).then_some(rest..end)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Blocks;
+    use crate::invoker::kernel::claim_size;
+    use std::sync::atomic::Ordering;
+
+    /// Claim as `worker` would, whole blocks in its order; the claims.
+    fn drain(b: &Blocks, n: usize, grain: usize, worker: u32, mut budget: usize) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        for k in b.order(worker) {
+            while budget > 0 {
+                let cur = b.next(k).load(Ordering::Relaxed);
+                let Some(size) = claim_size(b.left(k, n), true, grain, b.spread(), usize::MAX, usize::MAX) else { break };
+                b.next(k).store(cur + size, Ordering::Relaxed);
+                out.push((cur, cur + size));
+                budget -= 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn home_blocks_come_first_and_every_item_is_claimed_once() {
+        for &(n, jobs, grain) in &[(1000, 2, 1), (1001, 4, 7), (99_999, 3, 10), (10, 4, 3), (5, 8, 1)] {
+            let b = Blocks::per_worker(n, jobs, grain);
+            // Worker 1 starts in its own block when there is one.
+            let first = drain(&b, n, grain, 1, 1);
+            if b.count() > 1 {
+                assert_eq!(first[0].0, b.end(0), "{n} items, {jobs} jobs: worker 1's first claim");
+            }
+            let mut claims = first;
+            for w in 0..jobs as u32 {
+                claims.extend(drain(&b, n, grain, w, usize::MAX));
+            }
+            claims.sort_unstable();
+            let mut at = 0;
+            for &(s, e) in &claims {
+                assert_eq!(s, at, "{n} items, {jobs} jobs, grain {grain}: {claims:?}");
+                assert!(e - s >= grain || e == n, "{n} items, {jobs} jobs, grain {grain}: short claim {s}..{e}");
+                at = e;
+            }
+            assert_eq!(at, n);
+            assert_eq!(b.total_left(n), 0);
+        }
+    }
+
+    #[test]
+    fn take_rest_hands_out_each_unclaimed_item_once() {
+        let b = Blocks::per_worker(100, 4, 5);
+        b.next(1).store(40, Ordering::Relaxed);
+        let rest: Vec<_> = b.take_rest(100).collect();
+        assert_eq!(rest, vec![0..25, 40..50, 50..75, 75..100]);
+        assert_eq!(b.take_rest(100).count(), 0);
+    }
+}
