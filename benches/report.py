@@ -24,7 +24,7 @@ PEERS = ["omp_static", "omp_dynamic", "tbb", "pthread_pool"]
 LATENCY_PEERS = ["omp_static", "omp_dynamic", "tbb"]
 
 # Per workload: lkparallel's tools (the first is the one the target is for),
-# its peers, and the target for lkparallel time / best peer time (issue 6).
+# its peers, and the target for lkparallel time / best peer time.
 SPECS = {
     "trivial": (["lk_threads", "lk_processes"], PEERS, 1.1, "trivial|10^7 items"),
     "uniform": (["lk_threads", "lk_processes"], PEERS, 1.05, "uniform|~50 us/item"),
@@ -32,15 +32,15 @@ SPECS = {
     "recommend": (["lk_threads", "lk_processes"], PEERS, 1.0, "recommend|top-20"),
     "latency1": (["lk_threads", "lk_processes"], LATENCY_PEERS, 1.0, "latency|1 item"),
     "latency8": (["lk_threads", "lk_processes"], LATENCY_PEERS, 1.0, "latency|8 items"),
-    # issue 14: the loop in the caller's code (range invokers, the C++ lambda)
+    # the loop in the caller's code (range invokers, the C++ lambda)
     "trivial_cached": (["lk_range", "lk_processes"], ["omp_inline"], 1.0, "trivial, cached|10^5 x 200 maps"),
-    # issue 15: streams
+    # streams
     "stream_20us": (["lk_stream", "lk_proc_stream"], ["tbb_pipeline", "tbb_pipeline_batched"], 1.0,
                     "stream|200k x 20 us"),
     # ">= 0.97x the in-memory map's throughput" is time <= 1/0.97
     "example_stream": (["lk_stream"], ["lk_threads"], round(1 / 0.97, 3), "2M users|stream vs map"),
     "example_rss": (["lk_stream"], ["lk_threads"], None, "2M users|peak RSS - model"),
-    # issue 13 item 7: n_jobs far above the CPU count
+    # oversubscription: n_jobs far above the CPU count
     "oversub_create": (["lk_threads"], ["pthread_pool", "omp_static"], None, "oversubscribed|create + 1st map"),
     # OpenMP keeps its team: only the pthread pool is shut down as lkparallel is
     "oversub_shutdown": (["lk_threads"], ["pthread_pool"], None, "oversubscribed|shutdown"),
@@ -127,7 +127,7 @@ def summarise(rows):
         row["target"] = target if best else None
         r = row["ratio"]
         row["met"] = None if r is None or target is None else r <= target
-        # The foundation issue's own figures for the same rows.
+        # The first release's own targets for the same rows.
         extra, extra_met = "", None
         lk = val.get("lk_threads")
         if w == "trivial" and lk is not None and "omp_static" in val:
@@ -174,7 +174,7 @@ def print_rows(rows, tools, second_ratio):
     head = ["n_jobs", "workload", "unit"] + tools + ["best peer", "lk/best", "target", "met"]
     if second_ratio:
         head.append("lk_proc/best")
-    head += ["also (issue 2 / 6)", "met"]
+    head += ["also (first release)", "met"]
     lines = [head]
     for row in rows:
         line = [str(row["n_jobs"]), row["workload"], row["unit"] or "-"]
@@ -232,7 +232,7 @@ def print_tables(table, machine, rows):
 
 
 def targets(rows):
-    """Every target of issues 13 (item 7), 14 and 15 that is not the main ratio, as
+    """Every target of range maps, streams and oversubscription that is not the main ratio, as
     dicts: n_jobs, workload, what, value (text), target (text), met (True/False/None)."""
     c = cells(rows)
     out = []
@@ -318,7 +318,7 @@ def print_targets(ts):
                       for t in ts]
     widths = [max(len(l[i]) for l in lines) for i in range(len(head))]
     print()
-    print("targets (issues 13.7, 14, 15; 'proposed' marks a number these issues leave open)")
+    print("targets (range maps and dispatch, streams, oversubscription; 'proposed' marks a number left open)")
     for i, l in enumerate(lines):
         print("  ".join(x.ljust(widths[j]) for j, x in enumerate(l)).rstrip())
         if i == 0:

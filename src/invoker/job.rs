@@ -4,9 +4,10 @@
 //! Items are numbered from 0 (relative; the task index adds `index_base`).
 //! Workers claim chunks with a guided schedule (big chunks first, `grain`
 //! at the end), each from its home block first (`blocks`), so dispatch
-//! costs a few atomics per worker while a skewed workload still balances. Every item is claimed at most once and counted
-//! in `done` exactly once, run or skipped; the map's caller waits for
-//! `done == n`, after which no worker touches the caller's arrays again.
+//! costs a few atomics per worker while a skewed workload still balances.
+//! Every item is claimed at most once and counted in `done` exactly once,
+//! run or skipped; the map's caller waits for `done == n`, after which no
+//! worker touches the caller's arrays again.
 //!
 //! A stream's job is the same with two more things: items become claimable
 //! as the source fills them in (`avail`), and they live in a ring of
@@ -161,6 +162,7 @@ impl Job {
         self.claimable()
     }
 
+    /// Do pool threads let the caller run alone first (`JOIN_DELAY`)?
     pub fn joins_late(&self) -> bool {
         self.join_late
     }
