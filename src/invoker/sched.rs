@@ -235,7 +235,19 @@ pub(crate) struct Waiter {
 }
 
 impl Waiter {
+    /// This thread's waiter: one per thread, made once (a small map's
+    /// latency paid an allocation for it). A thread waits for one thing at
+    /// a time, and a wake meant for an earlier wait finds the flag down or
+    /// costs one spurious look (every wait re-checks what it waits for).
     pub fn current() -> Arc<Waiter> {
+        thread_local! {
+            static MINE: Arc<Waiter> = Waiter::fresh();
+        }
+        // (A map from a thread-local destructor finds ours gone.)
+        MINE.try_with(Arc::clone).unwrap_or_else(|_| Waiter::fresh())
+    }
+
+    fn fresh() -> Arc<Waiter> {
         Arc::new(Waiter { thread: std::thread::current(), waiting: AtomicBool::new(false) })
     }
 
