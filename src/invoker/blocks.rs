@@ -35,7 +35,8 @@ impl Blocks {
 
     /// A home block per worker for `n` items: whole grains each, so every
     /// claim but the map's last is whole grains. One block when a worker's
-    /// share would be under a grain.
+    /// share would be under a grain. (Out of line: it allocates, and the
+    /// maps whose latency counts never call it.)
     #[inline(never)]
     pub fn per_worker(n: usize, n_jobs: usize, grain: usize) -> Blocks {
         let len = n / n_jobs / grain * grain;
