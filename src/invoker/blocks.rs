@@ -71,8 +71,7 @@ impl Blocks {
     /// the ones after it in turn (so helpers spread over the others).
     pub fn order(&self, worker: u32) -> impl Iterator<Item = usize> {
         let count = self.count();
-        // (No division for one block: a small map's claim is all overhead.)
-        let home = if count == 1 { 0 } else { worker as usize % count };
+        let home = worker as usize % count;
         (home..count).chain(0..home)
     }
 

@@ -187,6 +187,7 @@ impl Job {
     /// never across the ring's end; from the worker's home block first.
     fn claim(&self, worker: u32) -> Option<Range<usize>> {
         if self.blocks.count() == 1 {
+            // (Small maps and streams: no iterator, no division.)
             return self.claim_in(0, worker);
         }
         self.blocks.order(worker).find_map(|b| self.claim_in(b, worker))

@@ -4,8 +4,8 @@
 //! A *lane* is a contiguous run of claimed items as they lie in memory
 //! (the caller's arrays, `Items`, or a ring over them, `Space`). The loops
 //! run it until its end or a stop, report failures to a `Tally`, and
-//! return the first item they did not run. Items are numbered relative to the map (`rel`); the
-//! task index is `index_base + rel`.
+//! return the first item they did not run. Items are numbered relative to
+//! the map (`rel`); the task index is `index_base + rel`.
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -153,13 +153,14 @@ impl Sched {
         }
     }
 
-    /// A pool thread that leaves a job counts as spinning on its way back
-    /// (true when there was room to): it looks at the board before it can
-    /// sleep, so an event meanwhile needs no wake for it. Without this the
-    /// caller of a loop of maps, posting the next while the last one's
-    /// helper is on its way back, woke a sleeping thread every map, which
-    /// then took the helper's CPU. Undone by `wait_for_work` or `uncount`.
-    pub fn count_returning(&self) -> bool {
+    /// Count this thread as spinning, when spinning is allowed and there is
+    /// room (true); undone by `uncount`, or by `wait_for_work` for a
+    /// counted thread. A pool thread that leaves a job counts itself on its
+    /// way back: it looks at the board before it can sleep, so an event
+    /// meanwhile needs no wake for it. Without this the caller of a loop of
+    /// maps, posting the next while the last one's helper was on its way
+    /// back, woke a sleeping thread every map, which then took the helper's CPU.
+    pub fn count_spinner(&self) -> bool {
         if !self.spin {
             return false;
         }
@@ -175,23 +176,21 @@ impl Sched {
     }
 
     /// An idle pool thread: wait until `gen` moves past `seen` (or shutdown);
-    /// `counted`: by `count_returning`.
+    /// `counted`: already by `count_spinner`.
     /// The sleeper counts itself before it looks at `gen` again, and a
     /// notifier bumps `gen` before it looks at the count: no wake is lost.
     pub fn wait_for_work(&self, seen: u64, counted: bool) {
-        if self.spin {
-            if counted || self.spinners.fetch_add(1, Ordering::SeqCst) < self.max_spinners {
-                let until = Instant::now() + SPIN;
-                let mut spins = 0u32;
-                while self.gen.load(Ordering::SeqCst) == seen {
-                    spins += 1;
-                    if spins % 64 == 0 && Instant::now() >= until {
-                        break;
-                    }
-                    std::hint::spin_loop();
+        if counted || self.count_spinner() {
+            let until = Instant::now() + SPIN;
+            let mut spins = 0u32;
+            while self.gen.load(Ordering::SeqCst) == seen {
+                spins += 1;
+                if spins % 64 == 0 && Instant::now() >= until {
+                    break;
                 }
+                std::hint::spin_loop();
             }
-            self.spinners.fetch_sub(1, Ordering::SeqCst);
+            self.uncount();
         }
         let mut g = self.idle.lock();
         self.sleepers.fetch_add(1, Ordering::SeqCst);
