@@ -38,7 +38,11 @@ pub(crate) const SPIN: Duration = Duration::from_micros(50);
 /// How long pool threads let the working caller of a map of at most
 /// `SMALL_MAP` items run alone: a few short items end within it (a handoff
 /// would cost more), longer ones lose at most this. Bigger maps: at once.
-const JOIN_DELAY: Duration = Duration::from_micros(1);
+pub(crate) const JOIN_DELAY: Duration = Duration::from_micros(1);
+/// Small maps posted back to back restart a pool thread's `JOIN_DELAY`;
+/// it looks at the board at least this often all the same, so a small map
+/// of long items gets help while other callers post maps all the time.
+pub(crate) const MAX_DEFER: Duration = Duration::from_micros(20);
 pub(crate) const SMALL_MAP: usize = 256;
 
 /// A claim slot's value while its worker holds no claim.
@@ -76,10 +80,21 @@ pub(crate) struct Job {
     join_late: bool,
 }
 
+/// What a job runs: a map of `n` items (`join_late`: see `JOIN_DELAY`),
+/// or a stream.
+enum Shape {
+    Map { n: usize, join_late: bool },
+    Stream,
+}
+
 impl Job {
     /// (Inlined: a small map's latency is mostly making its job.)
     #[inline(always)]
-    fn new(core: &Arc<Core>, sched: Option<Arc<Sched>>, space: Space, index_base: usize, seed_base: u64, n: usize, stream: bool) -> Job {
+    fn new(core: &Arc<Core>, sched: Option<Arc<Sched>>, space: Space, index_base: usize, seed_base: u64, shape: Shape) -> Job {
+        let (n, stream, join_late) = match shape {
+            Shape::Map { n, join_late } => (n, false, join_late),
+            Shape::Stream => (usize::MAX, true, false),
+        };
         let n_jobs = core.opts.n_jobs;
         // A stream's ring grain: whole grains of at most a window each.
         let grain = core.opts.grain.max(1).min(space.ring);
@@ -107,12 +122,14 @@ impl Job {
             per_item_done: core.opts.progress.is_some(),
             grain,
             stream,
-            join_late: false,
+            join_late,
         }
     }
 
-    /// A map over the caller's arrays (`join_late`: see `JOIN_DELAY`).
-    pub fn for_map(core: &Arc<Core>, sched: Option<Arc<Sched>>, items: Items, mopts: &MapOptions, seed_base: u64, join_late: bool) -> Arc<Job> {
+    /// A map over the caller's arrays (`join_late`: see `JOIN_DELAY`). Put
+    /// in an `Arc` only to be posted: a map its caller runs alone costs no
+    /// allocation.
+    pub fn for_map(core: &Arc<Core>, sched: Option<Arc<Sched>>, items: Items, mopts: &MapOptions, seed_base: u64, join_late: bool) -> Job {
         // A zero size passes NULL, whatever the caller's pointer.
         let space = Space {
             args: if items.arg_size == 0 { SendPtr::null() } else { items.args },
@@ -122,13 +139,12 @@ impl Job {
             status: mopts.item_status,
             ring: usize::MAX,
         };
-        let job = Job::new(core, sched, space, mopts.index_base, seed_base, items.n, false);
-        Arc::new(Job { join_late, ..job })
+        Job::new(core, sched, space, mopts.index_base, seed_base, Shape::Map { n: items.n, join_late })
     }
 
     /// A stream's job over a ring of `space.ring` slots; items are added with `publish`.
     pub fn for_stream(core: &Arc<Core>, sched: Option<Arc<Sched>>, space: Space, index_base: usize, seed_base: u64) -> Arc<Job> {
-        Arc::new(Job::new(core, sched, space, index_base, seed_base, usize::MAX, true))
+        Arc::new(Job::new(core, sched, space, index_base, seed_base, Shape::Stream))
     }
 
     pub fn n(&self) -> usize {
@@ -148,18 +164,6 @@ impl Job {
     /// Do the items below `avail` include the last one that will run?
     fn reaches_end(&self, avail: usize, stop: usize) -> bool {
         avail >= self.n().min(stop)
-    }
-
-    /// Is there still a chunk for a pool thread after `JOIN_DELAY` (when
-    /// asked for; the wait reads no line the caller writes)?
-    pub fn worth_joining(&self) -> bool {
-        if self.join_late {
-            let until = Instant::now() + JOIN_DELAY;
-            while Instant::now() < until {
-                std::hint::spin_loop();
-            }
-        }
-        self.claimable()
     }
 
     /// Do pool threads let the caller run alone first (`JOIN_DELAY`)?
@@ -342,10 +346,18 @@ impl Job {
     pub fn work(&self, worker: u32, mut reporter: Option<&mut Reporter>) {
         let _frame = Enter::new(&self.core, worker, self.sched.as_ref());
         self.core.ensure_worker_init(worker);
+        // A map's items run here are counted once, on the way out (one
+        // atomic add instead of one per claim: nothing reads `done` before
+        // the last item but the waiter, and progress, which counts per item).
+        let mut ran_here = 0;
         while let Some(range) = self.claim(worker) {
             let ran = self.lane(worker, range.start).run(range.end, self, self.per_item_done);
             if !self.per_item_done {
-                self.finish(ran - range.start);
+                if self.stream {
+                    self.finish(ran - range.start);
+                } else {
+                    ran_here += ran - range.start;
+                }
             }
             if ran < range.end {
                 if self.was_cancelled() {
@@ -359,18 +371,18 @@ impl Job {
                 self.waiter.wake();
             }
             if ran < range.end && !self.stream {
-                self.skip_unclaimed();
-                return;
+                break;
             }
             if let Some(r) = reporter.as_deref_mut() {
                 r.maybe_report(self);
             }
         }
-        // Stopped between claims (a failure at the end of a lane, a stop
+        // Stopped (a failing item, a failure at the end of a lane, a stop
         // from outside): the items no one claimed are still owed.
         if !self.stream && self.stop_at.load(Ordering::SeqCst) < self.n() {
             self.skip_unclaimed();
         }
+        self.finish(ran_here);
     }
 
     /// Block the map's calling thread until every item is run or skipped.
@@ -429,7 +441,7 @@ impl Job {
     }
 
     /// n_jobs 1: every item in order on the calling thread.
-    pub fn run_inline(self: Arc<Job>) -> Result<()> {
+    pub fn run_inline(self) -> Result<()> {
         let mut reporter = self.reporter();
         self.work(0, reporter.as_mut());
         if let Some(r) = reporter.as_mut() {

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::{Condvar, Mutex};
 
-use super::job::{Job, SPIN};
+use super::job::{Job, JOIN_DELAY, MAX_DEFER, SPIN};
 use crate::util::CachePadded;
 
 pub(crate) struct Sched {
@@ -33,9 +33,9 @@ pub(crate) struct Sched {
     board: Mutex<Vec<Arc<Job>>>,
     /// Jobs on the board, read without the lock.
     posted: AtomicUsize,
-    /// Bumped by every event an idle pool thread may be waiting for; on its
-    /// own cache line, as spinning threads read it all the time.
-    gen: CachePadded<AtomicU64>,
+    /// What idle pool threads watch, on a cache line of its own: spinning
+    /// threads read it all the time, a small map's caller writes it once.
+    signal: CachePadded<Signal>,
     idle: Mutex<()>,
     wake: Condvar,
     sleepers: AtomicUsize,
@@ -44,9 +44,11 @@ pub(crate) struct Sched {
     /// would only take CPU time from the callers.
     spinners: AtomicUsize,
     max_spinners: usize,
-    /// Threads waiting inside a callback that holds one of our slots.
+    /// Threads waiting inside a callback that holds one of our slots, and
+    /// how many (read without the lock: a map's post looks at it, and there
+    /// are seldom any).
     helpers: Mutex<Vec<Arc<Waiter>>>,
-    quit: AtomicBool,
+    helpers_n: AtomicUsize,
     /// Idle pool threads spin before blocking (the workers fit the CPUs).
     spin: bool,
 }
@@ -58,14 +60,14 @@ impl Sched {
             free: AtomicUsize::new(n_jobs),
             board: Mutex::new(Vec::new()),
             posted: AtomicUsize::new(0),
-            gen: CachePadded(AtomicU64::new(0)),
+            signal: CachePadded(Signal { gen: AtomicU64::new(0), eager: AtomicUsize::new(0), quit: AtomicBool::new(false) }),
             idle: Mutex::new(()),
             wake: Condvar::new(),
             sleepers: AtomicUsize::new(0),
             spinners: AtomicUsize::new(0),
             max_spinners,
             helpers: Mutex::new(Vec::new()),
-            quit: AtomicBool::new(false),
+            helpers_n: AtomicUsize::new(0),
             spin,
         }
     }
@@ -73,14 +75,14 @@ impl Sched {
     pub fn try_take_slot(&self) -> Option<u32> {
         let mut slots = self.slots.lock();
         let k = slots.pop();
-        self.free.store(slots.len(), Ordering::SeqCst);
+        self.free.store(slots.len(), Ordering::Release);
         k
     }
 
     pub fn put_slot(&self, k: u32) {
         let mut slots = self.slots.lock();
         slots.push(k);
-        self.free.store(slots.len(), Ordering::SeqCst);
+        self.free.store(slots.len(), Ordering::Release);
         drop(slots);
         // A map may be waiting for a free slot's thread.
         if self.posted.load(Ordering::SeqCst) > 0 {
@@ -93,18 +95,83 @@ impl Sched {
     pub fn post(&self, job: &Arc<Job>, wanted: usize) {
         self.board.lock().push(job.clone());
         self.posted.fetch_add(1, Ordering::SeqCst);
+        if !job.joins_late() {
+            self.signal.eager.fetch_add(1, Ordering::SeqCst);
+        }
         self.notify(wanted);
-        for h in self.helpers.lock().iter() {
-            h.wake();
+        // A helper counts itself before it looks at the board (`posted`),
+        // and we count the job before we look at the helpers: none is missed.
+        if self.helpers_n.load(Ordering::SeqCst) > 0 {
+            for h in self.helpers.lock().iter() {
+                h.wake();
+            }
         }
     }
 
     /// Take `job` off the board (it may have left already).
     pub fn withdraw(&self, job: &Arc<Job>) {
-        let mut board = self.board.lock();
-        let before = board.len();
-        board.retain(|j| !Arc::ptr_eq(j, job));
-        self.posted.fetch_sub(before - board.len(), Ordering::SeqCst);
+        self.unlist(&mut self.board.lock(), |j| !Arc::ptr_eq(j, job));
+    }
+
+    /// Keep the board's jobs that `keep` holds, counting the others out.
+    fn unlist(&self, board: &mut Vec<Arc<Job>>, keep: impl Fn(&Arc<Job>) -> bool) {
+        let (mut gone, mut gone_eager) = (0, 0);
+        board.retain(|j| {
+            let kept = keep(j);
+            gone += usize::from(!kept);
+            gone_eager += usize::from(!kept && !j.joins_late());
+            kept
+        });
+        if gone > 0 {
+            self.posted.fetch_sub(gone, Ordering::SeqCst);
+        }
+        if gone_eager > 0 {
+            self.signal.eager.fetch_sub(gone_eager, Ordering::SeqCst);
+        }
+    }
+
+    /// Is a job on the board that wants help at once? (Else only small
+    /// maps whose callers run alone first, or none: a pool thread lets them,
+    /// without touching the board or the jobs meanwhile; see `quiet_for`.)
+    pub fn eager_posted(&self) -> bool {
+        self.signal.eager.load(Ordering::SeqCst) > 0
+    }
+
+    /// An idle pool thread that saw event `seen`: when no map on the board
+    /// wants help at once (small maps, whose callers run alone first, or
+    /// none), give their callers `JOIN_DELAY` before it looks, touching
+    /// neither the board's lock nor the jobs' lines meanwhile (a look per
+    /// map cost more than the map). Returns true when another event came
+    /// first: the thread starts over, and the wait again, for at most
+    /// `MAX_DEFER` in all (`since`), so a small map of long items gets help
+    /// while other callers post small maps back to back. The thread counts
+    /// as spinning meanwhile (`counted`), when there is room.
+    pub fn defer_to_small_maps(&self, seen: u64, since: &mut Option<Instant>, counted: &mut bool) -> bool {
+        if self.eager_posted() {
+            *since = None;
+            return false;
+        }
+        let started = *since.get_or_insert_with(Instant::now);
+        // Without spinning (more workers than CPUs): one wait, no more.
+        let cap = if self.spin { MAX_DEFER } else { JOIN_DELAY };
+        if started.elapsed() >= cap {
+            *since = None;
+            return false;
+        }
+        if !*counted {
+            *counted = self.count_spinner();
+        }
+        let until = Instant::now() + JOIN_DELAY;
+        let mut spins = 0u32;
+        while self.signal.gen.load(Ordering::SeqCst) == seen {
+            spins += 1;
+            if spins % 16 == 0 && Instant::now() >= until {
+                *since = None;
+                return false;
+            }
+            std::hint::spin_loop();
+        }
+        true
     }
 
     /// The first job on the board with an item to claim now. Jobs that will
@@ -114,9 +181,7 @@ impl Sched {
             return None;
         }
         let mut board = self.board.lock();
-        let before = board.len();
-        board.retain(|j| !j.exhausted());
-        self.posted.fetch_sub(before - board.len(), Ordering::SeqCst);
+        self.unlist(&mut board, |j| !j.exhausted());
         board.iter().find(|j| j.claimable()).cloned()
     }
 
@@ -136,7 +201,7 @@ impl Sched {
 
     /// Something changed: wake up to `n` idle pool threads.
     pub fn notify(&self, n: usize) {
-        self.gen.fetch_add(1, Ordering::SeqCst);
+        self.signal.gen.fetch_add(1, Ordering::SeqCst);
         // A thread counted as spinning looks at `gen` again before it
         // sleeps, so it sees this event: it needs no futex wake.
         let n = n.saturating_sub(self.spinners.load(Ordering::SeqCst));
@@ -176,55 +241,75 @@ impl Sched {
     }
 
     /// An idle pool thread: wait until `gen` moves past `seen` (or shutdown);
-    /// `counted`: already by `count_spinner`.
+    /// `counted`: already by `count_spinner`. Returns whether the thread is
+    /// still counted: a spinner that sees the event stays counted while it
+    /// looks at the board, so a map posted meanwhile wakes no sleeper for
+    /// work this thread is about to find (in a loop of small maps that
+    /// wake, a futex call per map, was most of the map's cost).
     /// The sleeper counts itself before it looks at `gen` again, and a
     /// notifier bumps `gen` before it looks at the count: no wake is lost.
-    pub fn wait_for_work(&self, seen: u64, counted: bool) {
+    pub fn wait_for_work(&self, seen: u64, counted: bool) -> bool {
         if counted || self.count_spinner() {
             let until = Instant::now() + SPIN;
             let mut spins = 0u32;
-            while self.gen.load(Ordering::SeqCst) == seen {
+            while self.signal.gen.load(Ordering::SeqCst) == seen {
                 spins += 1;
                 if spins % 64 == 0 && Instant::now() >= until {
                     break;
                 }
                 std::hint::spin_loop();
             }
+            if self.signal.gen.load(Ordering::SeqCst) != seen {
+                return true;
+            }
             self.uncount();
         }
         let mut g = self.idle.lock();
         self.sleepers.fetch_add(1, Ordering::SeqCst);
-        while self.gen.load(Ordering::SeqCst) == seen && !self.quit.load(Ordering::SeqCst) {
+        while self.signal.gen.load(Ordering::SeqCst) == seen && !self.signal.quit.load(Ordering::SeqCst) {
             g = self.wake.wait(g);
         }
         drop(g);
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        false
     }
 
     pub fn generation(&self) -> u64 {
-        self.gen.load(Ordering::SeqCst)
+        self.signal.gen.load(Ordering::SeqCst)
     }
 
     pub fn quitting(&self) -> bool {
-        self.quit.load(Ordering::SeqCst)
+        self.signal.quit.load(Ordering::SeqCst)
     }
 
     /// Every pool thread leaves its loop.
     pub fn shut_down(&self) {
-        self.quit.store(true, Ordering::SeqCst);
+        self.signal.quit.store(true, Ordering::SeqCst);
         self.notify(usize::MAX);
     }
 
     pub fn add_helper(&self, w: &Arc<Waiter>) {
-        self.helpers.lock().push(w.clone());
+        let mut h = self.helpers.lock();
+        h.push(w.clone());
+        self.helpers_n.store(h.len(), Ordering::SeqCst);
     }
 
     pub fn remove_helper(&self, w: &Arc<Waiter>) {
         let mut h = self.helpers.lock();
         if let Some(pos) = h.iter().position(|x| Arc::ptr_eq(x, w)) {
             h.swap_remove(pos);
+            self.helpers_n.store(h.len(), Ordering::SeqCst);
         }
     }
+}
+
+/// Read by every idle pool thread, written by events.
+struct Signal {
+    /// Bumped by every event an idle pool thread may be waiting for.
+    gen: AtomicU64,
+    /// Jobs on the board whose callers want help at once (not `joins_late`).
+    eager: AtomicUsize,
+    quit: AtomicBool,
 }
 
 /// A thread that waits for a job, and whether it is asleep.

@@ -14,17 +14,17 @@
 //! The thread that calls `map` takes a slot and works too (as oneTBB's
 //! arenas let it), so a 1-item map never hands off to another thread, and
 //! pool threads join a small map only after letting its caller run alone
-//! for a microsecond (`Job::worth_joining`): a map of a few short items
-//! ends in the caller before a handoff would have paid off.
+//! for a microsecond (`JOIN_DELAY`): a map of a few short items ends in the
+//! caller before a handoff would have paid off.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::sync::Mutex;
 
 use super::context;
-use super::job::{Job, SMALL_MAP};
+use super::job::{Job, Reporter, SMALL_MAP};
 use super::kernel::Items;
 use super::sched::Sched;
 use super::{Core, MapOptions, Watch};
@@ -82,20 +82,30 @@ impl Pool {
         let mine_count = usize::from(mine.is_some());
         // Helpers for the chunks the caller cannot take itself.
         let helpers = (core.opts.n_jobs - mine_count).min(n - mine_count);
-        let posted = helpers > 0 || mine.is_none();
-        if posted {
-            // The helpers wake one another (see `worker_loop`).
-            self.sched.post(&job, helpers.min(2));
-        }
         let mut reporter = job.reporter();
+        let Some(k) = mine.filter(|_| helpers == 0) else {
+            return self.map_posted(Arc::new(job), mine, held.is_some(), helpers, reporter);
+        };
+        // Alone (a 1-item map): no one to tell, nothing shared.
+        job.work(k, reporter.as_mut());
+        if held.is_none() {
+            self.sched.put_slot(k);
+        }
+        job.wait(reporter.as_mut());
+        job.outcome()
+    }
+
+    /// `map` for a job pool threads help with: posted, and run by the
+    /// caller too when it has a slot (`mine`; `held`: by an outer callback).
+    fn map_posted(&self, job: Arc<Job>, mine: Option<u32>, held: bool, helpers: usize, mut reporter: Option<Reporter>) -> Result<()> {
+        // The helpers wake one another (see `worker_loop`).
+        self.sched.post(&job, helpers.min(2));
         if let Some(k) = mine {
             job.work(k, reporter.as_mut());
             // Every item is claimed: off the board before the slot is
             // freed, so freeing it wakes no one for this map.
-            if posted {
-                self.sched.withdraw(&job);
-            }
-            if held.is_none() {
+            self.sched.withdraw(&job);
+            if !held {
                 self.sched.put_slot(k);
             }
             job.wait(reporter.as_mut());
@@ -108,7 +118,7 @@ impl Pool {
 
     /// A map whose caller runs no items but watches it (see `Invoker::map_watched`).
     pub fn map_watched(&self, core: &Arc<Core>, items: Items, mopts: &MapOptions, seed_base: u64, period: Duration, watch: &mut dyn FnMut(bool) -> Watch) -> Result<()> {
-        let job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base, false);
+        let job = Arc::new(Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base, false));
         self.sched.post(&job, core.opts.n_jobs.min(items.n).min(2));
         let mut reporter = job.reporter();
         loop {
@@ -151,6 +161,8 @@ impl Pool {
 fn worker_loop(sched: &Sched) {
     // Counted as spinning on the way back from a job (`Sched::count_spinner`).
     let mut counted = false;
+    // Since when this thread has let small maps' callers run alone.
+    let mut deferring: Option<Instant> = None;
     loop {
         let seen = sched.generation();
         if sched.quitting() {
@@ -159,7 +171,10 @@ fn worker_loop(sched: &Sched) {
             }
             return;
         }
-        if let Some(job) = sched.claimable().filter(|j| j.worth_joining()) {
+        if sched.defer_to_small_maps(seen, &mut deferring, &mut counted) {
+            continue;
+        }
+        if let Some(job) = sched.claimable() {
             if let Some(k) = sched.try_take_slot() {
                 if std::mem::take(&mut counted) {
                     sched.uncount();
@@ -178,6 +193,6 @@ fn worker_loop(sched: &Sched) {
                 continue;
             }
         }
-        sched.wait_for_work(seen, std::mem::take(&mut counted));
+        counted = sched.wait_for_work(seen, counted);
     }
 }
