@@ -80,8 +80,7 @@ pub(crate) struct Job {
     join_late: bool,
 }
 
-/// What a job runs: a map of `n` items (`join_late`: see `JOIN_DELAY`),
-/// or a stream.
+/// A map of `n` items (`join_late`: see `JOIN_DELAY`), or a stream.
 enum Shape {
     Map { n: usize, join_late: bool },
     Stream,
@@ -346,9 +345,8 @@ impl Job {
     pub fn work(&self, worker: u32, mut reporter: Option<&mut Reporter>) {
         let _frame = Enter::new(&self.core, worker, self.sched.as_ref());
         self.core.ensure_worker_init(worker);
-        // A map's items run here are counted once, on the way out (one
-        // atomic add instead of one per claim: nothing reads `done` before
-        // the last item but the waiter, and progress, which counts per item).
+        // A map counts the items run here once, on the way out: only its
+        // waiter reads `done` (progress counts per item, streams per claim).
         let mut ran_here = 0;
         while let Some(range) = self.claim(worker) {
             let ran = self.lane(worker, range.start).run(range.end, self, self.per_item_done);
