@@ -14,7 +14,8 @@
 //! here: the park/unpark pair every event-woken wait uses). At most
 //! `n_jobs - 1` threads spin (the caller is the other worker), and an event
 //! futex-wakes only the sleepers it needs beyond the spinners, so a loop of
-//! small maps makes no system call.
+//! small maps makes no system call; nor does a pool thread touch a small
+//! map's lines while its caller may finish it alone (`defer_to_small_maps`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -132,7 +133,8 @@ impl Sched {
 
     /// Is a job on the board that wants help at once? (Else only small
     /// maps whose callers run alone first, or none: a pool thread lets them,
-    /// without touching the board or the jobs meanwhile; see `quiet_for`.)
+    /// without touching the board or the jobs meanwhile; see
+    /// `defer_to_small_maps`.)
     pub fn eager_posted(&self) -> bool {
         self.signal.eager.load(Ordering::SeqCst) > 0
     }
