@@ -6,7 +6,7 @@
 //! its own callback, to tell a callback its inner thread budget, and to let
 //! a thread that waits inside a callback help the maps that need its slot.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use super::sched::Waiter;
@@ -80,6 +80,22 @@ impl Drop for StreamIo {
 /// Is this thread driving a stream of `invoker` (so inside its source or sink)?
 pub fn in_stream_io(invoker: u64) -> bool {
     STREAM_IO.try_with(|s| s.borrow().contains(&invoker)).unwrap_or(false)
+}
+
+thread_local! {
+    /// The invoker this thread last called a map of, and the slot it took.
+    static LAST_SLOT: Cell<(u64, u32)> = const { Cell::new((u64::MAX, 0)) };
+}
+
+/// The slot this thread took for `invoker`'s last map it called, if that
+/// was its last invoker: taking it again, the caller runs the same home
+/// block map after map (see `Blocks`), as a pool thread does.
+pub fn last_slot(invoker: u64) -> Option<u32> {
+    LAST_SLOT.try_with(Cell::get).ok().filter(|&(inv, _)| inv == invoker).map(|(_, k)| k)
+}
+
+pub fn set_last_slot(invoker: u64, slot: u32) {
+    let _ = LAST_SLOT.try_with(|l| l.set((invoker, slot)));
 }
 
 /// The frames of this thread; none once its thread-locals are destroyed.

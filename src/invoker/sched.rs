@@ -42,8 +42,9 @@ pub(crate) struct Sched {
     sleepers: AtomicUsize,
     /// Idle pool threads spinning now, and how many may: the map's caller
     /// works too, so more spinners than the other `n_jobs - 1` workers
-    /// would only take CPU time from the callers.
-    spinners: AtomicUsize,
+    /// would only take CPU time from the callers. (Apart: pool threads
+    /// write it, and a map's caller writes the fields around it.)
+    spinners: CachePadded<AtomicUsize>,
     max_spinners: usize,
     /// Threads waiting inside a callback that holds one of our slots, and
     /// how many (read without the lock: a map's post looks at it, and there
@@ -65,7 +66,7 @@ impl Sched {
             idle: Mutex::new(()),
             wake: Condvar::new(),
             sleepers: AtomicUsize::new(0),
-            spinners: AtomicUsize::new(0),
+            spinners: CachePadded(AtomicUsize::new(0)),
             max_spinners,
             helpers: Mutex::new(Vec::new()),
             helpers_n: AtomicUsize::new(0),
@@ -73,9 +74,11 @@ impl Sched {
         }
     }
 
-    pub fn try_take_slot(&self) -> Option<u32> {
+    /// A free slot: `want` when it is free (the one this thread held last,
+    /// so its home block's items are still in this core's caches), else any.
+    pub fn try_take_slot(&self, want: Option<u32>) -> Option<u32> {
         let mut slots = self.slots.lock();
-        let k = slots.pop();
+        let k = take_slot(&mut slots, want);
         self.free.store(slots.len(), Ordering::Release);
         k
     }
@@ -305,6 +308,19 @@ impl Sched {
     }
 }
 
+/// Take `want` from the free slots if it is among the most recently freed
+/// (where a thread that runs map after map finds its own), else the top one.
+fn take_slot(free: &mut Vec<u32>, want: Option<u32>) -> Option<u32> {
+    let recent = free.len().saturating_sub(RECENT_SLOTS);
+    match want.and_then(|k| free[recent..].iter().rposition(|&s| s == k)) {
+        Some(i) => Some(free.remove(recent + i)),
+        None => free.pop(),
+    }
+}
+
+/// How deep `take_slot` looks.
+const RECENT_SLOTS: usize = 8;
+
 /// Read by every idle pool thread, written by events.
 struct Signal {
     /// Bumped by every event an idle pool thread may be waiting for.
@@ -356,5 +372,23 @@ impl Waiter {
             }
         }
         self.waiting.store(false, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::take_slot;
+
+    #[test]
+    fn a_thread_gets_its_slot_back_when_it_is_free() {
+        let mut free: Vec<u32> = (0..4).rev().collect();
+        assert_eq!(take_slot(&mut free, None), Some(0), "slot 0 first");
+        assert_eq!(take_slot(&mut free, Some(2)), Some(2));
+        assert_eq!(take_slot(&mut free, Some(2)), Some(1), "2 is taken: the top one");
+        free.extend([2, 0]);
+        assert_eq!(take_slot(&mut free, Some(2)), Some(2));
+        assert_eq!(take_slot(&mut free, Some(3)), Some(3));
+        assert_eq!(take_slot(&mut free, Some(3)), Some(0));
+        assert_eq!(take_slot(&mut free, None), None);
     }
 }

@@ -414,3 +414,30 @@ fn each_worker_starts_in_its_own_block() {
         assert!(seen.contains(&0), "{seen:?}");
     }
 }
+
+thread_local! {
+    /// The workers the current thread ran items as.
+    static RAN_AS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Notes the worker on the running thread, after about a microsecond.
+unsafe extern "C" fn note_worker(_: *const c_void, _: *const c_void, _: *mut c_void, task: *const Task) -> i32 {
+    let until = std::time::Instant::now() + std::time::Duration::from_micros(1);
+    while std::time::Instant::now() < until {}
+    RAN_AS.with(|r| r.borrow_mut().push((*task).worker));
+    0
+}
+
+#[test]
+fn a_caller_runs_as_the_same_worker_map_after_map() {
+    // So its home block's items stay in its core's caches (sched::FreeSlots):
+    // whichever thread gives its slot back last, the caller takes its own.
+    let inv = Invoker::new(Op { func: Func::Item(note_worker), model: SendPtr::null() }, Options::new(2)).unwrap();
+    for _ in 0..40 {
+        let items = Items { args: SendPtr::null(), arg_size: 0, results: SendPtr::null(), result_size: 0, n: 2000 };
+        inv.map(items, &MapOptions { index_base: 0, item_status: SendPtr::null(), seed_base: None }).unwrap();
+    }
+    let mut seen = RAN_AS.with(|r| r.take());
+    seen.dedup();
+    assert_eq!(seen.len(), 1, "the caller ran as workers {seen:?}");
+}

@@ -76,7 +76,10 @@ impl Pool {
     /// Run one map to completion with this pool's slots and threads.
     pub fn map(&self, core: &Arc<Core>, items: Items, mopts: &MapOptions, seed_base: u64) -> Result<()> {
         let held = context::held_worker(core.id);
-        let mine = held.or_else(|| self.sched.try_take_slot());
+        let mine = held.or_else(|| {
+            let k = self.sched.try_take_slot(context::last_slot(core.id));
+            k.inspect(|&k| context::set_last_slot(core.id, k))
+        });
         let n = items.n;
         let job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base, mine.is_some() && n <= SMALL_MAP);
         let mine_count = usize::from(mine.is_some());
@@ -163,6 +166,9 @@ fn worker_loop(sched: &Sched) {
     let mut counted = false;
     // Since when this thread has let small maps' callers run alone.
     let mut deferring: Option<Instant> = None;
+    // The slot this thread held last: taking it again, it runs the same
+    // home block map after map (see `Blocks`).
+    let mut last_slot = None;
     loop {
         let seen = sched.generation();
         if sched.quitting() {
@@ -175,7 +181,8 @@ fn worker_loop(sched: &Sched) {
             continue;
         }
         if let Some(job) = sched.claimable() {
-            if let Some(k) = sched.try_take_slot() {
+            if let Some(k) = sched.try_take_slot(last_slot) {
+                last_slot = Some(k);
                 if std::mem::take(&mut counted) {
                     sched.uncount();
                 }
