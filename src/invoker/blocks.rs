@@ -12,6 +12,7 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::util::CachePadded;
 
@@ -97,11 +98,53 @@ impl Blocks {
     }
 }
 
+/// How long a claim of a big map should run at least: claims shrink toward
+/// the grain only while items are slow enough that a claim per few items
+/// costs little. (Halving down to single items, a cache-resident map of
+/// cheap items made ~16 claims per worker, the last dozen all overhead.)
+const CLAIM_TIME: Duration = Duration::from_micros(1);
+
+/// A worker's pace in one map: from its last claim's items per second, the
+/// fewest items a claim takes (whole grains) so that it runs `CLAIM_TIME`.
+/// Only maps with home blocks keep one: a small map never reads the clock.
+pub(crate) struct Pace {
+    /// When the last claim was made.
+    since: Option<Instant>,
+    grain: usize,
+    floor: usize,
+}
+
+impl Pace {
+    pub fn new(timed: bool, grain: usize) -> Pace {
+        Pace { since: timed.then(Instant::now), grain, floor: 0 }
+    }
+
+    pub fn floor(&self) -> usize {
+        self.floor
+    }
+
+    /// The last claim ran `items` (and the next one is made now).
+    pub fn ran(&mut self, items: usize) {
+        if let Some(since) = self.since.as_mut() {
+            let now = Instant::now();
+            self.floor = claim_floor(items, now - *since, self.grain);
+            *since = now;
+        }
+    }
+}
+
+/// Whole grains that run for `CLAIM_TIME` when `items` took `took`.
+fn claim_floor(items: usize, took: Duration, grain: usize) -> usize {
+    let per_claim = items as u128 * CLAIM_TIME.as_nanos() / took.as_nanos().max(1);
+    usize::try_from(per_claim).unwrap_or(usize::MAX).div_ceil(grain).saturating_mul(grain)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Blocks;
+    use super::{claim_floor, Blocks};
     use crate::invoker::kernel::claim_size;
     use std::sync::atomic::Ordering;
+    use std::time::Duration;
 
     /// Claim as `worker` would, whole blocks in its order; the claims.
     fn drain(b: &Blocks, n: usize, grain: usize, worker: u32, mut budget: usize) -> Vec<(usize, usize)> {
@@ -141,6 +184,15 @@ mod tests {
             assert_eq!(at, n);
             assert_eq!(b.total_left(n), 0);
         }
+    }
+
+    #[test]
+    fn fast_items_make_claims_of_a_microsecond_slow_ones_leave_the_grain() {
+        let us = Duration::from_micros;
+        assert_eq!(claim_floor(25_000, us(6), 1), 4166);
+        assert_eq!(claim_floor(25_000, us(6), 64), 4224, "whole grains");
+        assert_eq!(claim_floor(10, us(1000), 1), 0, "slow items: the guided share alone");
+        assert_eq!(claim_floor(usize::MAX, Duration::ZERO, 8), usize::MAX, "saturates");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::Mutex;
 
-use super::blocks::Blocks;
+use super::blocks::{Blocks, Pace};
 use super::context::{self, Enter};
 use super::kernel::{claim_size, Items, Lane, Space, Tally};
 use super::sched::{Sched, Waiter};
@@ -186,17 +186,18 @@ impl Job {
         self.done.load(Ordering::Acquire) >= self.n()
     }
 
-    /// Claim the next chunk (`kernel::claim_size`): guided, whole grains,
-    /// never across the ring's end; from the worker's home block first.
-    fn claim(&self, worker: u32) -> Option<Range<usize>> {
+    /// Claim the next chunk (`kernel::claim_size`): guided, whole grains, at
+    /// least `floor` items (`Pace`), never across the ring's end; from the
+    /// worker's home block first.
+    fn claim(&self, worker: u32, floor: usize) -> Option<Range<usize>> {
         if self.blocks.count() == 1 {
             // (Small maps and streams: no iterator, no division.)
-            return self.claim_in(0, worker);
+            return self.claim_in(0, worker, floor);
         }
-        self.blocks.order(worker).find_map(|b| self.claim_in(b, worker))
+        self.blocks.order(worker).find_map(|b| self.claim_in(b, worker, floor))
     }
 
-    fn claim_in(&self, block: usize, worker: u32) -> Option<Range<usize>> {
+    fn claim_in(&self, block: usize, worker: u32, floor: usize) -> Option<Range<usize>> {
         let (next, end) = (self.blocks.next(block), self.blocks.end(block));
         let mut cur = next.load(Ordering::Relaxed);
         loop {
@@ -218,6 +219,7 @@ impl Job {
                 }
                 return None;
             };
+            let size = size.max(floor).min(left);
             match next.compare_exchange_weak(cur, cur + size, Ordering::SeqCst, Ordering::Relaxed) {
                 Ok(_) => return Some(cur..cur + size),
                 Err(now) => cur = now,
@@ -348,8 +350,10 @@ impl Job {
         // A map counts the items run here once, on the way out: only its
         // waiter reads `done` (progress counts per item, streams per claim).
         let mut ran_here = 0;
-        while let Some(range) = self.claim(worker) {
+        let mut pace = Pace::new(self.blocks.count() > 1, self.grain);
+        while let Some(range) = self.claim(worker, pace.floor()) {
             let ran = self.lane(worker, range.start).run(range.end, self, self.per_item_done);
+            pace.ran(ran - range.start);
             if !self.per_item_done {
                 if self.stream {
                     self.finish(ran - range.start);
@@ -415,11 +419,6 @@ impl Job {
 
     pub fn reporter(&self) -> Option<Reporter> {
         self.core.opts.progress.map(|_| Reporter { last: Instant::now() })
-    }
-
-    /// Done counts against this total for progress.
-    fn progress_total(&self) -> usize {
-        self.n()
     }
 
     /// The outcome from the items alone: the lowest failing item, if any.
@@ -489,7 +488,7 @@ impl Reporter {
 
     pub(crate) fn report(&mut self, job: &Job) {
         if let Some((progress, user)) = job.core.opts.progress {
-            let total = job.progress_total();
+            let total = job.n();
             let done = job.done.load(Ordering::Acquire).min(total);
             // SAFETY: the C caller's progress callback and user pointer.
             unsafe { progress(done, total, user.0) };
