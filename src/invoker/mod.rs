@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::seed;
-use crate::util::SendPtr;
+use crate::util::{CachePadded, SendPtr};
 
 pub use context::{current_inner_threads, in_pool_callback, in_stream_io, inside as inside_invoker};
 pub use kernel::Items;
@@ -175,7 +175,10 @@ pub struct Core {
     pub op: Op,
     pub opts: Options,
     pub seed_base: u64,
-    maps: AtomicU64,
+    /// Bumped by every map: on lines of its own, as the fields the workers
+    /// read all the time must not move between cores with it (and, being
+    /// aligned so, `Arc<Core>`'s counts sit apart from them too).
+    maps: CachePadded<AtomicU64>,
     /// Bumped by `cancel`; a map started under an older value stops.
     cancel_epoch: AtomicU64,
     /// Unique per invoker within the process, used by the thread-local context.
@@ -195,7 +198,7 @@ impl Core {
             op,
             opts,
             seed_base: seed::next_invoker_base(),
-            maps: AtomicU64::new(0),
+            maps: CachePadded(AtomicU64::new(0)),
             cancel_epoch: AtomicU64::new(0),
             id: IDS.fetch_add(1, Ordering::Relaxed),
             inits: (0..opts.n_jobs).map(|_| std::sync::Once::new()).collect(),

@@ -355,7 +355,9 @@ impl Waiter {
 
     /// Wake the thread if it is asleep in `sleep_unless`.
     pub fn wake(&self) {
-        if self.waiting.swap(false, Ordering::SeqCst) {
+        // (Looked at first: a waiter that spins, as a map's caller does,
+        // keeps the line to itself.)
+        if self.waiting.load(Ordering::SeqCst) && self.waiting.swap(false, Ordering::SeqCst) {
             self.thread.unpark();
         }
     }
