@@ -17,10 +17,13 @@ use std::time::{Duration, Instant};
 use crate::util::CachePadded;
 
 pub(crate) struct Blocks {
-    /// The next unclaimed item of block 0 and of the others (relative to
-    /// the map): one block costs no allocation (small maps are latency).
-    first: AtomicUsize,
-    others: Box<[CachePadded<AtomicUsize>]>,
+    /// The next unclaimed item (relative to the map) of the one block: no
+    /// allocation, as small maps are latency.
+    single: AtomicUsize,
+    /// Or of each home block, on lines of their own: a claim must not take
+    /// from the other workers the job's fields they read all the time
+    /// (block 0 counted inside the job, its claims took twice as long).
+    homes: Box<[CachePadded<AtomicUsize>]>,
     /// Items per block; the last block runs on to the job's end.
     len: usize,
     /// A claim takes a `1/spread` share of what its block has left.
@@ -31,7 +34,7 @@ impl Blocks {
     /// One block: every worker claims from one counter, a `1/(2 n_jobs)`
     /// share at a time.
     pub fn one(n_jobs: usize) -> Blocks {
-        Blocks { first: AtomicUsize::new(0), others: Box::new([]), len: usize::MAX, spread: 2 * n_jobs }
+        Blocks { single: AtomicUsize::new(0), homes: Box::new([]), len: usize::MAX, spread: 2 * n_jobs }
     }
 
     /// A home block per worker for `n` items: whole grains each, so every
@@ -44,14 +47,14 @@ impl Blocks {
         if n_jobs < 2 || len == 0 {
             return Blocks::one(n_jobs);
         }
-        let others = (1..n_jobs).map(|b| CachePadded(AtomicUsize::new(b * len))).collect();
+        let homes = (0..n_jobs).map(|b| CachePadded(AtomicUsize::new(b * len))).collect();
         // Half of what is left: the owner's first claim is half its block,
         // as a one-block map's first claim is half a worker's share.
-        Blocks { first: AtomicUsize::new(0), others, len, spread: 2 }
+        Blocks { single: AtomicUsize::new(0), homes, len, spread: 2 }
     }
 
     pub fn count(&self) -> usize {
-        1 + self.others.len()
+        self.homes.len().max(1)
     }
 
     pub fn spread(&self) -> usize {
@@ -60,7 +63,7 @@ impl Blocks {
 
     /// Block `b`'s claim counter.
     pub fn next(&self, b: usize) -> &AtomicUsize {
-        if b == 0 { &self.first } else { &self.others[b - 1] }
+        if self.homes.is_empty() { &self.single } else { &self.homes[b] }
     }
 
     /// One past block `b`'s last item (the last block: no bound of its own).
