@@ -9,6 +9,10 @@
 //! worker whose block is done helps the others, from their fronts, with the
 //! same guided claims, so a skewed workload still balances. Streams, small
 //! maps and oversubscribed pools keep one block: a single shared counter.
+//! (The same worker is on the same core map after map because each thread
+//! takes back the slot it held last, `sched::take_slot`.) In a map with
+//! home blocks a claim is never shorter than about `CLAIM_TIME` of items,
+//! at the worker's last pace (`Pace`).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
