@@ -6,6 +6,10 @@
 //! many threads call `map`. Pool threads and map callers take slots; a
 //! thread inside a callback keeps its slot while it waits for a nested map,
 //! and lends it to maps on the same invoker meanwhile (`context::help_once`).
+//! A pool thread that spins between maps keeps its slot too, and gives it
+//! back before it blocks: in a loop of maps, the slots' lock is then the
+//! caller's alone (the helper's take and put moved its line between the
+//! cores twice a map).
 //!
 //! Events: posting a map, freeing a slot while maps wait, and shutdown bump
 //! `gen`; idle pool threads wait for `gen` to change (spinning briefly
@@ -253,7 +257,9 @@ impl Sched {
     /// wake, a futex call per map, was most of the map's cost).
     /// The sleeper counts itself before it looks at `gen` again, and a
     /// notifier bumps `gen` before it looks at the count: no wake is lost.
-    pub fn wait_for_work(&self, seen: u64, counted: bool) -> bool {
+    /// `kept`: the slot a spinning thread kept for the next map; it is
+    /// given back before the thread blocks, so a slot is never held asleep.
+    pub fn wait_for_work(&self, seen: u64, counted: bool, kept: &mut Option<u32>) -> bool {
         if counted || self.count_spinner() {
             let until = Instant::now() + SPIN;
             let mut spins = 0u32;
@@ -268,6 +274,9 @@ impl Sched {
                 return true;
             }
             self.uncount();
+        }
+        if let Some(k) = kept.take() {
+            self.put_slot(k);
         }
         let mut g = self.idle.lock();
         self.sleepers.fetch_add(1, Ordering::SeqCst);
@@ -379,7 +388,30 @@ impl Waiter {
 
 #[cfg(test)]
 mod tests {
-    use super::take_slot;
+    use super::{take_slot, Sched};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_kept_slot_is_given_back_before_its_thread_blocks() {
+        let sched = Arc::new(Sched::new(2, true, 1));
+        assert_eq!(sched.try_take_slot(Some(1)), Some(1));
+        assert!(sched.count_spinner());
+        let idle = {
+            let sched = sched.clone();
+            std::thread::spawn(move || sched.wait_for_work(sched.generation(), true, &mut Some(1)))
+        };
+        // It spins for `SPIN` with the slot, then gives it back and sleeps.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while sched.free.load(Ordering::SeqCst) < 2 {
+            assert!(Instant::now() < deadline, "the slot was kept while its thread slept");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(sched.try_take_slot(Some(1)), Some(1));
+        sched.shut_down();
+        assert!(!idle.join().unwrap(), "it blocked: no longer counted as spinning");
+    }
 
     #[test]
     fn a_thread_gets_its_slot_back_when_it_is_free() {
