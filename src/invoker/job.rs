@@ -17,32 +17,19 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::sync::Mutex;
 
 use super::blocks::{Blocks, Pace};
 use super::context::{self, Enter};
 use super::kernel::{claim_size, Items, Lane, Space, Tally};
-use super::sched::{Sched, Waiter};
+use super::report::{Reporter, PROGRESS_INTERVAL};
+use super::sched::{Sched, Waiter, SPIN};
 use super::{Core, ErrorMode, MapOptions, ITEM_SKIPPED};
 use crate::error::{Error, Result};
 use crate::util::SendPtr;
 
-/// How often progress is reported at most.
-pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
-/// How long a waiting thread spins before it blocks (when the workers fit
-/// the CPUs): long enough to catch the next map of a loop of small maps,
-/// short enough that an idle library costs nothing.
-pub(crate) const SPIN: Duration = Duration::from_micros(50);
-/// How long pool threads let the working caller of a map of at most
-/// `SMALL_MAP` items run alone: a few short items end within it (a handoff
-/// would cost more), longer ones lose at most this. Bigger maps: at once.
-pub(crate) const JOIN_DELAY: Duration = Duration::from_micros(1);
-/// Small maps posted back to back restart a pool thread's `JOIN_DELAY`;
-/// it looks at the board at least this often all the same, so a small map
-/// of long items gets help while other callers post maps all the time.
-pub(crate) const MAX_DEFER: Duration = Duration::from_micros(20);
 pub(crate) const SMALL_MAP: usize = 256;
 
 /// A claim slot's value while its worker holds no claim.
@@ -418,7 +405,7 @@ impl Job {
     }
 
     pub fn reporter(&self) -> Option<Reporter> {
-        self.core.opts.progress.map(|_| Reporter { last: Instant::now() })
+        self.core.opts.progress.map(Reporter::new)
     }
 
     /// The outcome from the items alone: the lowest failing item, if any.
@@ -471,28 +458,5 @@ impl Tally for Job {
             self.finish(count);
         }
         false
-    }
-}
-
-/// Reports progress on the calling thread, at most every PROGRESS_INTERVAL.
-pub struct Reporter {
-    last: Instant,
-}
-
-impl Reporter {
-    pub(crate) fn maybe_report(&mut self, job: &Job) {
-        if self.last.elapsed() >= PROGRESS_INTERVAL {
-            self.report(job);
-        }
-    }
-
-    pub(crate) fn report(&mut self, job: &Job) {
-        if let Some((progress, user)) = job.core.opts.progress {
-            let total = job.n();
-            let done = job.done.load(Ordering::Acquire).min(total);
-            // SAFETY: the C caller's progress callback and user pointer.
-            unsafe { progress(done, total, user.0) };
-        }
-        self.last = Instant::now();
     }
 }

@@ -19,6 +19,7 @@ mod blocks;
 mod context;
 mod job;
 mod outcomes;
+mod report;
 pub(crate) mod kernel;
 #[cfg(lk_fork)]
 mod procs;

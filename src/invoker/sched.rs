@@ -28,8 +28,21 @@ use std::time::{Duration, Instant};
 
 use crate::sync::{Condvar, Mutex};
 
-use super::job::{Job, JOIN_DELAY, MAX_DEFER, SPIN};
+use super::job::Job;
 use crate::util::CachePadded;
+
+/// How long a waiting thread spins before it blocks (when the workers fit
+/// the CPUs): long enough to catch the next map of a loop of small maps,
+/// short enough that an idle library costs nothing.
+pub(crate) const SPIN: Duration = Duration::from_micros(50);
+/// How long pool threads let the working caller of a map of at most
+/// `job::SMALL_MAP` items run alone: a few short items end within it (a handoff
+/// would cost more), longer ones lose at most this. Bigger maps: at once.
+pub(crate) const JOIN_DELAY: Duration = Duration::from_micros(1);
+/// Small maps posted back to back restart a pool thread's `JOIN_DELAY`;
+/// it looks at the board at least this often all the same, so a small map
+/// of long items gets help while other callers post maps all the time.
+pub(crate) const MAX_DEFER: Duration = Duration::from_micros(20);
 
 pub(crate) struct Sched {
     slots: Mutex<Vec<u32>>,

@@ -16,7 +16,8 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::job::{Job, PROGRESS_INTERVAL};
+use super::job::Job;
+use super::report::PROGRESS_INTERVAL;
 use super::kernel::Space;
 use super::outcomes::Outcomes;
 use super::threads::Pool;

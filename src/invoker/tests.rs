@@ -360,7 +360,7 @@ unsafe extern "C" fn slow_worker_id(_: *const c_void, _: *const c_void, result: 
 
 #[test]
 fn a_small_map_of_long_items_is_still_shared() {
-    // Pool threads join a small map late (job::JOIN_DELAY), not never.
+    // Pool threads join a small map late (sched::JOIN_DELAY), not never.
     let inv = Invoker::new(Op { func: Func::Item(slow_worker_id), model: SendPtr::null() }, Options::new(2)).unwrap();
     let mut out = [u64::MAX; 8];
     let items = Items { args: SendPtr::null(), arg_size: 0, results: SendPtr(out.as_mut_ptr().cast()), result_size: 8, n: out.len() };

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 use crate::sync::Mutex;
 
 use super::context;
-use super::job::{Job, Reporter, SMALL_MAP};
+use super::job::{Job, SMALL_MAP};
+use super::report::Reporter;
 use super::kernel::Items;
 use super::sched::Sched;
 use super::{Core, MapOptions, Watch};

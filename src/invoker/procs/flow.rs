@@ -11,7 +11,7 @@ use super::shm::{Shared, IDLE};
 use super::{Departure, Parent, Zygote};
 use crate::child::Exit;
 use crate::error::{Error, Result};
-use crate::invoker::job::SPIN;
+use crate::invoker::sched::SPIN;
 use crate::invoker::stream::{Flow, Ring};
 use crate::invoker::ITEM_SKIPPED;
 use crate::sys;

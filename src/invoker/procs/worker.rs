@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::shm::{Arena, Header, Layout, Retry, Shared, Slot, IDLE, RETRY_FREE, RETRY_PENDING, RETRY_TAKEN};
 use super::{NO_ARENA, RETIRED};
-use crate::invoker::job::SPIN;
+use crate::invoker::sched::SPIN;
 use crate::invoker::kernel::{claim_size, Lane, Tally};
 use crate::invoker::{Core, Func, ITEM_SKIPPED};
 use crate::sys;
