@@ -12,12 +12,14 @@
 //! (The same worker is on the same core map after map because each thread
 //! takes back the slot it held last, `sched::take_slot`.) In a map with
 //! home blocks a claim is never shorter than about `CLAIM_TIME` of items,
-//! at the worker's last pace (`Pace`).
+//! at the worker's last pace (`Pace`); and while a pool's maps are short
+//! and come out even, each owner claims its block whole (`Balance`).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::sync::Mutex;
 use crate::util::CachePadded;
 
 pub(crate) struct Blocks {
@@ -75,11 +77,15 @@ impl Blocks {
         if b + 1 == self.count() { usize::MAX } else { (b + 1) * self.len }
     }
 
+    /// Worker `worker`'s own block.
+    pub fn home(&self, worker: u32) -> usize {
+        worker as usize % self.count()
+    }
+
     /// The blocks in the order worker `worker` tries them: its own, then
     /// the ones after it in turn (so helpers spread over the others).
     pub fn order(&self, worker: u32) -> impl Iterator<Item = usize> {
-        let count = self.count();
-        let home = worker as usize % count;
+        let (count, home) = (self.count(), self.home(worker));
         (home..count).chain(0..home)
     }
 
@@ -102,6 +108,74 @@ impl Blocks {
             let rest = self.next(b).swap(end, Ordering::AcqRel);
             (rest < end).then_some(rest..end)
         })
+    }
+}
+
+/// Whether the owners of home blocks claim them whole, in one claim each
+/// (as OpenMP's static schedule runs a thread's share), learned per pool
+/// from the maps before. Each claim after a range of cheap items costs
+/// ~135 ns (its compare-and-swap waits for the range's stores, and `Pace`
+/// reads the clock); a short map of even items made ~5 per worker, for
+/// balance it did not need. So: while maps are short and their workers run
+/// out of items together, owners claim whole blocks. A long map, or a
+/// guided one whose workers ran out `EVEN_SPREAD` apart or more, makes the
+/// next map guided. Two uneven maps with whole blocks in a row (one alone
+/// is more often a worker that started late than an uneven split) make
+/// the next ones guided, `RETRY_AFTER` of them, twice as many each time it
+/// happens again before whole blocks come out even. A block no one has
+/// claimed, as a late worker's, is still taken in guided claims by others.
+pub(crate) struct Balance(Mutex<BalanceState>);
+
+struct BalanceState {
+    /// Guided maps to run before owners claim whole blocks (0: they do).
+    guided_left: u32,
+    /// Uneven maps with whole blocks in a row.
+    strikes: u32,
+    /// Guided maps after the next two strikes.
+    backoff: u32,
+}
+
+/// Workers that run out of items at most this far apart ran an even map.
+const EVEN_SPREAD: Duration = Duration::from_micros(4);
+/// Only maps at most this long may use whole blocks: in longer ones the
+/// claims' cost is lost in the work, an uneven split is not.
+const SHORT_MAP: Duration = Duration::from_micros(500);
+/// Guided maps after whole blocks came out uneven; at most `MAX_BACKOFF`.
+const RETRY_AFTER: u32 = 16;
+const MAX_BACKOFF: u32 = 4096;
+
+impl Balance {
+    pub fn new() -> Balance {
+        // The first map: guided, and measured.
+        Balance(Mutex::new(BalanceState { guided_left: 1, strikes: 0, backoff: RETRY_AFTER }))
+    }
+
+    /// Do the next map's owners claim their blocks whole?
+    pub fn whole_blocks(&self) -> bool {
+        self.0.lock().guided_left == 0
+    }
+
+    /// A map with home blocks (`whole`: claimed whole) took `took`, and its
+    /// first and last workers ran out of items `spread` apart.
+    pub fn map_ran(&self, whole: bool, took: Duration, spread: Duration) {
+        let mut s = self.0.lock();
+        if took > SHORT_MAP {
+            s.guided_left = s.guided_left.max(1);
+            s.strikes = 0;
+        } else if spread < EVEN_SPREAD {
+            s.guided_left = s.guided_left.saturating_sub(1);
+            if whole {
+                (s.strikes, s.backoff) = (0, RETRY_AFTER);
+            }
+        } else if !whole {
+            s.guided_left = s.guided_left.max(1);
+        } else if s.strikes == 0 {
+            s.strikes = 1;
+        } else {
+            s.strikes = 0;
+            s.guided_left = s.backoff;
+            s.backoff = (s.backoff * 2).min(MAX_BACKOFF);
+        }
     }
 }
 
@@ -148,7 +222,7 @@ fn claim_floor(items: usize, took: Duration, grain: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{claim_floor, Blocks};
+    use super::{claim_floor, Balance, Blocks, RETRY_AFTER};
     use crate::invoker::kernel::claim_size;
     use std::sync::atomic::Ordering;
     use std::time::Duration;
@@ -200,6 +274,52 @@ mod tests {
         assert_eq!(claim_floor(25_000, us(6), 64), 4224, "whole grains");
         assert_eq!(claim_floor(10, us(1000), 1), 0, "slow items: the guided share alone");
         assert_eq!(claim_floor(usize::MAX, Duration::ZERO, 8), usize::MAX, "saturates");
+    }
+
+    #[test]
+    fn whole_blocks_follow_short_even_maps_and_back_off_from_uneven_ones() {
+        let us = Duration::from_micros;
+        let even = |b: &Balance, whole| b.map_ran(whole, us(15), us(1));
+        let uneven = |b: &Balance, whole| b.map_ran(whole, us(30), us(12));
+        let long = |b: &Balance| b.map_ran(false, us(5_000), us(1));
+        let b = Balance::new();
+        assert!(!b.whole_blocks(), "the first map is guided");
+        even(&b, false);
+        assert!(b.whole_blocks(), "after a short, even map");
+        uneven(&b, true);
+        assert!(b.whole_blocks(), "one uneven map with whole blocks: more likely a late worker");
+        even(&b, true);
+        uneven(&b, true);
+        assert!(b.whole_blocks(), "the strikes start over after an even map");
+        // Two in a row: RETRY_AFTER guided maps, then twice as many, and so on.
+        for backoff in [RETRY_AFTER, 2 * RETRY_AFTER, 4 * RETRY_AFTER] {
+            uneven(&b, true);
+            assert!(!b.whole_blocks(), "two uneven maps with whole blocks in a row");
+            for _ in 1..backoff {
+                even(&b, false);
+                assert!(!b.whole_blocks(), "backing off for {backoff}");
+            }
+            even(&b, false);
+            assert!(b.whole_blocks(), "after {backoff} even guided maps");
+            uneven(&b, true);
+        }
+        // Whole blocks that come out even again reset the backoff.
+        even(&b, true);
+        uneven(&b, true);
+        uneven(&b, true);
+        for _ in 0..RETRY_AFTER {
+            assert!(!b.whole_blocks());
+            even(&b, false);
+        }
+        assert!(b.whole_blocks());
+        long(&b);
+        assert!(!b.whole_blocks(), "a long map");
+        long(&b);
+        assert!(!b.whole_blocks(), "long maps stay guided");
+        uneven(&b, false);
+        assert!(!b.whole_blocks(), "an uneven guided map");
+        even(&b, false);
+        assert!(b.whole_blocks());
     }
 
     #[test]

@@ -15,9 +15,9 @@
 //! each worker holds (`claims`).
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::sync::Mutex;
 
@@ -52,7 +52,7 @@ pub(crate) struct Job {
     cancelled: AtomicBool,
     /// Stopped from outside (a watcher): reads as cancelled.
     stopped_outside: AtomicBool,
-    done: AtomicUsize,
+    end: End,
     failure: Mutex<Option<(usize, i32)>>,
     failed: AtomicUsize,
     /// Streams: the first item of each worker's claim (`IDLE`: none).
@@ -65,6 +65,21 @@ pub(crate) struct Job {
     stream: bool,
     /// Pool threads let the caller run alone for `JOIN_DELAY` first.
     join_late: bool,
+    /// Maps with home blocks: when the job was made (see `blocks::Balance`).
+    started: Option<Instant>,
+    /// Owners claim their home blocks whole (`blocks::Balance`).
+    whole_blocks: bool,
+}
+
+/// Where a map's workers report that they are through, on one line: each
+/// worker writes both as it leaves.
+#[repr(align(16))]
+struct End {
+    /// Items run or skipped.
+    done: AtomicUsize,
+    /// Maps with home blocks: when the first worker ran out of items to
+    /// claim, in ns from `started` (u64::MAX: none yet).
+    first_out: AtomicU64,
 }
 
 /// A map of `n` items (`join_late`: see `JOIN_DELAY`), or a stream.
@@ -87,6 +102,7 @@ impl Job {
         // Home blocks pay off where each worker keeps its core: no
         // oversubscription, and enough items for the cache to matter.
         let blocks = if stream || !core.may_spin() || n <= SMALL_MAP { Blocks::one(n_jobs) } else { Blocks::per_worker(n, n_jobs, grain) };
+        let blocks_started = (blocks.count() > 1).then(Instant::now);
         Job {
             core: core.clone(),
             sched,
@@ -100,7 +116,7 @@ impl Job {
             stop_at: AtomicUsize::new(usize::MAX),
             cancelled: AtomicBool::new(false),
             stopped_outside: AtomicBool::new(false),
-            done: AtomicUsize::new(0),
+            end: End { done: AtomicUsize::new(0), first_out: AtomicU64::new(u64::MAX) },
             failure: Mutex::new(None),
             failed: AtomicUsize::new(0),
             claims: stream.then(|| (0..n_jobs).map(|_| AtomicUsize::new(IDLE)).collect()),
@@ -109,6 +125,8 @@ impl Job {
             grain,
             stream,
             join_late,
+            started: blocks_started,
+            whole_blocks: false,
         }
     }
 
@@ -135,6 +153,21 @@ impl Job {
 
     pub fn n(&self) -> usize {
         self.n.load(Ordering::Acquire)
+    }
+
+    /// Owners claim their home blocks whole, in one claim each, if `whole`
+    /// says so (`blocks::Balance`; asked only of a map with home blocks).
+    pub fn claim_blocks_whole(&mut self, whole: impl FnOnce() -> bool) {
+        self.whole_blocks = self.started.is_some() && whole();
+    }
+
+    /// A finished map with home blocks: whether its blocks were claimed
+    /// whole, how long it took, and how far apart its first and last
+    /// workers ran out of items (for `blocks::Balance`).
+    pub fn balance(&self) -> Option<(bool, Duration, Duration)> {
+        let took = self.started?.elapsed();
+        let first_out = Duration::from_nanos(self.end.first_out.load(Ordering::Relaxed));
+        Some((self.whole_blocks, took, took.saturating_sub(first_out)))
     }
 
     /// Is there a chunk to claim now (the same rule as `claim`)?
@@ -170,7 +203,7 @@ impl Job {
     }
 
     pub fn is_done(&self) -> bool {
-        self.done.load(Ordering::Acquire) >= self.n()
+        self.end.done.load(Ordering::Acquire) >= self.n()
     }
 
     /// Claim the next chunk (`kernel::claim_size`): guided, whole grains, at
@@ -273,7 +306,7 @@ impl Job {
 
     /// Items run or skipped so far.
     pub fn done_count(&self) -> usize {
-        self.done.load(Ordering::Acquire)
+        self.end.done.load(Ordering::Acquire)
     }
 
     /// The lowest failing item so far (relative) and its code.
@@ -314,7 +347,7 @@ impl Job {
 
     #[inline]
     fn finish(&self, count: usize) {
-        if count > 0 && self.done.fetch_add(count, Ordering::AcqRel) + count >= self.n() {
+        if count > 0 && self.end.done.fetch_add(count, Ordering::AcqRel) + count >= self.n() {
             self.waiter.wake();
         }
     }
@@ -338,7 +371,8 @@ impl Job {
         // waiter reads `done` (progress counts per item, streams per claim).
         let mut ran_here = 0;
         let mut pace = Pace::new(self.blocks.count() > 1, self.grain);
-        while let Some(range) = self.claim(worker, pace.floor()) {
+        let mut whole = self.whole_blocks.then(|| self.claim_in(self.blocks.home(worker), worker, usize::MAX)).flatten();
+        while let Some(range) = whole.take().or_else(|| self.claim(worker, pace.floor())) {
             let ran = self.lane(worker, range.start).run(range.end, self, self.per_item_done);
             pace.ran(ran - range.start);
             if !self.per_item_done {
@@ -365,6 +399,10 @@ impl Job {
             if let Some(r) = reporter.as_deref_mut() {
                 r.maybe_report(self);
             }
+        }
+        if let Some(started) = self.started {
+            let out = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.end.first_out.fetch_min(out, Ordering::Relaxed);
         }
         // Stopped (a failing item, a failure at the end of a lane, a stop
         // from outside): the items no one claimed are still owed.

@@ -441,3 +441,34 @@ fn a_caller_runs_as_the_same_worker_map_after_map() {
     seen.dedup();
     assert_eq!(seen.len(), 1, "the caller ran as workers {seen:?}");
 }
+
+/// Notes each range call: its worker, first index and size (the model: a
+/// `Mutex<Vec<(u32, usize, usize)>>`).
+unsafe extern "C" fn note_range(model: *const c_void, _: *const c_void, _: *mut c_void, range: *mut Range) -> i32 {
+    let calls = &*(model as *const crate::sync::Mutex<Vec<(u32, usize, usize)>>);
+    let r = &*range;
+    calls.lock().push((r.worker, r.begin, r.end - r.begin));
+    0
+}
+
+#[test]
+fn short_even_maps_claim_their_home_blocks_whole() {
+    // After a short map whose workers ran out of items together, each owner
+    // claims its block in one range (blocks::Balance); a guided owner's
+    // first claim is half its block. (A thief may take a whole block too:
+    // only the owner's claims count here.)
+    let calls = crate::sync::Mutex::new(Vec::<(u32, usize, usize)>::new());
+    let model = SendPtr::from_const((&calls as *const crate::sync::Mutex<Vec<(u32, usize, usize)>>).cast());
+    let inv = Invoker::new(Op { func: Func::Range(note_range), model }, Options::new(2)).unwrap();
+    for _ in 0..200 {
+        let items = Items { args: SendPtr::null(), arg_size: 0, results: SendPtr::null(), result_size: 0, n: 2000 };
+        inv.map(items, &MapOptions::default()).unwrap();
+    }
+    let whole = calls.lock().iter().filter(|&&(worker, begin, size)| size == 1000 && begin / 1000 == worker as usize).count();
+    if inv.core.may_spin() {
+        assert!(whole > 0, "no owner claimed its block of 1000 items whole in 200 maps");
+    } else {
+        // One CPU: one shared block, guided claims only.
+        assert_eq!(whole, 0);
+    }
+}

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::Mutex;
 
+use super::blocks::Balance;
 use super::context;
 use super::job::{Job, SMALL_MAP};
 use super::report::Reporter;
@@ -36,6 +37,8 @@ pub struct Pool {
     rayon: Option<rayon::ThreadPool>,
     threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
     pub(super) sched: Arc<Sched>,
+    /// Whether maps' owners claim their home blocks whole.
+    balance: Balance,
 }
 
 impl Pool {
@@ -65,7 +68,7 @@ impl Pool {
             })
             .build();
         match built {
-            Ok(rayon) => Ok(Pool { rayon: Some(rayon), threads, sched }),
+            Ok(rayon) => Ok(Pool { rayon: Some(rayon), threads, sched, balance: Balance::new() }),
             Err(e) => {
                 // The threads that did start leave their loop, and find
                 // Rayon's registry ended.
@@ -83,7 +86,8 @@ impl Pool {
             k.inspect(|&k| context::set_last_slot(core.id, k))
         });
         let n = items.n;
-        let job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base, mine.is_some() && n <= SMALL_MAP);
+        let mut job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base, mine.is_some() && n <= SMALL_MAP);
+        job.claim_blocks_whole(|| self.balance.whole_blocks());
         let mine_count = usize::from(mine.is_some());
         // Helpers for the chunks the caller cannot take itself.
         let helpers = (core.opts.n_jobs - mine_count).min(n - mine_count);
@@ -117,6 +121,9 @@ impl Pool {
         } else {
             job.wait(reporter.as_mut());
             self.sched.withdraw(&job);
+        }
+        if let Some((whole, took, spread)) = job.balance() {
+            self.balance.map_ran(whole, took, spread);
         }
         job.outcome()
     }
