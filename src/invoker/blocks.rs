@@ -117,7 +117,8 @@ impl Blocks {
 /// ~135 ns (its compare-and-swap waits for the range's stores, and `Pace`
 /// reads the clock); a short map of even items made ~5 per worker, for
 /// balance it did not need. So: while maps are short and their workers run
-/// out of items together, owners claim whole blocks. A long map, or a
+/// out of items together, owners claim whole blocks, in a map expected to
+/// be short too (its items at the last map's pace). A long map, or a
 /// guided one whose workers ran out `EVEN_SPREAD` apart or more, makes the
 /// next map guided. Two uneven maps with whole blocks in a row (one alone
 /// is more often a worker that started late than an uneven split) make
@@ -129,6 +130,9 @@ pub(crate) struct Balance(Mutex<BalanceState>);
 struct BalanceState {
     /// Guided maps to run before owners claim whole blocks (0: they do).
     guided_left: u32,
+    /// The last map's items and time: its pace.
+    last_items: usize,
+    last_took: Duration,
     /// Uneven maps with whole blocks in a row.
     strikes: u32,
     /// Guided maps after the next two strikes.
@@ -147,18 +151,20 @@ const MAX_BACKOFF: u32 = 4096;
 impl Balance {
     pub fn new() -> Balance {
         // The first map: guided, and measured.
-        Balance(Mutex::new(BalanceState { guided_left: 1, strikes: 0, backoff: RETRY_AFTER }))
+        Balance(Mutex::new(BalanceState { guided_left: 1, last_items: 1, last_took: Duration::ZERO, strikes: 0, backoff: RETRY_AFTER }))
     }
 
-    /// Do the next map's owners claim their blocks whole?
-    pub fn whole_blocks(&self) -> bool {
-        self.0.lock().guided_left == 0
+    /// Do the owners of a map of `items` claim their blocks whole?
+    pub fn whole_blocks(&self, items: usize) -> bool {
+        let s = self.0.lock();
+        let expected = s.last_took.as_nanos() * items as u128 / s.last_items.max(1) as u128;
+        s.guided_left == 0 && expected <= SHORT_MAP.as_nanos()
     }
 
-    /// A map with home blocks (`whole`: claimed whole) took `took`, and its
-    /// first and last workers ran out of items `spread` apart.
-    pub fn map_ran(&self, whole: bool, took: Duration, spread: Duration) {
+    /// A map with home blocks ran (`Job::balance`).
+    pub fn map_ran(&self, MapRun { whole, items, took, spread }: MapRun) {
         let mut s = self.0.lock();
+        (s.last_items, s.last_took) = (items, took);
         if took > SHORT_MAP {
             s.guided_left = s.guided_left.max(1);
             s.strikes = 0;
@@ -177,6 +183,16 @@ impl Balance {
             s.backoff = (s.backoff * 2).min(MAX_BACKOFF);
         }
     }
+}
+
+/// How a map with home blocks went: whether its blocks were claimed whole,
+/// its items, how long it took, and how far apart its first and last
+/// workers ran out of items.
+pub(crate) struct MapRun {
+    pub whole: bool,
+    pub items: usize,
+    pub took: Duration,
+    pub spread: Duration,
 }
 
 /// How long a claim of a big map should run at least: claims shrink toward
@@ -222,7 +238,7 @@ fn claim_floor(items: usize, took: Duration, grain: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{claim_floor, Balance, Blocks, RETRY_AFTER};
+    use super::{claim_floor, Balance, Blocks, MapRun, RETRY_AFTER};
     use crate::invoker::kernel::claim_size;
     use std::sync::atomic::Ordering;
     use std::time::Duration;
@@ -279,28 +295,30 @@ mod tests {
     #[test]
     fn whole_blocks_follow_short_even_maps_and_back_off_from_uneven_ones() {
         let us = Duration::from_micros;
-        let even = |b: &Balance, whole| b.map_ran(whole, us(15), us(1));
-        let uneven = |b: &Balance, whole| b.map_ran(whole, us(30), us(12));
-        let long = |b: &Balance| b.map_ran(false, us(5_000), us(1));
+        let run = |b: &Balance, whole, took, spread| b.map_ran(MapRun { whole, items: 1000, took: us(took), spread: us(spread) });
+        let even = |b: &Balance, whole| run(b, whole, 15, 1);
+        let uneven = |b: &Balance, whole| run(b, whole, 30, 12);
+        let long = |b: &Balance| run(b, false, 5_000, 1);
         let b = Balance::new();
-        assert!(!b.whole_blocks(), "the first map is guided");
+        assert!(!b.whole_blocks(1000), "the first map is guided");
         even(&b, false);
-        assert!(b.whole_blocks(), "after a short, even map");
+        assert!(b.whole_blocks(1000), "after a short, even map");
+        assert!(!b.whole_blocks(100_000), "a map expected to be long, at the last one's pace");
         uneven(&b, true);
-        assert!(b.whole_blocks(), "one uneven map with whole blocks: more likely a late worker");
+        assert!(b.whole_blocks(1000), "one uneven map with whole blocks: more likely a late worker");
         even(&b, true);
         uneven(&b, true);
-        assert!(b.whole_blocks(), "the strikes start over after an even map");
+        assert!(b.whole_blocks(1000), "the strikes start over after an even map");
         // Two in a row: RETRY_AFTER guided maps, then twice as many, and so on.
         for backoff in [RETRY_AFTER, 2 * RETRY_AFTER, 4 * RETRY_AFTER] {
             uneven(&b, true);
-            assert!(!b.whole_blocks(), "two uneven maps with whole blocks in a row");
+            assert!(!b.whole_blocks(1000), "two uneven maps with whole blocks in a row");
             for _ in 1..backoff {
                 even(&b, false);
-                assert!(!b.whole_blocks(), "backing off for {backoff}");
+                assert!(!b.whole_blocks(1000), "backing off for {backoff}");
             }
             even(&b, false);
-            assert!(b.whole_blocks(), "after {backoff} even guided maps");
+            assert!(b.whole_blocks(1000), "after {backoff} even guided maps");
             uneven(&b, true);
         }
         // Whole blocks that come out even again reset the backoff.
@@ -308,18 +326,18 @@ mod tests {
         uneven(&b, true);
         uneven(&b, true);
         for _ in 0..RETRY_AFTER {
-            assert!(!b.whole_blocks());
+            assert!(!b.whole_blocks(1000));
             even(&b, false);
         }
-        assert!(b.whole_blocks());
+        assert!(b.whole_blocks(1000));
         long(&b);
-        assert!(!b.whole_blocks(), "a long map");
+        assert!(!b.whole_blocks(1000), "a long map");
         long(&b);
-        assert!(!b.whole_blocks(), "long maps stay guided");
+        assert!(!b.whole_blocks(1000), "long maps stay guided");
         uneven(&b, false);
-        assert!(!b.whole_blocks(), "an uneven guided map");
+        assert!(!b.whole_blocks(1000), "an uneven guided map");
         even(&b, false);
-        assert!(b.whole_blocks());
+        assert!(b.whole_blocks(1000));
     }
 
     #[test]

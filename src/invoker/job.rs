@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::Mutex;
 
-use super::blocks::{Blocks, Pace};
+use super::blocks::{Blocks, MapRun, Pace};
 use super::context::{self, Enter};
 use super::kernel::{claim_size, Items, Lane, Space, Tally};
 use super::report::{Reporter, PROGRESS_INTERVAL};
@@ -161,13 +161,11 @@ impl Job {
         self.whole_blocks = self.started.is_some() && whole();
     }
 
-    /// A finished map with home blocks: whether its blocks were claimed
-    /// whole, how long it took, and how far apart its first and last
-    /// workers ran out of items (for `blocks::Balance`).
-    pub fn balance(&self) -> Option<(bool, Duration, Duration)> {
+    /// How a finished map with home blocks went (for `blocks::Balance`).
+    pub fn balance(&self) -> Option<MapRun> {
         let took = self.started?.elapsed();
         let first_out = Duration::from_nanos(self.end.first_out.load(Ordering::Relaxed));
-        Some((self.whole_blocks, took, took.saturating_sub(first_out)))
+        Some(MapRun { whole: self.whole_blocks, items: self.n(), took, spread: took.saturating_sub(first_out) })
     }
 
     /// Is there a chunk to claim now (the same rule as `claim`)?

@@ -87,7 +87,7 @@ impl Pool {
         });
         let n = items.n;
         let mut job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base, mine.is_some() && n <= SMALL_MAP);
-        job.claim_blocks_whole(|| self.balance.whole_blocks());
+        job.claim_blocks_whole(|| self.balance.whole_blocks(n));
         let mine_count = usize::from(mine.is_some());
         // Helpers for the chunks the caller cannot take itself.
         let helpers = (core.opts.n_jobs - mine_count).min(n - mine_count);
@@ -122,8 +122,8 @@ impl Pool {
             job.wait(reporter.as_mut());
             self.sched.withdraw(&job);
         }
-        if let Some((whole, took, spread)) = job.balance() {
-            self.balance.map_ran(whole, took, spread);
+        if let Some(run) = job.balance() {
+            self.balance.map_ran(run);
         }
         job.outcome()
     }
