@@ -430,7 +430,7 @@ unsafe extern "C" fn note_worker(_: *const c_void, _: *const c_void, _: *mut c_v
 
 #[test]
 fn a_caller_runs_as_the_same_worker_map_after_map() {
-    // So its home block's items stay in its core's caches (sched::FreeSlots):
+    // So its home block's items stay in its core's caches (sched::take_slot):
     // whichever thread gives its slot back last, the caller takes its own.
     let inv = Invoker::new(Op { func: Func::Item(note_worker), model: SendPtr::null() }, Options::new(2)).unwrap();
     for _ in 0..40 {
