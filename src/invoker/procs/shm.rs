@@ -83,8 +83,10 @@ pub struct Header {
     pub retry: [Retry; RETRY_CAP],
 }
 
-/// One worker's mailbox.
-#[repr(C)]
+/// One worker's mailbox, on cache lines of its own: a worker writes it
+/// after every item, and a line shared with another worker's slot cost
+/// item maps 4× (a locked add waiting for the line on every item).
+#[repr(C, align(64))]
 pub struct Slot {
     /// Written by the zygote: the worker's pid, 0 while there is none.
     pub pid: AtomicI32,
@@ -105,6 +107,9 @@ pub struct Slot {
     pub items_run: AtomicU64,
 }
 
+/// Where the slots start: past the header, at their alignment.
+const SLOTS_AT: usize = std::mem::size_of::<Header>().next_multiple_of(std::mem::align_of::<Slot>());
+
 /// The shared header and slots.
 pub struct Shared {
     map: Mapping,
@@ -113,7 +118,7 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(n_jobs: usize) -> Result<Shared> {
-        let len = std::mem::size_of::<Header>() + n_jobs * std::mem::size_of::<Slot>();
+        let len = SLOTS_AT + n_jobs * std::mem::size_of::<Slot>();
         let map = Mapping::shared_anonymous(len).map_err(|e| Error::os("mmap of the process pool's shared memory", e))?;
         let shared = Shared { map, n_jobs };
         let h = shared.header();
@@ -133,10 +138,11 @@ impl Shared {
     }
 
     pub fn slots(&self) -> &[Slot] {
-        // SAFETY: `n_jobs` `Slot`s follow the header (their alignment, 8,
-        // divides the header's size), zero-filled or initialised by `new`.
+        // SAFETY: `n_jobs` `Slot`s lie at `SLOTS_AT`, past the header and
+        // aligned (the mapping is page-aligned), zero-filled or initialised
+        // by `new`.
         unsafe {
-            std::slice::from_raw_parts(self.map.as_ptr().add(std::mem::size_of::<Header>()).cast::<Slot>(), self.n_jobs)
+            std::slice::from_raw_parts(self.map.as_ptr().add(SLOTS_AT).cast::<Slot>(), self.n_jobs)
         }
     }
 
