@@ -337,6 +337,7 @@ impl Job {
             results: s.results.0.wrapping_add(slot * s.result_size),
             result_size: s.result_size,
             status: if s.status.is_null() { std::ptr::null_mut() } else { s.status.0.wrapping_add(slot) },
+            zeros_kept: false,
             stop_at: &self.stop_at,
             cancel: self.core.cancel_word(),
             epoch: self.epoch,

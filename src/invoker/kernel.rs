@@ -95,6 +95,9 @@ pub struct Lane<'a> {
     pub results: *mut u8,
     pub result_size: usize,
     pub status: *mut i32,
+    /// The status slots hold 0 already (a process ring keeps them so at
+    /// rest): a range call that succeeds writes none.
+    pub zeros_kept: bool,
     /// Items at or past this (relative) are not started.
     pub stop_at: &'a AtomicUsize,
     /// The invoker's cancel word, and its value when the map started.
@@ -228,14 +231,14 @@ impl Lane<'_> {
                 )
             };
             if code == 0 {
-                self.set_status(at..end, 0);
+                self.set_ok(at..end);
                 tally.finished(at, end - at);
                 return end;
             }
             // The failing item, counted from the map's start; out of range counts as `at`.
             let failed = range.failed.wrapping_sub(self.index_base);
             let failed = if (at..end).contains(&failed) { failed } else { at };
-            self.set_status(at..failed, 0);
+            self.set_ok(at..failed);
             if code == RANGE_STOPPED && self.stopped(at) {
                 // The map is stopping: from `failed` on, the items did not run.
                 tally.finished(at, failed - at);
@@ -250,6 +253,12 @@ impl Lane<'_> {
             }
         }
         end
+    }
+
+    fn set_ok(&self, rels: std::ops::Range<usize>) {
+        if !self.zeros_kept {
+            self.set_status(rels, 0);
+        }
     }
 
     fn set_status(&self, rels: std::ops::Range<usize>, code: i32) {

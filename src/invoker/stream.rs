@@ -162,6 +162,14 @@ pub(crate) trait Flow {
     fn halt(&mut self) -> Result<()>;
     /// Items run or skipped so far (for progress).
     fn done(&self) -> usize;
+    /// May a settled item's status be other than 0? (No: the driver reads
+    /// none.)
+    fn statuses_marked(&self) -> bool {
+        true
+    }
+    /// Items `rel .. rel + n` (not across the ring's end) are sunk: their
+    /// slots may be sourced again.
+    fn release(&mut self, _rel: usize, _n: usize) {}
     /// Why item `rel` died or timed out, for the message.
     fn death(&mut self, rel: usize) -> String;
 }
@@ -234,11 +242,14 @@ pub(crate) fn drive(core: &Core, flow: &mut dyn Flow, io: &mut dyn Io, index_bas
         let mut moved = false;
         while sunk < settled {
             let n = (settled - sunk).min(w - sunk % w);
-            outcomes.scan(sunk, ring.settled_statuses(sunk, n));
+            if flow.statuses_marked() {
+                outcomes.scan(sunk, ring.settled_statuses(sunk, n));
+            }
             if let Err(e) = io.sink(index_base.wrapping_add(sunk), ring.result(sunk), ring.status(sunk), n) {
                 io_error = Some(e);
                 break;
             }
+            flow.release(sunk, n);
             sunk += n;
             moved = true;
         }
@@ -287,7 +298,9 @@ pub(crate) fn drive(core: &Core, flow: &mut dyn Flow, io: &mut dyn Io, index_bas
     let mut at = sunk;
     while at < ran {
         let n = (ran - at).min(w - at % w);
-        outcomes.scan(at, ring.settled_statuses(at, n));
+        if flow.statuses_marked() {
+            outcomes.scan(at, ring.settled_statuses(at, n));
+        }
         at += n;
     }
     // The lowest failing item wins, then the source, then the sink.

@@ -190,6 +190,44 @@ fn range_maps_equal_item_maps() {
     }
 }
 
+/// A process map bigger than its ring. Ring statuses
+/// are 0 at rest (workers write only failures): a failure's slot, used
+/// again in the same map, and the arena under a smaller map's arguments
+/// read 0 again; the parent reads statuses only once one is marked.
+#[test]
+fn a_big_process_map_keeps_every_result_and_status() {
+    if !cfg!(lk_fork) {
+        return;
+    }
+    let n = 3_000_000;
+    let bad = 1000u64;
+    let big: Vec<u64> = (0..n as u64).collect();
+    let clean: Vec<u64> = big.iter().map(|a| a + n as u64).collect();
+    let small: Vec<u64> = (0..1000).map(|i| u64::MAX / 4 - i).collect();
+    for (n_jobs, func) in [(2, Func::Item(double)), (3, Func::Range(double_range)), (1, Func::Range(double_range))] {
+        let inv = with(func, n_jobs, Backend::Processes, ErrorMode::KeepGoing, &bad);
+        let base = |map| seed::derive(inv.core().seed_base, map);
+        let check = |args: &[u64], map: u64, expect: Result<()>| {
+            let mut out = vec![[0u64; 2]; args.len()];
+            let mut status = vec![9i32; args.len()];
+            assert_eq!(run(&inv, args, &mut out, Some(&mut status)), expect, "n_jobs {n_jobs}, map {map}");
+            for i in 0..args.len() {
+                // (A failing item's slot holds what the ring held: unspecified.)
+                if args[i] == bad {
+                    assert_eq!(status[i], 7);
+                } else {
+                    let want = (0, [args[i] * 2 + 1, seed::derive(base(map), i as u64)]);
+                    assert_eq!((status[i], out[i]), want, "n_jobs {n_jobs}, map {map}, item {i}");
+                }
+            }
+        };
+        check(&big, 0, Err(Error::Callback { index: bad as usize, code: 7, failed: 1 }));
+        check(&clean, 1, Ok(()));
+        check(&small, 2, Ok(()));
+        check(&clean, 3, Ok(()));
+    }
+}
+
 /// A stream that checks its own invariants as it goes.
 struct Counting {
     next_source: u64,

@@ -256,6 +256,9 @@ impl Flow for ProcFlow<'_> {
         // What no worker claimed is skipped here, once.
         let avail = h.avail.load(Ordering::SeqCst);
         let rest = h.next.swap(avail.max(h.next.load(Ordering::SeqCst)), Ordering::SeqCst);
+        if rest < avail {
+            h.mark_statuses();
+        }
         for rel in rest..avail {
             // SAFETY: the ring holds a status per slot, mapped here.
             unsafe { *self.ring.status.add(rel % self.ring.slots) = ITEM_SKIPPED };
@@ -271,6 +274,20 @@ impl Flow for ProcFlow<'_> {
 
     fn done(&self) -> usize {
         self.shared.settled()
+    }
+
+    fn statuses_marked(&self) -> bool {
+        self.shared.header().statuses_marked()
+    }
+
+    fn release(&mut self, rel: usize, n: usize) {
+        // Statuses are 0 at rest (workers write only other codes).
+        if self.statuses_marked() {
+            // SAFETY: the ring holds a status per slot, mapped here; these
+            // `n` do not cross its end, and no worker writes them until
+            // they are sourced again.
+            unsafe { std::ptr::write_bytes(self.ring.status.add(rel % self.ring.slots), 0, n) };
+        }
     }
 
     fn death(&mut self, rel: usize) -> String {

@@ -65,6 +65,9 @@ pub(super) struct Parent {
     zygote: Option<Zygote>,
     /// `Header::mail` when the pipes were last read.
     mail_seen: u32,
+    /// Ring statuses from the arena's start known to be 0 (workers write
+    /// only codes other than 0, so a flow's statuses must start at 0).
+    zero_statuses: usize,
 }
 
 /// The parent's ends of a zygote.
@@ -109,7 +112,7 @@ impl Pool {
         let shared = Arc::new(Shared::new(core.opts.n_jobs)?);
         let events = sys::eventfd().map_err(|e| Error::os("eventfd", e))?;
         let arena_fd = sys::memfd(c"lk-pool-arena", false).map_err(|e| Error::os("memfd_create", e))?;
-        let mut parent = Parent { core: core.clone(), events, arena_fd, arena: Arena::new(), zygote: None, mail_seen: 0 };
+        let mut parent = Parent { core: core.clone(), events, arena_fd, arena: Arena::new(), zygote: None, mail_seen: 0, zero_statuses: 0 };
         parent.zygote = Some(parent.start_zygote(&shared)?);
         log::debug!(target: "lkparallel", "process pool: zygote {} forks {} workers", parent.zygote.as_ref().map_or(0, |z| z.child.pid()), core.opts.n_jobs);
         Ok(Pool { shared, state: Mutex::new(parent) })
@@ -128,7 +131,7 @@ impl Pool {
         st.ensure_zygote(&self.shared)?;
         let (slots, grain) = map_ring(items, core.opts.n_jobs, core.opts.grain)?;
         let layout = Layout::new(slots, items.arg_size, items.result_size, items.args.0 as usize, items.results.0 as usize)?;
-        let mut io = MapIo { items, status: mopts.item_status, copied: 0, sunk: 0 };
+        let mut io = MapIo { items, status: mopts.item_status, copied: 0, sunk: 0, header: self.shared.header() };
         let flow = FlowSpec { layout, window: slots, grain, total: items.n, index_base: mopts.index_base, seed_base, epoch, mode: Mode::Map };
         let r = st.run_flow(&self.shared, core, flow, &mut io);
         io.skip_rest();
@@ -265,6 +268,12 @@ impl Parent {
         let FlowSpec { layout, window, grain, total, index_base, seed_base, epoch, mode } = spec;
         let h = shared.header();
         self.arena.grow(&self.arena_fd, h, layout.len)?;
+        if self.zero_statuses < layout.slots {
+            // SAFETY: the arena (grown to the layout, mapped here) holds the
+            // flow's `slots` statuses at `off_status`; no worker runs.
+            unsafe { std::ptr::write_bytes(self.arena.at(layout.off_status).cast::<i32>(), 0, layout.slots) };
+            self.zero_statuses = layout.slots;
+        }
         // No claims while the description changes (the last flow has halted).
         h.avail.store(0, Ordering::SeqCst);
         layout.publish(h);
@@ -278,6 +287,7 @@ impl Parent {
         h.item_timeout_ns.store(core.opts.item_timeout.map_or(0, |t| t.as_nanos().min(u64::MAX as u128) as u64), Ordering::Relaxed);
         h.next.store(0, Ordering::SeqCst);
         h.stop_at.store(usize::MAX, Ordering::SeqCst);
+        h.statuses_marked.store(0, Ordering::SeqCst);
         h.epoch.store(epoch, Ordering::SeqCst);
         h.flow_seq.fetch_add(1, Ordering::SeqCst);
         let ring = Ring {
@@ -304,20 +314,25 @@ impl Parent {
         };
         let r = flow.await_workers().and_then(|()| stream::drive(core, &mut flow, io, index_base, mode));
         flow.finish();
+        // Past this flow's statuses lay its arguments and results; and
+        // statuses not sunk (a stopped stream's) may be other than 0.
+        self.zero_statuses = if h.statuses_marked() { 0 } else { layout.slots };
         r
     }
 }
 
 /// A map's ends of the flow: the caller's arrays.
-struct MapIo {
+struct MapIo<'a> {
     items: Items,
     status: SendPtr<i32>,
     /// Items copied into the ring so far, and handed back.
     copied: usize,
     sunk: usize,
+    /// Whether any status may be other than 0.
+    header: &'a shm::Header,
 }
 
-impl Io for MapIo {
+impl Io for MapIo<'_> {
     fn source(&mut self, args: *mut u8, capacity: usize) -> Result<usize> {
         let n = capacity.min(self.items.n - self.copied);
         let size = self.items.arg_size;
@@ -337,7 +352,7 @@ impl Io for MapIo {
         let size = self.items.result_size;
         if size > 0 {
             let ran = |s: i32| s != ITEM_SKIPPED && s != ITEM_WORKER_DIED && s != ITEM_TIMED_OUT;
-            if crate::util::all_zero(status) || status.iter().all(|&s| ran(s)) {
+            if !self.header.statuses_marked() || status.iter().all(|&s| ran(s)) {
                 // SAFETY: the ring holds `n` results at `results`; the
                 // caller's array has slots for items `rel .. rel + n`.
                 unsafe { std::ptr::copy_nonoverlapping(results, self.items.results.0.add(rel * size), n * size) };
@@ -359,7 +374,7 @@ impl Io for MapIo {
     }
 }
 
-impl MapIo {
+impl MapIo<'_> {
     /// Items never copied in (the map stopped first) did not run.
     fn skip_rest(&mut self) {
         if !self.status.is_null() {

@@ -218,6 +218,7 @@ impl Worker<'_> {
             results: l.result(&self.arena, range.start),
             result_size: l.result_size,
             status: l.status(&self.arena, range.start),
+            zeros_kept: true,
             stop_at: &h.stop_at,
             cancel: &h.cancel,
             epoch: h.epoch.load(Ordering::Relaxed),
@@ -227,7 +228,7 @@ impl Worker<'_> {
             return;
         }
         if ran < range.end {
-            l.set_status(&self.arena, ran..range.end, ITEM_SKIPPED);
+            l.set_status(h, &self.arena, ran..range.end, ITEM_SKIPPED);
             if h.cancel.load(Ordering::Relaxed) != lane.epoch {
                 h.stop_at.store(0, Ordering::SeqCst);
             }
@@ -292,6 +293,8 @@ impl Worker<'_> {
 impl Tally for Worker<'_> {
     #[cold]
     fn failed(&self, rel: usize, _code: i32) {
+        // (The kernel wrote the status already; the item settles later.)
+        self.h.mark_statuses();
         if self.h.keep_going.load(Ordering::Relaxed) == 0 {
             // A map stops everything not started; a stream runs the items below.
             let at = if self.h.stream.load(Ordering::Relaxed) != 0 { rel + 1 } else { 0 };

@@ -254,7 +254,7 @@ impl Zygote<'_> {
             (progress..progress, progress..end)
         };
         let code = if timed_out { ITEM_TIMED_OUT } else { ITEM_WORKER_DIED };
-        layout.set_status(&self.arena, failed.clone(), code);
+        layout.set_status(h, &self.arena, failed.clone(), code);
         let keep_going = h.keep_going.load(Ordering::Relaxed) != 0;
         if !failed.is_empty() && !keep_going {
             let at = if h.stream.load(Ordering::Relaxed) != 0 { failed.start + 1 } else { 0 };
@@ -262,10 +262,10 @@ impl Zygote<'_> {
         }
         if !rest.is_empty() {
             if rest.start >= h.stop_at.load(Ordering::SeqCst) {
-                layout.set_status(&self.arena, rest, ITEM_SKIPPED);
+                layout.set_status(h, &self.arena, rest, ITEM_SKIPPED);
             } else if !queue_retry(shared, rest.clone()) {
                 log::error!(target: "lkparallel", "too many workers died at once: items {rest:?} of this map do not run again");
-                layout.set_status(&self.arena, rest, ITEM_WORKER_DIED);
+                layout.set_status(h, &self.arena, rest, ITEM_WORKER_DIED);
             }
         }
         // It may have been running a re-run itself: that one is over.
