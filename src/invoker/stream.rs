@@ -206,8 +206,11 @@ pub(crate) fn drive(core: &Core, flow: &mut dyn Flow, io: &mut dyn Io, index_bas
     let io = &mut Marked { io, invoker: core.id };
     let ring = flow.ring();
     let (w, window) = (ring.slots, ring.window);
-    // Several sources per window, so the workers start before it is full.
-    let batch = (window / 4).max(ring.grain).min(window);
+    // Several sources per window, so the workers start before it is full;
+    // a map's copies in, two: each is a pause for the workers where CPUs
+    // are few, and a big one is cut among threads (`procs::copy`).
+    let sources = if mode == Mode::Map { 2 } else { 4 };
+    let batch = (window / sources).max(ring.grain).min(window);
     let stream_stops = mode == Mode::Stream && core.opts.error_mode == ErrorMode::FailFast;
     let (mut sourced, mut sunk, mut ended, mut halted) = (0usize, 0usize, false, false);
     let mut outcomes = Outcomes::default();

@@ -190,7 +190,8 @@ fn range_maps_equal_item_maps() {
     }
 }
 
-/// A process map bigger than its ring. Ring statuses
+/// A process map bigger than its ring: arguments and results cross it in
+/// parts copied by several threads, results past the caches. Ring statuses
 /// are 0 at rest (workers write only failures): a failure's slot, used
 /// again in the same map, and the arena under a smaller map's arguments
 /// read 0 again; the parent reads statuses only once one is marked.
