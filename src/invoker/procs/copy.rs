@@ -55,7 +55,7 @@ struct Crew {
 /// The claim word: one atomic, so a part is claimed only from the copy
 /// whose description the claimer then reads (a compare-and-swap that sees
 /// a newer copy fails).
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 struct Claims {
     copy: u32,
     parts: u16,
