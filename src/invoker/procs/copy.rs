@@ -160,7 +160,9 @@ impl Crew {
             // its caller's promise; parts are disjoint, and it waits for
             // `done` to count this one before the memory is touched again.
             unsafe { copy_bytes(dst as *mut u8, src as *const u8, n, self.streaming.load(Ordering::Relaxed)) };
-            if self.done.fetch_add(1, Ordering::AcqRel) + 1 == u32::from(c.parts) && self.caller_asleep.load(Ordering::SeqCst) != 0 {
+            // SeqCst, as the flag after it: the caller sets its flag and then
+            // looks at `done`, so one of the two sees the other (no lost wake).
+            if self.done.fetch_add(1, Ordering::SeqCst) + 1 == u32::from(c.parts) && self.caller_asleep.load(Ordering::SeqCst) != 0 {
                 sys::futex_wake_shared(&self.done, 1);
             }
         }

@@ -92,7 +92,9 @@ impl Header {
     /// `settled`, then scans statuses, and skips them while none is marked
     /// (almost every map: its statuses were a pass over 4 bytes per item).
     pub fn mark_statuses(&self) {
-        if self.statuses_marked.load(Ordering::Relaxed) == 0 {
+        // (SeqCst, not Relaxed, for the look too: a mark seen here is then
+        // one the parent sees once it sees this item settle.)
+        if self.statuses_marked.load(Ordering::SeqCst) == 0 {
             self.statuses_marked.store(1, Ordering::SeqCst);
         }
     }
