@@ -42,10 +42,10 @@ struct Crew {
     streaming: AtomicBool,
     /// `Claims` packed: which copy, its parts, the next part to take.
     claims: AtomicU64,
-    /// Parts copied; the caller sleeps on it.
+    /// Parts copied; the caller sleeps on it (counted in `caller_asleep`).
     done: AtomicU32,
     caller_asleep: AtomicU32,
-    /// Bumped for each copy; helpers sleep on it.
+    /// Bumped for each copy; helpers sleep on it (counted in `helpers_asleep`).
     news: AtomicU32,
     helpers_asleep: AtomicU32,
     may_spin: bool,
@@ -117,25 +117,37 @@ impl Copier {
         }
         crew.take_parts();
         // The helpers' parts are the caller's memory: wait until they are copied.
-        let until = Instant::now() + SPIN;
-        let mut spins = 0u32;
-        while crew.done.load(Ordering::Acquire) != parts as u32 {
-            spins += 1;
-            if crew.may_spin && (spins % 64 != 0 || Instant::now() < until) {
-                std::hint::spin_loop();
-                continue;
-            }
-            crew.caller_asleep.store(1, Ordering::SeqCst);
-            let done = crew.done.load(Ordering::SeqCst);
-            if done != parts as u32 {
-                sys::futex_wait_shared(&crew.done, done, None);
-            }
-            crew.caller_asleep.store(0, Ordering::SeqCst);
-        }
+        crew.wait_on(&crew.done, &crew.caller_asleep, |done| done == parts as u32);
     }
 }
 
 impl Crew {
+    /// Wait until `word` holds a value `ready` takes, and return it: spin
+    /// first where a CPU is spare, then sleep on `word`, counted in
+    /// `sleepers` (whoever changes `word` wakes it while that is not 0; it
+    /// changes `word` before it looks, we count ourselves before we look).
+    fn wait_on(&self, word: &AtomicU32, sleepers: &AtomicU32, ready: impl Fn(u32) -> bool) -> u32 {
+        let until = Instant::now() + SPIN;
+        let mut spins = 0u32;
+        loop {
+            let now = word.load(Ordering::SeqCst);
+            if ready(now) {
+                return now;
+            }
+            spins += 1;
+            if self.may_spin && (spins % 64 != 0 || Instant::now() < until) {
+                std::hint::spin_loop();
+                continue;
+            }
+            sleepers.fetch_add(1, Ordering::SeqCst);
+            let now = word.load(Ordering::SeqCst);
+            if !ready(now) {
+                sys::futex_wait_shared(word, now, None);
+            }
+            sleepers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
     /// Claim and copy parts of the current copy until none is left.
     fn take_parts(&self) {
         let mut seen = self.claims.load(Ordering::Acquire);
@@ -185,25 +197,7 @@ fn helper_loop(crew: &Crew) {
     // ran is not missed.
     let mut seen = 0;
     loop {
-        let until = Instant::now() + SPIN;
-        let mut spins = 0u32;
-        loop {
-            let news = crew.news.load(Ordering::SeqCst);
-            if news != seen {
-                seen = news;
-                break;
-            }
-            spins += 1;
-            if crew.may_spin && (spins % 64 != 0 || Instant::now() < until) {
-                std::hint::spin_loop();
-                continue;
-            }
-            crew.helpers_asleep.fetch_add(1, Ordering::SeqCst);
-            if crew.news.load(Ordering::SeqCst) == seen {
-                sys::futex_wait_shared(&crew.news, seen, None);
-            }
-            crew.helpers_asleep.fetch_sub(1, Ordering::SeqCst);
-        }
+        seen = crew.wait_on(&crew.news, &crew.helpers_asleep, |news| news != seen);
         if crew.quit.load(Ordering::SeqCst) {
             return;
         }
