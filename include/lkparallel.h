@@ -187,8 +187,12 @@ enum lk_status lk_invoker_new(const void *model,
  * too long, named in the message); `LK_ERR_SYSTEM` (process backend: the
  * shared memory could not be grown or mapped); `LK_ERR_UNSUPPORTED` (from
  * inside the source or sink of a stream on the same invoker). Result slots
- * of items that did not run are left as they were. The invoker stays
- * usable after any failure.
+ * of items that did not run are left as they were. A failing item's slot
+ * (on the rank that ran it) holds what its callback wrote there before
+ * failing; where it wrote nothing, the threads backend leaves the slot as
+ * it was, and on the process backend its bytes are unspecified (results
+ * travel through shared memory the pool reuses). The invoker stays usable
+ * after any failure.
  *
  * Thread-safety: several threads may map on one invoker at once; a
  * callback may map on any invoker, its own included, without deadlock.
