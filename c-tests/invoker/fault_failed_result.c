@@ -32,7 +32,8 @@ static int32_t op(const void *model, const void *arg, void *result, const lk_tas
 static uint64_t args[N], results[N];
 static int32_t status[N];
 
-/* Check every slot against what the item did; `ran(i)`: whether item i ran. */
+/* Check every slot against what its item did (`keep_going`: every item ran;
+   else the ones item_status does not mark skipped). */
 static void check_slots(int keep_going) {
     int kept_old = !lkt_processes();
     for (size_t i = 0; i < N; i++) {
