@@ -211,7 +211,7 @@ fn helper_loop(crew: &Crew) {
 ///
 /// # Safety
 /// As `ptr::copy_nonoverlapping`.
-unsafe fn copy_bytes(dst: *mut u8, src: *const u8, len: usize, streaming: bool) {
+pub(super) unsafe fn copy_bytes(dst: *mut u8, src: *const u8, len: usize, streaming: bool) {
     #[cfg(target_arch = "x86_64")]
     if streaming {
         // SAFETY: the caller's promise.

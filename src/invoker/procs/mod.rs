@@ -409,7 +409,7 @@ impl MapIo<'_> {
             // SAFETY: the caller's promise; the copy is done when this returns.
             Some(c) => unsafe { c.copy(dst, src, len, streaming) },
             // SAFETY: the caller's promise.
-            None => unsafe { std::ptr::copy_nonoverlapping(src, dst, len) },
+            None => unsafe { copy::copy_bytes(dst, src, len, streaming) },
         }
     }
 
