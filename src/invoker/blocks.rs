@@ -113,86 +113,151 @@ impl Blocks {
 
 /// Whether the owners of home blocks claim them whole, in one claim each
 /// (as OpenMP's static schedule runs a thread's share), learned per pool
-/// from the maps before. Each claim after a range of cheap items costs
-/// ~135 ns (its compare-and-swap waits for the range's stores, and `Pace`
-/// reads the clock); a short map of even items made ~5 per worker, for
-/// balance it did not need. So: while maps are short and their workers run
-/// out of items together, owners claim whole blocks, in a map expected to
-/// be short too (its items at the last map's pace). A long map, or a
-/// guided one whose workers ran out `EVEN_SPREAD` apart or more, makes the
-/// next map guided. Two uneven maps with whole blocks in a row (one alone
-/// is more often a worker that started late than an uneven split) make
-/// the next ones guided, `RETRY_AFTER` of them, twice as many each time it
-/// happens again before whole blocks come out even. A block no one has
-/// claimed, as a late worker's, is still taken in guided claims by others.
-pub(crate) struct Balance(Mutex<BalanceState>);
+/// from the maps before: whichever way has run its short maps faster per
+/// item. Each claim after a range of cheap items costs ~135 ns (its
+/// compare-and-swap waits for the range's stores, and `Pace` reads the
+/// clock), and a guided map of cheap items makes several per worker; whole
+/// blocks make one, but a skewed map then waits for its slowest block.
+/// Which costs more depends on the items and on the machine. (Judging maps
+/// by how evenly their workers ran out, as this did before, sent a quarter
+/// to half of a loop of even maps down the guided way, each 6-10% slower,
+/// on a machine whose threads lose their CPUs now and then: guided claims
+/// cannot help a worker that lost its CPU in the middle of one.)
+///
+/// So the time decides, in medians (a map whose thread lost its CPU is
+/// no sign of either way). The way in favour keeps its recent median rate
+/// per item; the other way is tried now and then, for `TRIAL` maps, and
+/// replaces it if their median is lower: `RETRY_AFTER` maps after it last
+/// won, twice as long after each trial it loses (at most `MAX_RETRY`), and
+/// sooner (after `RETRY_AFTER`) when the way in favour has become slower
+/// than the other was at its last trial (a workload that turned skewed). Maps expected to be long are guided:
+/// there the claims' cost is lost in the work, an uneven split is not. A
+/// block no one has claimed, as a late worker's, is still taken in guided
+/// claims by others.
+pub(crate) struct Balance {
+    state: Mutex<BalanceState>,
+    /// The most items the next map may have and use whole blocks (0:
+    /// none), worked out as the last one ends: the next map's start reads
+    /// one word (it is where a handoff waits).
+    whole_up_to: AtomicUsize,
+}
 
 struct BalanceState {
-    /// Guided maps to run before owners claim whole blocks (0: they do).
-    guided_left: u32,
+    /// The way in favour: whole blocks (true) or guided claims.
+    favoured: bool,
+    /// Median nanoseconds per item of short maps: the way in favour's
+    /// recent ones, and the other's at its last trial (indexed by `whole`;
+    /// NaN: not measured yet).
+    rate: [f64; 2],
+    /// Short maps until the next trial, and between trials; since the last.
+    retry_in: u32,
+    retry_every: u32,
+    since_trial: u32,
+    /// A trial of the other way: its maps' rates so far.
+    trial: Option<Vec<f64>>,
     /// The last map's items and time: its pace.
     last_items: usize,
     last_took: Duration,
-    /// Uneven maps with whole blocks in a row.
-    strikes: u32,
-    /// Guided maps after the next two strikes.
-    backoff: u32,
 }
 
-/// Workers that run out of items at most this far apart ran an even map.
-const EVEN_SPREAD: Duration = Duration::from_micros(4);
 /// Only maps at most this long may use whole blocks: in longer ones the
 /// claims' cost is lost in the work, an uneven split is not.
 const SHORT_MAP: Duration = Duration::from_micros(500);
-/// Guided maps after whole blocks came out uneven; at most `MAX_BACKOFF`.
+/// Maps in a trial of the way not in favour.
+const TRIAL: u32 = 8;
+/// Short maps between trials; at most `MAX_RETRY`.
 const RETRY_AFTER: u32 = 16;
-const MAX_BACKOFF: u32 = 4096;
+const MAX_RETRY: u32 = 1024;
+/// How far one map moves the way in favour's median rate (a share), up or
+/// down: a running median, which a map whose thread lost its CPU moves no
+/// further than any other.
+const STEP: f64 = 1.0 / 32.0;
 
 impl Balance {
     pub fn new() -> Balance {
-        // The first map: guided, and measured.
-        Balance(Mutex::new(BalanceState { guided_left: 1, last_items: 1, last_took: Duration::ZERO, strikes: 0, backoff: RETRY_AFTER }))
+        // The first map: guided, to learn the pace; then whole blocks, with
+        // a trial of guided claims soon.
+        let state = BalanceState { favoured: true, rate: [f64::NAN; 2], retry_in: 2, retry_every: RETRY_AFTER, since_trial: 0, trial: None, last_items: 1, last_took: Duration::ZERO };
+        Balance { state: Mutex::new(state), whole_up_to: AtomicUsize::new(0) }
     }
 
     /// Do the owners of a map of `items` claim their blocks whole?
     pub fn whole_blocks(&self, items: usize) -> bool {
-        let s = self.0.lock();
-        let expected = s.last_took.as_nanos() * items as u128 / s.last_items.max(1) as u128;
-        s.guided_left == 0 && expected <= SHORT_MAP.as_nanos()
+        items <= self.whole_up_to.load(Ordering::Relaxed)
     }
 
     /// A map with home blocks ran (`Job::balance`).
-    pub fn map_ran(&self, MapRun { whole, items, took, spread }: MapRun) {
-        let mut s = self.0.lock();
-        (s.last_items, s.last_took) = (items, took);
-        if took > SHORT_MAP {
-            s.guided_left = s.guided_left.max(1);
-            s.strikes = 0;
-        } else if spread < EVEN_SPREAD {
-            s.guided_left = s.guided_left.saturating_sub(1);
-            if whole {
-                (s.strikes, s.backoff) = (0, RETRY_AFTER);
+    pub fn map_ran(&self, run: MapRun) {
+        let mut s = self.state.lock();
+        (s.last_items, s.last_took) = (run.items, run.took);
+        if run.took <= SHORT_MAP {
+            s.learn(run.whole, run.took.as_nanos() as f64 / run.items.max(1) as f64);
+        }
+        let whole = s.favoured != s.trial.is_some();
+        // Maps expected to be short at the last one's pace.
+        let up_to = match whole {
+            true => SHORT_MAP.as_nanos() * s.last_items.max(1) as u128 / s.last_took.as_nanos().max(1),
+            false => 0,
+        };
+        self.whole_up_to.store(usize::try_from(up_to).unwrap_or(usize::MAX), Ordering::Relaxed);
+    }
+}
+
+impl BalanceState {
+    /// A short map ran `whole` (or not) at `rate` ns per item.
+    fn learn(&mut self, whole: bool, rate: f64) {
+        let (fav, other) = (usize::from(self.favoured), usize::from(!self.favoured));
+        match &mut self.trial {
+            Some(rates) if whole != self.favoured => {
+                rates.push(rate);
+                if rates.len() < TRIAL as usize {
+                    return;
+                }
+                self.rate[other] = median(rates);
+                self.trial = None;
+                if self.rate[other] < self.rate[fav] {
+                    // The other way won: it is in favour now.
+                    self.favoured = !self.favoured;
+                    self.retry_every = RETRY_AFTER;
+                } else {
+                    self.retry_every = (self.retry_every * 2).min(MAX_RETRY);
+                }
+                (self.retry_in, self.since_trial) = (self.retry_every, 0);
             }
-        } else if !whole {
-            s.guided_left = s.guided_left.max(1);
-        } else if s.strikes == 0 {
-            s.strikes = 1;
-        } else {
-            s.strikes = 0;
-            s.guided_left = s.backoff;
-            s.backoff = (s.backoff * 2).min(MAX_BACKOFF);
+            None if whole == self.favoured => {
+                let recent = &mut self.rate[fav];
+                *recent = match recent.is_nan() {
+                    true => rate,
+                    false if rate > *recent => *recent * (1.0 + STEP),
+                    false => *recent * (1.0 - STEP),
+                };
+                self.retry_in -= 1;
+                self.since_trial += 1;
+                // (NaN compares false: no trial for want of a measure.)
+                let slower = self.rate[fav] > self.rate[other] && self.since_trial >= RETRY_AFTER;
+                if self.retry_in == 0 || slower {
+                    self.trial = Some(Vec::with_capacity(TRIAL as usize));
+                }
+            }
+            // A map that ran as decided before: it tells nothing now.
+            _ => {}
         }
     }
 }
 
+/// The median of `rates` (not empty).
+fn median(rates: &mut [f64]) -> f64 {
+    rates.sort_unstable_by(f64::total_cmp);
+    let mid = rates.len() / 2;
+    if rates.len() % 2 == 1 { rates[mid] } else { (rates[mid - 1] + rates[mid]) / 2.0 }
+}
+
 /// How a map with home blocks went: whether its blocks were claimed whole,
-/// its items, how long it took, and how far apart its first and last
-/// workers ran out of items.
+/// its items, and how long it took.
 pub(crate) struct MapRun {
     pub whole: bool,
     pub items: usize,
     pub took: Duration,
-    pub spread: Duration,
 }
 
 /// How long a claim of a big map should run at least: claims shrink toward
@@ -238,7 +303,7 @@ fn claim_floor(items: usize, took: Duration, grain: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{claim_floor, Balance, Blocks, MapRun, RETRY_AFTER};
+    use super::{claim_floor, Balance, Blocks, MapRun, RETRY_AFTER, TRIAL};
     use crate::invoker::kernel::claim_size;
     use std::sync::atomic::Ordering;
     use std::time::Duration;
@@ -292,52 +357,51 @@ mod tests {
         assert_eq!(claim_floor(usize::MAX, Duration::ZERO, 8), usize::MAX, "saturates");
     }
 
+    /// Run `maps` maps of 1000 items on `b`, each taking `took(whole)` µs;
+    /// how many used whole blocks.
+    fn drive(b: &Balance, maps: usize, took: impl Fn(bool) -> u64) -> usize {
+        (0..maps)
+            .filter(|_| {
+                let whole = b.whole_blocks(1000);
+                b.map_ran(MapRun { whole, items: 1000, took: Duration::from_micros(took(whole)) });
+                whole
+            })
+            .count()
+    }
+
     #[test]
-    fn whole_blocks_follow_short_even_maps_and_back_off_from_uneven_ones() {
-        let us = Duration::from_micros;
-        let run = |b: &Balance, whole, took, spread| b.map_ran(MapRun { whole, items: 1000, took: us(took), spread: us(spread) });
-        let even = |b: &Balance, whole| run(b, whole, 15, 1);
-        let uneven = |b: &Balance, whole| run(b, whole, 30, 12);
-        let long = |b: &Balance| run(b, false, 5_000, 1);
+    fn whole_blocks_follow_whichever_way_ran_faster() {
+        let (even, skewed) = (|w| if w { 15 } else { 20 }, |w| if w { 40 } else { 20 });
         let b = Balance::new();
         assert!(!b.whole_blocks(1000), "the first map is guided");
-        even(&b, false);
-        assert!(b.whole_blocks(1000), "after a short, even map");
+        assert_eq!(drive(&b, 1, even), 0);
+        assert!(b.whole_blocks(1000), "then whole blocks");
         assert!(!b.whole_blocks(100_000), "a map expected to be long, at the last one's pace");
-        uneven(&b, true);
-        assert!(b.whole_blocks(1000), "one uneven map with whole blocks: more likely a late worker");
-        even(&b, true);
-        uneven(&b, true);
-        assert!(b.whole_blocks(1000), "the strikes start over after an even map");
-        // Two in a row: RETRY_AFTER guided maps, then twice as many, and so on.
-        for backoff in [RETRY_AFTER, 2 * RETRY_AFTER, 4 * RETRY_AFTER] {
-            uneven(&b, true);
-            assert!(!b.whole_blocks(1000), "two uneven maps with whole blocks in a row");
-            for _ in 1..backoff {
-                even(&b, false);
-                assert!(!b.whole_blocks(1000), "backing off for {backoff}");
-            }
-            even(&b, false);
-            assert!(b.whole_blocks(1000), "after {backoff} even guided maps");
-            uneven(&b, true);
-        }
-        // Whole blocks that come out even again reset the backoff.
-        even(&b, true);
-        uneven(&b, true);
-        uneven(&b, true);
-        for _ in 0..RETRY_AFTER {
-            assert!(!b.whole_blocks(1000));
-            even(&b, false);
-        }
+        assert_eq!(drive(&b, 2 + TRIAL as usize, even), 2, "two, then a trial of guided claims, which loses");
         assert!(b.whole_blocks(1000));
-        long(&b);
-        assert!(!b.whole_blocks(1000), "a long map");
-        long(&b);
-        assert!(!b.whole_blocks(1000), "long maps stay guided");
-        uneven(&b, false);
-        assert!(!b.whole_blocks(1000), "an uneven guided map");
-        even(&b, false);
-        assert!(b.whole_blocks(1000));
+        // Even maps: trials after 16, 32, 64, ... maps, up to MAX_RETRY.
+        let guided = 4000 - drive(&b, 4000, even);
+        assert_eq!(guided % TRIAL as usize, 0);
+        assert!((7..=9).contains(&(guided / TRIAL as usize)), "trials among 4000 even maps: {}", guided / TRIAL as usize);
+        // One map whose thread lost its CPU counts as twice the rate at most.
+        assert_eq!(drive(&b, 1, |_| 400), 1);
+        assert!(b.whole_blocks(1000), "one slow map does not start a trial");
+        // The items turn skewed: whole blocks wait for the slowest block.
+        // Their median passes guided's within ten maps, guided claims win
+        // the trial that follows (RETRY_AFTER after the last), then whole
+        // blocks lose theirs after 16, 32, 64 maps.
+        let whole = drive(&b, 200, skewed);
+        assert!(whole <= RETRY_AFTER as usize + 3 * TRIAL as usize, "whole maps among 200 skewed ones: {whole}");
+        assert!(!b.whole_blocks(1000));
+        // And even again: whole blocks win their next trial, which comes
+        // within 128 maps.
+        let guided = 400 - drive(&b, 400, even);
+        assert!(guided <= 8 * RETRY_AFTER as usize + TRIAL as usize, "guided maps among 400 even ones: {guided}");
+        assert!(drive(&b, 15, even) == 15, "whole blocks stay");
+        // A long map: the next map of as many items is expected long.
+        b.map_ran(MapRun { whole: true, items: 1000, took: Duration::from_micros(5_000) });
+        assert!(!b.whole_blocks(1000), "after a long map");
+        assert!(b.whole_blocks(50), "a map short at that pace");
     }
 
     #[test]

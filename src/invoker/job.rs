@@ -15,9 +15,9 @@
 //! each worker holds (`claims`).
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::sync::Mutex;
 
@@ -52,7 +52,8 @@ pub(crate) struct Job {
     cancelled: AtomicBool,
     /// Stopped from outside (a watcher): reads as cancelled.
     stopped_outside: AtomicBool,
-    end: End,
+    /// Items run or skipped.
+    done: AtomicUsize,
     failure: Mutex<Option<(usize, i32)>>,
     failed: AtomicUsize,
     /// Streams: the first item of each worker's claim (`IDLE`: none).
@@ -69,17 +70,6 @@ pub(crate) struct Job {
     started: Option<Instant>,
     /// Owners claim their home blocks whole (`blocks::Balance`).
     whole_blocks: bool,
-}
-
-/// Where a map's workers report that they are through, on one line: each
-/// worker writes both as it leaves.
-#[repr(align(16))]
-struct End {
-    /// Items run or skipped.
-    done: AtomicUsize,
-    /// Maps with home blocks: when the first worker ran out of items to
-    /// claim, in ns from `started` (u64::MAX: none yet).
-    first_out: AtomicU64,
 }
 
 /// A map of `n` items (`join_late`: see `JOIN_DELAY`), or a stream.
@@ -116,7 +106,7 @@ impl Job {
             stop_at: AtomicUsize::new(usize::MAX),
             cancelled: AtomicBool::new(false),
             stopped_outside: AtomicBool::new(false),
-            end: End { done: AtomicUsize::new(0), first_out: AtomicU64::new(u64::MAX) },
+            done: AtomicUsize::new(0),
             failure: Mutex::new(None),
             failed: AtomicUsize::new(0),
             claims: stream.then(|| (0..n_jobs).map(|_| AtomicUsize::new(IDLE)).collect()),
@@ -163,9 +153,7 @@ impl Job {
 
     /// How a finished map with home blocks went (for `blocks::Balance`).
     pub fn balance(&self) -> Option<MapRun> {
-        let took = self.started?.elapsed();
-        let first_out = Duration::from_nanos(self.end.first_out.load(Ordering::Relaxed));
-        Some(MapRun { whole: self.whole_blocks, items: self.n(), took, spread: took.saturating_sub(first_out) })
+        Some(MapRun { whole: self.whole_blocks, items: self.n(), took: self.started?.elapsed() })
     }
 
     /// Is there a chunk to claim now (the same rule as `claim`)?
@@ -201,7 +189,7 @@ impl Job {
     }
 
     pub fn is_done(&self) -> bool {
-        self.end.done.load(Ordering::Acquire) >= self.n()
+        self.done.load(Ordering::Acquire) >= self.n()
     }
 
     /// Claim the next chunk (`kernel::claim_size`): guided, whole grains, at
@@ -304,7 +292,7 @@ impl Job {
 
     /// Items run or skipped so far.
     pub fn done_count(&self) -> usize {
-        self.end.done.load(Ordering::Acquire)
+        self.done.load(Ordering::Acquire)
     }
 
     /// The lowest failing item so far (relative) and its code.
@@ -346,7 +334,7 @@ impl Job {
 
     #[inline]
     fn finish(&self, count: usize) {
-        if count > 0 && self.end.done.fetch_add(count, Ordering::AcqRel) + count >= self.n() {
+        if count > 0 && self.done.fetch_add(count, Ordering::AcqRel) + count >= self.n() {
             self.waiter.wake();
         }
     }
@@ -398,10 +386,6 @@ impl Job {
             if let Some(r) = reporter.as_deref_mut() {
                 r.maybe_report(self);
             }
-        }
-        if let Some(started) = self.started {
-            let out = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.end.first_out.fetch_min(out, Ordering::Relaxed);
         }
         // Stopped (a failing item, a failure at the end of a lane, a stop
         // from outside): the items no one claimed are still owed.
