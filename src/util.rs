@@ -103,6 +103,21 @@ pub fn all_zero(codes: &[i32]) -> bool {
     blocks.all(|b| b.iter().fold(0, |acc, &c| acc | c) == 0) && blocks.remainder().iter().all(|&c| c == 0)
 }
 
+/// Start bringing `value`'s cache line into this core's caches, without
+/// waiting for it (a hint: on other architectures, nothing).
+#[inline(always)]
+pub fn prefetch<T>(value: &T) {
+    // SAFETY: a prefetch only hints: it reads nothing, writes nothing and
+    // never faults, whatever the address (here a live reference). SSE is
+    // part of x86-64.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>((value as *const T).cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

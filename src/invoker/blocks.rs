@@ -43,20 +43,38 @@ impl Blocks {
         Blocks { single: AtomicUsize::new(0), homes: Box::new([]), len: usize::MAX, spread: 2 * n_jobs }
     }
 
-    /// A home block per worker for `n` items: whole grains each, so every
-    /// claim but the map's last is whole grains. One block when a worker's
-    /// share would be under a grain. (Out of line: it allocates, and the
-    /// maps whose latency counts never call it.)
-    #[inline(never)]
-    pub fn per_worker(n: usize, n_jobs: usize, grain: usize) -> Blocks {
+    /// Set up for a map of `n` items: a home block per worker (`homes`),
+    /// whole grains each, so every claim but the map's last is whole
+    /// grains; else, or when a worker's share would be under a grain, one
+    /// block. The home counters' allocation is kept from the last map when
+    /// it fits: a loop of maps allocates nothing.
+    pub fn set_up(&mut self, n: usize, n_jobs: usize, grain: usize, homes: bool) {
         let len = n / n_jobs / grain * grain;
-        if n_jobs < 2 || len == 0 {
-            return Blocks::one(n_jobs);
+        if !homes || n_jobs < 2 || len == 0 {
+            *self.single.get_mut() = 0;
+            (self.len, self.spread) = (usize::MAX, 2 * n_jobs);
+            if !self.homes.is_empty() {
+                self.homes = Box::new([]);
+            }
+            return;
         }
-        let homes = (0..n_jobs).map(|b| CachePadded(AtomicUsize::new(b * len))).collect();
+        if self.homes.len() != n_jobs {
+            self.homes = (0..n_jobs).map(|_| CachePadded(AtomicUsize::new(0))).collect();
+        }
         // Half of what is left: the owner's first claim is half its block,
         // as a one-block map's first claim is half a worker's share.
-        Blocks { single: AtomicUsize::new(0), homes, len, spread: 2 }
+        (self.len, self.spread) = (len, 2);
+        for b in 0..n_jobs {
+            *self.homes[b].0.get_mut() = self.first(b);
+        }
+    }
+
+    /// `start`ed as a fresh job's blocks.
+    #[cfg(test)]
+    pub fn per_worker(n: usize, n_jobs: usize, grain: usize) -> Blocks {
+        let mut b = Blocks::one(n_jobs);
+        b.set_up(n, n_jobs, grain, true);
+        b
     }
 
     pub fn count(&self) -> usize {
@@ -70,6 +88,11 @@ impl Blocks {
     /// Block `b`'s claim counter.
     pub fn next(&self, b: usize) -> &AtomicUsize {
         if self.homes.is_empty() { &self.single } else { &self.homes[b] }
+    }
+
+    /// Block `b`'s first item.
+    pub fn first(&self, b: usize) -> usize {
+        if self.homes.is_empty() { 0 } else { b * self.len }
     }
 
     /// One past block `b`'s last item (the last block: no bound of its own).
@@ -87,6 +110,17 @@ impl Blocks {
     pub fn order(&self, worker: u32) -> impl Iterator<Item = usize> {
         let (count, home) = (self.count(), self.home(worker));
         (home..count).chain(0..home)
+    }
+
+    /// Fetch the other blocks' counters into this core's caches while the
+    /// worker runs its own block whole: when it is through, it looks at
+    /// them for items to help with, and they have not changed since their
+    /// owners took their blocks (that look waited for a line from another
+    /// core, with the map's end waiting for it).
+    pub fn prefetch_others(&self, worker: u32) {
+        for b in self.order(worker).skip(1) {
+            crate::util::prefetch(self.next(b));
+        }
     }
 
     /// Unclaimed items of block `b` below `limit`.

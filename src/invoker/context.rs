@@ -9,7 +9,7 @@
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
-use super::sched::Waiter;
+use super::waiter::Waiter;
 use super::sched::Sched;
 use super::Core;
 

@@ -60,7 +60,7 @@ pub struct Items {
 }
 
 /// Where a job's items live: item `rel` is at slot `rel % ring` of each array.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 pub(crate) struct Space {
     pub args: SendPtr<u8>,
     pub arg_size: usize,

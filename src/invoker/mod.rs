@@ -25,6 +25,8 @@ pub(crate) mod kernel;
 mod procs;
 mod sched;
 mod stream;
+mod team;
+mod waiter;
 mod threads;
 
 use std::ffi::c_void;

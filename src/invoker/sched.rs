@@ -14,8 +14,7 @@
 //! Events: posting a map, freeing a slot while maps wait, and shutdown bump
 //! `gen`; idle pool threads wait for `gen` to change (spinning briefly
 //! first when the workers fit the CPUs, then blocking), and threads waiting
-//! inside callbacks are woken through their registered `Waiter` (defined
-//! here: the park/unpark pair every event-woken wait uses). At most
+//! inside callbacks are woken through their registered `Waiter`. At most
 //! `n_jobs - 1` threads spin (the caller is the other worker), and an event
 //! futex-wakes only the sleepers it needs beyond the spinners, so a loop of
 //! small maps makes no system call; nor does a pool thread touch a small
@@ -23,12 +22,13 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use crate::sync::{Condvar, Mutex};
 
 use super::job::Job;
+use super::team::{Handed, Mailbox};
+use super::waiter::Waiter;
 use crate::util::CachePadded;
 
 /// How long a waiting thread spins before it blocks (when the workers fit
@@ -49,8 +49,6 @@ pub(crate) struct Sched {
     /// Slots free now, read without the lock.
     free: AtomicUsize,
     board: Mutex<Vec<Arc<Job>>>,
-    /// Jobs on the board, read without the lock.
-    posted: AtomicUsize,
     /// What idle pool threads watch, on a cache line of its own: spinning
     /// threads read it all the time, a small map's caller writes it once.
     signal: CachePadded<Signal>,
@@ -70,6 +68,18 @@ pub(crate) struct Sched {
     helpers_n: AtomicUsize,
     /// Idle pool threads spin before blocking (the workers fit the CPUs).
     spin: bool,
+    /// Per slot: where a map's caller hands its job to the thread that
+    /// keeps the slot while it spins (`team`).
+    mailboxes: Box<[Mailbox]>,
+}
+
+/// What ended an idle pool thread's wait.
+pub(crate) enum Woken {
+    /// An event; whether the thread is still counted as spinning.
+    Event(bool),
+    /// A job handed to slot `k`, which it kept (it is still counted, and
+    /// keeps the slot).
+    Handed(u32, Handed),
 }
 
 impl Sched {
@@ -78,8 +88,7 @@ impl Sched {
             slots: Mutex::new((0..n_jobs as u32).rev().collect()),
             free: AtomicUsize::new(n_jobs),
             board: Mutex::new(Vec::new()),
-            posted: AtomicUsize::new(0),
-            signal: CachePadded(Signal { gen: AtomicU64::new(0), eager: AtomicUsize::new(0), quit: AtomicBool::new(false) }),
+            signal: CachePadded(Signal { gen: AtomicU64::new(0), posted: AtomicUsize::new(0), eager: AtomicUsize::new(0), quit: AtomicBool::new(false) }),
             idle: Mutex::new(()),
             wake: Condvar::new(),
             sleepers: AtomicUsize::new(0),
@@ -88,6 +97,7 @@ impl Sched {
             helpers: Mutex::new(Vec::new()),
             helpers_n: AtomicUsize::new(0),
             spin,
+            mailboxes: (0..n_jobs).map(|_| Mailbox::new()).collect(),
         }
     }
 
@@ -106,7 +116,7 @@ impl Sched {
         self.free.store(slots.len(), Ordering::Release);
         drop(slots);
         // A map may be waiting for a free slot's thread.
-        if self.posted.load(Ordering::SeqCst) > 0 {
+        if self.signal.posted.load(Ordering::SeqCst) > 0 {
             self.notify(1);
         }
     }
@@ -115,7 +125,7 @@ impl Sched {
     /// (and every thread waiting inside one of our callbacks).
     pub fn post(&self, job: &Arc<Job>, wanted: usize) {
         self.board.lock().push(job.clone());
-        self.posted.fetch_add(1, Ordering::SeqCst);
+        self.signal.posted.fetch_add(1, Ordering::SeqCst);
         if !job.joins_late() {
             self.signal.eager.fetch_add(1, Ordering::SeqCst);
         }
@@ -127,6 +137,55 @@ impl Sched {
                 h.wake();
             }
         }
+    }
+
+    /// Hand `job` to up to `wanted` pool threads that spin keeping their
+    /// slots (`team`), not `mine`'s; how many took it.
+    pub fn hand_to_team(&self, job: &Arc<Job>, mine: Option<u32>, wanted: usize) -> usize {
+        // Only a spinning thread listens. (The count's line stays put while
+        // a team spins map after map; a pool asleep costs no look at each
+        // mailbox.)
+        if self.spinners.load(Ordering::SeqCst) == 0 {
+            return 0;
+        }
+        let mut handed = 0;
+        for (k, m) in self.mailboxes.iter().enumerate() {
+            if handed == wanted {
+                break;
+            }
+            let k = k as u32;
+            if mine == Some(k) {
+                continue;
+            }
+            let reserved = job.reserve_home(k);
+            if m.hand(job, reserved) {
+                handed += 1;
+            } else if reserved {
+                job.release_home(k);
+            }
+        }
+        handed
+    }
+
+    /// The thread keeping slot `k` spins: jobs may be handed to it.
+    pub fn listen(&self, k: u32) {
+        self.mailboxes[k as usize].open();
+    }
+
+    /// Has a job been handed to slot `k`?
+    pub fn handed(&self, k: u32) -> bool {
+        self.mailboxes[k as usize].has_job()
+    }
+
+    /// The job handed to slot `k`, if any; the mailbox is closed.
+    pub fn take_handed(&self, k: u32) -> Option<Handed> {
+        self.mailboxes[k as usize].take()
+    }
+
+    /// The thread keeping slot `k` stops taking jobs; the job handed to it
+    /// meanwhile, if any.
+    pub fn stop_listening(&self, k: u32) -> Option<Handed> {
+        self.mailboxes[k as usize].close()
     }
 
     /// Take `job` off the board (it may have left already).
@@ -144,7 +203,7 @@ impl Sched {
             kept
         });
         if gone > 0 {
-            self.posted.fetch_sub(gone, Ordering::SeqCst);
+            self.signal.posted.fetch_sub(gone, Ordering::SeqCst);
         }
         if gone_eager > 0 {
             self.signal.eager.fetch_sub(gone_eager, Ordering::SeqCst);
@@ -168,7 +227,7 @@ impl Sched {
     /// `MAX_DEFER` in all (`since`), so a small map of long items gets help
     /// while other callers post small maps back to back. The thread counts
     /// as spinning meanwhile (`counted`), when there is room.
-    pub fn defer_to_small_maps(&self, seen: u64, since: &mut Option<Instant>, counted: &mut bool) -> bool {
+    pub fn defer_to_small_maps(&self, seen: u64, kept: Option<u32>, since: &mut Option<Instant>, counted: &mut bool) -> bool {
         if self.eager_posted() {
             *since = None;
             return false;
@@ -185,7 +244,7 @@ impl Sched {
         }
         let until = Instant::now() + JOIN_DELAY;
         let mut spins = 0u32;
-        while self.signal.gen.load(Ordering::SeqCst) == seen {
+        while self.signal.gen.load(Ordering::SeqCst) == seen && !kept.is_some_and(|k| self.handed(k)) {
             spins += 1;
             if spins % 16 == 0 && Instant::now() >= until {
                 *since = None;
@@ -199,7 +258,7 @@ impl Sched {
     /// The first job on the board with an item to claim now. Jobs that will
     /// never have one again leave the board.
     pub fn claimable(&self) -> Option<Arc<Job>> {
-        if self.posted.load(Ordering::SeqCst) == 0 {
+        if self.signal.posted.load(Ordering::SeqCst) == 0 {
             return None;
         }
         let mut board = self.board.lock();
@@ -208,7 +267,7 @@ impl Sched {
     }
 
     pub fn has_claimable(&self) -> bool {
-        self.posted.load(Ordering::SeqCst) > 0 && self.board.lock().iter().any(|j| j.claimable())
+        self.signal.posted.load(Ordering::SeqCst) > 0 && self.board.lock().iter().any(|j| j.claimable())
     }
 
     /// Wake up to `n` idle pool threads for work already posted (no new
@@ -272,11 +331,11 @@ impl Sched {
     /// notifier bumps `gen` before it looks at the count: no wake is lost.
     /// `kept`: the slot a spinning thread kept for the next map; it is
     /// given back before the thread blocks, so a slot is never held asleep.
-    pub fn wait_for_work(&self, seen: u64, counted: bool, kept: &mut Option<u32>) -> bool {
+    pub fn wait_for_work(&self, seen: u64, counted: bool, kept: &mut Option<u32>) -> Woken {
         if counted || self.count_spinner() {
             let until = Instant::now() + SPIN;
             let mut spins = 0u32;
-            while self.signal.gen.load(Ordering::SeqCst) == seen {
+            while self.signal.gen.load(Ordering::SeqCst) == seen && !kept.is_some_and(|k| self.handed(k)) {
                 spins += 1;
                 if spins % 64 == 0 && Instant::now() >= until {
                     break;
@@ -284,7 +343,11 @@ impl Sched {
                 std::hint::spin_loop();
             }
             if self.signal.gen.load(Ordering::SeqCst) != seen {
-                return true;
+                return Woken::Event(true);
+            }
+            // Not listening once the slot is given back.
+            if let Some((k, handed)) = kept.and_then(|k| Some((k, self.stop_listening(k)?))) {
+                return Woken::Handed(k, handed);
             }
             self.uncount();
         }
@@ -298,7 +361,7 @@ impl Sched {
         }
         drop(g);
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
-        false
+        Woken::Event(false)
     }
 
     pub fn generation(&self) -> u64 {
@@ -343,60 +406,17 @@ fn take_slot(free: &mut Vec<u32>, want: Option<u32>) -> Option<u32> {
 /// How deep `take_slot` looks.
 const RECENT_SLOTS: usize = 8;
 
-/// Read by every idle pool thread, written by events.
+/// Read by every idle pool thread, written by events. (Not beside the
+/// slots, which a map's caller takes and gives back every map: an idle
+/// thread's look at `posted` took that line from the caller each time.)
 struct Signal {
     /// Bumped by every event an idle pool thread may be waiting for.
     gen: AtomicU64,
+    /// Jobs on the board, read without the lock.
+    posted: AtomicUsize,
     /// Jobs on the board whose callers want help at once (not `joins_late`).
     eager: AtomicUsize,
     quit: AtomicBool,
-}
-
-/// A thread that waits for a job, and whether it is asleep.
-pub(crate) struct Waiter {
-    thread: Thread,
-    waiting: AtomicBool,
-}
-
-impl Waiter {
-    /// This thread's waiter: one per thread, made once (a small map's
-    /// latency paid an allocation for it). A thread waits for one thing at
-    /// a time, and a wake meant for an earlier wait finds the flag down or
-    /// costs one spurious look (every wait re-checks what it waits for).
-    pub fn current() -> Arc<Waiter> {
-        thread_local! {
-            static MINE: Arc<Waiter> = Waiter::fresh();
-        }
-        // (A map from a thread-local destructor finds ours gone.)
-        MINE.try_with(Arc::clone).unwrap_or_else(|_| Waiter::fresh())
-    }
-
-    fn fresh() -> Arc<Waiter> {
-        Arc::new(Waiter { thread: std::thread::current(), waiting: AtomicBool::new(false) })
-    }
-
-    /// Wake the thread if it is asleep in `sleep_unless`.
-    pub fn wake(&self) {
-        // (Looked at first: a waiter that spins, as a map's caller does,
-        // keeps the line to itself.)
-        if self.waiting.load(Ordering::SeqCst) && self.waiting.swap(false, Ordering::SeqCst) {
-            self.thread.unpark();
-        }
-    }
-
-    /// Sleep until woken or `timeout`, unless `ready` holds already. (The
-    /// flag is set before `ready` is asked, and a waker changes what `ready`
-    /// reads before it looks at the flag, so no wake is lost.)
-    pub fn sleep_unless(&self, ready: impl Fn() -> bool, timeout: Option<Duration>) {
-        self.waiting.store(true, Ordering::SeqCst);
-        if !ready() {
-            match timeout {
-                Some(t) => std::thread::park_timeout(t),
-                None => std::thread::park(),
-            }
-        }
-        self.waiting.store(false, Ordering::SeqCst);
-    }
 }
 
 #[cfg(test)]
@@ -413,7 +433,7 @@ mod tests {
         assert!(sched.count_spinner());
         let idle = {
             let sched = sched.clone();
-            std::thread::spawn(move || sched.wait_for_work(sched.generation(), true, &mut Some(1)))
+            std::thread::spawn(move || matches!(sched.wait_for_work(sched.generation(), true, &mut Some(1)), super::Woken::Event(true)))
         };
         // It spins for `SPIN` with the slot, then gives it back and sleeps.
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -511,3 +511,71 @@ fn short_even_maps_claim_their_home_blocks_whole() {
         assert_eq!(whole, 0);
     }
 }
+
+#[test]
+fn a_loop_of_maps_carries_nothing_from_one_map_to_the_next() {
+    // Maps of one invoker reuse two jobs (threads::Spares) and hand them to
+    // the pool threads that spin (team): a failure, a stop, a cancel, item
+    // statuses or an index base must not outlive their map.
+    let bad = 1_000_000_007u64;
+    for (n_jobs, mode) in [(2, ErrorMode::FailFast), (2, ErrorMode::KeepGoing), (4, ErrorMode::FailFast), (3, ErrorMode::KeepGoing)] {
+        let inv = invoker(n_jobs, &bad, mode);
+        for round in 0..40u64 {
+            let n = [5000, 300, 20_000, 1, 5000, 2][round as usize % 6];
+            let failing = round % 5 == 1 && n > 1;
+            let cancelled = round % 7 == 3;
+            let args: Vec<u64> = (0..n as u64).map(|i| if failing && i == n as u64 / 2 { bad } else { i + round }).collect();
+            let mut out = vec![[u64::MAX; 2]; n];
+            let mut status = vec![99i32; n];
+            if cancelled {
+                inv.cancel();
+            }
+            let keep = round % 2 == 0;
+            let got = run(&inv, &args, &mut out, keep.then_some(&mut status[..]));
+            let what = format!("n_jobs {n_jobs}, {mode:?}, round {round}, {n} items");
+            match got {
+                Ok(()) => {
+                    assert!(!failing, "{what}: a failing item went unreported");
+                    assert!(out.iter().zip(&args).all(|(r, &a)| r[0] == a * 2 + 1), "{what}: a result is missing");
+                    assert!(!keep || status.iter().all(|&s| s == 0), "{what}: statuses");
+                }
+                Err(Error::Callback { index, code: 7, failed: 1 }) => {
+                    assert!(failing && index == n / 2, "{what}: item {index} failed");
+                    for (i, (r, &s)) in out.iter().zip(&status).enumerate() {
+                        if i == n / 2 {
+                            assert!(!keep || s == 7, "{what}: the failing item's status {s}");
+                        } else if keep {
+                            assert!(s == 0 || (s == ITEM_SKIPPED && mode == ErrorMode::FailFast), "{what}: item {i} status {s}");
+                            assert!(s != 0 || r[0] == args[i] * 2 + 1, "{what}: item {i} ran without its result");
+                        }
+                    }
+                }
+                Err(Error::Cancelled) => assert!(cancelled, "{what}: cancelled"),
+                Err(e) => panic!("{what}: {e:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stop_skips_the_blocks_reserved_for_helpers_too() {
+    // Items fail early in the caller's block under fail-fast while a
+    // helper's block is reserved for it (team): the map ends, with every
+    // item run or skipped, map after map.
+    let bad = 3u64;
+    let inv = invoker(2, &bad, ErrorMode::FailFast);
+    let args: Vec<u64> = (0..20_000).collect();
+    let (mut skipped, mut maps) = (0, 0);
+    for _ in 0..300 {
+        let mut out = vec![[0u64; 2]; args.len()];
+        let mut status = vec![99i32; args.len()];
+        assert_eq!(run(&inv, &args, &mut out, Some(&mut status)), Err(Error::Callback { index: 3, code: 7, failed: 1 }));
+        assert!(status.iter().all(|&s| s == 0 || s == 7 || s == ITEM_SKIPPED), "a status left unset");
+        skipped += status.iter().filter(|&&s| s == ITEM_SKIPPED).count();
+        maps += 1;
+        // A good map in between, so that whole blocks come back.
+        let ok: Vec<u64> = (10..20_010).collect();
+        run(&inv, &ok, &mut out, None).unwrap();
+    }
+    assert!(skipped > 0, "no item was skipped in {maps} stopped maps");
+}

@@ -12,6 +12,10 @@
 //! pool costs no CPU, and a pool of 4096 threads does not search 4096
 //! queues (which made starting and ending big pools take seconds).
 //!
+//! A pool thread that spins between maps, keeping its slot, is handed the
+//! next map directly, its home block claimed for it (`team`); the board is
+//! for the others.
+//!
 //! The thread that calls `map` takes a slot and works too (as oneTBB's
 //! arenas let it), so a 1-item map never hands off to another thread, and
 //! pool threads join a small map only after letting its caller run alone
@@ -27,9 +31,9 @@ use crate::sync::Mutex;
 use super::blocks::Balance;
 use super::context;
 use super::job::{Job, SMALL_MAP};
-use super::report::Reporter;
 use super::kernel::Items;
-use super::sched::Sched;
+use super::sched::{Sched, Woken};
+use super::team::Handed;
 use super::{Core, MapOptions, Watch};
 use crate::error::{Error, Result};
 
@@ -39,6 +43,23 @@ pub struct Pool {
     pub(super) sched: Arc<Sched>,
     /// Whether maps' owners claim their home blocks whole.
     balance: Balance,
+    /// Jobs of earlier maps, for the next ones to renew (`shared_job`).
+    spares: Mutex<Spares>,
+}
+
+/// A loop of maps allocates no job: it alternates between two, renewed in
+/// place (`Job::renew_for_map`). While one map's caller waits for its
+/// helpers, it makes the job of the map before ready for the next
+/// (`Pool::ready_spare`): by then that job's helpers have let it go, and
+/// the lines they last wrote (its counts, its `done`) come back to the
+/// caller while it has nothing else to do, not while the next map's
+/// helpers wait for their hand-over.
+#[derive(Default)]
+struct Spares {
+    /// Made ready for the next map: no one else holds it.
+    ready: Option<Arc<Job>>,
+    /// The last map's.
+    last: Option<Arc<Job>>,
 }
 
 impl Pool {
@@ -68,7 +89,7 @@ impl Pool {
             })
             .build();
         match built {
-            Ok(rayon) => Ok(Pool { rayon: Some(rayon), threads, sched, balance: Balance::new() }),
+            Ok(rayon) => Ok(Pool { rayon: Some(rayon), threads, sched, balance: Balance::new(), spares: Mutex::default() }),
             Err(e) => {
                 // The threads that did start leave their loop, and find
                 // Rayon's registry ended.
@@ -86,16 +107,17 @@ impl Pool {
             k.inspect(|&k| context::set_last_slot(core.id, k))
         });
         let n = items.n;
-        let mut job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base, mine.is_some() && n <= SMALL_MAP);
-        job.claim_blocks_whole(|| self.balance.whole_blocks(n));
+        let join_late = mine.is_some() && n <= SMALL_MAP;
         let mine_count = usize::from(mine.is_some());
         // Helpers for the chunks the caller cannot take itself.
         let helpers = (core.opts.n_jobs - mine_count).min(n - mine_count);
-        let mut reporter = job.reporter();
         let Some(k) = mine.filter(|_| helpers == 0) else {
-            return self.map_posted(Arc::new(job), mine, held.is_some(), helpers, reporter);
+            let job = self.shared_job(core, items, mopts, seed_base, join_late);
+            return self.map_posted(job, mine, held.is_some(), helpers);
         };
         // Alone (a 1-item map): no one to tell, nothing shared.
+        let job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base, join_late);
+        let mut reporter = job.reporter();
         job.work(k, reporter.as_mut());
         if held.is_none() {
             self.sched.put_slot(k);
@@ -104,28 +126,70 @@ impl Pool {
         job.outcome()
     }
 
+    /// The job of a map pool threads help with: a spare one, renewed, when
+    /// no one holds it any more (`Job::renew_for_map`), else a new one.
+    fn shared_job(&self, core: &Arc<Core>, items: Items, mopts: &MapOptions, seed_base: u64, join_late: bool) -> Arc<Job> {
+        let whole = self.balance.whole_blocks(items.n);
+        let spare = self.spares.lock().ready.take();
+        if let Some(mut spare) = spare {
+            if let Some(job) = Arc::get_mut(&mut spare) {
+                job.renew_for_map(items, mopts, seed_base, join_late);
+                job.claim_blocks_whole(whole);
+                return spare;
+            }
+        }
+        let mut job = Job::for_map(core, Some(self.sched.clone()), items, mopts, seed_base, join_late);
+        job.claim_blocks_whole(whole);
+        Arc::new(job)
+    }
+
+    /// While a map's helpers finish: make the last map's job ready for the
+    /// next one, if no one holds it any more (see `Spares`).
+    fn ready_spare(&self) {
+        let mut spares = self.spares.lock();
+        if let Some(mut last) = spares.last.take() {
+            if let Some(j) = Arc::get_mut(&mut last) {
+                j.ready_for_next_map();
+                spares.ready = Some(last);
+            }
+        }
+    }
+
     /// `map` for a job pool threads help with: posted, and run by the
     /// caller too when it has a slot (`mine`; `held`: by an outer callback).
-    fn map_posted(&self, job: Arc<Job>, mine: Option<u32>, held: bool, helpers: usize, mut reporter: Option<Reporter>) -> Result<()> {
-        // The helpers wake one another (see `worker_loop`).
-        self.sched.post(&job, helpers.min(2));
+    fn map_posted(&self, job: Arc<Job>, mine: Option<u32>, held: bool, helpers: usize) -> Result<()> {
+        let mut reporter = job.reporter();
+        // Pool threads spinning with their slots take it at once (`team`);
+        // the board has it for the others, who wake one another (see
+        // `worker_loop`).
+        let handed = if job.joins_late() { 0 } else { self.sched.hand_to_team(&job, mine, helpers) };
+        let posted = handed < helpers;
+        if posted {
+            self.sched.post(&job, (helpers - handed).min(2));
+        }
         if let Some(k) = mine {
             job.work(k, reporter.as_mut());
             // Every item is claimed: off the board before the slot is
             // freed, so freeing it wakes no one for this map.
-            self.sched.withdraw(&job);
+            if posted {
+                self.sched.withdraw(&job);
+            }
             if !held {
                 self.sched.put_slot(k);
             }
+            self.ready_spare();
             job.wait(reporter.as_mut());
         } else {
+            self.ready_spare();
             job.wait(reporter.as_mut());
             self.sched.withdraw(&job);
         }
         if let Some(run) = job.balance() {
             self.balance.map_ran(run);
         }
-        job.outcome()
+        let outcome = job.outcome();
+        self.spares.lock().last = Some(job);
+        outcome
     }
 
     /// A map whose caller runs no items but watches it (see `Invoker::map_watched`).
@@ -180,18 +244,40 @@ fn worker_loop(sched: &Sched) {
     let mut last_slot = None;
     // The slot this thread keeps while it spins (see `Sched::wait_for_work`).
     let mut kept: Option<u32> = None;
+    // Run a job handed to the kept slot `k` (`team`), listening again after.
+    let run_handed = |k: u32, handed: Handed| {
+        handed.job.prefetch_start();
+        let job = handed.run(k);
+        // Listening again first: the caller's next map is on its way, and
+        // letting go of the job takes its counts' line from that caller.
+        sched.listen(k);
+        drop(job);
+    };
     loop {
         let seen = sched.generation();
         if sched.quitting() {
             if counted {
                 sched.uncount();
             }
+            // (A job handed meanwhile may hold a block reserved for us.)
+            if let Some((k, handed)) = kept.and_then(|k| Some((k, sched.stop_listening(k)?))) {
+                drop(handed.run(k));
+            }
             return;
         }
-        if sched.defer_to_small_maps(seen, &mut deferring, &mut counted) {
+        if let Some((k, handed)) = kept.and_then(|k| Some((k, sched.take_handed(k)?))) {
+            run_handed(k, handed);
+            continue;
+        }
+        if sched.defer_to_small_maps(seen, kept, &mut deferring, &mut counted) {
             continue;
         }
         if let Some(job) = sched.claimable() {
+            // A job handed to the kept slot meanwhile goes first.
+            if let Some((k, handed)) = kept.and_then(|k| Some((k, sched.stop_listening(k)?))) {
+                run_handed(k, handed);
+                continue;
+            }
             if let Some(k) = kept.take().or_else(|| sched.try_take_slot(last_slot)) {
                 last_slot = Some(k);
                 if std::mem::take(&mut counted) {
@@ -209,12 +295,16 @@ fn worker_loop(sched: &Sched) {
                 counted = !job.joins_late() && sched.count_spinner();
                 if counted {
                     kept = Some(k);
+                    sched.listen(k);
                 } else {
                     sched.put_slot(k);
                 }
                 continue;
             }
         }
-        counted = sched.wait_for_work(seen, counted, &mut kept);
+        match sched.wait_for_work(seen, counted, &mut kept) {
+            Woken::Event(still) => counted = still,
+            Woken::Handed(k, handed) => run_handed(k, handed),
+        }
     }
 }

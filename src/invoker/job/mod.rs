@@ -23,12 +23,15 @@ use crate::sync::Mutex;
 
 use super::blocks::{Blocks, MapRun, Pace};
 use super::context::{self, Enter};
-use super::kernel::{claim_size, Items, Lane, Space, Tally};
+use super::kernel::{claim_size, Lane, Space, Tally};
 use super::report::{Reporter, PROGRESS_INTERVAL};
-use super::sched::{Sched, Waiter, SPIN};
-use super::{Core, ErrorMode, MapOptions, ITEM_SKIPPED};
+use super::sched::{Sched, SPIN};
+use super::waiter::Waiter;
+use super::{Core, ErrorMode, ITEM_SKIPPED};
 use crate::error::{Error, Result};
-use crate::util::SendPtr;
+use crate::util::prefetch;
+
+mod setup;
 
 pub(crate) const SMALL_MAP: usize = 256;
 
@@ -72,83 +75,9 @@ pub(crate) struct Job {
     whole_blocks: bool,
 }
 
-/// A map of `n` items (`join_late`: see `JOIN_DELAY`), or a stream.
-enum Shape {
-    Map { n: usize, join_late: bool },
-    Stream,
-}
-
 impl Job {
-    /// (Inlined: a small map's latency is mostly making its job.)
-    #[inline(always)]
-    fn new(core: &Arc<Core>, sched: Option<Arc<Sched>>, space: Space, index_base: usize, seed_base: u64, shape: Shape) -> Job {
-        let (n, stream, join_late) = match shape {
-            Shape::Map { n, join_late } => (n, false, join_late),
-            Shape::Stream => (usize::MAX, true, false),
-        };
-        let n_jobs = core.opts.n_jobs;
-        // A stream's ring grain: whole grains of at most a window each.
-        let grain = core.opts.grain.max(1).min(space.ring);
-        // Home blocks pay off where each worker keeps its core: no
-        // oversubscription, and enough items for the cache to matter.
-        let blocks = if stream || !core.may_spin() || n <= SMALL_MAP { Blocks::one(n_jobs) } else { Blocks::per_worker(n, n_jobs, grain) };
-        let blocks_started = (blocks.count() > 1).then(Instant::now);
-        Job {
-            core: core.clone(),
-            sched,
-            space,
-            index_base,
-            seed_base,
-            epoch: core.cancel_word().load(Ordering::Acquire),
-            n: AtomicUsize::new(n),
-            avail: AtomicUsize::new(if stream { 0 } else { n }),
-            blocks,
-            stop_at: AtomicUsize::new(usize::MAX),
-            cancelled: AtomicBool::new(false),
-            stopped_outside: AtomicBool::new(false),
-            done: AtomicUsize::new(0),
-            failure: Mutex::new(None),
-            failed: AtomicUsize::new(0),
-            claims: stream.then(|| (0..n_jobs).map(|_| AtomicUsize::new(IDLE)).collect()),
-            waiter: Waiter::current(),
-            per_item_done: core.opts.progress.is_some(),
-            grain,
-            stream,
-            join_late,
-            started: blocks_started,
-            whole_blocks: false,
-        }
-    }
-
-    /// A map over the caller's arrays (`join_late`: see `JOIN_DELAY`). Put
-    /// in an `Arc` only to be posted: a map its caller runs alone costs no
-    /// allocation.
-    pub fn for_map(core: &Arc<Core>, sched: Option<Arc<Sched>>, items: Items, mopts: &MapOptions, seed_base: u64, join_late: bool) -> Job {
-        // A zero size passes NULL, whatever the caller's pointer.
-        let space = Space {
-            args: if items.arg_size == 0 { SendPtr::null() } else { items.args },
-            arg_size: items.arg_size,
-            results: if items.result_size == 0 { SendPtr::null() } else { items.results },
-            result_size: items.result_size,
-            status: mopts.item_status,
-            ring: usize::MAX,
-        };
-        Job::new(core, sched, space, mopts.index_base, seed_base, Shape::Map { n: items.n, join_late })
-    }
-
-    /// A stream's job over a ring of `space.ring` slots; items are added with `publish`.
-    pub fn for_stream(core: &Arc<Core>, sched: Option<Arc<Sched>>, space: Space, index_base: usize, seed_base: u64) -> Arc<Job> {
-        Arc::new(Job::new(core, sched, space, index_base, seed_base, Shape::Stream))
-    }
-
     pub fn n(&self) -> usize {
         self.n.load(Ordering::Acquire)
-    }
-
-    /// Owners claim their home blocks whole, in one claim each, if `whole`
-    /// says so (`blocks::Balance`; asked only of a map with home blocks).
-    pub fn claim_blocks_whole(&mut self, whole: impl FnOnce() -> bool) {
-        self.whole_blocks = self.started.is_some() && whole();
     }
 
     /// How a finished map with home blocks went (for `blocks::Balance`).
@@ -349,16 +278,59 @@ impl Job {
         self.finish(range.len());
     }
 
+    /// Claim worker `worker`'s home block whole for it, as it is handed this
+    /// job (`team`), in a map whose owners claim their blocks whole: true
+    /// when claimed (then `work_reserved` runs the block, and no one else).
+    pub fn reserve_home(&self, worker: u32) -> bool {
+        self.whole_blocks && self.claim_in(self.blocks.home(worker), worker, usize::MAX).is_some()
+    }
+
+    /// The job could not be handed to `worker` after all: the home block
+    /// `reserve_home` claimed is claimable again. (No one took from it
+    /// meanwhile: claims find a whole-claimed block empty.)
+    pub fn release_home(&self, worker: u32) {
+        let b = self.blocks.home(worker);
+        self.blocks.next(b).store(self.blocks.first(b), Ordering::SeqCst);
+    }
+
+    /// Start fetching the lines a helper handed this job reads first, the
+    /// ones its caller rewrote for this map, so that their transfers from
+    /// the caller's core overlap rather than follow one another.
+    pub fn prefetch_start(&self) {
+        prefetch(&self.seed_base);
+        prefetch(&self.started);
+        prefetch(&self.blocks);
+    }
+
     /// Claim and run chunks as worker `worker` until none are left. The
     /// map's caller passes its reporter so progress flows while it works.
-    pub fn work(&self, worker: u32, mut reporter: Option<&mut Reporter>) {
+    pub fn work(&self, worker: u32, reporter: Option<&mut Reporter>) {
+        self.work_from(worker, reporter, false);
+    }
+
+    /// `work`, for a helper whose home block was claimed for it when the
+    /// job was handed to it (`reserve_home`).
+    pub fn work_reserved(&self, worker: u32) {
+        self.work_from(worker, None, true);
+    }
+
+    fn work_from(&self, worker: u32, mut reporter: Option<&mut Reporter>, reserved: bool) {
         let _frame = Enter::new(&self.core, worker, self.sched.as_ref());
         self.core.ensure_worker_init(worker);
         // A map counts the items run here once, on the way out: only its
         // waiter reads `done` (progress counts per item, streams per claim).
         let mut ran_here = 0;
-        let mut pace = Pace::new(self.blocks.count() > 1, self.grain);
-        let mut whole = self.whole_blocks.then(|| self.claim_in(self.blocks.home(worker), worker, usize::MAX)).flatten();
+        let home = self.blocks.home(worker);
+        let mut whole = match reserved {
+            true => Some(self.blocks.first(home)..self.blocks.end(home).min(self.n())),
+            false => self.whole_blocks.then(|| self.claim_in(home, worker, usize::MAX)).flatten(),
+        };
+        if whole.is_some() {
+            self.blocks.prefetch_others(worker);
+        }
+        // (After a whole block, claims only take what a late owner has not:
+        // no pace to keep, and no clock to read.)
+        let mut pace = Pace::new(self.blocks.count() > 1 && whole.is_none(), self.grain);
         while let Some(range) = whole.take().or_else(|| self.claim(worker, pace.floor())) {
             let ran = self.lane(worker, range.start).run(range.end, self, self.per_item_done);
             pace.ran(ran - range.start);
@@ -431,6 +403,11 @@ impl Job {
 
     /// The outcome from the items alone: the lowest failing item, if any.
     pub fn item_outcome(&self) -> Result<()> {
+        // (`failed` counts before `failure` is set, and both before the
+        // item is counted done: no failure, no lock.)
+        if self.failed.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
         match self.failure() {
             Some((i, code)) => Err(Error::Callback { index: self.index_base.wrapping_add(i), code, failed: self.failed.load(Ordering::Relaxed) }),
             None => Ok(()),
