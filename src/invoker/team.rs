@@ -28,8 +28,10 @@ const CLOSED: usize = 0;
 /// The slot's thread is spinning and takes a job handed to it.
 const OPEN: usize = 1;
 /// Set beside a job's address: its home block was claimed for the thread.
-/// (A job's address is a multiple of its alignment, at least 16.)
+/// (A job's address is a multiple of its alignment, which leaves the two
+/// low bits for `OPEN` and this.)
 const RESERVED: usize = 2;
+const _: () = assert!(std::mem::align_of::<Job>() > (OPEN | RESERVED));
 
 /// Where a job is handed to the thread that keeps one slot. Holds `CLOSED`,
 /// `OPEN`, or a job's `Arc::into_raw` address (with `RESERVED`, perhaps),
