@@ -12,8 +12,9 @@
 //! (The same worker is on the same core map after map because each thread
 //! takes back the slot it held last, `sched::take_slot`.) In a map with
 //! home blocks a claim is never shorter than about `CLAIM_TIME` of items,
-//! at the worker's last pace (`Pace`); and while a pool's maps are short
-//! and come out even, each owner claims its block whole (`Balance`).
+//! at the worker's last pace (`Pace`); and in a short map each owner may
+//! claim its block whole, where that has run the pool's maps faster
+//! (`Balance`).
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
