@@ -160,12 +160,13 @@ impl Blocks {
 /// cannot help a worker that lost its CPU in the middle of one.)
 ///
 /// So the time decides, in medians (a map whose thread lost its CPU is
-/// no sign of either way). The way in favour keeps its recent median rate
-/// per item; the other way is tried now and then, for `TRIAL` maps, and
-/// replaces it if their median is lower: `RETRY_AFTER` maps after it last
-/// won, twice as long after each trial it loses (at most `MAX_RETRY`), and
-/// sooner (after `RETRY_AFTER`) when the way in favour has become slower
-/// than the other was at its last trial (a workload that turned skewed). Maps expected to be long are guided:
+/// no sign of either way). The way in favour keeps a running median of its
+/// rate per item; the other way is tried now and then, for `TRIAL` maps,
+/// and takes over if their median is lower by `MARGIN`: `RETRY_AFTER` maps
+/// after it last won, twice as long after each trial it loses (at most
+/// `MAX_RETRY`), and sooner (after `RETRY_AFTER`) when the way in favour
+/// has become slower, by `MARGIN`, than the other was at its last trial (a
+/// workload that turned skewed). Maps expected to be long are guided:
 /// there the claims' cost is lost in the work, an uneven split is not. A
 /// block no one has claimed, as a late worker's, is still taken in guided
 /// claims by others.
@@ -206,7 +207,11 @@ const MAX_RETRY: u32 = 1024;
 /// How far one map moves the way in favour's median rate (a share), up or
 /// down: a running median, which a map whose thread lost its CPU moves no
 /// further than any other.
-const STEP: f64 = 1.0 / 32.0;
+const STEP: f64 = 1.0 / 64.0;
+/// How much faster a way must run to take over, or the way in favour
+/// slower to call a trial early: where both run alike, noise alone should
+/// not switch them back and forth.
+const MARGIN: f64 = 1.03;
 
 impl Balance {
     pub fn new() -> Balance {
@@ -250,7 +255,7 @@ impl BalanceState {
                 }
                 self.rate[other] = median(rates);
                 self.trial = None;
-                if self.rate[other] < self.rate[fav] {
+                if self.rate[other] * MARGIN < self.rate[fav] {
                     // The other way won: it is in favour now.
                     self.favoured = !self.favoured;
                     self.retry_every = RETRY_AFTER;
@@ -269,7 +274,7 @@ impl BalanceState {
                 self.retry_in -= 1;
                 self.since_trial += 1;
                 // (NaN compares false: no trial for want of a measure.)
-                let slower = self.rate[fav] > self.rate[other] && self.since_trial >= RETRY_AFTER;
+                let slower = self.rate[fav] > self.rate[other] * MARGIN && self.since_trial >= RETRY_AFTER;
                 if self.retry_in == 0 || slower {
                     self.trial = Some(Vec::with_capacity(TRIAL as usize));
                 }
@@ -422,11 +427,11 @@ mod tests {
         assert_eq!(drive(&b, 1, |_| 400), 1);
         assert!(b.whole_blocks(1000), "one slow map does not start a trial");
         // The items turn skewed: whole blocks wait for the slowest block.
-        // Their median passes guided's within ten maps, guided claims win
-        // the trial that follows (RETRY_AFTER after the last), then whole
+        // Their running median passes guided's (by MARGIN) within about 24
+        // maps, guided claims win the trial that follows, then whole
         // blocks lose theirs after 16, 32, 64 maps.
         let whole = drive(&b, 200, skewed);
-        assert!(whole <= RETRY_AFTER as usize + 3 * TRIAL as usize, "whole maps among 200 skewed ones: {whole}");
+        assert!(whole <= 24 + 3 * TRIAL as usize, "whole maps among 200 skewed ones: {whole}");
         assert!(!b.whole_blocks(1000));
         // And even again: whole blocks win their next trial, which comes
         // within 128 maps.
