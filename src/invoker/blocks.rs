@@ -70,7 +70,7 @@ impl Blocks {
         }
     }
 
-    /// `start`ed as a fresh job's blocks.
+    /// Set up as a fresh job's blocks.
     #[cfg(test)]
     pub fn per_worker(n: usize, n_jobs: usize, grain: usize) -> Blocks {
         let mut b = Blocks::one(n_jobs);
@@ -423,7 +423,8 @@ mod tests {
         let guided = 4000 - drive(&b, 4000, even);
         assert_eq!(guided % TRIAL as usize, 0);
         assert!((7..=9).contains(&(guided / TRIAL as usize)), "trials among 4000 even maps: {}", guided / TRIAL as usize);
-        // One map whose thread lost its CPU counts as twice the rate at most.
+        // One map whose thread lost its CPU moves the running median one
+        // step, as any other.
         assert_eq!(drive(&b, 1, |_| 400), 1);
         assert!(b.whole_blocks(1000), "one slow map does not start a trial");
         // The items turn skewed: whole blocks wait for the slowest block.

@@ -77,9 +77,9 @@ pub(crate) struct Sched {
 pub(crate) enum Woken {
     /// An event; whether the thread is still counted as spinning.
     Event(bool),
-    /// A job handed to slot `k`, which it kept (it is still counted, and
-    /// keeps the slot).
-    Handed(u32, Handed),
+    /// A job handed to the slot it kept (it is still counted, and keeps
+    /// the slot).
+    Handed(Handed),
 }
 
 impl Sched {
@@ -97,7 +97,7 @@ impl Sched {
             helpers: Mutex::new(Vec::new()),
             helpers_n: AtomicUsize::new(0),
             spin,
-            mailboxes: (0..n_jobs).map(|_| Mailbox::new()).collect(),
+            mailboxes: (0..n_jobs as u32).map(Mailbox::new).collect(),
         }
     }
 
@@ -346,8 +346,8 @@ impl Sched {
                 return Woken::Event(true);
             }
             // Not listening once the slot is given back.
-            if let Some((k, handed)) = kept.and_then(|k| Some((k, self.stop_listening(k)?))) {
-                return Woken::Handed(k, handed);
+            if let Some(handed) = kept.and_then(|k| self.stop_listening(k)) {
+                return Woken::Handed(handed);
             }
             self.uncount();
         }

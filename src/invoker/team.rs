@@ -37,28 +37,34 @@ const _: () = assert!(std::mem::align_of::<Job>() > (OPEN | RESERVED));
 /// `OPEN`, or a job's `Arc::into_raw` address (with `RESERVED`, perhaps),
 /// which carries one strong count: whoever takes the address out owns that
 /// count.
-pub(crate) struct Mailbox(CachePadded<AtomicUsize>);
+pub(crate) struct Mailbox {
+    word: CachePadded<AtomicUsize>,
+    /// The slot it belongs to (read-only).
+    worker: u32,
+}
 
 /// A job handed to a pool thread, which must run it (its home block may be
 /// reserved for it: no one else will run those items).
 pub(crate) struct Handed {
     pub job: Arc<Job>,
     pub reserved: bool,
+    /// The slot it was handed to: the worker it runs as.
+    pub worker: u32,
 }
 
 impl Handed {
-    /// Run it as worker `worker`, the slot it was handed to; the job, to
-    /// let go of when convenient.
-    pub fn run(self, worker: u32) -> Arc<Job> {
+    /// Run it; the job, to let go of when convenient.
+    pub fn run(self) -> Arc<Job> {
+        self.job.prefetch_start();
         if self.reserved {
-            self.job.work_reserved(worker);
+            self.job.work_reserved(self.worker);
         } else {
-            self.job.work(worker, None);
+            self.job.work(self.worker, None);
         }
         self.job
     }
 
-    fn from_word(word: usize) -> Option<Handed> {
+    fn from_word(word: usize, worker: u32) -> Option<Handed> {
         if word <= OPEN {
             return None;
         }
@@ -67,23 +73,24 @@ impl Handed {
         // strong count; the caller took the word out of its mailbox, so it
         // alone owns that count.
         let job = unsafe { Arc::from_raw((word & !RESERVED) as *const Job) };
-        Some(Handed { job, reserved: word & RESERVED != 0 })
+        Some(Handed { job, reserved: word & RESERVED != 0, worker })
     }
 }
 
 impl Mailbox {
-    pub fn new() -> Mailbox {
-        Mailbox(CachePadded(AtomicUsize::new(CLOSED)))
+    /// Slot `worker`'s mailbox.
+    pub fn new(worker: u32) -> Mailbox {
+        Mailbox { word: CachePadded(AtomicUsize::new(CLOSED)), worker }
     }
 
     /// The slot's thread starts spinning: jobs may be handed to it.
     pub fn open(&self) {
-        self.0.store(OPEN, Ordering::SeqCst);
+        self.word.store(OPEN, Ordering::SeqCst);
     }
 
     /// Has a job been handed over? (A plain load: what the thread spins on.)
     pub fn has_job(&self) -> bool {
-        self.0.load(Ordering::Acquire) > OPEN
+        self.word.load(Ordering::Acquire) > OPEN
     }
 
     /// The job handed over, if any, closing the mailbox. (No
@@ -91,16 +98,16 @@ impl Mailbox {
     /// `close`, both run by the one thread keeping the slot, as `hand`
     /// writes only an open one. The map's helper starts sooner for it.)
     pub fn take(&self) -> Option<Handed> {
-        let word = self.0.load(Ordering::Acquire);
+        let word = self.word.load(Ordering::Acquire);
         if word > OPEN {
-            self.0.store(CLOSED, Ordering::Relaxed);
+            self.word.store(CLOSED, Ordering::Relaxed);
         }
-        Handed::from_word(word)
+        Handed::from_word(word, self.worker)
     }
 
     /// Stop taking jobs; the job handed over meanwhile, if any.
     pub fn close(&self) -> Option<Handed> {
-        Handed::from_word(self.0.swap(CLOSED, Ordering::AcqRel))
+        Handed::from_word(self.word.swap(CLOSED, Ordering::AcqRel), self.worker)
     }
 
     /// Hand `job` to the slot's thread, if it is listening (`reserved`: its
@@ -109,7 +116,7 @@ impl Mailbox {
         let p = Arc::into_raw(job.clone()) as usize;
         debug_assert_eq!(p & (RESERVED | OPEN), 0);
         let word = if reserved { p | RESERVED } else { p };
-        if self.0.compare_exchange(OPEN, word, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if self.word.compare_exchange(OPEN, word, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
             return true;
         }
         // SAFETY: `p` came from `Arc::into_raw` just above and was not
@@ -144,7 +151,7 @@ mod tests {
         let inv = Invoker::new(Op { func: Func::Range(nothing), model: SendPtr::null() }, Options::new(2)).unwrap();
         let items = Items { args: SendPtr::null(), arg_size: 0, results: SendPtr::null(), result_size: 0, n: 10 };
         let job = Arc::new(Job::for_map(inv.core(), None, items, &MapOptions::default(), 0, false));
-        let m = Mailbox::new();
+        let m = Mailbox::new(1);
         assert!(!m.hand(&job, false), "closed: no one listens");
         assert_eq!(Arc::strong_count(&job), 1, "a refused hand keeps no count");
         m.open();
@@ -153,7 +160,7 @@ mod tests {
         assert!(!m.hand(&job, false), "one job at a time");
         assert_eq!(Arc::strong_count(&job), 2);
         let handed = m.take().expect("handed");
-        assert!(handed.reserved && Arc::ptr_eq(&handed.job, &job));
+        assert!(handed.reserved && handed.worker == 1 && Arc::ptr_eq(&handed.job, &job));
         assert!(!m.hand(&job, false), "taking it closed the mailbox");
         drop(handed);
         assert_eq!(Arc::strong_count(&job), 1);

@@ -244,10 +244,10 @@ fn worker_loop(sched: &Sched) {
     let mut last_slot = None;
     // The slot this thread keeps while it spins (see `Sched::wait_for_work`).
     let mut kept: Option<u32> = None;
-    // Run a job handed to the kept slot `k` (`team`), listening again after.
-    let run_handed = |k: u32, handed: Handed| {
-        handed.job.prefetch_start();
-        let job = handed.run(k);
+    // Run a job handed to the kept slot (`team`), listening again after.
+    let run_handed = |handed: Handed| {
+        let k = handed.worker;
+        let job = handed.run();
         // Listening again first: the caller's next map is on its way, and
         // letting go of the job takes its counts' line from that caller.
         sched.listen(k);
@@ -260,13 +260,13 @@ fn worker_loop(sched: &Sched) {
                 sched.uncount();
             }
             // (A job handed meanwhile may hold a block reserved for us.)
-            if let Some((k, handed)) = kept.and_then(|k| Some((k, sched.stop_listening(k)?))) {
-                drop(handed.run(k));
+            if let Some(handed) = kept.and_then(|k| sched.stop_listening(k)) {
+                drop(handed.run());
             }
             return;
         }
-        if let Some((k, handed)) = kept.and_then(|k| Some((k, sched.take_handed(k)?))) {
-            run_handed(k, handed);
+        if let Some(handed) = kept.and_then(|k| sched.take_handed(k)) {
+            run_handed(handed);
             continue;
         }
         if sched.defer_to_small_maps(seen, kept, &mut deferring, &mut counted) {
@@ -274,8 +274,8 @@ fn worker_loop(sched: &Sched) {
         }
         if let Some(job) = sched.claimable() {
             // A job handed to the kept slot meanwhile goes first.
-            if let Some((k, handed)) = kept.and_then(|k| Some((k, sched.stop_listening(k)?))) {
-                run_handed(k, handed);
+            if let Some(handed) = kept.and_then(|k| sched.stop_listening(k)) {
+                run_handed(handed);
                 continue;
             }
             if let Some(k) = kept.take().or_else(|| sched.try_take_slot(last_slot)) {
@@ -304,7 +304,7 @@ fn worker_loop(sched: &Sched) {
         }
         match sched.wait_for_work(seen, counted, &mut kept) {
             Woken::Event(still) => counted = still,
-            Woken::Handed(k, handed) => run_handed(k, handed),
+            Woken::Handed(handed) => run_handed(handed),
         }
     }
 }

@@ -69,7 +69,7 @@ pub(crate) struct Job {
     stream: bool,
     /// Pool threads let the caller run alone for `JOIN_DELAY` first.
     join_late: bool,
-    /// Maps with home blocks: when the job was made (see `blocks::Balance`).
+    /// Maps with home blocks: when the map started (see `blocks::Balance`).
     started: Option<Instant>,
     /// Owners claim their home blocks whole (`blocks::Balance`).
     whole_blocks: bool,
