@@ -12,7 +12,8 @@
 //! the parts it has not, and waits only for parts being copied. Helpers are
 //! made at the first copy worth cutting, as many as the map's workers less
 //! the caller, up to the CPUs this process may use; they sleep between
-//! copies, spinning first only where a CPU is spare, as every wait here.
+//! copies, spinning first (`SPIN`) unless the workers oversubscribe the
+//! CPUs (`Parent::copier_for` says why).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -117,16 +118,16 @@ impl Copier {
         }
         crew.take_parts();
         // The helpers' parts are the caller's memory: wait until they are copied.
-        crew.wait_on(&crew.done, &crew.caller_asleep, |done| done == parts as u32);
+        crew.wait_on(&crew.done, &crew.caller_asleep, crew.may_spin, |done| done == parts as u32);
     }
 }
 
 impl Crew {
     /// Wait until `word` holds a value `ready` takes, and return it: spin
-    /// first where a CPU is spare, then sleep on `word`, counted in
+    /// first (`spin`), then sleep on `word`, counted in
     /// `sleepers` (whoever changes `word` wakes it while that is not 0; it
     /// changes `word` before it looks, we count ourselves before we look).
-    fn wait_on(&self, word: &AtomicU32, sleepers: &AtomicU32, ready: impl Fn(u32) -> bool) -> u32 {
+    fn wait_on(&self, word: &AtomicU32, sleepers: &AtomicU32, spin: bool, ready: impl Fn(u32) -> bool) -> u32 {
         let until = Instant::now() + SPIN;
         let mut spins = 0u32;
         loop {
@@ -135,7 +136,7 @@ impl Crew {
                 return now;
             }
             spins += 1;
-            if self.may_spin && (spins % 64 != 0 || Instant::now() < until) {
+            if spin && (spins % 64 != 0 || Instant::now() < until) {
                 std::hint::spin_loop();
                 continue;
             }
@@ -196,8 +197,14 @@ fn helper_loop(crew: &Crew) {
     // From 0, the word's first value: a copy published before this thread
     // ran is not missed.
     let mut seen = 0;
+    // Spin for the next copy only when the last one came within `SPIN`: in
+    // a map whose workers wait for the copies they come back to back;
+    // where the workers are the slower side, a spin only takes their CPU.
+    let mut spin = crew.may_spin;
     loop {
-        seen = crew.wait_on(&crew.news, &crew.helpers_asleep, |news| news != seen);
+        let idle_since = Instant::now();
+        seen = crew.wait_on(&crew.news, &crew.helpers_asleep, spin, |news| news != seen);
+        spin = crew.may_spin && idle_since.elapsed() <= SPIN;
         if crew.quit.load(Ordering::SeqCst) {
             return;
         }
