@@ -151,7 +151,7 @@ impl Lane<'_> {
     /// seed, and the hot stop test needs no item position. Not inlined:
     /// alone, each variant gets the registers to itself. Against the loop
     /// before range maps (a task per item, the stop tested per position),
-    /// the item rows ran 3-10% faster (the note of #14 has the figures).
+    /// the item rows ran 4-18% faster (the note of #14 has the figures).
     #[inline(never)]
     fn items<T: Tally, const GENERAL: bool, const SEEDS: bool>(&self, f: super::OpFn, end: usize, tally: &T) -> usize {
         let (model, status, seed_base) = (self.op.model.0, self.status, self.seed_base);
