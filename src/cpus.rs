@@ -79,7 +79,7 @@ fn cgroup_quota() -> Option<(usize, Limit)> {
         });
         if let Some(q) = found {
             let limit = if v2 { Limit::CgroupV2 } else { Limit::CgroupV1 };
-            if best.map_or(true, |(b, _)| q < b) {
+            if best.is_none_or(|(b, _)| q < b) {
                 best = Some((q, limit));
             }
         }

@@ -266,7 +266,7 @@ impl<'a> Compute<'a, '_> {
             Ok(()) => {}
             Err(Error::Callback { index, code, failed }) => {
                 let rel = index.wrapping_sub(self.mopts.index_base);
-                if local.failure.map_or(true, |(lowest, _)| rel < lowest) {
+                if local.failure.is_none_or(|(lowest, _)| rel < lowest) {
                     local.failure = Some((rel, code));
                 }
                 local.failed += failed as u64;

@@ -438,7 +438,7 @@ impl Tally for Job {
     fn failed(&self, rel: usize, code: i32) {
         self.failed.fetch_add(1, Ordering::Relaxed);
         let mut f = self.failure.lock();
-        if f.map_or(true, |(lowest, _)| rel < lowest) {
+        if f.is_none_or(|(lowest, _)| rel < lowest) {
             *f = Some((rel, code));
         }
         drop(f);
