@@ -29,6 +29,30 @@ ensure_file() {
     fi
 }
 
+# ensure_rust: a Rust at least Cargo.toml's rust-version. Older ones fail on
+# a locked dependency's manifest ("feature edition2024 is required"), which
+# does not say what to do; with rustup, these scripts use its stable
+# toolchain instead (installed if need be; the default toolchain is left as
+# it is), else they stop and say which Rust they need.
+ensure_rust() {
+    local need have
+    need=$(lk_rust_version)
+    have=$(rustc --version 2>/dev/null | awk '{ print $2 }')
+    if [ -z "$have" ]; then
+        echo "error: rustc not found: install Rust $need or newer (https://rustup.rs)" >&2
+        exit 1
+    fi
+    [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n 1)" = "$need" ] && return 0
+    if ! command -v rustup >/dev/null 2>&1; then
+        echo "error: Rust $have is older than $need (Cargo.toml's rust-version): install Rust $need or newer (https://rustup.rs)" >&2
+        exit 1
+    fi
+    echo "== Rust $have is older than $need (Cargo.toml's rust-version): using rustup's stable toolchain"
+    rustup toolchain install stable --profile minimal --no-self-update >/dev/null 2>&1 ||
+        { echo "error: rustup could not install the stable toolchain" >&2; exit 1; }
+    export RUSTUP_TOOLCHAIN=stable
+}
+
 # build_lib: release build of the library (and the header, via build.rs).
 build_lib() {
     (cd "$ROOT" && cargo build --release --quiet)
