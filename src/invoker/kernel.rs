@@ -162,7 +162,6 @@ impl Lane<'_> {
         let mut result = self.results;
         // The callback gets the task as `const`: what stays put is written once.
         let mut task = Task { index: 0, seed: 0, worker: self.worker, reserved: 0 };
-        let task_ptr: *mut Task = &mut task;
         let mut rel = first;
         while rel != end {
             // No stop below `end` is the whole hot test (`stop_at` only
@@ -173,20 +172,18 @@ impl Lane<'_> {
                 }
                 return rel;
             }
-            // SAFETY: `task_ptr` is `task`, alive for the whole loop.
-            unsafe {
-                (*task_ptr).index = index_base.wrapping_add(rel);
-                if SEEDS {
-                    (*task_ptr).seed = keys.next_seed(seed_base);
-                }
+            task.index = index_base.wrapping_add(rel);
+            if SEEDS {
+                task.seed = keys.next_seed(seed_base);
             }
             if GENERAL {
                 tally.starting(rel);
             }
             // SAFETY: `arg` and `result` point at this item's slots (NULL for
             // size 0) in memory the map keeps valid until it returns; `f`
-            // and `model` are the C caller's.
-            let code = unsafe { f(model, arg.cast(), result.cast(), task_ptr) };
+            // and `model` are the C caller's; `task` outlives the call, and
+            // `f` only reads it (`const lk_task *`).
+            let code = unsafe { f(model, arg.cast(), result.cast(), &task) };
             if GENERAL && !status.is_null() {
                 // SAFETY: `status` has a slot per item of the lane.
                 unsafe { *status.add(rel - first) = code };
