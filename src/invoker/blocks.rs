@@ -20,6 +20,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use super::ways::{Tuning, TwoWays};
 use crate::sync::Mutex;
 use crate::util::CachePadded;
 
@@ -159,14 +160,8 @@ impl Blocks {
 /// on a machine whose threads lose their CPUs now and then: guided claims
 /// cannot help a worker that lost its CPU in the middle of one.)
 ///
-/// So the time decides, in medians (a map whose thread lost its CPU is
-/// no sign of either way). The way in favour keeps a running median of its
-/// rate per item; the other way is tried now and then, for `TRIAL` maps,
-/// and takes over if their median is lower by `MARGIN`: `RETRY_AFTER` maps
-/// after it last won, twice as long after each trial it loses (at most
-/// `MAX_RETRY`), and sooner (after `RETRY_AFTER`) when the way in favour
-/// has become slower, by `MARGIN`, than the other was at its last trial (a
-/// workload that turned skewed). Maps expected to be long are guided:
+/// So the time decides, in medians (`ways::TwoWays`, which says how the
+/// other way is tried now and then). Maps expected to be long are guided:
 /// there the claims' cost is lost in the work, an uneven split is not. A
 /// block no one has claimed, as a late worker's, is still taken in guided
 /// claims by others.
@@ -179,18 +174,9 @@ pub(crate) struct Balance {
 }
 
 struct BalanceState {
-    /// The way in favour: whole blocks (true) or guided claims.
-    favoured: bool,
-    /// Median nanoseconds per item of short maps: the way in favour's
-    /// recent ones, and the other's at its last trial (indexed by `whole`;
-    /// NaN: not measured yet).
-    rate: [f64; 2],
-    /// Short maps until the next trial, and between trials; since the last.
-    retry_in: u32,
-    retry_every: u32,
-    since_trial: u32,
-    /// A trial of the other way: its maps' rates so far.
-    trial: Option<Vec<f64>>,
+    /// Whole blocks (true) or guided claims, by their short maps' median
+    /// nanoseconds per item.
+    ways: TwoWays,
     /// The last map's items and time: its pace.
     last_items: usize,
     last_took: Duration,
@@ -204,20 +190,13 @@ const TRIAL: u32 = 8;
 /// Short maps between trials; at most `MAX_RETRY`.
 const RETRY_AFTER: u32 = 16;
 const MAX_RETRY: u32 = 1024;
-/// How far one map moves the way in favour's median rate (a share), up or
-/// down: a running median, which a map whose thread lost its CPU moves no
-/// further than any other.
-const STEP: f64 = 1.0 / 64.0;
-/// How much faster a way must run to take over, or the way in favour
-/// slower to call a trial early: where both run alike, noise alone should
-/// not switch them back and forth.
-const MARGIN: f64 = 1.03;
+/// The first map: guided, to learn the pace; then whole blocks, with a
+/// trial of guided claims soon. Short maps are noisy: many maps a trial.
+const TUNING: Tuning = Tuning { trial: TRIAL, first_trial_after: 2, retry_after: RETRY_AFTER, max_retry: MAX_RETRY };
 
 impl Balance {
     pub fn new() -> Balance {
-        // The first map: guided, to learn the pace; then whole blocks, with
-        // a trial of guided claims soon.
-        let state = BalanceState { favoured: true, rate: [f64::NAN; 2], retry_in: 2, retry_every: RETRY_AFTER, since_trial: 0, trial: None, last_items: 1, last_took: Duration::ZERO };
+        let state = BalanceState { ways: TwoWays::new(true, TUNING), last_items: 1, last_took: Duration::ZERO };
         Balance { state: Mutex::new(state), whole_up_to: AtomicUsize::new(0) }
     }
 
@@ -231,65 +210,15 @@ impl Balance {
         let mut s = self.state.lock();
         (s.last_items, s.last_took) = (run.items, run.took);
         if run.took <= SHORT_MAP {
-            s.learn(run.whole, run.took.as_nanos() as f64 / run.items.max(1) as f64);
+            s.ways.learn(run.whole, run.took.as_nanos() as f64 / run.items.max(1) as f64);
         }
-        let whole = s.favoured != s.trial.is_some();
         // Maps expected to be short at the last one's pace.
-        let up_to = match whole {
+        let up_to = match s.ways.next() {
             true => SHORT_MAP.as_nanos() * s.last_items.max(1) as u128 / s.last_took.as_nanos().max(1),
             false => 0,
         };
         self.whole_up_to.store(usize::try_from(up_to).unwrap_or(usize::MAX), Ordering::Relaxed);
     }
-}
-
-impl BalanceState {
-    /// A short map ran `whole` (or not) at `rate` ns per item.
-    fn learn(&mut self, whole: bool, rate: f64) {
-        let (fav, other) = (usize::from(self.favoured), usize::from(!self.favoured));
-        match &mut self.trial {
-            Some(rates) if whole != self.favoured => {
-                rates.push(rate);
-                if rates.len() < TRIAL as usize {
-                    return;
-                }
-                self.rate[other] = median(rates);
-                self.trial = None;
-                if self.rate[other] * MARGIN < self.rate[fav] {
-                    // The other way won: it is in favour now.
-                    self.favoured = !self.favoured;
-                    self.retry_every = RETRY_AFTER;
-                } else {
-                    self.retry_every = (self.retry_every * 2).min(MAX_RETRY);
-                }
-                (self.retry_in, self.since_trial) = (self.retry_every, 0);
-            }
-            None if whole == self.favoured => {
-                let recent = &mut self.rate[fav];
-                *recent = match recent.is_nan() {
-                    true => rate,
-                    false if rate > *recent => *recent * (1.0 + STEP),
-                    false => *recent * (1.0 - STEP),
-                };
-                self.retry_in -= 1;
-                self.since_trial += 1;
-                // (NaN compares false: no trial for want of a measure.)
-                let slower = self.rate[fav] > self.rate[other] * MARGIN && self.since_trial >= RETRY_AFTER;
-                if self.retry_in == 0 || slower {
-                    self.trial = Some(Vec::with_capacity(TRIAL as usize));
-                }
-            }
-            // A map that ran as decided before: it tells nothing now.
-            _ => {}
-        }
-    }
-}
-
-/// The median of `rates` (not empty).
-fn median(rates: &mut [f64]) -> f64 {
-    rates.sort_unstable_by(f64::total_cmp);
-    let mid = rates.len() / 2;
-    if rates.len() % 2 == 1 { rates[mid] } else { (rates[mid - 1] + rates[mid]) / 2.0 }
 }
 
 /// How a map with home blocks went: whether its blocks were claimed whole,

@@ -28,6 +28,7 @@ mod stream;
 mod team;
 mod waiter;
 mod threads;
+mod ways;
 
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicU64, Ordering};
