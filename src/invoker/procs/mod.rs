@@ -20,6 +20,7 @@
 mod copy;
 mod flow;
 mod shm;
+mod stage;
 mod worker;
 mod zygote;
 
@@ -36,7 +37,8 @@ use self::shm::{Arena, Layout, Shared, IDLE, RETRY_FREE};
 use self::flow::{drain_logs, ProcFlow};
 use super::kernel::Items;
 use super::stream::{self, Io, Mode, Ring, StreamOptions};
-use super::{Core, ErrorMode, MapOptions, ITEM_SKIPPED, ITEM_TIMED_OUT, ITEM_WORKER_DIED};
+use super::ways::{Tuning, TwoWays};
+use super::{Core, ErrorMode, Func, MapOptions, ITEM_SKIPPED, ITEM_TIMED_OUT, ITEM_WORKER_DIED};
 use crate::child::{self, Child, DeathWatch, Exit};
 use crate::fork::Role;
 use crate::error::{Error, Result};
@@ -57,6 +59,9 @@ const MAP_RING_BYTES: usize = 16 << 20;
 /// A map's results past this size are copied out past the caches: they
 /// cannot all stay there beside the ring.
 const STREAM_RESULTS_BYTES: usize = MAP_RING_BYTES;
+/// Staged maps against the others: a map or two to start, a few maps a
+/// trial (a map of a stage's worth of results or more is not short).
+const STAGING: Tuning = Tuning { trial: 3, first_trial_after: 1, retry_after: 16, max_retry: 1024 };
 
 pub struct Pool {
     shared: Arc<Shared>,
@@ -77,6 +82,8 @@ pub(super) struct Parent {
     /// Ring statuses from the arena's start known to be 0 (workers write
     /// only codes other than 0, so a flow's statuses must start at 0).
     zero_statuses: usize,
+    /// Whether range maps stage their results (`stage`), by measured speed.
+    staging: TwoWays,
 }
 
 /// The parent's ends of a zygote.
@@ -104,6 +111,8 @@ struct FlowSpec {
     /// The cancel word when the call began (a cancel while it waits its turn counts).
     epoch: u64,
     mode: Mode,
+    /// Range calls stage their results, and arguments are streamed in.
+    staged: bool,
 }
 
 /// How a worker left during a flow.
@@ -121,7 +130,7 @@ impl Pool {
         let shared = Arc::new(Shared::new(core.opts.n_jobs)?);
         let events = sys::eventfd().map_err(|e| Error::os("eventfd", e))?;
         let arena_fd = sys::memfd(c"lk-pool-arena", false).map_err(|e| Error::os("memfd_create", e))?;
-        let mut parent = Parent { core: core.clone(), events, arena_fd, arena: Arena::new(), zygote: None, mail_seen: 0, copier: None, zero_statuses: 0 };
+        let mut parent = Parent { core: core.clone(), events, arena_fd, arena: Arena::new(), zygote: None, mail_seen: 0, copier: None, zero_statuses: 0, staging: TwoWays::new(false, STAGING) };
         parent.zygote = Some(parent.start_zygote(&shared)?);
         log::debug!(target: "lkparallel", "process pool: zygote {} forks {} workers", parent.zygote.as_ref().map_or(0, |z| z.child.pid()), core.opts.n_jobs);
         Ok(Pool { shared, state: Mutex::new(parent) })
@@ -142,9 +151,19 @@ impl Pool {
         let layout = Layout::new(slots, items.arg_size, items.result_size, items.args.0 as usize, items.results.0 as usize)?;
         let copier = st.copier_for(items);
         let streaming = items.n.saturating_mul(items.result_size) > STREAM_RESULTS_BYTES;
-        let mut io = MapIo { items, status: mopts.item_status, copied: 0, sunk: 0, copier, streaming, header: self.shared.header() };
-        let flow = FlowSpec { layout, window: slots, grain, total: items.n, index_base: mopts.index_base, seed_base, epoch, mode: Mode::Map };
+        // Staging is weighed where a map has a stage's worth of results,
+        // by maps that find their ring mapped (the first touch of new
+        // pages, in every process, would count against the way taken).
+        let weighed = matches!(core.op.func, Func::Range(_)) && items.n.saturating_mul(items.result_size) >= stage::STAGE_BYTES;
+        let staged = weighed && st.staging.next();
+        let weighed = weighed && layout.len <= st.arena.len();
+        let mut io = MapIo { items, status: mopts.item_status, copied: 0, sunk: 0, copier, streaming, staged, header: self.shared.header() };
+        let flow = FlowSpec { layout, window: slots, grain, total: items.n, index_base: mopts.index_base, seed_base, epoch, mode: Mode::Map, staged };
+        let began = Instant::now();
         let r = st.run_flow(&self.shared, core, flow, &mut io);
+        if weighed && r.is_ok() {
+            st.staging.learn(staged, began.elapsed().as_nanos() as f64 / items.n as f64);
+        }
         io.skip_rest();
         r
     }
@@ -158,7 +177,7 @@ impl Pool {
         let window = stream::window(opts, sizes, core.opts.n_jobs);
         let (slots, grain) = stream::ring_shape(window, core.opts.grain)?;
         let layout = Layout::new(slots, sizes.0, sizes.1, 0, 0)?;
-        let flow = FlowSpec { layout, window, grain, total: usize::MAX, index_base: opts.index_base, seed_base, epoch, mode: Mode::Stream };
+        let flow = FlowSpec { layout, window, grain, total: usize::MAX, index_base: opts.index_base, seed_base, epoch, mode: Mode::Stream, staged: false };
         st.run_flow(&self.shared, core, flow, io)
     }
 }
@@ -294,7 +313,7 @@ impl Parent {
 
     /// Describe a new flow in the header and drive it to its end.
     fn run_flow(&mut self, shared: &Shared, core: &Core, spec: FlowSpec, io: &mut dyn Io) -> Result<()> {
-        let FlowSpec { layout, window, grain, total, index_base, seed_base, epoch, mode } = spec;
+        let FlowSpec { layout, window, grain, total, index_base, seed_base, epoch, mode, staged } = spec;
         let h = shared.header();
         self.arena.grow(&self.arena_fd, h, layout.len)?;
         if self.zero_statuses < layout.slots {
@@ -309,6 +328,7 @@ impl Parent {
         h.index_base.store(index_base, Ordering::Relaxed);
         h.seed_base.store(seed_base, Ordering::Relaxed);
         h.seeds.store(u32::from(core.opts.item_seeds), Ordering::Relaxed);
+        h.staged.store(u32::from(staged), Ordering::Relaxed);
         h.keep_going.store(u32::from(core.opts.error_mode == ErrorMode::KeepGoing), Ordering::Relaxed);
         h.stream.store(u32::from(mode == Mode::Stream), Ordering::Relaxed);
         h.grain.store(grain, Ordering::Relaxed);
@@ -360,6 +380,8 @@ struct MapIo<'a> {
     copier: Option<Arc<Copier>>,
     /// Results go out past the caches (see `STREAM_RESULTS_BYTES`).
     streaming: bool,
+    /// Arguments go in past the caches (a staged map, `stage`).
+    staged: bool,
     /// Whether any status may be other than 0.
     header: &'a shm::Header,
 }
@@ -371,7 +393,7 @@ impl Io for MapIo<'_> {
         if size > 0 && n > 0 {
             // SAFETY: the caller's array holds `items.n` arguments; the ring
             // has room for `capacity >= n` of them at `args`; they do not overlap.
-            unsafe { self.copy(args, self.items.args.0.add(self.copied * size), n * size, false) };
+            unsafe { self.copy(args, self.items.args.0.add(self.copied * size), n * size, self.staged) };
         }
         self.copied += n;
         Ok(n)

@@ -69,6 +69,9 @@ pub struct Header {
     /// A stream: under fail-fast, items below the failing one still run.
     pub stream: AtomicU32,
     pub seeds: AtomicU32,
+    /// Range calls write their results to a private buffer and stream them
+    /// to the ring, and the parent streams the arguments in (`stage`).
+    pub staged: AtomicU32,
     /// Fewest items per claim until the end (the slots are whole grains).
     pub grain: AtomicUsize,
     /// Items in all: `usize::MAX` for a stream until it ends.
@@ -233,9 +236,14 @@ impl Arena {
         Ok(())
     }
 
+    /// Bytes mapped.
+    pub fn len(&self) -> usize {
+        self.map.as_ref().map_or(0, Mapping::len)
+    }
+
     /// The parent: make the arena at least `need` bytes (a new generation).
     pub fn grow(&mut self, fd: &OwnedFd, h: &Header, need: usize) -> Result<()> {
-        let have = self.map.as_ref().map_or(0, Mapping::len);
+        let have = self.len();
         if need <= have {
             return Ok(());
         }

@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use super::stage::Stage;
 use super::shm::{Arena, Header, Layout, Retry, Shared, Slot, IDLE, RETRY_FREE, RETRY_PENDING, RETRY_TAKEN};
 use super::{NO_ARENA, RETIRED};
 use crate::invoker::sched::SPIN;
@@ -44,6 +45,7 @@ struct Worker<'a> {
     /// When resident memory was last read; and whether it is over the limit.
     rss_read_at: Cell<u64>,
     over_rss: Cell<bool>,
+    stage: Stage,
 }
 
 pub fn main(spec: &Spec<'_>, k: usize) -> i32 {
@@ -74,6 +76,7 @@ pub fn main(spec: &Spec<'_>, k: usize) -> i32 {
         retry_taken: None,
         rss_read_at: Cell::new(0),
         over_rss: Cell::new(false),
+        stage: Stage::default(),
     };
     spec.core.ensure_worker_init(w.k);
     w.slot.ready.store(1, Ordering::SeqCst);
@@ -223,7 +226,15 @@ impl Worker<'_> {
             cancel: &h.cancel,
             epoch: h.epoch.load(Ordering::Relaxed),
         };
-        let ran = lane.run(range.end, &*self, false);
+        let ran = if h.staged.load(Ordering::Relaxed) != 0 && matches!(self.spec.core.op.func, Func::Range(_)) {
+            let per_call = Stage::items_per_call(l.result_size, h.grain.load(Ordering::Relaxed));
+            let mut stage = std::mem::take(&mut self.stage);
+            let ran = stage.run(&lane, range.end, per_call, &*self);
+            self.stage = stage;
+            ran
+        } else {
+            lane.run(range.end, &*self, false)
+        };
         if self.over_rss.get() {
             return;
         }
