@@ -262,7 +262,10 @@ def targets(rows):
         if w in ("trivial", "trivial_cached"):
             ratio(nj, w, "lk_range", ["omp_inline"], "C range invoker vs OpenMP static, body inlined", 1.0)
             ratio(nj, w, "lk_cxx", ["tbb_lambda"], "C++ lambda vs oneTBB parallel_for, same lambda", 1.0)
-            ratio(nj, w, "lk_proc_range", ["lk_range"], "range invoker, processes vs threads", 2.0)
+            # #14's target for processes is the 10^7 row's; the cache-resident
+            # row pays each map's round trip through the workers (shown).
+            ratio(nj, w, "lk_proc_range", ["lk_range"], "range invoker, processes vs threads",
+                  2.0 if w == "trivial" else None)
             ratio(nj, w, "lk_threads", ["omp_inline"], "item invoker vs OpenMP inlined (before/after)", None)
             ratio(nj, w, "lk_noseed", ["omp_inline"], "item invoker, seeds off, vs OpenMP inlined", None)
             ratio(nj, w, "lk_cxx_noseed", ["tbb_lambda"], "C++ lambda, seeds off, vs oneTBB", None)
