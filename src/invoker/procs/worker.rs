@@ -5,7 +5,7 @@
 //! finished claims through an eventfd only while it is asleep.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -45,7 +45,8 @@ struct Worker<'a> {
     /// When resident memory was last read; and whether it is over the limit.
     rss_read_at: Cell<u64>,
     over_rss: Cell<bool>,
-    stage: Stage,
+    /// Where range calls write their results in a staged map.
+    stage: RefCell<Stage>,
 }
 
 pub fn main(spec: &Spec<'_>, k: usize) -> i32 {
@@ -76,7 +77,7 @@ pub fn main(spec: &Spec<'_>, k: usize) -> i32 {
         retry_taken: None,
         rss_read_at: Cell::new(0),
         over_rss: Cell::new(false),
-        stage: Stage::default(),
+        stage: RefCell::default(),
     };
     spec.core.ensure_worker_init(w.k);
     w.slot.ready.store(1, Ordering::SeqCst);
@@ -228,10 +229,7 @@ impl Worker<'_> {
         };
         let ran = if h.staged.load(Ordering::Relaxed) != 0 && matches!(self.spec.core.op.func, Func::Range(_)) {
             let per_call = Stage::items_per_call(l.result_size, h.grain.load(Ordering::Relaxed));
-            let mut stage = std::mem::take(&mut self.stage);
-            let ran = stage.run(&lane, range.end, per_call, &*self);
-            self.stage = stage;
-            ran
+            self.stage.borrow_mut().run(&lane, range.end, per_call, &*self)
         } else {
             lane.run(range.end, &*self, false)
         };
