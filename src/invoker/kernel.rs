@@ -110,9 +110,9 @@ pub struct Lane<'a> {
 pub trait Tally {
     /// Item `rel` failed with `code`; under fail-fast this stops the map.
     fn failed(&self, rel: usize, code: i32);
-    /// Item (or range call) `rel` is about to start.
+    /// Item (or range call) `rel` is about to start, up to `end`.
     #[inline(always)]
-    fn starting(&self, _rel: usize) {}
+    fn starting(&self, _rel: usize, _end: usize) {}
     /// `count` items from `rel` have finished (run, failed included); true
     /// asks the loop to stop after them (a worker process that must retire).
     #[inline(always)]
@@ -177,7 +177,7 @@ impl Lane<'_> {
                 task.seed = keys.next_seed(seed_base);
             }
             if GENERAL {
-                tally.starting(rel);
+                tally.starting(rel, rel + 1);
             }
             // SAFETY: `arg` and `result` point at this item's slots (NULL for
             // size 0) in memory the map keeps valid until it returns; `f`
@@ -226,7 +226,7 @@ impl Lane<'_> {
                 cancel_epoch: self.epoch,
             };
             let off = at - self.first;
-            tally.starting(at);
+            tally.starting(at, end);
             // SAFETY: the args and results of items `at .. end` are
             // contiguous from these pointers (NULL for size 0) and valid
             // until the map returns; `range` lives across the call.

@@ -375,6 +375,57 @@ mod processes {
         }
     }
 
+    /// The range form of `dies` (results `a + 1`), for u64 arguments.
+    unsafe extern "C" fn dies_in_range(_: *const c_void, args: *const c_void, results: *mut c_void, range: *mut Range) -> i32 {
+        let r = &*range;
+        for k in 0..r.end - r.begin {
+            let a = *(args as *const u64).add(k);
+            if a == 300 {
+                libc::raise(libc::SIGKILL);
+            }
+            *(results as *mut u64).add(k) = a + 1;
+        }
+        0
+    }
+
+    /// A worker that dies inside a range call of a staged map fails that
+    /// call's items only (as the API says: the items of that range it had
+    /// not finished); the calls before it in its claim delivered their
+    /// results, and the rest of the claim runs again.
+    #[test]
+    fn a_dead_worker_in_a_staged_map_fails_only_its_range_call() {
+        let n = 100_000u64;
+        let mut opts = Options::new(1);
+        opts.backend = Backend::Processes;
+        opts.error_mode = ErrorMode::KeepGoing;
+        let inv = Invoker::new(Op { func: Func::Range(dies_in_range), model: SendPtr::null() }, opts).unwrap();
+        // Map 0 maps the ring, map 1 runs unstaged and is timed, maps 2 on
+        // are the trial of staged maps (`procs::stage`), which maps that
+        // fail do not count in: maps 3 and 4 die, each in a claim of its own.
+        for map in 0..6 {
+            let dying = match map {
+                3 => Some(60_000),
+                4 => Some(20_000),
+                _ => None,
+            };
+            let args: Vec<u64> = (0..n).map(|i| if Some(i) == dying { 300 } else { 1000 + i }).collect();
+            let (mut out, mut status) = (vec![0u64; args.len()], vec![9i32; args.len()]);
+            let r = map_u64(&inv, &args, &mut out, &mut status);
+            let died: Vec<usize> = (0..args.len()).filter(|&i| status[i] == ITEM_WORKER_DIED).collect();
+            if let Some(dying) = dying {
+                assert!(matches!(&r, Err(Error::WorkerDied(m)) if m.contains("SIGKILL")), "{r:?}");
+                let (first, last) = (died[0], died[died.len() - 1]);
+                assert!(died.len() == last - first + 1 && (first..=last).contains(&(dying as usize)), "died: {first}..={last}");
+                assert!(died.len() <= 8192, "a range call holds at most 64 KiB of results here; died: {first}..={last}");
+            } else {
+                assert_eq!(r, Ok(()), "map {map}");
+            }
+            for i in (0..args.len()).filter(|i| !died.contains(i)) {
+                assert_eq!((status[i], out[i]), (0, args[i] + 1), "map {map}, item {i}");
+            }
+        }
+    }
+
     /// An item past the per-item limit fails with a time-out; its worker is
     /// replaced and the map does not wait for it.
     #[test]

@@ -124,8 +124,11 @@ pub struct Slot {
     pub claim_end: AtomicUsize,
     /// The first item of the claim not finished yet.
     pub progress: AtomicUsize,
-    /// The item (or range call) running now, or `IDLE`; and when its time is up.
+    /// The item (or range call) running now, or `IDLE`; a range call's
+    /// end (a claim may be run in several calls, `stage`); and when its
+    /// time is up.
     pub running: AtomicUsize,
+    pub running_end: AtomicUsize,
     pub deadline_ns: AtomicU64,
     /// Items run since it started (recycling).
     pub items_run: AtomicU64,

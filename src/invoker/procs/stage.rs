@@ -90,8 +90,8 @@ impl<T: Tally> Tally for Streamed<'_, T> {
         self.tally.failed(rel, code);
     }
 
-    fn starting(&self, rel: usize) {
-        self.tally.starting(rel);
+    fn starting(&self, rel: usize, end: usize) {
+        self.tally.starting(rel, end);
     }
 
     fn finished(&self, rel: usize, count: usize) -> bool {

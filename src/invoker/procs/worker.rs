@@ -312,13 +312,13 @@ impl Tally for Worker<'_> {
     }
 
     #[inline(always)]
-    fn starting(&self, rel: usize) {
-        // A range call has a limit per item it holds.
-        let items = match self.spec.core.op.func {
-            Func::Item(_) => 1,
-            Func::Range(_) => (self.slot.claim_end.load(Ordering::Relaxed) - rel).max(1) as u64,
-        };
-        self.set_deadline(items);
+    fn starting(&self, rel: usize, end: usize) {
+        // A range call has a limit per item it holds; if it dies, the
+        // zygote fails its items and runs the rest of the claim again.
+        if let Func::Range(_) = self.spec.core.op.func {
+            self.slot.running_end.store(end, Ordering::Release);
+        }
+        self.set_deadline((end - rel).max(1) as u64);
         self.slot.running.store(rel, Ordering::Release);
     }
 

@@ -230,8 +230,8 @@ impl Zygote<'_> {
     }
 
     /// A worker ended holding a claim: its running item (a range function:
-    /// the rest of its range) fails; the rest of the claim runs again unless
-    /// the flow is stopping. Returns the failed items.
+    /// the rest of its range call) fails; the rest of the claim runs again
+    /// unless the flow is stopping. Returns the failed items.
     fn settle(&mut self, k: usize, timed_out: bool) -> Option<Range<usize>> {
         let shared = self.spec.shared;
         let (h, slot) = (shared.header(), &shared.slots()[k]);
@@ -249,7 +249,8 @@ impl Zygote<'_> {
         let running = slot.running.load(Ordering::SeqCst);
         let range_fn = matches!(self.spec.core.op.func, Func::Range(_));
         let (failed, rest) = if running != IDLE && running >= progress && running < end {
-            if range_fn { (running..end, end..end) } else { (running..running + 1, running + 1..end) }
+            let call_end = if range_fn { slot.running_end.load(Ordering::SeqCst).clamp(running + 1, end) } else { running + 1 };
+            (running..call_end, call_end..end)
         } else {
             (progress..progress, progress..end)
         };
