@@ -151,10 +151,13 @@ impl Pool {
         let layout = Layout::new(slots, items.arg_size, items.result_size, items.args.0 as usize, items.results.0 as usize)?;
         let copier = st.copier_for(items);
         let streaming = items.n.saturating_mul(items.result_size) > STREAM_RESULTS_BYTES;
-        // Staging is weighed where a map has a stage's worth of results,
-        // by maps that find their ring mapped (the first touch of new
-        // pages, in every process, would count against the way taken).
-        let weighed = matches!(core.op.func, Func::Range(_)) && items.n.saturating_mul(items.result_size) >= stage::STAGE_BYTES;
+        // Staging is weighed where a map has a stage's worth of results
+        // and grains small enough to stage, by maps that find their ring
+        // mapped (the first touch of new pages, in every process, would
+        // count against the way taken).
+        let weighed = matches!(core.op.func, Func::Range(_))
+            && items.n.saturating_mul(items.result_size) >= stage::STAGE_BYTES
+            && stage::Stage::items_per_call(items.result_size, grain).is_some();
         let staged = weighed && st.staging.next();
         let weighed = weighed && layout.len <= st.arena.len();
         let mut io = MapIo { items, status: mopts.item_status, copied: 0, sunk: 0, copier, streaming, staged, header: self.shared.header() };

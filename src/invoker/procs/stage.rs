@@ -19,6 +19,10 @@ use crate::invoker::kernel::{Lane, Tally};
 
 /// The buffer's size: results of one range call, within a core's L2.
 pub(super) const STAGE_BYTES: usize = 64 << 10;
+/// The most a call's staged results may take when a grain asks for more
+/// than `STAGE_BYTES`: a bigger grain runs unstaged (its buffer would
+/// grow toward a copy of the map's results).
+const STAGE_MAX_BYTES: usize = 1 << 20;
 
 #[repr(C, align(64))]
 #[derive(Clone, Copy)]
@@ -31,10 +35,12 @@ pub(super) struct Stage {
 
 impl Stage {
     /// Items per range call for a lane whose results are staged: whole
-    /// grains (so every call keeps at least a grain), at least one grain.
-    pub(super) fn items_per_call(result_size: usize, grain: usize) -> usize {
+    /// grains (so every call keeps at least a grain), at least one grain;
+    /// `None` where a grain's results are too big to stage.
+    pub(super) fn items_per_call(result_size: usize, grain: usize) -> Option<usize> {
         let grain = grain.max(1);
-        (STAGE_BYTES / result_size.max(1) / grain).max(1) * grain
+        let per_call = (STAGE_BYTES / result_size.max(1) / grain).max(1) * grain;
+        (per_call.checked_mul(result_size)? <= STAGE_MAX_BYTES).then_some(per_call)
     }
 
     /// Run relative items `lane.first .. end` of a range lane, at most
@@ -213,7 +219,7 @@ mod tests {
             epoch: 1,
         };
         let check = Check { args, ring, news: RefCell::default(), failed: RefCell::default() };
-        let per_call = Stage::items_per_call(16, 3);
+        let per_call = Stage::items_per_call(16, 3).unwrap();
         let returned = Stage::default().run(&lane, args.len(), per_call, &check);
         assert_eq!(model.misplaced.load(Ordering::SeqCst), 0, "staged results not aligned as their ring slots");
         // SAFETY: the ring has a slot per argument.
@@ -223,9 +229,12 @@ mod tests {
 
     #[test]
     fn calls_are_whole_grains_of_a_stage_and_every_result_lands() {
-        let per_call = Stage::items_per_call(16, 3);
+        let per_call = Stage::items_per_call(16, 3).unwrap();
         assert!(per_call % 3 == 0 && per_call * 16 <= STAGE_BYTES && (per_call + 3) * 16 > STAGE_BYTES);
-        assert_eq!(Stage::items_per_call(16, 10_000), 10_000, "a grain bigger than the stage is one call");
+        assert_eq!(Stage::items_per_call(16, 10_000), Some(10_000), "a grain bigger than the stage is one call");
+        assert_eq!(Stage::items_per_call(8, 1 << 20), None, "8 MiB a grain is not staged");
+        assert_eq!(Stage::items_per_call(8, usize::MAX), None);
+        assert_eq!(Stage::items_per_call(usize::MAX, 1), None);
         let args: Vec<u64> = (100..100 + 2 * per_call as u64 + 50).collect();
         for skew in [0, 8, 16, 48] {
             for first in [0, 5] {
@@ -243,7 +252,7 @@ mod tests {
 
     #[test]
     fn failures_and_stops_stream_what_ran_before_them() {
-        let per_call = Stage::items_per_call(16, 3);
+        let per_call = Stage::items_per_call(16, 3).unwrap();
         let mut args: Vec<u64> = (100..100 + 2 * per_call as u64).collect();
         // Keep-going: the rest of a failing call runs; its result is
         // streamed with the items around it (the ring slot is unspecified).

@@ -227,11 +227,11 @@ impl Worker<'_> {
             cancel: &h.cancel,
             epoch: h.epoch.load(Ordering::Relaxed),
         };
-        let ran = if h.staged.load(Ordering::Relaxed) != 0 && matches!(self.spec.core.op.func, Func::Range(_)) {
-            let per_call = Stage::items_per_call(l.result_size, h.grain.load(Ordering::Relaxed));
-            self.stage.borrow_mut().run(&lane, range.end, per_call, &*self)
-        } else {
-            lane.run(range.end, &*self, false)
+        let staged = h.staged.load(Ordering::Relaxed) != 0 && matches!(self.spec.core.op.func, Func::Range(_));
+        let per_call = staged.then(|| Stage::items_per_call(l.result_size, h.grain.load(Ordering::Relaxed))).flatten();
+        let ran = match per_call {
+            Some(per_call) => self.stage.borrow_mut().run(&lane, range.end, per_call, &*self),
+            None => lane.run(range.end, &*self, false),
         };
         if self.over_rss.get() {
             return;
