@@ -121,7 +121,19 @@ pub trait Tally {
     }
 }
 
-impl Lane<'_> {
+impl<'a> Lane<'a> {
+    /// The same lane from its item `at` on.
+    pub fn rest_at(&self, at: usize) -> Lane<'a> {
+        let off = at - self.first;
+        Lane {
+            first: at,
+            args: slot(self.args, off, self.arg_size),
+            results: slot(self.results, off, self.result_size).cast_mut(),
+            status: if self.status.is_null() { self.status } else { self.status.wrapping_add(off) },
+            ..*self
+        }
+    }
+
     #[inline(always)]
     fn stopped(&self, rel: usize) -> bool {
         (self.stop_at.load(Ordering::Relaxed) <= rel) | (self.cancel.load(Ordering::Relaxed) != self.epoch)

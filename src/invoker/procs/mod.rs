@@ -111,8 +111,8 @@ struct FlowSpec {
     /// The cancel word when the call began (a cancel while it waits its turn counts).
     epoch: u64,
     mode: Mode,
-    /// Range calls stage their results, and arguments are streamed in.
-    staged: bool,
+    /// A staged map's items per range call (0: not staged).
+    stage_items: usize,
 }
 
 /// How a worker left during a flow.
@@ -151,20 +151,20 @@ impl Pool {
         let layout = Layout::new(slots, items.arg_size, items.result_size, items.args.0 as usize, items.results.0 as usize)?;
         let copier = st.copier_for(items);
         let streaming = items.n.saturating_mul(items.result_size) > STREAM_RESULTS_BYTES;
-        // Staging is weighed where a map has a stage's worth of results
-        // and grains small enough to stage, by maps that find their ring
-        // mapped (the first touch of new pages, in every process, would
-        // count against the way taken).
-        let weighed = matches!(core.op.func, Func::Range(_))
-            && items.n.saturating_mul(items.result_size) >= stage::STAGE_BYTES
-            && stage::Stage::items_per_call(items.result_size, grain).is_some();
-        let staged = weighed && st.staging.next();
-        let weighed = weighed && layout.len <= st.arena.len();
+        // Range maps with a stage's worth of results, in grains small
+        // enough to stage, may be staged; the maps that find their ring
+        // mapped are timed (the first touch of new pages, in every process,
+        // would count against the way taken).
+        let stageable = matches!(core.op.func, Func::Range(_)) && items.n.saturating_mul(items.result_size) >= stage::STAGE_BYTES;
+        let per_call = stageable.then(|| stage::Stage::items_per_call(items.result_size, grain)).flatten();
+        let staged = per_call.is_some() && st.staging.next();
+        let timed = per_call.is_some() && layout.len <= st.arena.len();
+        let stage_items = per_call.filter(|_| staged).unwrap_or(0);
         let mut io = MapIo { items, status: mopts.item_status, copied: 0, sunk: 0, copier, streaming, staged, header: self.shared.header() };
-        let flow = FlowSpec { layout, window: slots, grain, total: items.n, index_base: mopts.index_base, seed_base, epoch, mode: Mode::Map, staged };
+        let flow = FlowSpec { layout, window: slots, grain, total: items.n, index_base: mopts.index_base, seed_base, epoch, mode: Mode::Map, stage_items };
         let began = Instant::now();
         let r = st.run_flow(&self.shared, core, flow, &mut io);
-        if weighed && r.is_ok() {
+        if timed && r.is_ok() {
             st.staging.learn(staged, began.elapsed().as_nanos() as f64 / items.n as f64);
         }
         io.skip_rest();
@@ -180,7 +180,7 @@ impl Pool {
         let window = stream::window(opts, sizes, core.opts.n_jobs);
         let (slots, grain) = stream::ring_shape(window, core.opts.grain)?;
         let layout = Layout::new(slots, sizes.0, sizes.1, 0, 0)?;
-        let flow = FlowSpec { layout, window, grain, total: usize::MAX, index_base: opts.index_base, seed_base, epoch, mode: Mode::Stream, staged: false };
+        let flow = FlowSpec { layout, window, grain, total: usize::MAX, index_base: opts.index_base, seed_base, epoch, mode: Mode::Stream, stage_items: 0 };
         st.run_flow(&self.shared, core, flow, io)
     }
 }
@@ -316,7 +316,7 @@ impl Parent {
 
     /// Describe a new flow in the header and drive it to its end.
     fn run_flow(&mut self, shared: &Shared, core: &Core, spec: FlowSpec, io: &mut dyn Io) -> Result<()> {
-        let FlowSpec { layout, window, grain, total, index_base, seed_base, epoch, mode, staged } = spec;
+        let FlowSpec { layout, window, grain, total, index_base, seed_base, epoch, mode, stage_items } = spec;
         let h = shared.header();
         self.arena.grow(&self.arena_fd, h, layout.len)?;
         if self.zero_statuses < layout.slots {
@@ -331,7 +331,7 @@ impl Parent {
         h.index_base.store(index_base, Ordering::Relaxed);
         h.seed_base.store(seed_base, Ordering::Relaxed);
         h.seeds.store(u32::from(core.opts.item_seeds), Ordering::Relaxed);
-        h.staged.store(u32::from(staged), Ordering::Relaxed);
+        h.stage_items.store(stage_items, Ordering::Relaxed);
         h.keep_going.store(u32::from(core.opts.error_mode == ErrorMode::KeepGoing), Ordering::Relaxed);
         h.stream.store(u32::from(mode == Mode::Stream), Ordering::Relaxed);
         h.grain.store(grain, Ordering::Relaxed);

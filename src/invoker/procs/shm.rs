@@ -69,9 +69,8 @@ pub struct Header {
     /// A stream: under fail-fast, items below the failing one still run.
     pub stream: AtomicU32,
     pub seeds: AtomicU32,
-    /// Range calls write their results to a private buffer and stream them
-    /// to the ring, and the parent streams the arguments in (`stage`).
-    pub staged: AtomicU32,
+    /// A staged map (`stage`): its range calls' most items (0: not staged).
+    pub stage_items: AtomicUsize,
     /// Fewest items per claim until the end (the slots are whole grains).
     pub grain: AtomicUsize,
     /// Items in all: `usize::MAX` for a stream until it ends.

@@ -58,17 +58,12 @@ impl Stage {
         let mut at = lane.first;
         while at < end {
             let to = end.min(at + per_call);
-            let ring = lane.results.wrapping_add((at - lane.first) * size);
+            let tail = lane.rest_at(at);
+            let ring = tail.results;
             // SAFETY: `ring % 64 < 64` bytes into the buffer, which has a
             // line more than the call's results need.
             let staged = unsafe { self.lines.as_mut_ptr().cast::<u8>().add(ring as usize % 64) };
-            let call = Lane {
-                first: at,
-                args: lane.args.wrapping_add((at - lane.first) * lane.arg_size),
-                results: staged,
-                status: if lane.status.is_null() { lane.status } else { lane.status.wrapping_add(at - lane.first) },
-                ..*lane
-            };
+            let call = Lane { results: staged, ..tail };
             let ran = call.run(to, &Streamed { tally, first: at, staged, ring, size }, false);
             if ran < to {
                 return ran;

@@ -227,11 +227,9 @@ impl Worker<'_> {
             cancel: &h.cancel,
             epoch: h.epoch.load(Ordering::Relaxed),
         };
-        let staged = h.staged.load(Ordering::Relaxed) != 0 && matches!(self.spec.core.op.func, Func::Range(_));
-        let per_call = staged.then(|| Stage::items_per_call(l.result_size, h.grain.load(Ordering::Relaxed))).flatten();
-        let ran = match per_call {
-            Some(per_call) => self.stage.borrow_mut().run(&lane, range.end, per_call, &*self),
-            None => lane.run(range.end, &*self, false),
+        let ran = match h.stage_items.load(Ordering::Relaxed) {
+            0 => lane.run(range.end, &*self, false),
+            per_call => self.stage.borrow_mut().run(&lane, range.end, per_call, &*self),
         };
         if self.over_rss.get() {
             return;
