@@ -13,10 +13,13 @@
  *  - a death in the call for the rest of a range after a keep-going
  *    failure fails only that rest;
  * with index_base 0 and 5000; the invoker stays usable (the worker is
- * replaced: the next map runs in full). n_jobs 1 and 2. */
+ * replaced: the next map runs in full). n_jobs 1 and 2. The maps are big
+ * enough (800 KB of results) that a pool may run a claim in several range
+ * calls (a staged map; its first maps after the first clean one are): a
+ * death fails its own call's items only, not the claim's later calls. */
 #include "range/rangetest.h"
 
-enum { N = 3000, DIE_AT = 1700, FAIL_AT = 1650 };
+enum { N = 100000, DIE_AT = 1700, FAIL_AT = 1650 };
 
 typedef struct {
     rt_log log;
