@@ -122,7 +122,8 @@ pub trait Tally {
 }
 
 impl<'a> Lane<'a> {
-    /// The same lane from its item `at` on.
+    /// The same lane from its item `at` on (a process worker's staged calls).
+    #[cfg_attr(not(lk_fork), allow(dead_code))]
     pub fn rest_at(&self, at: usize) -> Lane<'a> {
         let off = at - self.first;
         Lane {
