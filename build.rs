@@ -117,6 +117,7 @@ const SECTIONS: &[(&str, &[&str])] = &[
     ),
     ("Streaming maps", &["lk_source_fn", "lk_sink_fn", "lk_stream_options", "lk_stream_options_init", "lk_invoker_stream"]),
     ("Cancel and shutdown", &["lk_invoker_cancel", "lk_invoker_shutdown"]),
+    ("Shared memory: arrays process workers use in place", &["lk_shared_alloc", "lk_shared_free"]),
     ("Process counts and where a callback runs", &["lk_proc_count", "lk_cpu_count", "lk_inner_threads", "lk_is_worker", "lk_is_mp_worker"]),
     (
         "Isolated children: run_sp and buffers",

@@ -880,6 +880,57 @@ enum lk_status lk_invoker_cancel(struct lk_invoker *inv);
  */
 enum lk_status lk_invoker_shutdown(struct lk_invoker *inv);
 
+/* ---------------- Shared memory: arrays process workers use in place ---------------- */
+
+/**
+ * Allocate `size` bytes that every process forked from now on shares at
+ * the same address: the workers of process invokers made after the first
+ * `lk_shared_alloc` call, `lk_run_sp` children, and your own forks.
+ *
+ * A map on such an invoker whose argument array (or result array) lies
+ * wholly in this memory reads it (writes it) in place instead of copying
+ * it through the invoker's ring, so it moves what a map on threads moves.
+ * Workers then see the arguments as they are when the map runs, and write
+ * results straight into the caller's array: a failed item's result slot
+ * holds whatever its callback wrote, as on threads. Other maps, and
+ * invokers made before the first call, copy as they always do. Any memory
+ * from here may also hold a model or data that workers should see as it is
+ * now rather than as it was when their invoker was made.
+ *
+ * The block is aligned to 64 bytes and not initialised. `size == 0` sets
+ * `*out` to NULL and succeeds. The first call reserves the region all
+ * blocks come from: address space the size of the machine's memory, or
+ * `LK_SHARED_MEMORY` bytes when that is set (a number, optionally with K,
+ * M, G or T: "512M"; at least 1M; a malformed value is logged and
+ * ignored), backed only where touched; it never grows. A child made by
+ * `lk_run_sp` with a `memory_limit` gets that limit on top of it.
+ *
+ * Ownership: the block is the caller's until `lk_shared_free`. Returns
+ * `LK_OK` (`*out` set); `LK_ERR_INVALID` (`out` NULL, a size that
+ * overflows); `LK_ERR_SYSTEM` (the region could not be reserved, or has no
+ * free block that big); `LK_ERR_UNSUPPORTED` (a process forked after the
+ * first call: only that first process allocates; or a build without
+ * fork). On failure `*out` is unchanged. Thread-safe.
+ * # Safety
+ * `out` must be NULL or point to a writable `void *`.
+ */
+enum lk_status lk_shared_alloc(size_t size,
+                               void **out);
+
+/**
+ * Free a block from `lk_shared_alloc`; its whole pages go back to the
+ * system. NULL is a no-op returning `LK_OK`. No map may be using it.
+ *
+ * Returns `LK_OK`; `LK_ERR_INVALID` (a pointer `lk_shared_alloc` did not
+ * return, or one freed already: nothing is freed); `LK_ERR_UNSUPPORTED`
+ * (a process forked after the first `lk_shared_alloc`, or a build without
+ * fork). Thread-safe.
+ * # Safety
+ * None beyond the above: the pointer is only compared, never dereferenced
+ * unless it is a live block.
+ */
+enum lk_status lk_shared_free(void *ptr);
+
 /* ---------------- Process counts and where a callback runs ---------------- */
 
 /**
@@ -982,7 +1033,8 @@ typedef struct lk_sp_options {
     uint64_t timeout_ms;
     /**
      * Address-space limit for the child in bytes (RLIMIT_AS; 0: none).
-     * Allocations past it fail in the child.
+     * Allocations past it fail in the child. Shared memory reserved by
+     * `lk_shared_alloc` comes on top of it.
      */
     uint64_t memory_limit;
 } lk_sp_options;

@@ -23,6 +23,8 @@ pub mod buffer;
 #[cfg(lk_fork)]
 pub mod child;
 pub mod fork;
+#[cfg(lk_fork)]
+pub mod shared_memory;
 pub mod sp;
 #[cfg(lk_fork)]
 pub(crate) mod wire;

@@ -47,6 +47,12 @@ int main(void) {
     CHECK(inv == (lk_invoker *)0x1); /* untouched on failure */
     CHECK(lk_last_error()[0] != '\0');
 
+    void *shared = (void *)0x1;
+    CHECK(lk_shared_alloc(64, &shared) == LK_ERR_UNSUPPORTED);
+    CHECK(strstr(lk_last_error(), "portable") != NULL);
+    CHECK(shared == (void *)0x1);
+    CHECK(lk_shared_free(NULL) == LK_OK);
+
     printf("build_portable: ok\n");
     return 0;
 }

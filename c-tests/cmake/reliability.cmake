@@ -82,9 +82,9 @@ set(LK_ASAN_ENV
   "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1")
 # Tests left out of the sanitizer build, each for a reason of the
 # sanitizer's, not of the library's:
-#   run_sp_fault_memory_limit: sets RLIMIT_AS in the child below what ASan's
-#       shadow memory reserves (terabytes of address space), so the child
-#       cannot run at all under ASan.
+#   run_sp_fault_memory_limit, shared_fault_sp_memory_limit: set RLIMIT_AS
+#       in the child below what ASan's shadow memory reserves (terabytes of
+#       address space), so the child cannot run at all under ASan.
 #   reliability_fault_forksafety_run_sp, _procs, _child_log_callback,
 #   run_sp_api_handles_in_child, invoker_fault_fork_handle_threads,
 #   run_sp_api_log_order (its threads call lk_run_sp at once): they
@@ -99,7 +99,7 @@ set(LK_ASAN_ENV
 #   run_sp_leak_fds: gives children 20 ms time limits, and one of its
 #       children calls exit(), which under ASan runs LeakSanitizer's exit-time
 #       scan (it stops the process with ptrace), longer than 20 ms under load.
-set(LK_ASAN_SKIP run_sp_fault_memory_limit reliability_fault_forksafety_run_sp
+set(LK_ASAN_SKIP run_sp_fault_memory_limit shared_fault_sp_memory_limit reliability_fault_forksafety_run_sp
     reliability_fault_forksafety_procs reliability_fault_forksafety_child_log_callback
     run_sp_api_handles_in_child invoker_fault_fork_handle_threads
     run_sp_api_log_order run_sp_leak_fds)
@@ -214,8 +214,11 @@ foreach(test IN LISTS LK_CHECKED_TESTS)
     set(args ${LK_VALGRIND_ARGS_${test}})
   endif()
   add_test(NAME valgrind_${test} COMMAND "${LK_REL_DIR}/valgrind.sh" $<TARGET_FILE:${program}> ${args})
+  # LK_SHARED_MEMORY: memcheck marks a new mapping's whole range, and the
+  # default shared region is as big as the machine's memory (a minute or
+  # more under memcheck, and gigabytes of its own memory).
   set_tests_properties(valgrind_${test} PROPERTIES TIMEOUT 600 LABELS "reliability;valgrind"
-                       ENVIRONMENT "LK_VALGRIND=${LK_VALGRIND}")
+                       ENVIRONMENT "LK_VALGRIND=${LK_VALGRIND};LK_SHARED_MEMORY=256M")
 endforeach()
 
 # The stress mix under memcheck too (shorter: valgrind runs it about 50 times

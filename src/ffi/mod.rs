@@ -11,6 +11,7 @@ pub mod log;
 pub mod map;
 pub mod proc;
 pub mod seed;
+pub mod shared;
 pub mod sp;
 pub mod stream;
 

@@ -184,6 +184,36 @@ impl Mapping {
         Ok(Mapping::from_raw(p, len))
     }
 
+    /// `len` bytes of address space shared with every process forked after
+    /// it, backed by memory only where touched: no swap or commit is
+    /// reserved for it (MAP_NORESERVE), and huge pages are asked for where
+    /// the system allows them for shared memory.
+    pub fn shared_reserve(len: usize) -> io::Result<Mapping> {
+        // SAFETY: a fresh anonymous mapping aliases nothing; the kernel picks the address.
+        let p = unsafe {
+            rustix::mm::mmap_anonymous(std::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED | MapFlags::NORESERVE)
+        }?;
+        let map = Mapping::from_raw(p, len);
+        // SAFETY: advice on our own fresh mapping; it changes no contents.
+        // Refused where shared huge pages are off: then small pages it is.
+        let _ = unsafe { rustix::mm::madvise(p, len, rustix::mm::Advice::LinuxHugepage) };
+        Ok(map)
+    }
+
+    /// Give the pages of `range` (bytes from the mapping's start, whole
+    /// pages) back to the system: they read as zeros afterwards, in every
+    /// process that shares them.
+    pub fn discard(&self, range: std::ops::Range<usize>) -> io::Result<()> {
+        assert!(range.start <= range.end && range.end <= self.len, "discard past the mapping");
+        if range.is_empty() {
+            return Ok(());
+        }
+        // SAFETY: the range lies in our mapping (checked above); MADV_REMOVE
+        // only drops the pages' contents, which the caller no longer uses.
+        unsafe { rustix::mm::madvise(self.ptr.as_ptr().add(range.start).cast(), range.len(), rustix::mm::Advice::LinuxRemove) }?;
+        Ok(())
+    }
+
     /// `len` bytes of `fd` from its start, shared (writes reach the file and
     /// every other shared mapping) or private (copy-on-write, read-write).
     pub fn of_file(fd: BorrowedFd<'_>, len: usize, shared: bool) -> io::Result<Mapping> {
@@ -239,6 +269,13 @@ pub fn page_size() -> usize {
     // SAFETY: sysconf reads a constant; no memory is passed.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// The machine's memory in bytes (None when the system will not say).
+pub fn physical_memory() -> Option<usize> {
+    // SAFETY: sysconf reads a constant; no memory is passed.
+    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
+    usize::try_from(pages).ok().filter(|&n| n > 0)?.checked_mul(page_size())
 }
 
 /// Monotonic time in nanoseconds, the same clock in every process (glibc's

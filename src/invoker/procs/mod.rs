@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use crate::sync::Mutex;
 
 use self::copy::Copier;
-use self::shm::{Arena, Layout, Shared, IDLE, RETRY_FREE};
+use self::shm::{Arena, Layout, Place, Shared, IDLE, RETRY_FREE};
 use self::flow::{drain_logs, ProcFlow};
 use super::kernel::Items;
 use super::stream::{self, Io, Mode, Ring, StreamOptions};
@@ -42,6 +42,7 @@ use super::{Core, ErrorMode, Func, MapOptions, ITEM_SKIPPED, ITEM_TIMED_OUT, ITE
 use crate::child::{self, Child, DeathWatch, Exit};
 use crate::fork::Role;
 use crate::error::{Error, Result};
+use crate::shared_memory;
 use crate::sys;
 use crate::util::SendPtr;
 use crate::wire::{self, Record};
@@ -95,6 +96,9 @@ pub(super) struct Zygote {
     /// The workers' log records.
     logs: OwnedFd,
     log_reader: wire::Reader,
+    /// Shared memory was reserved before the zygote was forked: its workers
+    /// map it, and may use arrays there in place.
+    maps_shared_memory: bool,
 }
 
 /// What a flow is: where its ring lies and what it runs under.
@@ -141,26 +145,33 @@ impl Pool {
         self.shared.header().cancel.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// One map: the caller's arrays through the ring.
+    /// One map: the caller's arrays through the ring, or in place where
+    /// they lie in shared memory that the workers map.
     pub fn map(&self, core: &Core, items: Items, mopts: &MapOptions, seed_base: u64) -> Result<()> {
         // A map waiting for its turn is in flight: a cancel meanwhile stops it.
         let epoch = self.shared.header().cancel.load(Ordering::SeqCst);
         let mut st = self.state.lock();
         st.ensure_zygote(&self.shared)?;
-        let (slots, grain) = map_ring(items, core.opts.n_jobs, core.opts.grain)?;
-        let layout = Layout::new(slots, items.arg_size, items.result_size, items.args.0 as usize, items.results.0 as usize)?;
-        let copier = st.copier_for(items);
+        let shared = st.zygote.as_ref().is_some_and(|z| z.maps_shared_memory);
+        let args = place(shared, items.args.0, items.n, items.arg_size);
+        let results = place(shared, items.results.0, items.n, items.result_size);
+        // What goes through the ring: arrays used in place take no room there.
+        let ring_size = |place: Place, size: usize| if matches!(place, Place::Shared(_)) { 0 } else { size };
+        let ring_items = Items { arg_size: ring_size(args, items.arg_size), result_size: ring_size(results, items.result_size), ..items };
+        let (slots, grain) = map_ring(ring_items, core.opts.n_jobs, core.opts.grain)?;
+        let layout = Layout::new(slots, items.arg_size, items.result_size, args, results)?;
+        let copier = st.copier_for(ring_items);
         let streaming = items.n.saturating_mul(items.result_size) > STREAM_RESULTS_BYTES;
-        // Range maps with a stage's worth of results, in grains small
-        // enough to stage, may be staged; the maps that find their ring
-        // mapped are timed (the first touch of new pages, in every process,
-        // would count against the way taken).
-        let stageable = matches!(core.op.func, Func::Range(_)) && items.n.saturating_mul(items.result_size) >= stage::STAGE_BYTES;
+        // Range maps with a stage's worth of results in the ring, in grains
+        // small enough to stage, may be staged; the maps that find their
+        // ring mapped are timed (the first touch of new pages, in every
+        // process, would count against the way taken).
+        let stageable = matches!(core.op.func, Func::Range(_)) && items.n.saturating_mul(ring_items.result_size) >= stage::STAGE_BYTES;
         let per_call = stageable.then(|| stage::Stage::items_per_call(items.result_size, grain)).flatten();
         let staged = per_call.is_some() && st.staging.next();
         let timed = per_call.is_some() && layout.len <= st.arena.len();
         let stage_items = per_call.filter(|_| staged).unwrap_or(0);
-        let mut io = MapIo { items, status: mopts.item_status, copied: 0, sunk: 0, copier, streaming, staged, header: self.shared.header() };
+        let mut io = MapIo { items: ring_items, status: mopts.item_status, copied: 0, sunk: 0, copier, streaming, staged, header: self.shared.header() };
         let flow = FlowSpec { layout, window: slots, grain, total: items.n, index_base: mopts.index_base, seed_base, epoch, mode: Mode::Map, stage_items };
         let began = Instant::now();
         let r = st.run_flow(&self.shared, core, flow, &mut io);
@@ -179,9 +190,20 @@ impl Pool {
         st.ensure_zygote(&self.shared)?;
         let window = stream::window(opts, sizes, core.opts.n_jobs);
         let (slots, grain) = stream::ring_shape(window, core.opts.grain)?;
-        let layout = Layout::new(slots, sizes.0, sizes.1, 0, 0)?;
+        let ring = Place::Ring { aligned_as: 0 };
+        let layout = Layout::new(slots, sizes.0, sizes.1, ring, ring)?;
         let flow = FlowSpec { layout, window, grain, total: usize::MAX, index_base: opts.index_base, seed_base, epoch, mode: Mode::Stream, stage_items: 0 };
         st.run_flow(&self.shared, core, flow, io)
+    }
+}
+
+/// Where a map's array of `n` items of `size` bytes at `at` lies for the
+/// workers: in place when it lies wholly in shared memory they map.
+fn place(workers_map_shared: bool, at: *mut u8, n: usize, size: usize) -> Place {
+    let addr = at.expose_provenance();
+    match n.checked_mul(size) {
+        Some(len) if workers_map_shared && size > 0 && shared_memory::contains(addr, len) => Place::Shared(addr),
+        _ => Place::Ring { aligned_as: addr },
     }
 }
 
@@ -253,6 +275,8 @@ impl Parent {
         fork::keep_from_children(life_wr.as_raw_fd());
         let parent_ends = [ctrl_rd.as_raw_fd(), logs_rd.as_raw_fd(), cmd_wr.as_raw_fd()];
         let ctrl_fd = ctrl_wr.as_raw_fd();
+        // Read before the fork: memory reserved later is not the zygote's.
+        let maps_shared_memory = shared_memory::reserved();
         let (core, arena_fd, events) = (&*self.core, &self.arena_fd, &self.events);
         // The child's ends move into the body: the zygote owns them, and the
         // parent's copies close when the body is dropped here.
@@ -280,7 +304,7 @@ impl Parent {
                 return Err(e);
             }
         };
-        Ok(Zygote { child: Child::adopt(pid, ctrl_rd)?, lifeline: Some(life_wr), commands: cmd_wr, logs: logs_rd, log_reader: Default::default() })
+        Ok(Zygote { child: Child::adopt(pid, ctrl_rd)?, lifeline: Some(life_wr), commands: cmd_wr, logs: logs_rd, log_reader: Default::default(), maps_shared_memory })
     }
 
     /// A zygote that ended (killed from outside) is replaced: its workers

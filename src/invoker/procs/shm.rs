@@ -63,6 +63,9 @@ pub struct Header {
     pub off_args: AtomicUsize,
     pub off_results: AtomicUsize,
     pub off_status: AtomicUsize,
+    /// The caller's arrays where they are used in place (`Place::Shared`; 0: in the ring).
+    pub args_at: AtomicUsize,
+    pub results_at: AtomicUsize,
     pub arena_gen: AtomicU64,
     pub arena_len: AtomicUsize,
     pub keep_going: AtomicU32,
@@ -264,6 +267,18 @@ impl Arena {
     }
 }
 
+/// Where a flow's array of arguments or results lies.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Place {
+    /// In the ring, each slot with the alignment, up to 64 bytes, that
+    /// this address has (the caller's array; 0 for 64-byte alignment).
+    Ring { aligned_as: usize },
+    /// At this address of shared memory (`crate::shared_memory`), which
+    /// every worker maps at the same address: item `rel` at `rel × size`
+    /// from it, used in place.
+    Shared(usize),
+}
+
 /// Where a flow's ring lies in the arena, and how an item maps to a slot.
 #[derive(Clone, Copy)]
 pub struct Layout {
@@ -273,25 +288,34 @@ pub struct Layout {
     pub off_args: usize,
     pub off_results: usize,
     pub off_status: usize,
+    /// Arrays used in place (`Place::Shared`), or 0: in the ring.
+    pub args_at: usize,
+    pub results_at: usize,
     pub len: usize,
 }
 
 impl Layout {
-    /// A ring of `slots` items whose argument and result slots have the
-    /// alignment, up to 64 bytes, of `args_at` and `results_at` (the
-    /// caller's arrays, or 0 for 64-byte alignment). For a caller's array,
-    /// `slots × size` must be a multiple of 64, so that every item keeps its
-    /// own alignment lap after lap.
-    pub fn new(slots: usize, arg_size: usize, result_size: usize, args_at: usize, results_at: usize) -> Result<Layout> {
+    /// A ring of `slots` statuses and, for arrays placed in it, arguments
+    /// and results. For a caller's array, `slots × size` must be a multiple
+    /// of 64, so that every item keeps its own alignment lap after lap.
+    pub fn new(slots: usize, arg_size: usize, result_size: usize, args: Place, results: Place) -> Result<Layout> {
         let overflow = || Error::invalid("the map is too large for the process backend's shared memory");
         let up = |x: usize| x.checked_next_multiple_of(64).ok_or_else(overflow);
-        let status_bytes = slots.checked_mul(4).ok_or_else(overflow)?;
+        // An array's bytes in the ring from `start`, and its address in place (or 0).
+        let span = |start: usize, place: Place, size: usize| -> Result<(usize, usize, usize)> {
+            match place {
+                Place::Shared(at) => Ok((start, start, at)),
+                Place::Ring { aligned_as } => {
+                    let off = up(start)? + aligned_as % 64;
+                    let end = off.checked_add(slots.checked_mul(size).ok_or_else(overflow)?).ok_or_else(overflow)?;
+                    Ok((off, end, 0))
+                }
+            }
+        };
         let off_status = 0;
-        let off_args = up(status_bytes)? + args_at % 64;
-        let args_end = off_args.checked_add(slots.checked_mul(arg_size).ok_or_else(overflow)?).ok_or_else(overflow)?;
-        let off_results = up(args_end)? + results_at % 64;
-        let len = off_results.checked_add(slots.checked_mul(result_size).ok_or_else(overflow)?).ok_or_else(overflow)?;
-        Ok(Layout { slots, arg_size, result_size, off_args, off_results, off_status, len: len.max(1) })
+        let (off_args, args_end, args_at) = span(slots.checked_mul(4).ok_or_else(overflow)?, args, arg_size)?;
+        let (off_results, len, results_at) = span(args_end, results, result_size)?;
+        Ok(Layout { slots, arg_size, result_size, off_args, off_results, off_status, args_at, results_at, len: len.max(1) })
     }
 
     pub fn publish(&self, h: &Header) {
@@ -301,6 +325,8 @@ impl Layout {
         h.off_args.store(self.off_args, Ordering::Relaxed);
         h.off_results.store(self.off_results, Ordering::Relaxed);
         h.off_status.store(self.off_status, Ordering::Relaxed);
+        h.args_at.store(self.args_at, Ordering::Relaxed);
+        h.results_at.store(self.results_at, Ordering::Relaxed);
     }
 
     pub fn read(h: &Header) -> Layout {
@@ -311,6 +337,8 @@ impl Layout {
             off_args: h.off_args.load(Ordering::Relaxed),
             off_results: h.off_results.load(Ordering::Relaxed),
             off_status: h.off_status.load(Ordering::Relaxed),
+            args_at: h.args_at.load(Ordering::Relaxed),
+            results_at: h.results_at.load(Ordering::Relaxed),
             len: 0,
         }
     }
@@ -320,11 +348,11 @@ impl Layout {
     }
 
     pub fn arg(&self, arena: &Arena, rel: usize) -> *mut u8 {
-        if self.arg_size == 0 { std::ptr::null_mut() } else { arena.at(self.off_args + self.slot(rel) * self.arg_size) }
+        item_at(arena, self.off_args, self.args_at, self.slot(rel), rel, self.arg_size)
     }
 
     pub fn result(&self, arena: &Arena, rel: usize) -> *mut u8 {
-        if self.result_size == 0 { std::ptr::null_mut() } else { arena.at(self.off_results + self.slot(rel) * self.result_size) }
+        item_at(arena, self.off_results, self.results_at, self.slot(rel), rel, self.result_size)
     }
 
     pub fn status(&self, arena: &Arena, rel: usize) -> *mut i32 {
@@ -340,5 +368,17 @@ impl Layout {
             // SAFETY: the arena holds `slots` statuses and is mapped here.
             unsafe { *self.status(arena, rel) = code };
         }
+    }
+}
+
+/// Item `rel`'s slot of an array: in place at `at` (non-zero), else slot
+/// `slot` of the ring's array at `off`; NULL for items of size 0.
+fn item_at(arena: &Arena, off: usize, at: usize, slot: usize, rel: usize, size: usize) -> *mut u8 {
+    match (size, at) {
+        (0, _) => std::ptr::null_mut(),
+        (_, 0) => arena.at(off + slot * size),
+        // The address came from the parent, whose shared memory this
+        // process maps at the same address (it was forked after it).
+        _ => std::ptr::with_exposed_provenance_mut(at.wrapping_add(rel * size)),
     }
 }

@@ -1,0 +1,54 @@
+/* lk_sp_options.memory_limit once shared memory is reserved (the header:
+ * "a child made by lk_run_sp with a memory_limit gets that limit on top of
+ * it"): with a limit of what the process mapped before its first
+ * lk_shared_alloc plus 256 MiB, the child still allocates 64 MiB, writes
+ * the shared block, and fails to allocate 2 GiB (the code comes back). */
+#include "lktest.h"
+
+#define MiB ((size_t)1 << 20)
+
+typedef struct {
+    uint64_t *shared;
+    size_t big;
+} arg_t;
+
+static int32_t grab(const void *arg, lk_buffer *out) {
+    (void)out;
+    const arg_t *a = (const arg_t *)arg;
+    void *small = malloc(64 * MiB);
+    if (!small) return 22;
+    memset(small, 1, 64 * MiB);
+    free(small);
+    a->shared[0] = 77;
+    char *p = (char *)malloc(a->big);
+    if (!p) return 21;
+    p[0] = 1;
+    free(p);
+    return 0;
+}
+
+static size_t vm_size(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    CHECK(f != NULL);
+    unsigned long pages = 0;
+    CHECK(fscanf(f, "%lu", &pages) == 1);
+    fclose(f);
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+int main(void) {
+    lkt_watchdog(60);
+    size_t before = vm_size();
+    arg_t a = {NULL, 2048 * MiB};
+    CHECK_OK(lk_shared_alloc(64, (void **)&a.shared));
+    CHECK(vm_size() >= before + 32 * MiB); /* the region is reserved */
+    lk_sp_options opts;
+    lk_sp_options_init(&opts, sizeof opts);
+    opts.memory_limit = (uint64_t)(before + 256 * MiB);
+    lk_buffer res = {0};
+    CHECK_FAIL(lk_run_sp_with(grab, &a, &opts, &res), LK_ERR_CALLBACK);
+    CHECK_ERROR_HAS_NUMBER(21);
+    CHECK(a.shared[0] == 77);
+    CHECK_OK(lk_shared_free(a.shared));
+    return 0;
+}
