@@ -58,6 +58,9 @@ typedef struct bench_tool {
        callback or the tool failed (then `why` says why). */
     int (*run)(const bench_work *w, size_t n, void *results, char *why, size_t why_len);
     void (*teardown)(void);
+    /* Where the harness puts this tool's result arrays (NULL: malloc);
+       called after setup, never freed (they live until exit). */
+    void *(*alloc_results)(size_t bytes);
 } bench_tool;
 
 extern const bench_tool bench_tool_seq;
@@ -73,6 +76,7 @@ extern const bench_tool bench_tool_pthread_pool;
 /* The trivial body inlined into the caller's loop (trivial_body workloads only). */
 extern const bench_tool bench_tool_lk_range;        /* C range invoker, threads */
 extern const bench_tool bench_tool_lk_proc_range;   /* C range invoker, processes */
+extern const bench_tool bench_tool_lk_proc_shared;  /* the same over arrays from lk_shared_alloc */
 extern const bench_tool bench_tool_omp_inline;      /* OpenMP static, body inlined */
 extern const bench_tool bench_tool_lk_cxx;          /* lkparallel.hpp lambda (tool_cxx.cpp) */
 extern const bench_tool bench_tool_lk_cxx_noseed;   /* the same, lk::seeds::off */

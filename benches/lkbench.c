@@ -198,7 +198,7 @@ enum { KIND_MAP, KIND_LATENCY, KIND_PROC, KIND_CREATE, KIND_IDLE };
 #define MAP_TOOLS "seq lk_threads lk_processes omp_static omp_dynamic tbb pthread_pool"
 /* The trivial body inlined into the caller's loop: range invokers, the C++
    layer's lambda, and their OpenMP and oneTBB peers. */
-#define INLINE_TOOLS "lk_range lk_proc_range lk_cxx lk_cxx_noseed omp_inline tbb_lambda"
+#define INLINE_TOOLS "lk_range lk_proc_range lk_proc_shared lk_cxx lk_cxx_noseed omp_inline tbb_lambda"
 #define OVERSUB_TOOLS "lk_threads pthread_pool omp_static"
 
 typedef struct workload {
@@ -236,7 +236,8 @@ static const bench_tool *const TOOLS[] = {
     &bench_tool_omp_static,   &bench_tool_omp_dynamic,         &bench_tool_tbb,
     &bench_tool_pthread_pool, &bench_tool_lk_noseed,           &bench_tool_lk_static,
     &bench_tool_lk_static_noseed,
-    &bench_tool_lk_range,     &bench_tool_lk_proc_range,       &bench_tool_omp_inline,
+    &bench_tool_lk_range,     &bench_tool_lk_proc_range,       &bench_tool_lk_proc_shared,
+    &bench_tool_omp_inline,
     &bench_tool_lk_cxx,       &bench_tool_lk_cxx_noseed,       &bench_tool_tbb_lambda,
     &bench_tool_lk_stream,    &bench_tool_lk_stream_auto,      &bench_tool_lk_proc_stream,
     &bench_tool_tbb_pipeline, &bench_tool_tbb_pipeline_batched, &bench_tool_futex_pingpong,
@@ -376,7 +377,8 @@ static double throughput(const bench_tool *tool, const bench_work *w, const char
                          int write_ref, double *others) {
     char why[1024] = "";
     size_t n = w->n_items, rs = w->result_size;
-    uint8_t *res = xmalloc(n * rs);
+    void *(*alloc)(size_t) = tool->alloc_results ? tool->alloc_results : xmalloc;
+    uint8_t *res = alloc(n * rs);
     memset(res, 0xa5, n * rs); /* also faults the pages in, outside the timing */
     if (write_ref) {
         /* the seq tool writes the reference once; its time is not used */
@@ -389,7 +391,7 @@ static double throughput(const bench_tool *tool, const bench_work *w, const char
         return t;
     }
     size_t n_warm = n / 16 ? n / 16 : 1;
-    uint8_t *warm = xmalloc(n_warm * rs);
+    uint8_t *warm = alloc(n_warm * rs);
     memset(warm, 0xa5, n_warm * rs);
     if (tool->run(w, n_warm, warm, why, sizeof why) != 0)
         die("warm-up run failed: %s%s", why, "");

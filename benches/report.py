@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 MAP_TOOLS = ["seq", "lk_threads", "lk_noseed", "lk_static", "lk_static_noseed", "lk_processes",
-             "lk_range", "lk_proc_range", "lk_cxx", "lk_cxx_noseed",
+             "lk_range", "lk_proc_range", "lk_proc_shared", "lk_cxx", "lk_cxx_noseed",
              "lk_stream", "lk_stream_auto", "lk_proc_stream",
              "omp_static", "omp_dynamic", "omp_inline", "tbb", "tbb_lambda",
              "tbb_pipeline", "tbb_pipeline_batched", "pthread_pool", "futex_pingpong"]
@@ -266,6 +266,8 @@ def targets(rows):
             # row pays each map's round trip through the workers (shown).
             ratio(nj, w, "lk_proc_range", ["lk_range"], "range invoker, processes vs threads",
                   2.0 if w == "trivial" else None)
+            ratio(nj, w, "lk_proc_shared", ["lk_range"], "the same, arrays from lk_shared_alloc (in place)",
+                  2.0 if w == "trivial" else None)
             ratio(nj, w, "lk_threads", ["omp_inline"], "item invoker vs OpenMP inlined (before/after)", None)
             ratio(nj, w, "lk_noseed", ["omp_inline"], "item invoker, seeds off, vs OpenMP inlined", None)
             ratio(nj, w, "lk_cxx_noseed", ["tbb_lambda"], "C++ lambda, seeds off, vs oneTBB", None)
@@ -364,7 +366,7 @@ def write_csv(path, table):
 
 COLORS = {"lk_threads": "#1f5fbf", "lk_processes": "#7fb2f0", "lk_run_sp": "#1f5fbf",
           "lk_noseed": "#3b73c8", "lk_static": "#5586d0", "lk_static_noseed": "#6f99d8",
-          "lk_range": "#0b2e6f", "lk_proc_range": "#9cc4f4", "lk_cxx": "#6a3d9a", "lk_cxx_noseed": "#9a7cc0",
+          "lk_range": "#0b2e6f", "lk_proc_range": "#9cc4f4", "lk_proc_shared": "#5f9ed8", "lk_cxx": "#6a3d9a", "lk_cxx_noseed": "#9a7cc0",
           "lk_stream": "#0b2e6f", "lk_stream_auto": "#3b73c8", "lk_proc_stream": "#9cc4f4",
           "omp_static": "#8c8c8c", "omp_dynamic": "#b0b0b0", "omp_inline": "#5a5a5a",
           "tbb": "#5e9e6e", "tbb_lambda": "#2f6e3f", "tbb_pipeline": "#5e9e6e", "tbb_pipeline_batched": "#8fc49b",

@@ -57,5 +57,5 @@ void cxx_teardown() {
 
 }  // namespace
 
-extern "C" const bench_tool bench_tool_lk_cxx = {"lk_cxx", cxx_setup, cxx_run, cxx_teardown};
-extern "C" const bench_tool bench_tool_lk_cxx_noseed = {"lk_cxx_noseed", cxx_noseed_setup, cxx_run, cxx_teardown};
+extern "C" const bench_tool bench_tool_lk_cxx = {"lk_cxx", cxx_setup, cxx_run, cxx_teardown, nullptr};
+extern "C" const bench_tool bench_tool_lk_cxx_noseed = {"lk_cxx_noseed", cxx_noseed_setup, cxx_run, cxx_teardown, nullptr};

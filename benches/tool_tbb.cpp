@@ -186,9 +186,9 @@ int tbb_pipeline_batched_run(const bench_work *w, size_t n, void *results, char 
 
 }  // namespace
 
-extern "C" const bench_tool bench_tool_tbb = {"tbb", tbb_setup, tbb_run, tbb_teardown};
-extern "C" const bench_tool bench_tool_tbb_lambda = {"tbb_lambda", tbb_lambda_setup, tbb_lambda_run, tbb_teardown};
+extern "C" const bench_tool bench_tool_tbb = {"tbb", tbb_setup, tbb_run, tbb_teardown, nullptr};
+extern "C" const bench_tool bench_tool_tbb_lambda = {"tbb_lambda", tbb_lambda_setup, tbb_lambda_run, tbb_teardown, nullptr};
 extern "C" const bench_tool bench_tool_tbb_pipeline = {"tbb_pipeline", tbb_pipeline_setup, tbb_pipeline_run,
-                                                       tbb_teardown};
+                                                       tbb_teardown, nullptr};
 extern "C" const bench_tool bench_tool_tbb_pipeline_batched = {"tbb_pipeline_batched", tbb_pipeline_setup,
-                                                               tbb_pipeline_batched_run, tbb_teardown};
+                                                               tbb_pipeline_batched_run, tbb_teardown, nullptr};

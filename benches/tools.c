@@ -21,6 +21,8 @@
  *   lk_range      a range invoker (lk_invoker_options.range_func) whose
  *                 function is the loop `r[i] = a[i] * 2 + 1`
  *   lk_proc_range the same on LK_BACKEND_PROCESSES
+ *   lk_proc_shared  lk_proc_range over arrays from lk_shared_alloc (used in
+ *                 place by the workers, not copied through the ring)
  *   omp_inline    #pragma omp parallel for schedule(static) over the same loop
  *
  * Streams (source copies arguments in from the workload's array, sink
@@ -82,7 +84,7 @@ static int seq_run(const bench_work *w, size_t n, void *results, char *why, size
 
 static void nothing(void) {}
 
-const bench_tool bench_tool_seq = {"seq", seq_setup, seq_run, nothing};
+const bench_tool bench_tool_seq = {"seq", seq_setup, seq_run, nothing, NULL};
 
 /* --------------------------------------------------------- lkparallel */
 
@@ -141,11 +143,11 @@ static void lk_teardown(void) {
     }
 }
 
-const bench_tool bench_tool_lk_threads = {"lk_threads", lk_threads_setup, lk_run, lk_teardown};
-const bench_tool bench_tool_lk_processes = {"lk_processes", lk_processes_setup, lk_run, lk_teardown};
-const bench_tool bench_tool_lk_noseed = {"lk_noseed", lk_noseed_setup, lk_run, lk_teardown};
-const bench_tool bench_tool_lk_static = {"lk_static", lk_threads_setup, lk_run, lk_teardown};
-const bench_tool bench_tool_lk_static_noseed = {"lk_static_noseed", lk_noseed_setup, lk_run, lk_teardown};
+const bench_tool bench_tool_lk_threads = {"lk_threads", lk_threads_setup, lk_run, lk_teardown, NULL};
+const bench_tool bench_tool_lk_processes = {"lk_processes", lk_processes_setup, lk_run, lk_teardown, NULL};
+const bench_tool bench_tool_lk_noseed = {"lk_noseed", lk_noseed_setup, lk_run, lk_teardown, NULL};
+const bench_tool bench_tool_lk_static = {"lk_static", lk_threads_setup, lk_run, lk_teardown, NULL};
+const bench_tool bench_tool_lk_static_noseed = {"lk_static_noseed", lk_noseed_setup, lk_run, lk_teardown, NULL};
 
 /* ------------------------------------------------------------- OpenMP */
 
@@ -207,8 +209,8 @@ static int omp_dynamic_run(const bench_work *w, size_t n, void *results, char *w
     return 0;
 }
 
-const bench_tool bench_tool_omp_static = {"omp_static", omp_setup, omp_static_run, nothing};
-const bench_tool bench_tool_omp_dynamic = {"omp_dynamic", omp_setup, omp_dynamic_run, nothing};
+const bench_tool bench_tool_omp_static = {"omp_static", omp_setup, omp_static_run, nothing, NULL};
+const bench_tool bench_tool_omp_dynamic = {"omp_dynamic", omp_setup, omp_dynamic_run, nothing, NULL};
 
 /* ------------------------------------------------------- pthread pool */
 
@@ -389,7 +391,7 @@ static void pool_teardown(void) {
     pthread_mutex_destroy(&p->mu);
 }
 
-const bench_tool bench_tool_pthread_pool = {"pthread_pool", pool_setup, pool_run, pool_teardown};
+const bench_tool bench_tool_pthread_pool = {"pthread_pool", pool_setup, pool_run, pool_teardown, NULL};
 
 /* -------------------------------------------- the trivial body, inlined */
 
@@ -433,8 +435,46 @@ static int lk_proc_range_setup(const bench_work *w, int n_jobs, char *why, size_
     return lk_range_setup_with(w, n_jobs, LK_BACKEND_PROCESSES, BENCH_NA, why, why_len);
 }
 
-const bench_tool bench_tool_lk_range = {"lk_range", lk_range_setup, lk_run, lk_teardown};
-const bench_tool bench_tool_lk_proc_range = {"lk_proc_range", lk_proc_range_setup, lk_run, lk_teardown};
+const bench_tool bench_tool_lk_range = {"lk_range", lk_range_setup, lk_run, lk_teardown, NULL};
+const bench_tool bench_tool_lk_proc_range = {"lk_proc_range", lk_proc_range_setup, lk_run, lk_teardown, NULL};
+
+/* lk_proc_shared: the arguments copied once into shared memory (before the
+   invoker is made, so its workers map it) and the results written there:
+   what a program that keeps its batch in lk_shared_alloc memory runs. */
+static const void *shared_args;
+
+static void *shared_alloc(size_t bytes) {
+    void *p = NULL;
+    lk_status st = lk_shared_alloc(bytes, &p);
+    if (st != LK_OK) {
+        fprintf(stderr, "lk_shared_alloc(%zu): status %d: %s\n", bytes, (int)st, lk_last_error());
+        exit(1);
+    }
+    return p;
+}
+
+static int lk_proc_shared_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
+    if (!shared_args) {
+        void *p = NULL;
+        lk_status st = lk_shared_alloc(w->n_items * w->arg_size, &p);
+        if (st != LK_OK) {
+            snprintf(why, why_len, "lk_shared_alloc: status %d: %s", (int)st, lk_last_error());
+            return st == LK_ERR_UNSUPPORTED ? BENCH_NA : BENCH_ERROR;
+        }
+        memcpy(p, w->args, w->n_items * w->arg_size);
+        shared_args = p;
+    }
+    return lk_range_setup_with(w, n_jobs, LK_BACKEND_PROCESSES, BENCH_NA, why, why_len);
+}
+
+static int lk_proc_shared_run(const bench_work *w, size_t n, void *results, char *why, size_t why_len) {
+    bench_work in_shared = *w;
+    in_shared.args = shared_args;
+    return lk_run(&in_shared, n, results, why, why_len);
+}
+
+const bench_tool bench_tool_lk_proc_shared = {"lk_proc_shared", lk_proc_shared_setup, lk_proc_shared_run, lk_teardown,
+                                              shared_alloc};
 
 static int omp_inline_setup(const bench_work *w, int n_jobs, char *why, size_t why_len) {
     if (!w->trivial_body) {
@@ -454,7 +494,7 @@ static int omp_inline_run(const bench_work *w, size_t n, void *results, char *wh
     return 0;
 }
 
-const bench_tool bench_tool_omp_inline = {"omp_inline", omp_inline_setup, omp_inline_run, nothing};
+const bench_tool bench_tool_omp_inline = {"omp_inline", omp_inline_setup, omp_inline_run, nothing, NULL};
 
 /* ------------------------------------------------------------ streams */
 
@@ -533,9 +573,9 @@ static int lk_stream_run(const bench_work *w, size_t n, void *results, char *why
     return 0;
 }
 
-const bench_tool bench_tool_lk_stream = {"lk_stream", lk_stream_setup, lk_stream_run, lk_teardown};
-const bench_tool bench_tool_lk_stream_auto = {"lk_stream_auto", lk_stream_auto_setup, lk_stream_run, lk_teardown};
-const bench_tool bench_tool_lk_proc_stream = {"lk_proc_stream", lk_proc_stream_setup, lk_stream_run, lk_teardown};
+const bench_tool bench_tool_lk_stream = {"lk_stream", lk_stream_setup, lk_stream_run, lk_teardown, NULL};
+const bench_tool bench_tool_lk_stream_auto = {"lk_stream_auto", lk_stream_auto_setup, lk_stream_run, lk_teardown, NULL};
+const bench_tool bench_tool_lk_proc_stream = {"lk_proc_stream", lk_proc_stream_setup, lk_stream_run, lk_teardown, NULL};
 
 /* ------------------------------------------------------ futex ping-pong */
 
@@ -652,4 +692,4 @@ static void pp_teardown(void) {
     }
 }
 
-const bench_tool bench_tool_futex_pingpong = {"futex_pingpong", pp_setup, pp_run, pp_teardown};
+const bench_tool bench_tool_futex_pingpong = {"futex_pingpong", pp_setup, pp_run, pp_teardown, NULL};
