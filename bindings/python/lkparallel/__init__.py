@@ -71,6 +71,7 @@ __all__ = [
     "root_seed",
     "derive_seed",
     "get_include",
+    "shared_zeros",
     "Task",
     "Range",
     "Buffer",
@@ -346,6 +347,61 @@ def _memory(obj: Any, writable: bool = False, what: str = "argument") -> _Mem:
         return _Mem(ctypes.cast(ctypes.c_char_p(obj), ctypes.c_void_p).value, nbytes, count, element, fmt, obj)
     cbuf = (ctypes.c_char * nbytes).from_buffer_copy(raw)
     return _Mem(ctypes.addressof(cbuf), nbytes, count, element, fmt, cbuf)
+
+
+# ---- Shared memory ---------------------------------------------------------------
+
+
+class _SharedBlock:
+    """A block of lk_shared_alloc memory, freed when the last array over it goes."""
+
+    def __init__(self, nbytes: int) -> None:
+        alloc = getattr(_lib, "lk_shared_alloc", None)
+        if alloc is None:
+            raise LkError(Status.ERR_UNSUPPORTED, "this liblkparallel has no lk_shared_alloc (an older library?)")
+        p = ctypes.c_void_p()
+        _check(alloc(nbytes, ctypes.byref(p)))
+        self.address: int = p.value or 0
+        # Only the process that allocated frees (a forked child's copy of
+        # this object must not: the library would refuse it anyway).
+        self._pid = os.getpid()
+
+    def __del__(self) -> None:
+        if self.address and os.getpid() == self._pid:
+            _lib.lk_shared_free(self.address)
+            self.address = 0
+
+
+def shared_zeros(shape: Any, dtype: Any = float) -> Any:
+    """A zeroed NumPy array in shared memory (``lk_shared_alloc``), freed
+    when the array and every view of it are gone.
+
+    Every process forked after the first such array maps it at the same
+    address: the worker processes of a ``backend="processes"`` Invoker made
+    afterwards read arguments and write results in it in place (no copies
+    through the invoker's ring, so a map moves what it moves on threads),
+    and see a model kept in it as it is when the map runs, not as it was
+    when the Invoker was made. Raises :class:`LkError` (ERR_SYSTEM: the
+    region, the machine's memory or ``LK_SHARED_MEMORY``, has no room;
+    ERR_UNSUPPORTED: in a process forked after the first call, or a build
+    without fork)."""
+    np = _numpy()
+    dtype = np.dtype(dtype)
+    if dtype.hasobject:
+        raise TypeError("dtype %s holds Python objects, not plain data" % dtype)
+    count = 1
+    for extent in (shape if isinstance(shape, tuple) else (shape,)):
+        if int(extent) < 0:
+            raise ValueError("negative dimensions are not allowed: %r" % (shape,))
+        count *= int(extent)
+    nbytes = count * dtype.itemsize
+    if nbytes == 0:
+        return np.zeros(shape, dtype)
+    block = _SharedBlock(nbytes)
+    ctypes.memset(block.address, 0, nbytes)
+    raw = (ctypes.c_char * nbytes).from_address(block.address)
+    raw._lk_block = block  # type: ignore[attr-defined]  # the block lives as long as the memory's views
+    return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape)
 
 
 # ---- Functions -------------------------------------------------------------------

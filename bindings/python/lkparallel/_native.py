@@ -262,8 +262,11 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn = getattr(lib, name)
         fn.restype = restype
         fn.argtypes = argtypes
-    # Streams: declared when the library has them (Invoker.stream says so otherwise).
+    # Streams and shared memory: declared when the library has them (their
+    # callers say so otherwise).
     optional = {
+        "lk_shared_alloc": (c_status, [ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)]),
+        "lk_shared_free": (c_status, [ctypes.c_void_p]),
         "lk_stream_options_init": (None, [ctypes.POINTER(StreamOptions), ctypes.c_size_t]),
         "lk_invoker_stream": (
             c_status,
