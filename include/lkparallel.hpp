@@ -45,6 +45,10 @@
  * - lk::run_sp(f) runs f in a forked child process and returns the bytes it
  *   wrote, as std::vector<std::byte>; lk::sp_options adds a time and a
  *   memory limit.
+ * - lk::shared_vector<T> (std::vector with lk::shared_allocator) keeps its
+ *   elements in lk_shared_alloc memory: a process-backend invoker made
+ *   after the first such allocation reads arguments there and, through
+ *   map_into, writes results there in place, without copies.
  *
  * Thread-safety is the C library's: an invoker may be used by several threads
  * at once (map and stream are const), and a callable may map on any invoker,
@@ -1406,6 +1410,53 @@ inline std::vector<std::byte> sp_decode(const lk_buffer &answer) {
 }
 
 } // namespace detail
+
+/**
+ * A standard allocator over lk_shared_alloc: memory that every process
+ * forked after the first allocation maps at the same address, so the
+ * workers of a process-backend invoker made afterwards use arrays there in
+ * place (see lk_shared_alloc). Allocations are 64-byte aligned; a failure
+ * throws lk::error (LK_ERR_SYSTEM when the region is full). Stateless: all
+ * instances are equal. Only the process that first allocated may allocate
+ * or free, so a container of it must not grow or be destroyed in a forked
+ * child (its elements may be read and written there).
+ */
+template <class T>
+struct shared_allocator {
+    static_assert(alignof(T) <= 64, "lk::shared_allocator: blocks are 64-byte aligned");
+    using value_type = T;
+
+    shared_allocator() noexcept = default;
+    template <class U>
+    shared_allocator(const shared_allocator<U> &) noexcept {}
+
+    T *allocate(std::size_t n) {
+        if (n > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_array_new_length();
+        void *p = nullptr;
+        check(lk_shared_alloc(n * sizeof(T), &p));
+        if (p == nullptr) p = allocate_one_byte();
+        return static_cast<T *>(p);
+    }
+
+    void deallocate(T *p, std::size_t) noexcept { lk_shared_free(p); }
+
+    template <class U>
+    bool operator==(const shared_allocator<U> &) const noexcept { return true; }
+    template <class U>
+    bool operator!=(const shared_allocator<U> &) const noexcept { return false; }
+
+  private:
+    // allocate(0) must return a unique pointer; lk_shared_alloc(0) gives NULL.
+    static void *allocate_one_byte() {
+        void *p = nullptr;
+        check(lk_shared_alloc(1, &p));
+        return p;
+    }
+};
+
+/** A std::vector whose elements live in lk_shared_alloc memory (see shared_allocator). */
+template <class T>
+using shared_vector = std::vector<T, shared_allocator<T>>;
 
 /** Limits for lk::run_sp (lk_sp_options). */
 struct sp_options {
