@@ -902,8 +902,9 @@ enum lk_status lk_invoker_shutdown(struct lk_invoker *inv);
  * blocks come from: address space the size of the machine's memory, or
  * `LK_SHARED_MEMORY` bytes when that is set (a number, optionally with K,
  * M, G or T: "512M"; at least 1M; a malformed value is logged and
- * ignored), backed only where touched; it never grows. A child made by
- * `lk_run_sp` with a `memory_limit` gets that limit on top of it.
+ * ignored), backed only where touched; it never grows. Like any mapping
+ * it counts toward an address-space limit (RLIMIT_AS, an `lk_run_sp`
+ * `memory_limit`): size it with `LK_SHARED_MEMORY` where that matters.
  *
  * Ownership: the block is the caller's until `lk_shared_free`. Returns
  * `LK_OK` (`*out` set); `LK_ERR_INVALID` (`out` NULL, a size that
@@ -1033,8 +1034,8 @@ typedef struct lk_sp_options {
     uint64_t timeout_ms;
     /**
      * Address-space limit for the child in bytes (RLIMIT_AS; 0: none).
-     * Allocations past it fail in the child. Shared memory reserved by
-     * `lk_shared_alloc` comes on top of it.
+     * Allocations past it fail in the child. Every mapping counts, the
+     * region `lk_shared_alloc` reserves included.
      */
     uint64_t memory_limit;
 } lk_sp_options;

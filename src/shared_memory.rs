@@ -91,12 +91,6 @@ pub fn reserved() -> bool {
     REGION.get().is_some()
 }
 
-/// The region's size (0 before it is reserved): address space that a
-/// limit on a child's address space must leave room for.
-pub fn reserved_len() -> usize {
-    REGION.get().map_or(0, |r| r.map.len())
-}
-
 fn reserve() -> Result<Region> {
     let (mut len, least) = match asked_size() {
         Some(len) => (len, len),

@@ -60,8 +60,6 @@ mod forked {
     /// In the child: run the callback and report. Returns the exit code.
     fn child_main(func: SpFn, arg: SendPtr<c_void>, out_fd: BorrowedFd<'_>, side: &child::ChildSide, memory_limit: Option<u64>) -> i32 {
         if let Some(limit) = memory_limit {
-            // Shared memory's address space is reserved, not the child's to use up.
-            let limit = limit.saturating_add(crate::shared_memory::reserved_len() as u64);
             if let Err(e) = sys::limit_address_space(limit) {
                 log::error!(target: "lkparallel::sp", "cannot limit the run_sp child's memory to {limit} bytes: {e}");
                 return NO_LIMIT;

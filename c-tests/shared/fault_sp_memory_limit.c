@@ -1,8 +1,9 @@
 /* lk_sp_options.memory_limit once shared memory is reserved (the header:
- * "a child made by lk_run_sp with a memory_limit gets that limit on top of
- * it"): with a limit of what the process mapped before its first
- * lk_shared_alloc plus 256 MiB, the child still allocates 64 MiB, writes
- * the shared block, and fails to allocate 2 GiB (the code comes back). */
+ * the region counts toward an address-space limit like any mapping, and
+ * the limit is RLIMIT_AS exactly): with a limit of what the process maps
+ * now (the region included) plus 256 MiB, the child gets exactly that
+ * RLIMIT_AS, allocates 64 MiB, writes the shared block (the parent sees
+ * it), and fails to allocate 2 GiB (its code comes back). */
 #include "lktest.h"
 
 #define MiB ((size_t)1 << 20)
@@ -13,8 +14,11 @@ typedef struct {
 } arg_t;
 
 static int32_t grab(const void *arg, lk_buffer *out) {
-    (void)out;
     const arg_t *a = (const arg_t *)arg;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0) return 3;
+    uint64_t cur = (uint64_t)rl.rlim_cur;
+    if (lk_buffer_append(out, &cur, sizeof cur) != LK_OK) return 4;
     void *small = malloc(64 * MiB);
     if (!small) return 22;
     memset(small, 1, 64 * MiB);
@@ -41,14 +45,22 @@ int main(void) {
     size_t before = vm_size();
     arg_t a = {NULL, 2048 * MiB};
     CHECK_OK(lk_shared_alloc(64, (void **)&a.shared));
-    CHECK(vm_size() >= before + 32 * MiB); /* the region is reserved */
+    CHECK(vm_size() >= before + 32 * MiB); /* the region is reserved: it counts */
     lk_sp_options opts;
     lk_sp_options_init(&opts, sizeof opts);
-    opts.memory_limit = (uint64_t)(before + 256 * MiB);
+    opts.memory_limit = (uint64_t)(vm_size() + 256 * MiB);
     lk_buffer res = {0};
     CHECK_FAIL(lk_run_sp_with(grab, &a, &opts, &res), LK_ERR_CALLBACK);
     CHECK_ERROR_HAS_NUMBER(21);
     CHECK(a.shared[0] == 77);
+    a.big = 16 * MiB;
+    CHECK_OK(lk_run_sp_with(grab, &a, &opts, &res));
+    uint64_t seen = 0;
+    CHECK(res.len == sizeof seen);
+    memcpy(&seen, res.data, sizeof seen);
+    CHECK_MSG(seen == opts.memory_limit, "RLIMIT_AS %llu, asked %llu", (unsigned long long)seen,
+              (unsigned long long)opts.memory_limit);
+    lk_buffer_free(&res);
     CHECK_OK(lk_shared_free(a.shared));
     return 0;
 }

@@ -25,8 +25,9 @@ use crate::error::Error;
 /// blocks come from: address space the size of the machine's memory, or
 /// `LK_SHARED_MEMORY` bytes when that is set (a number, optionally with K,
 /// M, G or T: "512M"; at least 1M; a malformed value is logged and
-/// ignored), backed only where touched; it never grows. A child made by
-/// `lk_run_sp` with a `memory_limit` gets that limit on top of it.
+/// ignored), backed only where touched; it never grows. Like any mapping
+/// it counts toward an address-space limit (RLIMIT_AS, an `lk_run_sp`
+/// `memory_limit`): size it with `LK_SHARED_MEMORY` where that matters.
 ///
 /// Ownership: the block is the caller's until `lk_shared_free`. Returns
 /// `LK_OK` (`*out` set); `LK_ERR_INVALID` (`out` NULL, a size that

@@ -30,8 +30,8 @@ pub struct lk_sp_options {
     /// then SIGKILL after `grace_ms`, and the call returns `LK_ERR_TIMEOUT`.
     pub timeout_ms: u64,
     /// Address-space limit for the child in bytes (RLIMIT_AS; 0: none).
-    /// Allocations past it fail in the child. Shared memory reserved by
-    /// `lk_shared_alloc` comes on top of it.
+    /// Allocations past it fail in the child. Every mapping counts, the
+    /// region `lk_shared_alloc` reserves included.
     pub memory_limit: u64,
 }
 
