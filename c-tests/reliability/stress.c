@@ -16,6 +16,8 @@
  *    random backend (threads or processes), n_jobs and error mode, with
  *    callbacks failing at random indices, and, on the process backend,
  *    workers crashing (SIGSEGV, SIGKILL, _exit) at random items;
+ *    A quarter of the argument and of the result arrays come from
+ *    lk_shared_alloc (process workers made afterwards use them in place);
  *  - the same with lk_invoker_cancel from another thread at a random moment;
  *  - maps on one invoker shared by all threads at once;
  *  - nested maps (a callback mapping on its own invoker, on another thread
@@ -64,7 +66,7 @@ static double g_seconds = 30;
 static uint64_t g_seed;
 static int g_threads = 4;
 
-static atomic_long st_streams, st_stream_items;
+static atomic_long st_streams, st_stream_items, st_shared_maps;
 static atomic_long st_maps, st_items, st_faults, st_sp, st_invokers, st_nested, st_cancels, st_crashes,
     st_timeouts, st_failed_items, st_churn, st_stopped, st_zygotes, st_closed_hosts, st_big_pools;
 
@@ -453,6 +455,21 @@ static void *canceller_main(void *p) {
 }
 
 /* One map on `c` (cancelled meanwhile when `cancel`), checked. */
+/* A map's array: from malloc, or from lk_shared_alloc (process workers made
+   after the first such call use it in place). */
+static void *map_array(size_t bytes, int shared) {
+    if (bytes == 0) return NULL;
+    if (!shared) return malloc(bytes);
+    void *p = NULL;
+    CHECK_OK(lk_shared_alloc(bytes, &p));
+    return p;
+}
+
+static void map_array_free(void *p, int shared) {
+    if (shared) CHECK_OK(lk_shared_free(p));
+    else free(p);
+}
+
 static void run_map(tstate *t, cached *c, int cancel) {
     const inv_model *m = c->m;
     size_t n = random_n(&t->r);
@@ -460,8 +477,10 @@ static void run_map(tstate *t, cached *c, int cancel) {
     int use_status = salt == 0 ? below(&t->r, 2) : below(&t->r, 5) != 0;
     int plain = salt == 0 && !use_status && below(&t->r, 2);
     size_t as = m->arg_size, rs = m->result_size;
-    uint8_t *args = (n && as) ? (uint8_t *)malloc(n * as) : NULL;
-    uint8_t *results = (n && rs) ? (uint8_t *)malloc(n * rs) : NULL;
+    /* Either array (or both) now and then in shared memory. */
+    int shared_args = below(&t->r, 4) == 0, shared_results = below(&t->r, 4) == 0;
+    uint8_t *args = (uint8_t *)map_array(n * as, shared_args);
+    uint8_t *results = (uint8_t *)map_array(n * rs, shared_results);
     int32_t *status = (n && use_status) ? (int32_t *)malloc(n * sizeof(int32_t)) : NULL;
     CHECK((!n || !as || args) && (!n || !rs || results) && (!n || !use_status || status));
     for (size_t k = 0; args && k < n * as; k += 8) {
@@ -471,8 +490,9 @@ static void run_map(tstate *t, cached *c, int cancel) {
     if (results) memset(results, SENTINEL, n * rs);
     if (status) memset(status, 0x11, n * sizeof(int32_t));
 
-    doing("op %ld: map of %zu items (args %zu B, results %zu B) salt %#x backend %d n_jobs %d mode %d%s", t->ops,
-          n, as, rs, salt, m->backend, m->n_jobs, m->error_mode, cancel ? ", cancelled" : "");
+    doing("op %ld: map of %zu items (args %zu B%s, results %zu B%s) salt %#x backend %d n_jobs %d mode %d%s", t->ops,
+          n, as, shared_args ? " shared" : "", rs, shared_results ? " shared" : "", salt, m->backend, m->n_jobs,
+          m->error_mode, cancel ? ", cancelled" : "");
     pthread_t ct;
     canceller cc = {c->inv, (long)below(&t->r, 3000)};
     if (cancel) CHECK(pthread_create(&ct, NULL, canceller_main, &cc) == 0);
@@ -499,8 +519,9 @@ static void run_map(tstate *t, cached *c, int cancel) {
     char why[2048];
     long checked = 0;
     if (check_map(&d, s, msg, why, sizeof why, &checked))
-        FAIL("map of %zu items (args %zu B, results %zu B), salt %#x, backend %d, n_jobs %d, mode %d%s: %s", n, as,
-             rs, salt, m->backend, m->n_jobs, m->error_mode, cancel ? ", cancelled" : "", why);
+        FAIL("map of %zu items (args %zu B%s, results %zu B%s), salt %#x, backend %d, n_jobs %d, mode %d%s: %s", n,
+             as, shared_args ? " shared" : "", rs, shared_results ? " shared" : "", salt, m->backend, m->n_jobs,
+             m->error_mode, cancel ? ", cancelled" : "", why);
     if (status && n && m->backend == LK_BACKEND_PROCESSES) {
         /* Records logged by the items that ran reached this thread, once each. */
         long want = 0;
@@ -518,8 +539,9 @@ static void run_map(tstate *t, cached *c, int cancel) {
     if (s == LK_ERR_WORKER_DIED) atomic_fetch_add(&st_crashes, 1);
     atomic_fetch_add(&st_failed_items, faults);
     atomic_fetch_add(&st_faults, faults + (cancel ? 1 : 0));
-    free(args);
-    free(results);
+    if (shared_args || shared_results) atomic_fetch_add(&st_shared_maps, 1);
+    map_array_free(args, shared_args);
+    map_array_free(results, shared_results);
     free(status);
 }
 
@@ -1586,8 +1608,9 @@ int main(int argc, char **argv) {
     }
     lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
     printf("stress: %s in %.1f s (seed %" PRIu64 ")\n", ok ? "ok" : "FAILED", took, g_seed);
-    printf("  maps run:          %ld (%ld during warm-up), %ld nested, %ld cancelled\n", atomic_load(&st_maps),
-           maps_warm, atomic_load(&st_nested), atomic_load(&st_cancels));
+    printf("  maps run:          %ld (%ld during warm-up), %ld nested, %ld cancelled, %ld over shared memory\n",
+           atomic_load(&st_maps), maps_warm, atomic_load(&st_nested), atomic_load(&st_cancels),
+           atomic_load(&st_shared_maps));
     printf("  streams run:       %ld (%ld items sunk, the long ones included)\n", atomic_load(&st_streams),
            atomic_load(&st_stream_items));
     printf("  items checked:     %ld\n", atomic_load(&st_items));
