@@ -152,9 +152,9 @@ impl Pool {
         let epoch = self.shared.header().cancel.load(Ordering::SeqCst);
         let mut st = self.state.lock();
         st.ensure_zygote(&self.shared)?;
-        let shared = st.zygote.as_ref().is_some_and(|z| z.maps_shared_memory);
-        let args = place(shared, items.args.0, items.n, items.arg_size);
-        let results = place(shared, items.results.0, items.n, items.result_size);
+        let workers_map_shared = st.zygote.as_ref().is_some_and(|z| z.maps_shared_memory);
+        let args = place(workers_map_shared, items.args.0, items.n, items.arg_size);
+        let results = place(workers_map_shared, items.results.0, items.n, items.result_size);
         // What goes through the ring: arrays used in place take no room there.
         let ring_size = |place: Place, size: usize| if matches!(place, Place::Shared(_)) { 0 } else { size };
         let ring_items = Items { arg_size: ring_size(args, items.arg_size), result_size: ring_size(results, items.result_size), ..items };
