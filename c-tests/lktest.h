@@ -720,6 +720,17 @@ static inline void lkt_bound_check(lkt_bound *b, int limit, const char *what) {
 
 /* ---- processes, from /proc ---- */
 
+/* This process's address space in bytes (/proc/self/statm's first field):
+ * what RLIMIT_AS is compared with. */
+static inline size_t lkt_vm_size(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    CHECK(f != NULL);
+    unsigned long pages = 0;
+    CHECK(fscanf(f, "%lu", &pages) == 1);
+    fclose(f);
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
 /* Read /proc/<pid>/stat: the parent pid (field 4) and the state (field 3).
  * Returns 0 when the process does not exist (any more). */
 static inline int lkt_stat(pid_t pid, pid_t *ppid, char *state) {

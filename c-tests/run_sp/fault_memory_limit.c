@@ -32,15 +32,6 @@ static int32_t report_limit(const void *arg, lk_buffer *out) {
     return 0;
 }
 
-static size_t vm_size(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    CHECK(f != NULL);
-    unsigned long pages = 0;
-    CHECK(fscanf(f, "%lu", &pages) == 1);
-    fclose(f);
-    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 int main(void) {
     lkt_watchdog(20);
     size_t big = 2048 * MiB;
@@ -55,7 +46,7 @@ int main(void) {
      * malloc fails in the child and its code comes back. */
     lk_sp_options opts;
     lk_sp_options_init(&opts, sizeof opts);
-    opts.memory_limit = (uint64_t)(vm_size() + 256 * MiB);
+    opts.memory_limit = (uint64_t)(lkt_vm_size() + 256 * MiB);
     CHECK_FAIL(lk_run_sp_with(grab, &big, &opts, &res), LK_ERR_CALLBACK);
     CHECK_ERROR_HAS_NUMBER(21);
     CHECK(spt_is_zero(&res));

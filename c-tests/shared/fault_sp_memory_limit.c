@@ -31,24 +31,15 @@ static int32_t grab(const void *arg, lk_buffer *out) {
     return 0;
 }
 
-static size_t vm_size(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    CHECK(f != NULL);
-    unsigned long pages = 0;
-    CHECK(fscanf(f, "%lu", &pages) == 1);
-    fclose(f);
-    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 int main(void) {
     lkt_watchdog(60);
-    size_t before = vm_size();
+    size_t before = lkt_vm_size();
     arg_t a = {NULL, 2048 * MiB};
     CHECK_OK(lk_shared_alloc(64, (void **)&a.shared));
-    CHECK(vm_size() >= before + 32 * MiB); /* the region is reserved: it counts */
+    CHECK(lkt_vm_size() >= before + 32 * MiB); /* the region is reserved: it counts */
     lk_sp_options opts;
     lk_sp_options_init(&opts, sizeof opts);
-    opts.memory_limit = (uint64_t)(vm_size() + 256 * MiB);
+    opts.memory_limit = (uint64_t)(lkt_vm_size() + 256 * MiB);
     lk_buffer res = {0};
     CHECK_FAIL(lk_run_sp_with(grab, &a, &opts, &res), LK_ERR_CALLBACK);
     CHECK_ERROR_HAS_NUMBER(21);
