@@ -10,8 +10,9 @@
 //!
 //! One region is reserved at the first allocation (address space the size
 //! of the machine's memory, or `LK_SHARED_MEMORY`; backed only where
-//! touched) and never moves or grows, so that every process forked from then on (a pool's zygote and
-//! its workers, `lk_run_sp` children) maps all of it at the same address.
+//! touched) and never moves or grows, so that every process forked from
+//! then on (a pool's zygote and its workers, `lk_run_sp` children) maps all
+//! of it at the same address.
 //! Blocks are carved from it by best fit in cache lines; a freed block's
 //! whole pages go back to the system. The bookkeeping is the reserving
 //! process's own: a forked child may use blocks, not allocate or free them.
