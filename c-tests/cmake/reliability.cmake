@@ -236,6 +236,7 @@ add_test(NAME valgrind_reliability_stress
 # takes the place of that comparison. Its oversized pools stay well within the
 # 500 threads valgrind runs (LK_STRESS_MAX_POOL=64: four stress threads may
 # each hold one, besides their other invokers). The long stream is 10^5 items
-# there (10^7 would take memcheck many minutes).
+# there (10^7 would take memcheck many minutes), and the shared memory
+# region 256 MiB (as for the other memcheck runs, above).
 set_tests_properties(valgrind_reliability_stress PROPERTIES TIMEOUT 900 LABELS "reliability;valgrind"
-                     ENVIRONMENT "LK_VALGRIND=${LK_VALGRIND};LK_STRESS_RSS_CHECK=0;LK_STRESS_MAX_POOL=64;LK_STREAM_ITEMS=100000")
+                     ENVIRONMENT "LK_VALGRIND=${LK_VALGRIND};LK_STRESS_RSS_CHECK=0;LK_STRESS_MAX_POOL=64;LK_STREAM_ITEMS=100000;LK_SHARED_MEMORY=256M")
