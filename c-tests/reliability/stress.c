@@ -19,6 +19,8 @@
  *    A quarter of the argument and of the result arrays come from
  *    lk_shared_alloc (process workers made afterwards use them in place);
  *  - the same with lk_invoker_cancel from another thread at a random moment;
+ *  - the same on range invokers (random grains), a crash failing the whole
+ *    range call it was in;
  *  - maps on one invoker shared by all threads at once;
  *  - nested maps (a callback mapping on its own invoker, on another thread
  *    pool, or on a process-backend invoker), inner failures included;
@@ -66,7 +68,7 @@ static double g_seconds = 30;
 static uint64_t g_seed;
 static int g_threads = 4;
 
-static atomic_long st_streams, st_stream_items, st_shared_maps;
+static atomic_long st_streams, st_stream_items, st_shared_maps, st_range_maps, st_range_deaths;
 static atomic_long st_maps, st_items, st_faults, st_sp, st_invokers, st_nested, st_cancels, st_crashes,
     st_timeouts, st_failed_items, st_churn, st_stopped, st_zygotes, st_closed_hosts, st_big_pools;
 
@@ -167,6 +169,7 @@ typedef struct inv_model {
     int32_t backend;
     int32_t error_mode;
     size_t arg_size, result_size;
+    int ranged; /* a range invoker (stress_range) */
 } inv_model;
 
 static inline uint64_t arg_hash(const uint8_t *a, size_t n) {
@@ -186,11 +189,11 @@ static inline void fill_result(uint8_t *r, size_t rs, uint64_t h, uint64_t i) {
     }
 }
 
-static int32_t stress_op(const void *model, const void *arg, void *result, const lk_task *task) {
-    const inv_model *m = (const inv_model *)model;
-    uint32_t salt = (uint32_t)(task->index >> 32);
-    uint64_t i = task->index & 0xFFFFFFFFu;
-    if (task->worker >= (uint32_t)m->n_jobs) return BAD_WORKER;
+/* One item, through an item function or a range function's loop. */
+static int32_t stress_item(const inv_model *m, const void *arg, void *result, uint64_t index, uint32_t worker) {
+    uint32_t salt = (uint32_t)(index >> 32);
+    uint64_t i = index & 0xFFFFFFFFu;
+    if (worker >= (uint32_t)m->n_jobs) return BAD_WORKER;
     if (m->backend == LK_BACKEND_PROCESSES) {
         if (lk_is_mp_worker() != 1 || lk_is_worker() != 1) return BAD_FLAG;
         if (crash_kind(salt) && i == crash_index(salt)) {
@@ -214,6 +217,27 @@ static int32_t stress_op(const void *model, const void *arg, void *result, const
         }
     }
     fill_result((uint8_t *)result, m->result_size, arg_hash((const uint8_t *)arg, arg ? m->arg_size : 0), i);
+    return 0;
+}
+
+static int32_t stress_op(const void *model, const void *arg, void *result, const lk_task *task) {
+    return stress_item((const inv_model *)model, arg, result, task->index, task->worker);
+}
+
+/* The same items as a range function: the library re-runs the rest of a
+   range after a keep-going failure, and a crash fails the whole call. */
+static int32_t stress_range(const void *model, const void *args, void *results, lk_range *r) {
+    const inv_model *m = (const inv_model *)model;
+    const uint8_t *a = (const uint8_t *)args;
+    uint8_t *res = (uint8_t *)results;
+    for (size_t i = r->begin; i < r->end; i++) {
+        size_t k = i - r->begin;
+        int32_t code = stress_item(m, a ? a + k * m->arg_size : NULL, res ? res + k * m->result_size : NULL, i, r->worker);
+        if (code) {
+            r->failed = i;
+            return code;
+        }
+    }
     return 0;
 }
 
@@ -244,6 +268,7 @@ typedef struct map_desc {
     const int32_t *item_status; /* NULL: not asked for */
     int cancel_requested;
     int inline_order; /* n_jobs 1 threads: items run in order */
+    int results_shared; /* the results lie in lk_shared_alloc memory (process workers write them in place) */
 } map_desc;
 
 /* Check one map's outcome; returns NULL or what was wrong (in `why`). */
@@ -262,12 +287,19 @@ static const char *check_map(const map_desc *d, lk_status s, const char *msg, ch
         const int32_t *st = d->item_status;
         size_t lowest = SIZE_MAX, first_skip = SIZE_MAX;
         int died = 0, skipped = 0;
+        /* A crash fails its item; in a range invoker, every item of the call
+           it was in: one run of items holding the crash. Their result slots
+           stay untouched unless the results are written in place. */
+        size_t died_lo = SIZE_MAX, died_hi = 0;
         for (size_t i = 0; i < d->n; i++) {
             const uint8_t *r = d->results ? d->results + i * rs : NULL;
             if (st[i] == LK_ITEM_WORKER_DIED) {
-                if (!can_crash || i != crash_at) return BAD("item %zu marked LK_ITEM_WORKER_DIED", i);
+                if (!can_crash || (i != crash_at && !m->ranged)) return BAD("item %zu marked LK_ITEM_WORKER_DIED", i);
+                if (died && i != died_hi + 1) return BAD("dead items %zu..%zu and %zu are not one range", died_lo, died_hi, i);
+                if (!died) died_lo = i;
+                died_hi = i;
                 died = 1;
-                for (size_t j = 0; r && j < rs; j++)
+                for (size_t j = 0; r && j < rs && !(m->ranged && d->results_shared); j++)
                     if (r[j] != SENTINEL) return BAD("dead item %zu's result slot was written", i);
             } else if (st[i] == LK_ITEM_SKIPPED) {
                 skipped = 1;
@@ -292,8 +324,10 @@ static const char *check_map(const map_desc *d, lk_status s, const char *msg, ch
             (*checked)++;
         }
         if (died) {
+            size_t named = m->ranged ? died_lo : crash_at;
             if (s != LK_ERR_WORKER_DIED) return BAD("a worker died, but the map gave %d: %s", (int)s, msg);
-            if (!lkt_has_number(msg, (long long)(base + crash_at))) return BAD("message lacks item %" PRIu64 ": %s", base + crash_at, msg);
+            if (died_lo > crash_at || died_hi < crash_at) return BAD("dead items %zu..%zu, the crash at %" PRIu64, died_lo, died_hi, crash_at);
+            if (!lkt_has_number(msg, (long long)(base + named))) return BAD("message lacks item %" PRIu64 ": %s", base + named, msg);
         } else if (lowest != SIZE_MAX) {
             unsigned long long idx;
             long long code;
@@ -335,7 +369,11 @@ static const char *check_map(const map_desc *d, lk_status s, const char *msg, ch
         if (d->inline_order && i != first_fail) return BAD("n_jobs 1: reported %" PRIu64 ", first failing is %zu", i, first_fail);
     } else if (s == LK_ERR_WORKER_DIED) {
         if (!can_crash) return BAD("LK_ERR_WORKER_DIED with no crash: %s", msg);
-        if (!lkt_has_number(msg, (long long)(base + crash_at))) return BAD("message lacks item %" PRIu64 ": %s", base + crash_at, msg);
+        /* (A range invoker's message names the dying call's range, which
+           without statuses the test cannot know.) */
+        if (!m->ranged && !lkt_has_number(msg, (long long)(base + crash_at)))
+            return BAD("message lacks item %" PRIu64 ": %s", base + crash_at, msg);
+        if (m->ranged && strstr(msg, "died") == NULL) return BAD("the message does not say a worker died: %s", msg);
     } else if (s == LK_ERR_CANCELLED) {
         if (!d->cancel_requested) return BAD("cancelled without a cancel");
     } else if (s != LK_OK) {
@@ -371,6 +409,7 @@ typedef struct tstate {
     rng r;
     long ops;
     cached cache[CACHE];
+    cached range_inv; /* maps only (the streams' checks know item deaths only) */
 } tstate;
 
 static const size_t ARG_SIZES[] = {0, 1, 3, 5, 8, 12, 16, 33, 64, 100};
@@ -382,13 +421,13 @@ static int32_t resolve_jobs(int32_t n_jobs) {
     return n_jobs;
 }
 
-static cached make_invoker(tstate *t, int allow_procs) {
+static cached make_invoker(tstate *t, int allow_procs, int ranged) {
     cached c;
     inv_model *m = (inv_model *)calloc(1, sizeof *m);
     CHECK(m != NULL);
     lk_invoker_options o;
     lk_invoker_options_init(&o, sizeof o);
-    int procs = allow_procs && below(&t->r, 4) == 0;
+    int procs = allow_procs && below(&t->r, ranged ? 2 : 4) == 0; /* range invokers: processes half the time */
     static const int32_t thread_jobs[] = {1, 1, 2, 2, 3, 4, 8, 0, -1};
     static const int32_t proc_jobs[] = {1, 2, 2, 3};
     o.backend = procs ? LK_BACKEND_PROCESSES : LK_BACKEND_THREADS;
@@ -399,8 +438,14 @@ static cached make_invoker(tstate *t, int allow_procs) {
     m->error_mode = o.error_mode;
     m->arg_size = ARG_SIZES[below(&t->r, sizeof ARG_SIZES / sizeof ARG_SIZES[0])];
     m->result_size = RESULT_SIZES[below(&t->r, sizeof RESULT_SIZES / sizeof RESULT_SIZES[0])];
-    doing("creating an invoker (backend %d, n_jobs %d)", o.backend, o.n_jobs);
-    lk_status s = lk_invoker_new_with(m, stress_op, &o, &c.inv);
+    m->ranged = ranged;
+    if (ranged) {
+        static const size_t grains[] = {0, 1, 7, 100, 2000};
+        o.range_func = stress_range;
+        o.grain = grains[below(&t->r, sizeof grains / sizeof grains[0])];
+    }
+    doing("creating %s invoker (backend %d, n_jobs %d)", ranged ? "a range" : "an", o.backend, o.n_jobs);
+    lk_status s = lk_invoker_new_with(m, ranged ? NULL : stress_op, &o, &c.inv);
     EXPECT(s == LK_OK, "lk_invoker_new_with gave %d: %s", (int)s, lk_last_error());
     c.m = m;
     atomic_fetch_add(&st_invokers, 1);
@@ -515,7 +560,7 @@ static void run_map(tstate *t, cached *c, int cancel) {
         atomic_fetch_add(&st_cancels, 1);
     }
     map_desc d = {m, n, salt, args, results, status, cancel,
-                  m->backend == LK_BACKEND_THREADS && m->n_jobs == 1};
+                  m->backend == LK_BACKEND_THREADS && m->n_jobs == 1, shared_results};
     char why[2048];
     long checked = 0;
     if (check_map(&d, s, msg, why, sizeof why, &checked))
@@ -523,12 +568,17 @@ static void run_map(tstate *t, cached *c, int cancel) {
              as, shared_args ? " shared" : "", rs, shared_results ? " shared" : "", salt, m->backend, m->n_jobs,
              m->error_mode, cancel ? ", cancelled" : "", why);
     if (status && n && m->backend == LK_BACKEND_PROCESSES) {
-        /* Records logged by the items that ran reached this thread, once each. */
-        long want = 0;
-        for (size_t i = 0; i < n; i++)
-            if (status[i] != LK_ITEM_SKIPPED && status[i] != LK_ITEM_WORKER_DIED && i % 4999 == 17) want++;
+        /* Records logged by the items that ran reached this thread, once
+           each (in a range invoker, also those of a dying call's items
+           before the crash, which are marked dead). */
+        long want = 0, dead = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i % 4999 != 17) continue;
+            if (status[i] == LK_ITEM_WORKER_DIED) dead++;
+            else if (status[i] != LK_ITEM_SKIPPED) want++;
+        }
         long got = tl_child_records - records_before;
-        EXPECT(got == want, "%ld worker records arrived, %ld items logged", got, want);
+        EXPECT(got >= want && got <= want + (m->ranged ? dead : 0), "%ld worker records arrived, %ld items logged", got, want);
     }
     atomic_fetch_add(&st_maps, 1);
     atomic_fetch_add(&st_items, checked);
@@ -540,6 +590,8 @@ static void run_map(tstate *t, cached *c, int cancel) {
     atomic_fetch_add(&st_failed_items, faults);
     atomic_fetch_add(&st_faults, faults + (cancel ? 1 : 0));
     if (shared_args || shared_results) atomic_fetch_add(&st_shared_maps, 1);
+    if (m->ranged) atomic_fetch_add(&st_range_maps, 1);
+    if (m->ranged && s == LK_ERR_WORKER_DIED) atomic_fetch_add(&st_range_deaths, 1);
     map_array_free(args, shared_args);
     map_array_free(results, shared_results);
     free(status);
@@ -547,9 +599,16 @@ static void run_map(tstate *t, cached *c, int cancel) {
 
 static void op_map(tstate *t, int cancel) {
     cached *c = &t->cache[below(&t->r, CACHE)];
-    if (!c->inv) *c = make_invoker(t, 1);
+    if (!c->inv) *c = make_invoker(t, 1, 0);
     run_map(t, c, cancel);
     if (below(&t->r, 20) == 0) drop_invoker(c);
+}
+
+/* Maps on a range invoker, on either backend. */
+static void op_range_map(tstate *t, int cancel) {
+    if (!t->range_inv.inv) t->range_inv = make_invoker(t, 1, 1);
+    run_map(t, &t->range_inv, cancel);
+    if (below(&t->r, 20) == 0) drop_invoker(&t->range_inv);
 }
 
 /* One invoker that every thread maps on at once. */
@@ -616,7 +675,7 @@ static void op_nested(tstate *t) {
     nest_model *inner_m = (nest_model *)calloc(1, sizeof *inner_m);
     CHECK(outer_m && inner_m);
     int32_t outer_jobs = 2 + (int32_t)below(&t->r, 3);
-    outer_m->base = (inv_model){outer_jobs, LK_BACKEND_THREADS, LK_ERRORS_FAIL_FAST, 16, 8};
+    outer_m->base = (inv_model){outer_jobs, LK_BACKEND_THREADS, LK_ERRORS_FAIL_FAST, 16, 8, 0};
     lk_invoker *outer = NULL, *inner = NULL;
     doing("op %ld: nested maps (kind %d)", t->ops, kind);
     EXPECT(lk_invoker_new(outer_m, nest_op, outer_jobs, &outer) == LK_OK, "%s", lk_last_error());
@@ -627,7 +686,7 @@ static void op_nested(tstate *t) {
         lk_invoker_options_init(&o, sizeof o);
         o.backend = kind == 5 ? LK_BACKEND_PROCESSES : LK_BACKEND_THREADS;
         o.n_jobs = 1 + (int32_t)below(&t->r, 3);
-        inner_m->base = (inv_model){o.n_jobs, o.backend, LK_ERRORS_FAIL_FAST, 0, 8};
+        inner_m->base = (inv_model){o.n_jobs, o.backend, LK_ERRORS_FAIL_FAST, 0, 8, 0};
         EXPECT(lk_invoker_new_with(inner_m, nest_op, &o, &inner) == LK_OK, "%s", lk_last_error());
         outer_m->target = inner;
         atomic_fetch_add(&st_invokers, 1);
@@ -707,7 +766,7 @@ static int32_t sp_child(const void *arg, lk_buffer *out) {
         return p ? 43 : 42;
     }
     case SP_INVOKER: {
-        static inv_model m = {2, LK_BACKEND_THREADS, LK_ERRORS_FAIL_FAST, 8, 8};
+        static inv_model m = {2, LK_BACKEND_THREADS, LK_ERRORS_FAIL_FAST, 8, 8, 0};
         lk_invoker *inv = NULL;
         if (lk_invoker_new(&m, stress_op, 2, &inv) != LK_OK) return 92;
         uint64_t a[64];
@@ -888,7 +947,7 @@ static int32_t stress_sink(void *user, size_t first, const void *results, const 
 
 static void op_stream(tstate *t) {
     cached *cc = &t->cache[below(&t->r, CACHE)];
-    if (!cc->inv) *cc = make_invoker(t, 1);
+    if (!cc->inv) *cc = make_invoker(t, 1, 0);
     const inv_model *m = cc->m;
     static const size_t windows[] = {0, 1, 2, 7, 64, 1000, 100000};
     stream_ctx *c = (stream_ctx *)calloc(1, sizeof *c);
@@ -1053,7 +1112,7 @@ static void long_streams(void) {
 static void op_churn(tstate *t) {
     int k = 1 + (int)below(&t->r, 4);
     for (int i = 0; i < k; i++) {
-        cached c = make_invoker(t, 1);
+        cached c = make_invoker(t, 1, 0);
         if (below(&t->r, 2)) {
             doing("op %ld: churn map", t->ops);
             uint8_t *args = (uint8_t *)calloc(8, c.m->arg_size + 1);
@@ -1472,7 +1531,8 @@ static void run_until(tstate *t, double until) {
     while (lkt_now() < until) {
         uint64_t p = below(&t->r, 100);
         t->ops++;
-        if (p < 35) op_map(t, 0);
+        if (p < 28) op_map(t, 0);
+        else if (p < 35) op_range_map(t, below(&t->r, 5) == 0);
         else if (p < 44) op_map(t, 1);
         else if (p < 48) op_shared(t);
         else if (p < 55) op_nested(t);
@@ -1485,6 +1545,7 @@ static void run_until(tstate *t, double until) {
         else op_big_pool(t);
     }
     for (int k = 0; k < CACHE; k++) drop_invoker(&t->cache[k]);
+    drop_invoker(&t->range_inv);
     doing("waiting (%ld ops done)", t->ops);
 }
 
@@ -1549,7 +1610,7 @@ int main(int argc, char **argv) {
     CHECK(pthread_create(&wd, NULL, watchdog_main, &limit) == 0);
     CHECK(pthread_detach(wd) == 0);
 
-    static inv_model shared_m = {3, LK_BACKEND_THREADS, LK_ERRORS_KEEP_GOING, 8, 16};
+    static inv_model shared_m = {3, LK_BACKEND_THREADS, LK_ERRORS_KEEP_GOING, 8, 16, 0};
     lk_invoker_options o;
     lk_invoker_options_init(&o, sizeof o);
     o.n_jobs = 3;
@@ -1608,9 +1669,10 @@ int main(int argc, char **argv) {
     }
     lk_set_log_callback(NULL, NULL, LK_LOG_INFO);
     printf("stress: %s in %.1f s (seed %" PRIu64 ")\n", ok ? "ok" : "FAILED", took, g_seed);
-    printf("  maps run:          %ld (%ld during warm-up), %ld nested, %ld cancelled, %ld over shared memory\n",
+    printf("  maps run:          %ld (%ld during warm-up), %ld nested, %ld cancelled, %ld over shared memory, "
+           "%ld on range invokers (%ld with a worker dying in a range)\n",
            atomic_load(&st_maps), maps_warm, atomic_load(&st_nested), atomic_load(&st_cancels),
-           atomic_load(&st_shared_maps));
+           atomic_load(&st_shared_maps), atomic_load(&st_range_maps), atomic_load(&st_range_deaths));
     printf("  streams run:       %ld (%ld items sunk, the long ones included)\n", atomic_load(&st_streams),
            atomic_load(&st_stream_items));
     printf("  items checked:     %ld\n", atomic_load(&st_items));
