@@ -161,7 +161,7 @@ impl Pool {
         let (slots, grain) = map_ring(ring_items, core.opts.n_jobs, core.opts.grain)?;
         let layout = Layout::new(slots, items.arg_size, items.result_size, args, results)?;
         let copier = st.copier_for(ring_items);
-        let streaming = items.n.saturating_mul(items.result_size) > STREAM_RESULTS_BYTES;
+        let streaming = items.n.saturating_mul(ring_items.result_size) > STREAM_RESULTS_BYTES;
         // Range maps with a stage's worth of results in the ring, in grains
         // small enough to stage, may be staged; the maps that find their
         // ring mapped are timed (the first touch of new pages, in every
